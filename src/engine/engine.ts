@@ -1,0 +1,40 @@
+// What the scheduler needs from a container engine: one pull attempt, and "is it here already?".
+// The Docker Engine API client implements it; unit tests implement it with scripted fakes.
+import type { Reference } from "../types.js";
+
+/** Progress of one attempt, cumulated over all layers. */
+export interface PullProgress {
+  /** The engine's status text of the latest line ("Downloading", "Waiting", "Pull complete", ...). */
+  readonly status: string;
+  /** Layer (or tag) id the latest line was about. */
+  readonly id?: string;
+  /** Bytes downloaded so far in this attempt, summed over layers. Grows only. */
+  readonly bytes: number;
+  /** Sum of the known layer sizes, when the engine has told them. */
+  readonly total?: number;
+}
+
+export type AttemptOutcome =
+  /** The stream ended without an error line. */
+  | { readonly ok: true; readonly digest?: string; readonly bytes: number; readonly upToDate: boolean }
+  /** The engine answered with an error: an HTTP status >= 400, or an error line inside a 200 stream. */
+  | { readonly ok: false; readonly kind: "engine"; readonly httpStatus?: number; readonly message: string; readonly bytes: number; readonly answered: boolean }
+  /** The engine itself could not be reached (socket missing, refused, TLS failure to the daemon). */
+  | { readonly ok: false; readonly kind: "unreachable"; readonly message: string }
+  /** The caller's signal aborted the attempt. lastLayer names the layer seen last, for stall reports. */
+  | { readonly ok: false; readonly kind: "aborted"; readonly bytes: number; readonly answered: boolean; readonly lastLayer?: string; readonly lastStatus?: string };
+
+export interface PullRequest {
+  readonly reference: Reference;
+  readonly signal: AbortSignal;
+  /** Called when the engine starts answering (HTTP headers of the pull stream arrived): the registry resolved the manifest. */
+  readonly onAnswer?: () => void;
+  readonly onProgress?: (progress: PullProgress) => void;
+}
+
+export interface Engine {
+  /** One attempt. Never throws for expected failures: they come back as a typed outcome. */
+  pull(request: PullRequest): Promise<AttemptOutcome>;
+  /** True when the engine already has the image (GET /images/{name}/json answers 200). */
+  hasImage(reference: Reference, signal?: AbortSignal): Promise<boolean>;
+}
