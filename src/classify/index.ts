@@ -1,0 +1,2 @@
+export { classify } from "./classify.js";
+export type { Classification, Failure } from "./classify.js";

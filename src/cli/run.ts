@@ -1,0 +1,104 @@
+// A pull run from the command line: gather references, validate, pull, and always write the outputs.
+import { connectEngine } from "../engine/client.js";
+import { createRegistryCoordinator } from "../policy/registry-coordinator.js";
+import { resolveSettings } from "../policy/settings.js";
+import { seededRandom } from "../policy/random.js";
+import { watchAttempt } from "../policy/watchdog.js";
+import { systemClock } from "../clock/clock.js";
+import { formatReferenceError } from "../reference/index.js";
+import { EXIT, planReferences, runPlan } from "../run/pull-images.js";
+import { parseImageList, readImageListFile, readStream } from "../sources/image-list.js";
+import type { PullEvent, Report } from "../types.js";
+import type { CliArgs } from "./args.js";
+import type { Io } from "./io.js";
+import { createConsole } from "./console.js";
+import { writeOutputs } from "./outputs.js";
+
+export async function run(args: CliArgs, io: Io, version: string): Promise<number> {
+  const fail = (message: string) => {
+    io.stderr.write(`prepull: ${message}\n`);
+    return EXIT.usage;
+  };
+  const settings = resolveSettings(io.env, args.settings);
+  if (!settings.ok) return fail(settings.error.message);
+
+  const inputs = await gatherInputs(args, io);
+  if (!inputs.ok) return fail(inputs.error);
+  if (inputs.value.length === 0) return fail('no images given: name them as arguments, with --file, with --compose, or with "-" on standard input');
+  const plan = planReferences(inputs.value);
+  if (!plan.ok) return fail(`nothing was pulled: ${plan.error.length === 1 ? "1 invalid image reference" : `${plan.error.length} invalid image references`}\n${plan.error.map((e) => `  ${formatReferenceError(e)}`).join("\n")}`);
+  if (args.print) {
+    io.stdout.write(plan.value.map((r) => `${r.canonical}\n`).join(""));
+    return EXIT.ok;
+  }
+
+  const interruption = trapSignals();
+  const console = createConsole(args, io);
+  const seed = settings.value.seed ?? (Date.now() >>> 0);
+  console.begin(plan.value.map((r) => r.canonical), settings.value.retries);
+  let report: Report;
+  try {
+    report = await runPlan(plan.value, {
+      settings: settings.value,
+      clock: systemClock,
+      random: seededRandom(seed),
+      connect: (signal) => connectEngine({ env: io.env, ...(signal ? { signal } : {}) }),
+      watchAttempt,
+      coordinatorFor: (registry: string, emit: (event: PullEvent) => void) => createRegistryCoordinator({ registry, clock: systemClock, random: seededRandom(seed ^ hash(registry)), emit }),
+      signal: interruption.signal,
+      onEvent: (event) => console.event(event),
+      version,
+      interruption: () => interruption.which,
+    });
+  } finally {
+    interruption.release();
+  }
+  console.end(report);
+  const written = await writeOutputs(report, args, io);
+  if (!written) return Math.max(report.exitCode, EXIT.failed);
+  return report.exitCode;
+}
+
+async function gatherInputs(args: CliArgs, io: Io): Promise<{ ok: true; value: string[] } | { ok: false; error: string }> {
+  const inputs = [...args.images];
+  for (const file of args.files) {
+    const list = await readImageListFile(file);
+    if (!list.ok) return list;
+    inputs.push(...list.value);
+  }
+  if (args.readStdin) inputs.push(...parseImageList(await readStream(io.stdin)));
+  if (args.compose.length > 0) {
+    const { imagesFromCompose } = await import("./compose.js");
+    const composed = await imagesFromCompose(args, io);
+    if (!composed.ok) return composed;
+    inputs.push(...composed.value);
+  }
+  return { ok: true, value: inputs };
+}
+
+/** SIGINT/SIGTERM cancel the run (pulls and sleeps) so the summary and reports are still written; a second one exits at once. */
+function trapSignals(): { signal: AbortSignal; which: "SIGINT" | "SIGTERM" | undefined; release(): void } {
+  const controller = new AbortController();
+  const state: { signal: AbortSignal; which: "SIGINT" | "SIGTERM" | undefined; release(): void } = {
+    signal: controller.signal,
+    which: undefined,
+    release: () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+  function onSignal(name: NodeJS.Signals) {
+    if (state.which) process.exit(name === "SIGINT" ? EXIT.sigint : EXIT.sigterm);
+    state.which = name === "SIGTERM" ? "SIGTERM" : "SIGINT";
+    controller.abort(new Error(`interrupted by ${name}`));
+  }
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return state;
+}
+
+function hash(text: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return h >>> 0;
+}

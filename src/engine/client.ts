@@ -1,0 +1,444 @@
+// The Docker Engine API client: one HTTP request per pull attempt, over node:http on a unix socket
+// or TCP (optionally TLS). It never retries by itself: retries belong to the scheduler, and a
+// client that also retried would multiply attempts.
+import http from "node:http";
+import https from "node:https";
+import type { Socket } from "node:net";
+import type { Reference, Result } from "../types.js";
+import { createCredentialStore, registryAuthHeader, type CredentialStore } from "./credentials.js";
+import { loadTlsMaterial, parseDockerHost, type EngineAddress, type TlsMaterial } from "./docker-host.js";
+import type { AttemptOutcome, Engine, PullProgress, PullRequest } from "./engine.js";
+import { applyLine, flushLines, initialPullState, splitLines, suspectLayer, type PullState } from "./pull-stream.js";
+
+/** The newest API version this client was written against; newer servers are spoken to in it. */
+export const NEWEST_API_VERSION = "1.45";
+/** Docker 1.12: older engines lack the pull stream fields prepull relies on. */
+export const OLDEST_API_VERSION = "1.24";
+const DEFAULT_TIMEOUT_MS = 15_000;
+/** Error bodies are one JSON message; more than this is not the daemon talking. */
+const ERROR_BODY_LIMIT = 64 * 1024;
+const INSPECT_BODY_LIMIT = 1024 * 1024;
+
+export interface EngineUnreachable {
+  /** "unreachable": nothing answered; "unsupported": too old; "protocol": not a Docker engine; "config": bad DOCKER_* settings. */
+  readonly reason: "unreachable" | "unsupported" | "protocol" | "config";
+  /** The engine address as the user would write it in DOCKER_HOST. */
+  readonly address: string;
+  readonly message: string;
+}
+
+export interface EngineInfo {
+  readonly address: string;
+  /** The API version every request uses (the /v<version>/ prefix). */
+  readonly apiVersion: string;
+  readonly serverVersion?: string;
+  readonly os?: string;
+  readonly arch?: string;
+}
+
+export interface ImageInspect {
+  readonly id: string;
+  readonly repoDigests: readonly string[];
+  readonly architecture?: string;
+  readonly os?: string;
+  readonly variant?: string;
+}
+
+export interface DockerEngine extends Engine {
+  readonly info: EngineInfo;
+  /** The local image, or undefined when the engine does not have it (404). */
+  inspectImage(reference: Reference, signal?: AbortSignal): Promise<Result<ImageInspect | undefined, string>>;
+}
+
+export interface ConnectOptions {
+  /** DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, DOCKER_CONFIG. Default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
+  readonly signal?: AbortSignal;
+  /** Registry credentials; default: the docker CLI's config.json and credential helpers. */
+  readonly credentials?: CredentialStore;
+  /** Limit for the short requests (/version, image inspect); pulls are bounded by their signal. Default 15 s. */
+  readonly timeoutMs?: number;
+  readonly homedir?: string;
+}
+
+/** Where and how to send requests; fixed once connected. */
+interface Transport {
+  readonly address: EngineAddress;
+  readonly tls?: TlsMaterial;
+  readonly agent: http.Agent;
+  readonly timeoutMs: number;
+}
+
+/** Why a request got no complete answer. */
+interface RequestFailure {
+  readonly kind: "unreachable" | "lost" | "aborted";
+  readonly message: string;
+}
+
+interface Answer {
+  readonly status: number;
+  readonly body: string;
+  readonly truncated: boolean;
+}
+
+export async function connectEngine(options: ConnectOptions = {}): Promise<Result<DockerEngine, EngineUnreachable>> {
+  const env = options.env ?? process.env;
+  const parsed = parseDockerHost(env, options.homedir);
+  if (!parsed.ok) return refuse("config", env.DOCKER_HOST ?? "", parsed.error);
+  const address = parsed.value;
+  let tls: TlsMaterial | undefined;
+  if (address.kind === "tcp" && address.tls) {
+    const loaded = await loadTlsMaterial(address.tls);
+    if (!loaded.ok) return refuse("config", address.url, loaded.error);
+    tls = loaded.value;
+  }
+  // keepAlive off: one request per attempt, and no idle socket keeps a finished CLI alive.
+  const agent = tls ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
+  const transport: Transport = { address, agent, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, ...(tls ? { tls } : {}) };
+  const version = await request(transport, "GET", "/version", { signal: options.signal, limit: ERROR_BODY_LIMIT });
+  if (!version.ok) return refuse("unreachable", address.url, version.error.message);
+  const negotiated = negotiate(version.value, address.url);
+  if (!negotiated.ok) return negotiated;
+  const credentials = options.credentials ?? createCredentialStore({ env, ...(options.homedir ? { homedir: options.homedir } : {}) });
+  return { ok: true, value: createDockerEngine(transport, negotiated.value, credentials) };
+}
+
+function refuse(reason: EngineUnreachable["reason"], address: string, message: string): { ok: false; error: EngineUnreachable } {
+  return { ok: false, error: { reason, address, message } };
+}
+
+/** Pure: the /version answer → the API version to speak, min(server, ours), refusing ancient engines. */
+export function negotiate(answer: Answer, address: string): Result<EngineInfo, EngineUnreachable> {
+  if (answer.status !== 200) {
+    return refuse("protocol", address, `the server at ${address} answered GET /version with HTTP ${answer.status}, so it is not a Docker engine: check DOCKER_HOST.`);
+  }
+  const body = parseJsonObject(answer.body);
+  const serverApi = typeof body?.ApiVersion === "string" ? body.ApiVersion : undefined;
+  if (!serverApi || !parseApiVersion(serverApi)) {
+    return refuse("protocol", address, `the server at ${address} answered GET /version without an API version, so it is not a Docker engine: check DOCKER_HOST.`);
+  }
+  if (compareApiVersions(serverApi, OLDEST_API_VERSION) < 0) {
+    return refuse("unsupported", address, `the Docker engine at ${address} speaks API ${serverApi}, older than the ${OLDEST_API_VERSION} (Docker 1.12) prepull needs: upgrade Docker.`);
+  }
+  const apiVersion = compareApiVersions(serverApi, NEWEST_API_VERSION) < 0 ? serverApi : NEWEST_API_VERSION;
+  const text = (key: string) => (typeof body?.[key] === "string" ? (body[key] as string) : undefined);
+  return {
+    ok: true,
+    value: { address, apiVersion, serverVersion: text("Version"), os: text("Os"), arch: text("Arch") },
+  };
+}
+
+function parseApiVersion(version: string): [number, number] | undefined {
+  const match = /^(\d+)\.(\d+)$/.exec(version.trim());
+  return match ? [Number(match[1]), Number(match[2])] : undefined;
+}
+
+/** Numeric, so "1.9" < "1.24". Unparseable versions sort first. */
+export function compareApiVersions(a: string, b: string): number {
+  const [am, an] = parseApiVersion(a) ?? [0, 0];
+  const [bm, bn] = parseApiVersion(b) ?? [0, 0];
+  return am !== bm ? am - bm : an - bn;
+}
+
+function createDockerEngine(transport: Transport, info: EngineInfo, credentials: CredentialStore): DockerEngine {
+  const prefix = `/v${info.apiVersion}`;
+  const inspectImage = (reference: Reference, signal?: AbortSignal) => inspect(transport, prefix, reference, signal);
+  return {
+    info,
+    inspectImage,
+    pull: (pullRequest) => pull(transport, prefix, credentials, pullRequest),
+    async hasImage(reference, signal) {
+      const found = await inspectImage(reference, signal);
+      // The Engine contract is a plain boolean; an engine that cannot answer is not "absent".
+      if (!found.ok) throw new Error(found.error);
+      return found.value !== undefined;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pull
+
+async function pull(transport: Transport, prefix: string, credentials: CredentialStore, req: PullRequest): Promise<AttemptOutcome> {
+  if (req.signal.aborted) return abortedOutcome(initialPullState, false);
+  const { reference } = req;
+  const auth = await credentials.forRegistry(reference.registry);
+  if (!auth.ok) return { ok: false, kind: "engine", message: `cannot pull ${reference.canonical}: ${auth.error}`, bytes: 0, answered: false };
+  if (req.signal.aborted) return abortedOutcome(initialPullState, false);
+  const headers: Record<string, string> = auth.value ? { "X-Registry-Auth": registryAuthHeader(auth.value) } : {};
+  return streamPull(transport, `${prefix}/images/create?${pullQuery(reference)}`, headers, req);
+}
+
+/** Pure: by digest when there is one (the daemon takes a digest in the tag parameter). */
+export function pullQuery(reference: Reference): string {
+  const params = new URLSearchParams({ fromImage: `${reference.registry}/${reference.repository}`, tag: reference.digest ?? reference.tag ?? "latest" });
+  return params.toString();
+}
+
+function streamPull(transport: Transport, path: string, headers: Record<string, string>, req: PullRequest): Promise<AttemptOutcome> {
+  return new Promise<AttemptOutcome>((resolve, reject) => {
+    const opened = open(transport, "POST", path, headers);
+    let state: PullState = initialPullState;
+    let answered = false;
+    let done = false;
+    const finish = (outcome: AttemptOutcome | Error) => {
+      if (done) return;
+      done = true;
+      req.signal.removeEventListener("abort", onAbort);
+      opened.request.destroy();
+      if (outcome instanceof Error) reject(outcome);
+      else resolve(outcome);
+    };
+    const onAbort = () => finish(abortedOutcome(state, answered));
+    // A throwing callback is a bug in the caller: surface it instead of crashing inside a socket handler.
+    const guarded = (callback: () => void) => {
+      try {
+        callback();
+      } catch (error) {
+        finish(error instanceof Error ? error : new Error(String(error)));
+      }
+    };
+    const failed = (error: NodeJS.ErrnoException) => {
+      if (req.signal.aborted) return finish(abortedOutcome(state, answered));
+      if (!opened.connected()) return finish({ ok: false, kind: "unreachable", message: unreachableMessage(transport.address.url, error) });
+      finish(lostOutcome(transport, req.reference, state, answered, error));
+    };
+    req.signal.addEventListener("abort", onAbort, { once: true });
+    opened.request.on("error", failed);
+    opened.request.on("response", (res) => {
+      if (res.statusCode !== 200) {
+        readBody(res, ERROR_BODY_LIMIT).then(
+          ({ text }) => finish(engineError(res.statusCode ?? 0, text, req.reference)),
+          (error: NodeJS.ErrnoException) => failed(error),
+        );
+        return;
+      }
+      answered = true;
+      guarded(() => req.onAnswer?.());
+      followLines(res, {
+        line: (line) => {
+          if (done) return;
+          const before = state;
+          state = applyLine(state, line);
+          if (state.lines !== before.lines) guarded(() => req.onProgress?.(progressOf(state)));
+        },
+        end: () => finish(streamOutcome(state, req.reference)),
+        fail: failed,
+      });
+    });
+    opened.request.end();
+  });
+}
+
+/** Feeds a JSON-lines body to `line`, whole lines only, whatever the chunk boundaries. */
+function followLines(res: http.IncomingMessage, on: { line: (line: string) => void; end: () => void; fail: (error: NodeJS.ErrnoException) => void }) {
+  let rest = "";
+  // utf8 decoding here keeps a character split across chunks whole.
+  res.setEncoding("utf8");
+  res.on("data", (chunk: string) => {
+    const split = splitLines(rest, chunk);
+    rest = split.rest;
+    split.lines.forEach(on.line);
+  });
+  res.on("end", () => {
+    flushLines(rest).forEach(on.line);
+    on.end();
+  });
+  res.on("error", on.fail);
+  // A daemon that dies mid-stream closes the socket without ending the chunked body.
+  res.on("close", () => {
+    if (!res.complete) on.fail(Object.assign(new Error("the connection closed before the pull stream ended"), { code: "ECONNRESET" }));
+  });
+}
+
+function progressOf(state: PullState): PullProgress {
+  return { status: state.lastStatus ?? "", id: state.lastId, bytes: state.bytes, total: state.total };
+}
+
+/** Pure: how a complete 200 stream ended. */
+export function streamOutcome(state: PullState, reference: Reference): AttemptOutcome {
+  if (state.error !== undefined) return { ok: false, kind: "engine", httpStatus: 200, message: state.error, bytes: state.bytes, answered: true };
+  if (!state.finished) {
+    // Every successful pull ends with "Status: …"; a stream without it did not finish its work.
+    return {
+      ok: false,
+      kind: "engine",
+      httpStatus: 200,
+      message: `the engine ended the pull stream of ${reference.canonical} without a final status or an error: the pull did not complete, retry it.`,
+      bytes: state.bytes,
+      answered: true,
+    };
+  }
+  return { ok: true, digest: state.digest, bytes: state.bytes, upToDate: state.upToDate };
+}
+
+function abortedOutcome(state: PullState, answered: boolean): AttemptOutcome {
+  return { ok: false, kind: "aborted", bytes: state.bytes, answered, lastLayer: suspectLayer(state), lastStatus: state.lastStatus };
+}
+
+function lostOutcome(transport: Transport, reference: Reference, state: PullState, answered: boolean, error: NodeJS.ErrnoException): AttemptOutcome {
+  const when = answered ? `after ${state.bytes} bytes` : "before it answered";
+  return {
+    ok: false,
+    kind: "engine",
+    message: `engine connection lost: the Docker engine at ${transport.address.url} closed the connection during the pull of ${reference.canonical} ${when} (${describeError(error)}); is dockerd restarting?`,
+    bytes: state.bytes,
+    answered,
+  };
+}
+
+/** Pure: an HTTP error answer → the engine's own message, which classification reads. */
+export function engineError(status: number, body: Answer["body"], reference: Reference): AttemptOutcome {
+  return { ok: false, kind: "engine", httpStatus: status, message: errorMessage(status, body, reference), bytes: 0, answered: false };
+}
+
+function errorMessage(status: number, body: string, reference: Reference): string {
+  const message = parseJsonObject(body)?.message;
+  if (typeof message === "string" && message.trim() !== "") return message.trim();
+  const text = body.trim().slice(0, 500);
+  return text !== "" ? text : `the engine answered HTTP ${status} for ${reference.canonical} without a message`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Image inspect
+
+async function inspect(transport: Transport, prefix: string, reference: Reference, signal?: AbortSignal): Promise<Result<ImageInspect | undefined, string>> {
+  const answer = await request(transport, "GET", `${prefix}/images/${imagePath(reference)}/json`, { signal, limit: INSPECT_BODY_LIMIT });
+  if (!answer.ok) return { ok: false, error: `cannot check whether the engine has ${reference.canonical}: ${answer.error.message}` };
+  const { status, body, truncated } = answer.value;
+  if (status === 404) return { ok: true, value: undefined };
+  if (status !== 200) return { ok: false, error: `the engine answered HTTP ${status} when asked for ${reference.canonical}: ${errorMessage(status, body, reference)}` };
+  const json = truncated ? undefined : parseJsonObject(body);
+  if (!json || typeof json.Id !== "string") return { ok: false, error: `the engine's description of ${reference.canonical} is not the expected JSON` };
+  return { ok: true, value: toImageInspect(json) };
+}
+
+function toImageInspect(json: Record<string, unknown>): ImageInspect {
+  const text = (key: string) => (typeof json[key] === "string" && json[key] !== "" ? (json[key] as string) : undefined);
+  const digests = Array.isArray(json.RepoDigests) ? json.RepoDigests.filter((d): d is string => typeof d === "string") : [];
+  return { id: text("Id") ?? "", repoDigests: digests, architecture: text("Architecture"), os: text("Os"), variant: text("Variant") };
+}
+
+/** Pure: the name the engine files the image under; by digest when there is one. */
+export function imagePath(reference: Reference): string {
+  const name = `${reference.registry}/${reference.repository}`;
+  const full = reference.digest ? `${name}@${reference.digest}` : `${name}:${reference.tag ?? "latest"}`;
+  return full.split("/").map(encodeURIComponent).join("/");
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP plumbing
+
+interface Opened {
+  readonly request: http.ClientRequest;
+  /** True once the socket (and TLS) connected: errors before that mean the engine is unreachable. */
+  readonly connected: () => boolean;
+}
+
+function open(transport: Transport, method: string, path: string, headers: Record<string, string>): Opened {
+  const { address, tls, agent } = transport;
+  const common = { method, path, headers: { ...headers, Accept: "application/json" }, agent };
+  const request =
+    address.kind === "unix"
+      ? http.request({ ...common, socketPath: address.socketPath })
+      : tls
+        ? https.request({ ...common, host: address.host, port: address.port, ca: tls.ca, cert: tls.cert, key: tls.key })
+        : http.request({ ...common, host: address.host, port: address.port });
+  let connected = false;
+  request.on("socket", (socket: Socket) => {
+    socket.once(tls ? "secureConnect" : "connect", () => {
+      connected = true;
+    });
+  });
+  return { request, connected: () => connected };
+}
+
+/** A short request with a bounded body, bounded in time by transport.timeoutMs. */
+function request(
+  transport: Transport,
+  method: string,
+  path: string,
+  options: { signal?: AbortSignal | undefined; limit: number },
+): Promise<Result<Answer, RequestFailure>> {
+  return new Promise((resolve) => {
+    const { signal } = options;
+    if (signal?.aborted) return resolve({ ok: false, error: { kind: "aborted", message: `the request to ${transport.address.url} was cancelled` } });
+    const opened = open(transport, method, path, {});
+    let done = false;
+    const finish = (result: Result<Answer, RequestFailure>) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      opened.request.destroy();
+      resolve(result);
+    };
+    const onAbort = () => finish({ ok: false, error: { kind: "aborted", message: `the request to ${transport.address.url} was cancelled` } });
+    const failed = (error: NodeJS.ErrnoException) => {
+      const kind = opened.connected() ? "lost" : "unreachable";
+      finish({ ok: false, error: { kind, message: unreachableMessage(transport.address.url, error) } });
+    };
+    const timer = setTimeout(
+      () => failed(Object.assign(new Error(`no answer within ${transport.timeoutMs} ms`), { code: "ETIMEDOUT" })),
+      transport.timeoutMs,
+    );
+    signal?.addEventListener("abort", onAbort, { once: true });
+    opened.request.on("error", failed);
+    opened.request.on("response", (res) => {
+      readBody(res, options.limit).then(
+        ({ text, truncated }) => finish({ ok: true, value: { status: res.statusCode ?? 0, body: text, truncated } }),
+        failed,
+      );
+    });
+    opened.request.end();
+  });
+}
+
+/** Reads at most `limit` bytes; the rest is dropped with the connection. */
+function readBody(res: http.IncomingMessage, limit: number): Promise<{ text: string; truncated: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on("data", (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > limit) {
+        res.destroy();
+        resolve({ text: Buffer.concat(chunks).subarray(0, limit).toString("utf8"), truncated: true });
+      }
+    });
+    res.on("end", () => resolve({ text: Buffer.concat(chunks).toString("utf8"), truncated: false }));
+    res.on("error", reject);
+    res.on("close", () => {
+      if (!res.complete && size <= limit) reject(Object.assign(new Error("the connection closed before the answer ended"), { code: "ECONNRESET" }));
+    });
+  });
+}
+
+/** Names the address and says what to check; never includes request headers (X-Registry-Auth). */
+export function unreachableMessage(address: string, error: NodeJS.ErrnoException): string {
+  const detail = describeError(error);
+  const code = error.code ?? "";
+  const hint =
+    code === "EACCES" || code === "EPERM"
+      ? "permission denied: run as a user allowed to use the Docker socket (the docker group), or check DOCKER_HOST."
+      : /^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED|ERR_OSSL)/.test(code)
+        ? "the TLS connection failed: check DOCKER_CERT_PATH, DOCKER_TLS_VERIFY and DOCKER_HOST."
+        : "is dockerd running? Check DOCKER_HOST.";
+  return `engine unreachable: cannot connect to the Docker engine at ${address} (${detail}): ${hint}`;
+}
+
+function describeError(error: NodeJS.ErrnoException): string {
+  // Node reports a chunked body cut off by a dying peer as just "aborted".
+  if (error.message === "aborted") return "the stream was cut off";
+  return error.message || error.code || "unknown error";
+}
+
+function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,233 @@
+// Registry credentials found the way the docker CLI finds them, so a CI job that ran `docker login`
+// (or configured a credential helper) pulls private images through prepull without extra setup.
+// Order, as in the CLI: credHelpers[registry], then credsStore, then the auths entries of config.json.
+// Secrets never enter a message: errors name files, registries and helpers, never their contents.
+import { spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { homedir as osHomedir } from "node:os";
+import { join } from "node:path";
+import type { Result } from "../types.js";
+
+export type RegistryAuth =
+  | { readonly kind: "basic"; readonly username: string; readonly password: string; readonly serverAddress: string }
+  | { readonly kind: "token"; readonly identityToken: string; readonly serverAddress: string };
+
+export interface CredentialStore {
+  /** Credentials for a registry host ("docker.io", "127.0.0.1:5000"); undefined means pull anonymously. */
+  forRegistry(registry: string): Promise<Result<RegistryAuth | undefined, string>>;
+}
+
+/** What running a credential helper gave; `failure` is the spawn error code or "timeout". */
+export interface HelperRun {
+  readonly exitCode: number | null;
+  readonly stdout: string;
+  readonly failure?: string;
+}
+
+/** Runs `program args` with `input` on stdin. Injected in tests; the default uses spawn without a shell. */
+export type RunHelper = (program: string, args: readonly string[], input: string) => Promise<HelperRun>;
+
+export interface CredentialStoreOptions {
+  readonly env: NodeJS.ProcessEnv;
+  readonly homedir?: string;
+  readonly runHelper?: RunHelper;
+  /** How long a credential helper may take. Default 30 s: some fetch tokens over the network. */
+  readonly helperTimeoutMs?: number;
+}
+
+/** The key the docker CLI files Docker Hub credentials under. */
+export const DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/";
+const HUB_HOSTS = new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
+
+interface DockerConfig {
+  readonly path: string;
+  readonly auths: Readonly<Record<string, unknown>>;
+  readonly credHelpers: Readonly<Record<string, unknown>>;
+  readonly credsStore?: string;
+}
+
+export function dockerConfigPath(env: NodeJS.ProcessEnv, homedir: string = osHomedir()): string {
+  return env.DOCKER_CONFIG ? join(env.DOCKER_CONFIG, "config.json") : join(homedir, ".docker", "config.json");
+}
+
+export function createCredentialStore(options: CredentialStoreOptions): CredentialStore {
+  const path = dockerConfigPath(options.env, options.homedir);
+  const runHelper = options.runHelper ?? spawnHelper(options.env, options.helperTimeoutMs ?? 30_000);
+  let config: Promise<Result<DockerConfig, string>> | undefined;
+  const cache = new Map<string, Promise<Result<RegistryAuth | undefined, string>>>();
+  return {
+    forRegistry(registry) {
+      const key = hostKey(registry);
+      let found = cache.get(key);
+      if (!found) {
+        config ??= loadDockerConfig(path);
+        found = config.then((loaded) => (loaded.ok ? resolveAuth(loaded.value, registry, runHelper) : loaded));
+        cache.set(key, found);
+      }
+      return found;
+    },
+  };
+}
+
+/** A missing file means no credentials; anything else unreadable is an error naming the file. */
+export async function loadDockerConfig(path: string): Promise<Result<DockerConfig, string>> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return { ok: true, value: { path, auths: {}, credHelpers: {} } };
+    return { ok: false, error: `cannot read the Docker config ${path} (${code ?? "read error"}): fix its permissions, or set DOCKER_CONFIG to another directory.` };
+  }
+  return parseDockerConfig(text, path);
+}
+
+/** Pure: validates the parts prepull uses. Never quotes the content, which holds secrets. */
+export function parseDockerConfig(text: string, path: string): Result<DockerConfig, string> {
+  const invalid = (what: string): Result<DockerConfig, string> => ({
+    ok: false,
+    error: `cannot use the Docker config ${path}: ${what}; fix it (docker login rewrites it), or set DOCKER_CONFIG to another directory.`,
+  });
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    // JSON.parse's message quotes the text around the error, which may be a password.
+    return invalid("it is not valid JSON");
+  }
+  if (!isRecord(value)) return invalid("it is not a JSON object");
+  const { auths = {}, credHelpers = {}, credsStore } = value;
+  if (!isRecord(auths)) return invalid(`"auths" is not an object`);
+  if (!isRecord(credHelpers)) return invalid(`"credHelpers" is not an object`);
+  if (credsStore !== undefined && typeof credsStore !== "string") return invalid(`"credsStore" is not a string`);
+  return { ok: true, value: { path, auths, credHelpers, credsStore: credsStore || undefined } };
+}
+
+/** The server address the CLI uses for a registry: Hub has a historical URL, others their host. */
+export function serverAddressFor(registry: string): string {
+  return HUB_HOSTS.has(hostKey(registry)) ? DOCKER_HUB_AUTH_KEY : registry;
+}
+
+/** "https://index.docker.io/v1/", "index.docker.io", "http://127.0.0.1:5000/v2/" → one comparable key. */
+export function hostKey(spelling: string): string {
+  const host = spelling.trim().replace(/^[a-z][a-z0-9+.-]*:\/\//i, "").split("/")[0]?.toLowerCase() ?? "";
+  return HUB_HOSTS.has(host) ? "docker.io" : host;
+}
+
+async function resolveAuth(config: DockerConfig, registry: string, runHelper: RunHelper): Promise<Result<RegistryAuth | undefined, string>> {
+  const serverAddress = serverAddressFor(registry);
+  const helper = matching(config.credHelpers, serverAddress).map(([, name]) => name)[0] ?? config.credsStore;
+  if (helper !== undefined) return fromHelper(helper, serverAddress, config.path, runHelper);
+  for (const [key, entry] of matching(config.auths, serverAddress)) {
+    const auth = decodeAuthEntry(entry, key, config.path);
+    if (!auth.ok || auth.value) return auth;
+  }
+  return { ok: true, value: undefined };
+}
+
+/** Entries for the registry: the exact key first, then any spelling of the same host, in file order. */
+function matching(entries: Readonly<Record<string, unknown>>, serverAddress: string): Array<[string, unknown]> {
+  const wanted = hostKey(serverAddress);
+  const all = Object.entries(entries);
+  const exact = all.filter(([key]) => key === serverAddress);
+  return [...exact, ...all.filter(([key]) => key !== serverAddress && hostKey(key) === wanted)];
+}
+
+/** Pure: one `auths` entry → credentials; an empty entry (left by a credsStore) means none. */
+export function decodeAuthEntry(entry: unknown, key: string, path: string): Result<RegistryAuth | undefined, string> {
+  if (!isRecord(entry)) return { ok: true, value: undefined };
+  const serverAddress = key;
+  if (typeof entry.identitytoken === "string" && entry.identitytoken !== "") {
+    return { ok: true, value: { kind: "token", identityToken: entry.identitytoken, serverAddress } };
+  }
+  if (typeof entry.auth === "string" && entry.auth !== "") {
+    const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    if (colon <= 0) {
+      return { ok: false, error: `the "auth" of ${JSON.stringify(key)} in ${path} is not base64 of "user:password": run docker login ${key} again.` };
+    }
+    return { ok: true, value: { kind: "basic", username: decoded.slice(0, colon), password: decoded.slice(colon + 1), serverAddress } };
+  }
+  if (typeof entry.username === "string" && entry.username !== "" && typeof entry.password === "string") {
+    return { ok: true, value: { kind: "basic", username: entry.username, password: entry.password, serverAddress } };
+  }
+  return { ok: true, value: undefined };
+}
+
+async function fromHelper(name: unknown, serverAddress: string, path: string, runHelper: RunHelper): Promise<Result<RegistryAuth | undefined, string>> {
+  // The name becomes part of a program name: a path would run any binary the config points at.
+  if (typeof name !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
+    return { ok: false, error: `the credential helper named for ${serverAddress} in ${path} is not a valid helper name: expected e.g. "desktop" or "ecr-login".` };
+  }
+  const program = `docker-credential-${name}`;
+  const run = await runHelper(program, ["get"], serverAddress);
+  return parseHelperRun(run, program, serverAddress);
+}
+
+/** Pure: the helper's answer → credentials. Its stdout is never quoted: it may hold the secret. */
+export function parseHelperRun(run: HelperRun, program: string, serverAddress: string): Result<RegistryAuth | undefined, string> {
+  const fail = (why: string): Result<RegistryAuth | undefined, string> => ({
+    ok: false,
+    error: `credential helper ${program} failed for ${serverAddress}: ${why}; check that it is installed and works (${program} get), or remove it from the Docker config.`,
+  });
+  if (run.failure === "ENOENT") return fail(`it is not on PATH`);
+  if (run.failure === "timeout") return fail(`it did not answer in time`);
+  if (run.failure !== undefined) return fail(`it could not be run (${run.failure})`);
+  // Like the CLI, a helper that knows nothing for this registry (or gives up) means anonymous pulls.
+  if (run.exitCode !== 0) return { ok: true, value: undefined };
+  let answer: unknown;
+  try {
+    answer = JSON.parse(run.stdout);
+  } catch {
+    return fail(`its output is not the expected JSON {"ServerURL","Username","Secret"}`);
+  }
+  if (!isRecord(answer)) return fail(`its output is not the expected JSON {"ServerURL","Username","Secret"}`);
+  const username = typeof answer.Username === "string" ? answer.Username : "";
+  const secret = typeof answer.Secret === "string" ? answer.Secret : "";
+  if (secret === "") return { ok: true, value: undefined };
+  if (username === "<token>") return { ok: true, value: { kind: "token", identityToken: secret, serverAddress } };
+  return { ok: true, value: { kind: "basic", username, password: secret, serverAddress } };
+}
+
+/** The X-Registry-Auth value: padded base64url JSON, as the docker CLI sends it. */
+export function registryAuthHeader(auth: RegistryAuth): string {
+  const body =
+    auth.kind === "token"
+      ? { identitytoken: auth.identityToken, serveraddress: auth.serverAddress }
+      : { username: auth.username, password: auth.password, serveraddress: auth.serverAddress };
+  const encoded = Buffer.from(JSON.stringify(body), "utf8").toString("base64url");
+  // Go's base64.URLEncoding (the daemon's decoder) expects the padding Node leaves out.
+  return encoded + "=".repeat((4 - (encoded.length % 4)) % 4);
+}
+
+/** Default helper runner: spawn without a shell, PATH taken from the given environment. */
+export function spawnHelper(env: NodeJS.ProcessEnv, timeoutMs: number): RunHelper {
+  return (program, args, input) =>
+    new Promise<HelperRun>((resolve) => {
+      const child = spawn(program, [...args], { env, stdio: ["pipe", "pipe", "ignore"], shell: false });
+      const chunks: Buffer[] = [];
+      let settled = false;
+      const finish = (run: HelperRun) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(run);
+      };
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        finish({ exitCode: null, stdout: "", failure: "timeout" });
+      }, timeoutMs);
+      child.on("error", (error: NodeJS.ErrnoException) => finish({ exitCode: null, stdout: "", failure: error.code ?? "spawn error" }));
+      child.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
+      child.on("close", (code, signal) =>
+        finish(signal ? { exitCode: null, stdout: "", failure: `killed by ${signal}` } : { exitCode: code, stdout: Buffer.concat(chunks).toString("utf8") }),
+      );
+      // A helper that exits before reading stdin makes the write fail with EPIPE; its exit code tells the story.
+      child.stdin.on("error", () => undefined);
+      child.stdin.end(input);
+    });
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

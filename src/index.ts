@@ -1,0 +1,63 @@
+// prepull as a library: `await pullImages(["nginx:1.27", "redis"], { signal })` → Report.
+import { systemClock } from "./clock/clock.js";
+import { connectEngine } from "./engine/client.js";
+import type { Engine } from "./engine/engine.js";
+import { createRegistryCoordinator } from "./policy/registry-coordinator.js";
+import { seededRandom } from "./policy/random.js";
+import { resolveSettings } from "./policy/settings.js";
+import { watchAttempt } from "./policy/watchdog.js";
+import { InvalidReferencesError, planReferences, runPlan } from "./run/pull-images.js";
+import { version } from "./version.js";
+import type { Clock, PullEvent, Random, Report, Settings } from "./types.js";
+
+export type * from "./types.js";
+export type { Engine, AttemptOutcome, PullProgress, PullRequest } from "./engine/engine.js";
+export { InvalidReferencesError, EXIT, exitCodeFor } from "./run/pull-images.js";
+export { parseReference, formatReferenceError } from "./reference/index.js";
+export { classify } from "./classify/index.js";
+export { resolveSettings } from "./policy/settings.js";
+
+export interface PullImagesOptions {
+  /** Policy; anything left out takes the PULL_* variables of `env`, then the defaults. */
+  readonly settings?: Partial<Settings>;
+  /** Cancels every pull and sleep; the returned report then marks them "aborted". */
+  readonly signal?: AbortSignal;
+  /** Every event of the run, as it happens. */
+  readonly onEvent?: (event: PullEvent) => void;
+  /** Environment for DOCKER_HOST, DOCKER_CONFIG and PULL_* (default: process.env). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Use this engine instead of connecting through DOCKER_HOST. */
+  readonly engine?: Engine;
+  readonly clock?: Clock;
+  readonly random?: Random;
+}
+
+/**
+ * Pulls every image, retrying what is worth retrying, and resolves with the report (it does not
+ * reject for failed pulls: look at `report.exitCode` and `report.images`). Rejects with
+ * InvalidReferencesError before anything is pulled when a reference is invalid, and with an
+ * Error naming the variable when a PULL_* setting is.
+ */
+export async function pullImages(images: readonly string[], options: PullImagesOptions = {}): Promise<Report> {
+  const env = options.env ?? process.env;
+  const resolved = resolveSettings(env);
+  if (!resolved.ok) throw new Error(resolved.error.message);
+  const settings: Settings = { ...resolved.value, ...options.settings };
+  const plan = planReferences(images);
+  if (!plan.ok) throw new InvalidReferencesError(plan.error);
+  const clock = options.clock ?? systemClock;
+  const seed = settings.seed ?? (Date.now() >>> 0);
+  const random = options.random ?? seededRandom(seed);
+  const engine = options.engine;
+  return runPlan(plan.value, {
+    settings,
+    clock,
+    random,
+    connect: engine ? async () => ({ ok: true, value: engine }) : (signal) => connectEngine({ env, ...(signal ? { signal } : {}) }),
+    watchAttempt,
+    coordinatorFor: (registry: string, emit: (event: PullEvent) => void) => createRegistryCoordinator({ registry, clock, random, emit }),
+    version: version(),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+  });
+}

@@ -1,0 +1,137 @@
+// The decision to close a registry's outage gate, kept apart from the gate that acts on it (as
+// cockatiel keeps IBreaker apart from its state machine). A small value with no clock of its own:
+// each event brings its time, so tests script hours of history in a few lines.
+
+export interface TripOptions {
+  /** Transient failures on `repositories` different repositories within this many ms trip. Default 10 000. */
+  readonly windowMs: number;
+  /** Distinct repositories failing, with no success in between, that trip. Default 2. */
+  readonly repositories: number;
+  /** Transient failures in a row (any repositories) that trip, e.g. a single-image registry. Default 3. */
+  readonly consecutive: number;
+  /** Window of the `consecutive` rule. Longer than `windowMs`: one image's failures are spaced by its own backoff. Default 30 000. */
+  readonly consecutiveWindowMs: number;
+}
+
+export const DEFAULT_TRIP_OPTIONS: TripOptions = {
+  windowMs: 10_000,
+  repositories: 2,
+  consecutive: 3,
+  consecutiveWindowMs: 30_000,
+};
+
+/**
+ * One finished attempt, as the detector sees it. "other" covers permanent errors, platform skips
+ * and rate limits: they say something about one image or about the client's quota, not about the
+ * registry's health, so they neither trip the detector nor reset it.
+ */
+export interface TripEvent {
+  readonly at: number;
+  readonly repository: string;
+  readonly kind: "transient" | "success" | "other";
+  /**
+   * For a success: when the registry answered that attempt (resolved its manifest). The success
+   * speaks only against failures up to then: a download that began before an outage and ends
+   * during it proves nothing about the outage. Default: `at`.
+   */
+  readonly answeredAt?: number;
+}
+
+export interface TripDetector {
+  /** Records one event; true when the registry now looks down (the gate should close). */
+  record(event: TripEvent): boolean;
+  /**
+   * Stops counting the failures seen so far toward a trip (call it when the gate opens, so the
+   * outage's own failures do not close it again at once). They are still remembered, for the
+   * window, to tell image-specific failures apart when a success comes.
+   */
+  reset(): void;
+  /** Why the last record() returned true. */
+  readonly reason: string | undefined;
+  /** Transient failures currently counted against the registry. */
+  readonly counted: number;
+  /**
+   * Repositories that failed before the registry then served another repository successfully:
+   * their failures look image-specific and no longer count (until that repository succeeds).
+   */
+  readonly suspects: ReadonlySet<string>;
+}
+
+interface Failure {
+  readonly at: number;
+  readonly repository: string;
+  /** False once reset(): remembered for suspects, no longer counted toward a trip. */
+  readonly counted: boolean;
+}
+
+export function createTripDetector(options: Partial<TripOptions> = {}): TripDetector {
+  const o = { ...DEFAULT_TRIP_OPTIONS, ...options };
+  positive("windowMs", o.windowMs);
+  positive("consecutiveWindowMs", o.consecutiveWindowMs);
+  atLeast("repositories", o.repositories, 2);
+  atLeast("consecutive", o.consecutive, 1);
+  const keepMs = Math.max(o.windowMs, o.consecutiveWindowMs);
+
+  /** Transient failures the registry has not answered past yet, oldest first, none older than keepMs. */
+  let streak: Failure[] = [];
+  const suspects = new Set<string>();
+  let reason: string | undefined;
+
+  return {
+    get reason() {
+      return reason;
+    },
+    get counted() {
+      return streak.filter((f) => f.counted).length;
+    },
+    suspects,
+    reset() {
+      streak = streak.map((f) => ({ ...f, counted: false }));
+    },
+    record(event) {
+      reason = undefined;
+      if (event.kind === "other") return false;
+      if (event.kind === "success") {
+        // The registry served this repository after those failures: whoever failed before, on
+        // another repository, has an image-specific problem. Later failures still count.
+        const servedAt = event.answeredAt ?? event.at;
+        for (const f of streak) if (f.at <= servedAt && f.repository !== event.repository) suspects.add(f.repository);
+        suspects.delete(event.repository);
+        streak = streak.filter((f) => f.at > servedAt);
+        return false;
+      }
+      if (suspects.has(event.repository)) return false;
+      streak = streak.filter((f) => event.at - f.at <= keepMs);
+      streak.push({ at: event.at, repository: event.repository, counted: true });
+
+      const counted = streak.filter((f) => f.counted);
+      const recent = new Set(counted.filter((f) => event.at - f.at <= o.windowMs).map((f) => f.repository));
+      if (recent.size >= o.repositories) {
+        reason = `transient failures on ${recent.size} repositories within ${seconds(o.windowMs)} with no success in between (${[...recent].join(", ")})`;
+        return true;
+      }
+      const inRow = counted.filter((f) => event.at - f.at <= o.consecutiveWindowMs).length;
+      if (inRow >= o.consecutive) {
+        reason = `${inRow} transient failures in a row within ${seconds(o.consecutiveWindowMs)} (${event.repository})`;
+        return true;
+      }
+      return false;
+    },
+  };
+}
+
+function seconds(ms: number): string {
+  return `${ms / 1000} s`;
+}
+
+function positive(name: string, value: number): void {
+  if (!(typeof value === "number" && value > 0 && Number.isFinite(value))) {
+    throw new RangeError(`trip option ${name} must be a positive finite number of milliseconds, got ${String(value)}`);
+  }
+}
+
+function atLeast(name: string, value: number, min: number): void {
+  if (!(Number.isInteger(value) && value >= min)) {
+    throw new RangeError(`trip option ${name} must be an integer >= ${min}, got ${String(value)}`);
+  }
+}

@@ -1,0 +1,2 @@
+export { parseReference, formatReferenceError, DOCKER_HUB, type ReferenceError } from "./parse.js";
+export { dedupeReferences } from "./dedupe.js";

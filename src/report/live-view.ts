@@ -1,0 +1,106 @@
+// The terminal's live view: one line per image, folded from the same events CI logs get.
+// Pure: the console decides when to redraw; this only says what the screen should show.
+import type { PullEvent } from "../types.js";
+import { formatBytes, formatDuration } from "./summary.js";
+
+type Phase = "queued" | "pulling" | "waiting" | "gate" | "pulled" | "present" | "skipped" | "failed";
+
+interface ImageLine {
+  readonly image: string;
+  readonly phase: Phase;
+  readonly bytes: number;
+  readonly total?: number;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  /** When a backoff ends (clock ms). */
+  readonly until?: number;
+  readonly note?: string;
+}
+
+export interface ViewState {
+  readonly order: readonly string[];
+  readonly lines: Readonly<Record<string, ImageLine>>;
+  /** Registries whose gate is closed, with the time it closed. */
+  readonly gates: Readonly<Record<string, number>>;
+}
+
+export function initialView(images: readonly string[], maxAttempts: number): ViewState {
+  const lines: Record<string, ImageLine> = {};
+  for (const image of images) lines[image] = { image, phase: "queued", bytes: 0, attempt: 0, maxAttempts };
+  return { order: images, lines, gates: {} };
+}
+
+export function applyEvent(view: ViewState, event: PullEvent): ViewState {
+  if (event.type === "gate-closed") return { ...view, gates: { ...view.gates, [event.registry]: event.at } };
+  if (event.type === "gate-opened") {
+    const gates = { ...view.gates };
+    delete gates[event.registry];
+    return { ...view, gates };
+  }
+  if (event.type === "gate-probe" || event.type === "engine-wedged") return view;
+  const line = view.lines[event.image];
+  if (!line) return view;
+  const next = updateLine(line, event);
+  return next === line ? view : { ...view, lines: { ...view.lines, [event.image]: next } };
+}
+
+function updateLine(line: ImageLine, event: Exclude<PullEvent, { type: "gate-closed" | "gate-opened" | "gate-probe" | "engine-wedged" }>): ImageLine {
+  const { until: _until, note: _note, ...rest } = line;
+  switch (event.type) {
+    case "attempt-started":
+      return { ...rest, phase: "pulling", bytes: 0, attempt: event.attempt, maxAttempts: event.maxAttempts, ...(event.probe ? { note: "gate probe" } : {}) };
+    case "progress":
+      return { ...line, bytes: event.bytes, ...(event.total !== undefined ? { total: event.total } : {}) };
+    case "attempt-failed":
+      return { ...rest, phase: event.absorbed ? "gate" : line.phase, note: `${event.class}: ${event.message}` };
+    case "waiting":
+      return { ...line, phase: event.reason === "gate" ? "gate" : "waiting", until: event.at + event.delayMs };
+    case "pulled":
+      return { ...rest, phase: "pulled", bytes: event.bytes, note: `in ${formatDuration(event.durationMs)}` };
+    case "present":
+      return { ...rest, phase: "present", note: "already on the engine" };
+    case "skipped":
+      return { ...rest, phase: "skipped", note: event.message };
+    case "failed":
+      return { ...rest, phase: "failed", note: `${event.class}: ${event.message}` };
+  }
+}
+
+const LABEL: Record<Phase, string> = {
+  queued: "queued",
+  pulling: "pulling",
+  waiting: "retry in",
+  gate: "gate",
+  pulled: "pulled",
+  present: "present",
+  skipped: "skipped",
+  failed: "FAILED",
+};
+
+/** The lines to draw, each cut to `width` columns so a redraw never wraps. */
+export function renderView(view: ViewState, now: number, width: number): string[] {
+  const nameWidth = Math.min(48, Math.max(...view.order.map((i) => i.length), 10));
+  const lines = view.order.map((image) => {
+    const line = view.lines[image] as ImageLine;
+    const name = image.length > nameWidth ? `…${image.slice(image.length - nameWidth + 1)}` : image.padEnd(nameWidth);
+    return fit(`${statusText(line, now).padEnd(16)} ${name}  ${detail(line)}`, width);
+  });
+  const gates = Object.entries(view.gates).map(([registry, since]) => fit(`registry ${registry} is down: gate closed for ${formatDuration(now - since)}, probing`, width));
+  return [...lines, ...gates];
+}
+
+function statusText(line: ImageLine, now: number): string {
+  if (line.phase === "waiting" && line.until !== undefined) return `${LABEL.waiting} ${formatDuration(Math.max(0, line.until - now))}`;
+  return LABEL[line.phase];
+}
+
+function detail(line: ImageLine): string {
+  const attempt = line.attempt > 0 ? `attempt ${line.attempt}/${line.maxAttempts}` : "";
+  const size = line.bytes > 0 || line.total ? `${formatBytes(line.bytes)}${line.total ? `/${formatBytes(line.total)}` : ""}` : "";
+  return [size, attempt, line.note ?? ""].filter((s) => s !== "").join("  ");
+}
+
+function fit(text: string, width: number): string {
+  const single = text.replace(/[\r\n\t]+/g, " ");
+  return single.length <= width ? single : `${single.slice(0, Math.max(1, width - 1))}…`;
+}

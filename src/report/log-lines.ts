@@ -1,0 +1,47 @@
+// One plain line per event, for CI logs: timestamped, no control codes. The TTY view and the
+// GitHub output consume the same events; the scheduler never formats anything itself.
+import type { PullEvent } from "../types.js";
+import { formatBytes as bytes, formatDuration as seconds } from "./summary.js";
+
+export type Verbosity = "quiet" | "normal" | "verbose";
+
+/** The message for an event, or undefined when this verbosity does not show it. */
+export function describeEvent(event: PullEvent, verbosity: Verbosity): string | undefined {
+  const quiet = verbosity === "quiet";
+  switch (event.type) {
+    case "attempt-started":
+      return quiet ? undefined : `attempt ${event.attempt}/${event.maxAttempts} ${event.image}${event.probe ? " (gate probe)" : ""}`;
+    case "progress":
+      // Byte counters arrive many times a second; only status changes are worth a log line.
+      if (verbosity !== "verbose" || event.status === "Downloading" || event.status === "Extracting") return undefined;
+      return `engine ${event.image}: ${event.layer ? `${event.layer}: ` : ""}${event.status ?? ""}`;
+    case "attempt-failed":
+      return quiet ? undefined : `attempt ${event.attempt} of ${event.image} failed after ${seconds(event.durationMs)} [${event.class}]${event.absorbed ? " (absorbed by the closed gate: no attempt spent)" : ""}: ${event.message}`;
+    case "waiting":
+      if (quiet) return undefined;
+      return event.reason === "rate-limit"
+        ? `rate-limited: ${event.image} waits ${seconds(event.delayMs)} before retrying`
+        : `${event.image} waits ${seconds(event.delayMs)} before retrying`;
+    case "pulled":
+      return quiet ? undefined : `pulled ${event.image} in ${seconds(event.durationMs)} (${bytes(event.bytes)}, attempt ${event.attempt})`;
+    case "present":
+      return quiet ? undefined : `present ${event.image} (already on the engine)`;
+    case "skipped":
+      return quiet ? undefined : `skipped ${event.image}: ${event.message}`;
+    case "failed":
+      return `FAILED ${event.image} after ${event.attempts} attempt${event.attempts === 1 ? "" : "s"} [${event.class}]: ${event.message}`;
+    case "gate-closed":
+      return quiet ? undefined : `registry ${event.registry} looks down (${event.reason}): gate closed, one probe at a time until it answers`;
+    case "gate-probe":
+      return quiet ? undefined : `registry ${event.registry}: probe ${event.probe} with ${event.image}`;
+    case "gate-opened":
+      return quiet ? undefined : `registry ${event.registry} answers again after ${seconds(event.closedMs)}: gate open, ${event.released} waiting pull${event.released === 1 ? "" : "s"} released`;
+    case "engine-wedged":
+      return event.message;
+  }
+}
+
+export function formatLogLine(event: PullEvent, verbosity: Verbosity, now: Date): string | undefined {
+  const text = describeEvent(event, verbosity);
+  return text === undefined ? undefined : `${now.toISOString()} ${text}`;
+}

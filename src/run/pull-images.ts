@@ -1,0 +1,116 @@
+// The library's one call: references in, a complete report out. Validation happens before any
+// engine is contacted; the report is built even when the engine cannot be reached.
+import type { Engine } from "../engine/engine.js";
+import { dedupeReferences, formatReferenceError, parseReference, type ReferenceError } from "../reference/index.js";
+import type { Clock, ImageResult, PullEvent, Random, Reference, Report, Settings } from "../types.js";
+import { schedule, type Coordinator, type WatchAttempt } from "./scheduler.js";
+
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  engineUnreachable: 3,
+  sigint: 130,
+  sigterm: 143,
+} as const;
+
+/** Thrown by pullImages when a reference is invalid: nothing has been pulled. */
+export class InvalidReferencesError extends Error {
+  constructor(readonly errors: readonly ReferenceError[]) {
+    super(errors.map(formatReferenceError).join("\n"));
+    this.name = "InvalidReferencesError";
+  }
+}
+
+export interface RunDependencies {
+  readonly settings: Settings;
+  readonly clock: Clock;
+  readonly random: Random;
+  /** Returns the engine, or why it cannot be reached (the run then reports every image as engine-unreachable). */
+  readonly connect: (signal?: AbortSignal) => Promise<{ ok: true; value: Engine } | { ok: false; error: { message: string } }>;
+  readonly watchAttempt: WatchAttempt;
+  readonly coordinatorFor?: (registry: string, emit: (event: PullEvent) => void) => Coordinator;
+  readonly signal?: AbortSignal;
+  readonly onEvent?: (event: PullEvent) => void;
+  readonly version: string;
+  /** Which signal interrupted the run, if one did (set by the CLI). */
+  readonly interruption?: () => "SIGINT" | "SIGTERM" | undefined;
+}
+
+/** Parses and normalizes every input; returns all the errors, not just the first. */
+export function planReferences(inputs: readonly string[]): { ok: true; value: Reference[] } | { ok: false; error: ReferenceError[] } {
+  const references: Reference[] = [];
+  const errors: ReferenceError[] = [];
+  for (const input of inputs) {
+    const parsed = parseReference(input);
+    if (parsed.ok) references.push(parsed.value);
+    else errors.push(parsed.error);
+  }
+  return errors.length > 0 ? { ok: false, error: errors } : { ok: true, value: dedupeReferences(references) };
+}
+
+export async function runPlan(references: readonly Reference[], deps: RunDependencies): Promise<Report> {
+  const { clock } = deps;
+  const wallStart = Date.now();
+  const clockStart = clock.now();
+  // Wall-clock timestamps for the report, derived from the injected clock so fake-clock runs stay exact.
+  const toIso = (ms: number) => new Date(wallStart + (ms - clockStart)).toISOString();
+  const connected = await deps.connect(deps.signal);
+  if (!connected.ok) {
+    const message = connected.error.message;
+    const images = references.map((r) => unreachableResult(r, message));
+    return buildReport(deps, images, [], toIso(clockStart), toIso(clock.now()), clock.now() - clockStart, undefined);
+  }
+  const result = await schedule(references, {
+    engine: connected.value,
+    settings: deps.settings,
+    clock,
+    random: deps.random,
+    watchAttempt: deps.watchAttempt,
+    toIso,
+    ...(deps.signal ? { signal: deps.signal } : {}),
+    ...(deps.onEvent ? { onEvent: deps.onEvent } : {}),
+    ...(deps.coordinatorFor ? { coordinatorFor: deps.coordinatorFor } : {}),
+  });
+  const interrupted = result.interrupted === "deadline" ? "deadline" : result.interrupted === "aborted" ? deps.interruption?.() : undefined;
+  return buildReport(deps, result.images, result.registries, toIso(clockStart), toIso(clock.now()), clock.now() - clockStart, interrupted);
+}
+
+function unreachableResult(reference: Reference, message: string): ImageResult {
+  return {
+    input: reference.input,
+    reference: reference.canonical,
+    registry: reference.registry,
+    status: "failed",
+    class: "engine-unreachable",
+    reason: message,
+    bytes: 0,
+    durationMs: 0,
+    attempts: [],
+  };
+}
+
+function buildReport(deps: RunDependencies, images: ImageResult[], registries: Report["registries"], startedAt: string, endedAt: string, durationMs: number, interrupted: Report["interrupted"]): Report {
+  return {
+    schemaVersion: 1,
+    tool: { name: "prepull", version: deps.version },
+    startedAt,
+    endedAt,
+    durationMs,
+    settings: deps.settings,
+    images,
+    registries,
+    ...(interrupted ? { interrupted } : {}),
+    exitCode: exitCodeFor(images, interrupted),
+  };
+}
+
+/** 0 all pulled/present/skipped · 1 any failed · 3 the engine could not be reached · 130/143 interrupted. */
+export function exitCodeFor(images: readonly ImageResult[], interrupted: Report["interrupted"]): number {
+  if (interrupted === "SIGINT") return EXIT.sigint;
+  if (interrupted === "SIGTERM") return EXIT.sigterm;
+  const failed = images.filter((i) => i.status === "failed");
+  if (failed.length === 0) return EXIT.ok;
+  if (failed.every((i) => i.class === "engine-unreachable")) return EXIT.engineUnreachable;
+  return EXIT.failed;
+}

@@ -1,0 +1,148 @@
+// The whole test bench: an isolated dockerd, a real registry with the fault proxy in front of it,
+// and optionally an htpasswd-protected registry with its own proxy. Everything it starts, stop()
+// stops, also when a test failed half-way.
+import { randomBytes } from "node:crypto";
+import { startDockerd } from "./dockerd.js";
+import type { Dockerd, StartDockerdOptions } from "./dockerd.js";
+import { startFaultProxy } from "./fault-proxy.js";
+import type { FaultProxy } from "./fault-proxy.js";
+import { pushImage, pushPlatformList } from "./images.js";
+import type { PushImageOptions, PushPlatformListOptions, PushedImage, PushedPlatformList } from "./images.js";
+import { startRegistry } from "./registry.js";
+import type { Credentials, Registry } from "./registry.js";
+
+/** One registry and the fault proxy in front of it. */
+export interface Endpoint {
+  readonly registry: Registry;
+  readonly proxy: FaultProxy;
+  /** The proxy's "127.0.0.1:PORT": what image references use, so pulls go through the faults. */
+  readonly host: string;
+  /** Pushes directly to the registry (not through the proxy); `reference` points at the proxy. */
+  pushImage(repository: string, tag: string, options?: PushImageOptions): Promise<PushedImage>;
+  pushPlatformList(repository: string, tag: string, architectures: readonly string[], options?: PushPlatformListOptions): Promise<PushedPlatformList>;
+  /** "<proxy host>/<repository>:<tag>" */
+  ref(repository: string, tag?: string): string;
+}
+
+export interface AuthEndpoint extends Endpoint {
+  readonly user: string;
+  readonly password: string;
+  /** The engine's X-Registry-Auth header value for these credentials on this proxy host. */
+  readonly registryAuthHeader: string;
+}
+
+export interface Stack extends Endpoint {
+  readonly engine: Dockerd;
+  /** Present when started with `auth`. */
+  readonly auth?: AuthEndpoint;
+  /** A repository name unique to this stack and call: "<name>-<random hex>". */
+  image(name: string): string;
+  /** Stops everything (proxies, registries, engine). Idempotent; never throws for a half-started stack. */
+  stop(): Promise<void>;
+}
+
+export interface StartStackOptions {
+  /** Also start an htpasswd-protected registry with its own proxy; `true` uses generated credentials. */
+  readonly auth?: boolean | Credentials;
+  /** Seed of the proxies' random (probability rules). */
+  readonly seed?: number;
+  readonly dockerd?: StartDockerdOptions;
+}
+
+/**
+ * X-Registry-Auth for the Engine API: base64url of JSON {username, password, serveraddress}, WITH
+ * "=" padding. dockerd 20.10 decodes it with Go's base64.URLEncoding, which requires the padding:
+ * Node's unpadded "base64url" makes the daemon silently drop the credentials ("no basic auth
+ * credentials") whenever the JSON length is not a multiple of 3.
+ */
+export function registryAuthHeader(credentials: Credentials, serverAddress: string): string {
+  const json = JSON.stringify({ username: credentials.user, password: credentials.password, serveraddress: serverAddress });
+  return Buffer.from(json).toString("base64").replace(/\+/g, "-").replace(/\//g, "_");
+}
+
+function endpoint(registry: Registry, proxy: FaultProxy): Endpoint {
+  const rewrite = <T extends { reference: string; digestReference: string }>(pushed: T): T => ({
+    ...pushed,
+    reference: pushed.reference.replace(registry.host, proxy.host),
+    digestReference: pushed.digestReference.replace(registry.host, proxy.host),
+  });
+  const auth = registry.auth;
+  return {
+    registry,
+    proxy,
+    host: proxy.host,
+    pushImage: async (repository, tag, options = {}) => {
+      const pushed = await pushImage(registry.host, repository, tag, { ...(auth ? { auth } : {}), ...options });
+      return rewrite(pushed);
+    },
+    pushPlatformList: async (repository, tag, architectures, options = {}) => {
+      const pushed = await pushPlatformList(registry.host, repository, tag, architectures, { ...(auth ? { auth } : {}), ...options });
+      return { ...rewrite(pushed), images: pushed.images.map(rewrite) };
+    },
+    ref: (repository, tag = "latest") => `${proxy.host}/${repository}:${tag}`,
+  };
+}
+
+/** Starts dockerd, a registry and its fault proxy (and the auth pair if asked), all in parallel. */
+export async function startStack(options: StartStackOptions = {}): Promise<Stack> {
+  // Proxies stop first (that releases stalled engine connections), then the engine and registries.
+  const proxyStoppers: (() => Promise<void>)[] = [];
+  const otherStoppers: (() => Promise<void>)[] = [];
+  let stopping: Promise<void> | undefined;
+  const stopAll = (): Promise<void> => {
+    stopping ??= (async () => {
+      const errors: unknown[] = [];
+      for (const phase of [proxyStoppers, otherStoppers]) {
+        const results = await Promise.allSettled(phase.map((stop) => stop()));
+        for (const r of results) if (r.status === "rejected") errors.push(r.reason);
+      }
+      if (errors.length > 0) throw new AggregateError(errors, `stack stop: ${errors.length} error(s): ${errors.map(String).join("; ")}`);
+    })();
+    return stopping;
+  };
+  const started = <T extends { stop(): Promise<void> }>(thing: T, isProxy = false): T => {
+    (isProxy ? proxyStoppers : otherStoppers).push(() => thing.stop());
+    return thing;
+  };
+
+  const credentials: Credentials | undefined =
+    options.auth === true ? { user: "prepull", password: `pw-${randomBytes(8).toString("hex")}` } : options.auth || undefined;
+
+  try {
+    const withProxy = async (registryOptions: Parameters<typeof startRegistry>[0]) => {
+      const registry = started(await startRegistry(registryOptions));
+      const proxy = started(await startFaultProxy({ target: registry.host, ...(options.seed !== undefined ? { seed: options.seed } : {}) }), true);
+      return endpoint(registry, proxy);
+    };
+    // allSettled: if one part fails, the others have still registered their stop before we clean up.
+    const results = await Promise.allSettled([
+      startDockerd(options.dockerd).then((engine) => started(engine)),
+      withProxy({}),
+      credentials ? withProxy({ htpasswd: credentials }) : Promise.resolve(undefined),
+    ] as const);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+    const [engine, main, authEndpoint] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [Dockerd, Endpoint, Endpoint | undefined];
+
+    let counter = 0;
+    return {
+      ...main,
+      engine,
+      ...(authEndpoint && credentials
+        ? {
+            auth: {
+              ...authEndpoint,
+              user: credentials.user,
+              password: credentials.password,
+              registryAuthHeader: registryAuthHeader(credentials, authEndpoint.host),
+            },
+          }
+        : {}),
+      image: (name: string) => `${name.toLowerCase().replace(/[^a-z0-9._/-]/g, "-")}-${(++counter).toString(36)}${randomBytes(3).toString("hex")}`,
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll().catch(() => undefined);
+    throw error;
+  }
+}

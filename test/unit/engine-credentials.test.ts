@@ -1,0 +1,273 @@
+import assert from "node:assert/strict";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { delimiter, dirname, join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { createCredentialStore, parseHelperRun, registryAuthHeader, type RegistryAuth } from "../../src/engine/credentials.js";
+
+const SECRET = "pa55-W0rd-never-printed";
+const TOKEN = "identity-token-never-printed";
+const b64 = (text: string) => Buffer.from(text).toString("base64");
+
+let root: string;
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), "prepull-creds-"));
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+let counter = 0;
+/** A fresh DOCKER_CONFIG directory holding `config` (a string is written as is). */
+async function configDir(config: unknown): Promise<string> {
+  const dir = join(root, `config-${counter++}`);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, "config.json"), typeof config === "string" ? config : JSON.stringify(config));
+  return dir;
+}
+
+async function lookup(config: unknown, registry: string) {
+  const store = createCredentialStore({ env: { DOCKER_CONFIG: await configDir(config) } });
+  return store.forRegistry(registry);
+}
+
+function assertNoSecret(text: string) {
+  for (const secret of [SECRET, TOKEN, b64(`alice:${SECRET}`)]) assert.ok(!text.includes(secret), `leaked a secret: ${text}`);
+}
+
+describe("credentials: config.json auths", () => {
+  it("means anonymous when there is no config file", async () => {
+    const store = createCredentialStore({ env: { DOCKER_CONFIG: join(root, "does-not-exist") } });
+    assert.deepEqual(await store.forRegistry("docker.io"), { ok: true, value: undefined });
+  });
+
+  it("reads ~/.docker/config.json when DOCKER_CONFIG is unset", async () => {
+    const home = join(root, `home-${counter++}`);
+    await mkdir(join(home, ".docker"), { recursive: true });
+    await writeFile(join(home, ".docker", "config.json"), JSON.stringify({ auths: { "ghcr.io": { auth: b64(`alice:${SECRET}`) } } }));
+    const store = createCredentialStore({ env: {}, homedir: home });
+    assert.deepEqual(await store.forRegistry("ghcr.io"), {
+      ok: true,
+      value: { kind: "basic", username: "alice", password: SECRET, serverAddress: "ghcr.io" },
+    });
+  });
+
+  it("finds Docker Hub credentials under every Hub spelling", async () => {
+    for (const key of ["https://index.docker.io/v1/", "index.docker.io", "docker.io", "https://registry-1.docker.io", "registry.hub.docker.com"]) {
+      const found = await lookup({ auths: { [key]: { auth: b64(`alice:${SECRET}`) } } }, "docker.io");
+      assert.ok(found.ok && found.value?.kind === "basic", key);
+      assert.equal(found.value.password, SECRET, key);
+    }
+  });
+
+  it("finds a private registry under its host, with or without scheme and path", async () => {
+    for (const key of ["127.0.0.1:5000", "http://127.0.0.1:5000", "https://127.0.0.1:5000/v2/"]) {
+      const found = await lookup({ auths: { [key]: { auth: b64(`alice:${SECRET}`) } } }, "127.0.0.1:5000");
+      assert.ok(found.ok && found.value?.kind === "basic", key);
+      assert.equal(found.value.username, "alice");
+    }
+  });
+
+  it("does not hand one registry's credentials to another", async () => {
+    const config = { auths: { "127.0.0.1:5000": { auth: b64(`alice:${SECRET}`) }, "https://index.docker.io/v1/": { auth: b64(`bob:${SECRET}`) } } };
+    assert.deepEqual(await lookup(config, "127.0.0.1:5001"), { ok: true, value: undefined });
+    assert.deepEqual(await lookup(config, "127.0.0.1"), { ok: true, value: undefined });
+    assert.deepEqual(await lookup(config, "quay.io"), { ok: true, value: undefined });
+  });
+
+  it("prefers the exact key over another spelling of the same host", async () => {
+    const config = { auths: { "http://127.0.0.1:5000": { auth: b64("old:x") }, "127.0.0.1:5000": { auth: b64(`alice:${SECRET}`) } } };
+    const found = await lookup(config, "127.0.0.1:5000");
+    assert.ok(found.ok && found.value?.kind === "basic");
+    assert.equal(found.value.username, "alice");
+  });
+
+  it("reads username/password fields, identity tokens, and passwords containing colons", async () => {
+    const userPass = await lookup({ auths: { "r.example": { username: "alice", password: SECRET } } }, "r.example");
+    assert.deepEqual(userPass, { ok: true, value: { kind: "basic", username: "alice", password: SECRET, serverAddress: "r.example" } });
+    const token = await lookup({ auths: { "r.example": { auth: b64("alice:x"), identitytoken: TOKEN } } }, "r.example");
+    assert.deepEqual(token, { ok: true, value: { kind: "token", identityToken: TOKEN, serverAddress: "r.example" } });
+    const colons = await lookup({ auths: { "r.example": { auth: b64(`alice:a:b:${SECRET}`) } } }, "r.example");
+    assert.ok(colons.ok && colons.value?.kind === "basic");
+    assert.equal(colons.value.password, `a:b:${SECRET}`);
+  });
+
+  it("treats an empty entry (left by docker login with a credsStore) as no credentials", async () => {
+    assert.deepEqual(await lookup({ auths: { "r.example": {} } }, "r.example"), { ok: true, value: undefined });
+  });
+
+  it("reports an auth field that is not base64 of user:password without echoing it", async () => {
+    const found = await lookup({ auths: { "r.example": { auth: b64(SECRET) } } }, "r.example");
+    assert.ok(!found.ok);
+    assert.match(found.error, /"r\.example".*not base64 of "user:password"/);
+    assertNoSecret(found.error);
+  });
+
+  it("reports malformed JSON naming the file, never quoting the content", async () => {
+    const dir = await configDir(`{"auths": {"r.example": {"auth": "${b64(`alice:${SECRET}`)}"}, ${SECRET}`);
+    const found = await createCredentialStore({ env: { DOCKER_CONFIG: dir } }).forRegistry("r.example");
+    assert.ok(!found.ok);
+    assert.ok(found.error.includes(join(dir, "config.json")), found.error);
+    assert.match(found.error, /not valid JSON/);
+    assertNoSecret(found.error);
+  });
+
+  it("reports fields of the wrong type", async () => {
+    for (const config of [[], { auths: [] }, { credHelpers: "x" }, { credsStore: 3 }]) {
+      const found = await lookup(config, "r.example");
+      assert.ok(!found.ok, JSON.stringify(config));
+      assert.match(found.error, /cannot use the Docker config/);
+    }
+  });
+});
+
+// A credential helper as the docker CLI runs them: `docker-credential-<name> get`, the server
+// URL on stdin, JSON on stdout. Each fake is a node script on a PATH made for the test.
+const HELPERS: Record<string, string> = {
+  good: `
+    if (input === "127.0.0.1:5000" || input === "https://index.docker.io/v1/") {
+      process.stdout.write(JSON.stringify({ ServerURL: input, Username: "alice", Secret: ${JSON.stringify(SECRET)} }));
+    } else { process.stdout.write("credentials not found in native keychain\\n"); process.exit(1); }`,
+  token: `process.stdout.write(JSON.stringify({ ServerURL: input, Username: "<token>", Secret: ${JSON.stringify(TOKEN)} }));`,
+  empty: `process.stdout.write(JSON.stringify({ ServerURL: input, Username: "", Secret: "" }));`,
+  garbled: `process.stdout.write("Username=alice Secret=${SECRET}");`,
+  crash: `process.stdout.write("error: keychain is locked ${SECRET}\\n"); process.exit(2);`,
+  slow: `setTimeout(() => process.stdout.write("{}"), 5000);`,
+};
+
+describe("credentials: credential helpers", () => {
+  let bin: string;
+  let log: string;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    bin = join(root, "bin");
+    log = join(root, "helper-calls.log");
+    await mkdir(bin, { recursive: true });
+    for (const [name, body] of Object.entries(HELPERS)) {
+      const script = `#!/usr/bin/env node
+let input = "";
+process.stdin.on("data", (c) => (input += c)).on("end", () => {
+  require("node:fs").appendFileSync(${JSON.stringify(log)}, ${JSON.stringify(name)} + " " + process.argv.slice(2).join(" ") + " " + input + "\\n");
+  ${body}
+});`;
+      const path = join(bin, `docker-credential-${name}`);
+      await writeFile(path, script);
+      await chmod(path, 0o755);
+    }
+    // The helpers are found on PATH like real ones; node's own directory keeps `env node` working.
+    env = { PATH: [bin, dirname(process.execPath)].join(delimiter) };
+  });
+
+  const calls = async () => (await readFile(log, "utf8").catch(() => "")).trim().split("\n").filter(Boolean);
+
+  async function withHelpers(config: object, options: { helperTimeoutMs?: number } = {}) {
+    return createCredentialStore({ env: { ...env, DOCKER_CONFIG: await configDir(config) }, ...options });
+  }
+
+  it("asks credHelpers[registry] with the server URL on stdin", async () => {
+    await rm(log, { force: true });
+    const store = await withHelpers({ credHelpers: { "127.0.0.1:5000": "good" }, auths: { "127.0.0.1:5000": { auth: b64("file:ignored") } } });
+    assert.deepEqual(await store.forRegistry("127.0.0.1:5000"), {
+      ok: true,
+      value: { kind: "basic", username: "alice", password: SECRET, serverAddress: "127.0.0.1:5000" },
+    });
+    assert.deepEqual(await calls(), ["good get 127.0.0.1:5000"]);
+  });
+
+  it("asks the credsStore for Docker Hub under https://index.docker.io/v1/", async () => {
+    await rm(log, { force: true });
+    const store = await withHelpers({ credsStore: "good" });
+    const found = await store.forRegistry("docker.io");
+    assert.ok(found.ok && found.value?.kind === "basic");
+    assert.equal(found.value.serverAddress, "https://index.docker.io/v1/");
+    assert.deepEqual(await calls(), ["good get https://index.docker.io/v1/"]);
+  });
+
+  it("prefers credHelpers over credsStore", async () => {
+    const store = await withHelpers({ credsStore: "crash", credHelpers: { "r.example": "token" } });
+    assert.deepEqual(await store.forRegistry("r.example"), { ok: true, value: { kind: "token", identityToken: TOKEN, serverAddress: "r.example" } });
+  });
+
+  it("asks each registry once", async () => {
+    await rm(log, { force: true });
+    const store = await withHelpers({ credsStore: "good" });
+    const answers = await Promise.all([store.forRegistry("127.0.0.1:5000"), store.forRegistry("127.0.0.1:5000"), store.forRegistry("docker.io"), store.forRegistry("index.docker.io")]);
+    assert.ok(answers.every((a) => a.ok && a.value !== undefined));
+    assert.equal((await calls()).length, 2);
+  });
+
+  it("pulls anonymously when the helper has nothing for the registry, fails, or answers an empty secret", async () => {
+    const notFound = await withHelpers({ credsStore: "good" });
+    assert.deepEqual(await notFound.forRegistry("quay.io"), { ok: true, value: undefined });
+    const crash = await withHelpers({ credsStore: "crash" });
+    assert.deepEqual(await crash.forRegistry("quay.io"), { ok: true, value: undefined });
+    const empty = await withHelpers({ credsStore: "empty" });
+    assert.deepEqual(await empty.forRegistry("quay.io"), { ok: true, value: undefined });
+  });
+
+  it("names a helper that is not installed", async () => {
+    const found = await (await withHelpers({ credsStore: "desktop" })).forRegistry("docker.io");
+    assert.ok(!found.ok);
+    assert.match(found.error, /docker-credential-desktop.*not on PATH/);
+  });
+
+  it("names a helper whose output is not JSON, without echoing the output", async () => {
+    const found = await (await withHelpers({ credHelpers: { "r.example": "garbled" } })).forRegistry("r.example");
+    assert.ok(!found.ok);
+    assert.match(found.error, /docker-credential-garbled.*not the expected JSON/);
+    assertNoSecret(found.error);
+  });
+
+  it("gives up on a helper that does not answer in time", async () => {
+    const found = await (await withHelpers({ credsStore: "slow" }, { helperTimeoutMs: 300 })).forRegistry("r.example");
+    assert.ok(!found.ok);
+    assert.match(found.error, /docker-credential-slow.*did not answer in time/);
+  });
+
+  it("refuses a helper name that is a path", async () => {
+    await rm(log, { force: true });
+    const found = await (await withHelpers({ credsStore: "../bin/docker-credential-good" })).forRegistry("127.0.0.1:5000");
+    assert.ok(!found.ok);
+    assert.match(found.error, /not a valid helper name/);
+    assert.deepEqual(await calls(), []);
+  });
+
+  it("uses an injected runner, and never quotes stdout in any failure", () => {
+    const leaky = `{"Secret":"${SECRET}"`;
+    const runs = [
+      { exitCode: 0, stdout: leaky },
+      { exitCode: 0, stdout: `["${SECRET}"]` },
+      { exitCode: null, stdout: leaky, failure: "EACCES" },
+      { exitCode: null, stdout: leaky, failure: "killed by SIGSEGV" },
+    ];
+    for (const run of runs) {
+      const parsed = parseHelperRun(run, "docker-credential-x", "r.example");
+      assert.ok(!parsed.ok);
+      assert.match(parsed.error, /docker-credential-x failed for r\.example/);
+      assertNoSecret(parsed.error);
+    }
+  });
+});
+
+describe("X-Registry-Auth", () => {
+  const decode = (header: string) => JSON.parse(Buffer.from(header, "base64url").toString("utf8")) as unknown;
+
+  it("encodes username, password and server address as the daemon expects", () => {
+    const auth: RegistryAuth = { kind: "basic", username: "alice", password: SECRET, serverAddress: "127.0.0.1:5000" };
+    assert.deepEqual(decode(registryAuthHeader(auth)), { username: "alice", password: SECRET, serveraddress: "127.0.0.1:5000" });
+  });
+
+  it("encodes an identity token without a username", () => {
+    const auth: RegistryAuth = { kind: "token", identityToken: TOKEN, serverAddress: "https://index.docker.io/v1/" };
+    assert.deepEqual(decode(registryAuthHeader(auth)), { identitytoken: TOKEN, serveraddress: "https://index.docker.io/v1/" });
+  });
+
+  it("is padded URL-safe base64, like Go's base64.URLEncoding", () => {
+    for (const password of ["a", "ab", "abc", "???>>>~~~"]) {
+      const header = registryAuthHeader({ kind: "basic", username: "u", password, serverAddress: "r" });
+      assert.match(header, /^[A-Za-z0-9_-]+=*$/);
+      assert.equal(header.length % 4, 0);
+    }
+  });
+});

@@ -1,0 +1,196 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { applyLine, flushLines, initialPullState, parsePullStream, splitLines, suspectLayer, type PullState } from "../../src/engine/pull-stream.js";
+
+// Streams in the shape dockerd 20.10 sends them (lines end with \r\n; recorded from a pull of a
+// three-layer image from a local registry, then trimmed).
+const CRLF = "\r\n";
+const stream = (...lines: object[]) => lines.map((line) => JSON.stringify(line) + CRLF).join("");
+const L1 = "7aabb84dd610";
+const L2 = "ff9e3aeab07e";
+const DIGEST = "sha256:4959ce8823fb3869b58c86c128a73d953a844ad781f9e97cfbbde2c0c569efff";
+const downloading = (id: string, current: number, total: number) => ({
+  status: "Downloading",
+  progressDetail: { current, total },
+  progress: `[>   ] ${current}/${total}`,
+  id,
+});
+const status = (text: string, id?: string) => (id ? { status: text, progressDetail: {}, id } : { status: text });
+
+const SUCCESS = stream(
+  { status: "Pulling from big/three", id: "v1" },
+  status("Pulling fs layer", L1),
+  status("Pulling fs layer", L2),
+  downloading(L1, 69213, 4195152),
+  downloading(L2, 69213, 4195155),
+  downloading(L2, 4195155, 4195155),
+  status("Verifying Checksum", L2),
+  status("Download complete", L2),
+  // L1 finishes without a last "Downloading" line: its size still counts.
+  status("Verifying Checksum", L1),
+  status("Download complete", L1),
+  { status: "Extracting", progressDetail: { current: 65536, total: 4195152 }, id: L1 },
+  status("Pull complete", L1),
+  { status: "Extracting", progressDetail: { current: 4195155, total: 4195155 }, id: L2 },
+  status("Pull complete", L2),
+  status(`Digest: ${DIGEST}`),
+  status("Status: Downloaded newer image for 127.0.0.1:5055/big/three:v1"),
+);
+
+describe("pull stream: splitting chunks into lines", () => {
+  it("keeps a line cut by a chunk boundary until its end arrives", () => {
+    const first = splitLines("", '{"status":"Wait');
+    assert.deepEqual(first, { lines: [], rest: '{"status":"Wait' });
+    const second = splitLines(first.rest, 'ing","id":"a"}\r\n{"status"');
+    assert.deepEqual(second.lines, ['{"status":"Waiting","id":"a"}']);
+    assert.equal(second.rest, '{"status"');
+  });
+
+  it("drops blank lines and the \\r of \\r\\n", () => {
+    assert.deepEqual(splitLines("", "a\r\n\r\n\nb\n").lines, ["a", "b"]);
+  });
+
+  it("flushes a last line that has no newline, and nothing for whitespace", () => {
+    assert.deepEqual(flushLines('{"status":"x"}'), ['{"status":"x"}']);
+    assert.deepEqual(flushLines(" \r"), []);
+  });
+
+  it("gives the same state whatever the chunk boundaries, even one byte at a time", () => {
+    const whole = parsePullStream(SUCCESS);
+    for (const size of [1, 2, 7, 64, 1000]) {
+      let rest = "";
+      let state: PullState = initialPullState;
+      for (let i = 0; i < SUCCESS.length; i += size) {
+        const split = splitLines(rest, SUCCESS.slice(i, i + size));
+        rest = split.rest;
+        state = split.lines.reduce(applyLine, state);
+      }
+      state = flushLines(rest).reduce(applyLine, state);
+      assert.deepEqual(state, whole, `chunk size ${size}`);
+    }
+  });
+});
+
+describe("pull stream: accumulating progress", () => {
+  it("reads a successful pull: digest, bytes of every layer, sizes, not up to date", () => {
+    const state = parsePullStream(SUCCESS);
+    assert.equal(state.error, undefined);
+    assert.equal(state.digest, DIGEST);
+    assert.equal(state.upToDate, false);
+    assert.equal(state.finished, true);
+    assert.equal(state.bytes, 4195152 + 4195155);
+    assert.equal(state.total, 4195152 + 4195155);
+    assert.equal(state.lastStatus, "Status: Downloaded newer image for 127.0.0.1:5055/big/three:v1");
+    assert.equal(state.lastLayer, L2);
+  });
+
+  it("reads an image that is up to date: no bytes, upToDate", () => {
+    const state = parsePullStream(
+      stream({ status: "Pulling from big/three", id: "v1" }, status(`Digest: ${DIGEST}`), status("Status: Image is up to date for 127.0.0.1:5055/big/three:v1")),
+    );
+    assert.equal(state.upToDate, true);
+    assert.equal(state.finished, true);
+    assert.equal(state.bytes, 0);
+    assert.equal(state.total, undefined);
+    assert.equal(state.digest, DIGEST);
+  });
+
+  it("does not count Extracting as downloaded bytes (it reports the same sizes again)", () => {
+    const state = parsePullStream(stream(downloading(L1, 100, 1000), { status: "Extracting", progressDetail: { current: 900, total: 1000 }, id: L1 }));
+    assert.equal(state.bytes, 100);
+  });
+
+  it("does not count 'Retrying in N seconds' lines as bytes, and names the layer", () => {
+    const state = parsePullStream(
+      stream(downloading(L1, 5000, 9000), status("Retrying in 5 seconds", L1), status("Retrying in 4 seconds", L1), status("Retrying in 3 seconds", L1)),
+    );
+    assert.equal(state.bytes, 5000);
+    assert.equal(state.lastStatus, "Retrying in 3 seconds");
+    assert.equal(state.lastId, L1);
+    assert.equal(suspectLayer(state), L1);
+  });
+
+  it("never decreases when the daemon restarts a layer download after a retry", () => {
+    let state = parsePullStream(stream(downloading(L1, 6000, 9000), downloading(L2, 100, 200)));
+    assert.equal(state.bytes, 6100);
+    const seen: number[] = [];
+    for (const current of [0, 2000, 7000]) {
+      state = applyLine(state, JSON.stringify(downloading(L1, current, 9000)));
+      seen.push(state.bytes);
+    }
+    assert.deepEqual(seen, [6100, 6100, 7100]);
+  });
+
+  it("counts 'Already exists' and 'Pull complete' as the layer's size only when it is known", () => {
+    const state = parsePullStream(stream(status("Already exists", "aaaaaaaaaaaa"), downloading(L1, 10, 500), status("Pull complete", L1)));
+    assert.equal(state.bytes, 500);
+    assert.equal(state.total, 500);
+  });
+
+  it("sums the sizes told so far, before every layer has started", () => {
+    const state = parsePullStream(stream(status("Waiting", L2), downloading(L1, 10, 500)));
+    assert.equal(state.total, 500);
+  });
+
+  it("takes the error line as the failure although the stream was HTTP 200, and keeps the progress", () => {
+    const state = parsePullStream(
+      stream(
+        { status: "Pulling from broken/img", id: "v1" },
+        status("Pulling fs layer", "2af4cd9d470e"),
+        status("Pulling fs layer", "b700922fbb4d"),
+        downloading("2af4cd9d470e", 262394, 262394),
+        status("Download complete", "2af4cd9d470e"),
+        { status: "Downloading", progressDetail: {}, id: "b700922fbb4d" },
+        { errorDetail: { message: "unknown blob" }, error: "unknown blob" },
+      ),
+    );
+    assert.equal(state.error, "unknown blob");
+    assert.equal(state.finished, false);
+    assert.equal(state.bytes, 262394);
+    assert.equal(suspectLayer(state), "b700922fbb4d");
+  });
+
+  it("takes the error from either field, and keeps the first error", () => {
+    assert.equal(parsePullStream(stream({ error: "only error" })).error, "only error");
+    assert.equal(parsePullStream(stream({ errorDetail: { message: "detail wins" }, error: "short" })).error, "detail wins");
+    assert.equal(parsePullStream(stream({ error: "first" }, { error: "second" })).error, "first");
+    assert.match(parsePullStream(stream({ errorDetail: {} })).error ?? "", /without a message/);
+  });
+
+  it("ignores lines that are not JSON objects", () => {
+    const state = parsePullStream(`garbage\r\n[1,2]\r\nnull\r\n${stream(downloading(L1, 5, 10))}{"status":`);
+    assert.equal(state.bytes, 5);
+    assert.equal(state.lines, 1);
+  });
+
+  it("ignores nonsense numbers in progressDetail", () => {
+    const state = parsePullStream(stream({ status: "Downloading", progressDetail: { current: -5, total: "x" }, id: L1 }, downloading(L2, 40, 100)));
+    assert.equal(state.layers[L1]?.bytes, 0);
+    assert.equal(state.layers[L1]?.total, undefined);
+    assert.equal(state.bytes, 40);
+    assert.equal(state.total, 100);
+  });
+});
+
+describe("pull stream: which layer a stall report names", () => {
+  it("names the unfinished layer silent the longest, not the one seen last", () => {
+    const state = parsePullStream(
+      stream(
+        status("Pulling fs layer", L1),
+        status("Pulling fs layer", L2),
+        downloading(L1, 100, 1000),
+        downloading(L2, 100, 1000),
+        downloading(L2, 1000, 1000),
+        status("Verifying Checksum", L2),
+        status("Download complete", L2),
+      ),
+    );
+    assert.equal(state.lastLayer, L2);
+    assert.equal(suspectLayer(state), L1);
+  });
+
+  it("falls back to the last layer when every layer finished, and to nothing before any", () => {
+    assert.equal(suspectLayer(parsePullStream(SUCCESS)), L2);
+    assert.equal(suspectLayer(parsePullStream(stream({ status: "Pulling from x", id: "v1" }))), undefined);
+  });
+});
