@@ -1,7 +1,7 @@
 import { NUMERIC_SETTINGS } from "../policy/settings.js";
 
 export function helpText(): string {
-  const knobs = NUMERIC_SETTINGS.map((s) => `  ${`${s.flag} ${s.unit === "count" ? "N" : "SECONDS"}`.padEnd(28)}${s.env}, default ${s.default}: ${s.help}`).join("\n");
+  const knobs = NUMERIC_SETTINGS.map((s) => `  ${`${s.flag} ${s.unit === "count" ? "N" : "SEC"}`.padEnd(28)}${s.env}, default ${s.default}: ${s.help}`).join("\n");
   return `prepull: pull every image a CI test batch needs, and keep going when the registry has a bad minute.
 
 Usage: prepull [options] [IMAGE...]
