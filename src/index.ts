@@ -4,7 +4,7 @@ import { connectEngine } from "./engine/client.js";
 import type { Engine } from "./engine/engine.js";
 import { createRegistryCoordinator } from "./policy/registry-coordinator.js";
 import { seededRandom } from "./policy/random.js";
-import { resolveSettings } from "./policy/settings.js";
+import { NUMERIC_SETTINGS, resolveSettings } from "./policy/settings.js";
 import { watchAttempt } from "./policy/watchdog.js";
 import { InvalidReferencesError, planReferences, runPlan } from "./run/pull-images.js";
 import { version } from "./version.js";
@@ -42,11 +42,11 @@ export async function pullImages(images: readonly string[], options: PullImagesO
   const env = options.env ?? process.env;
   const resolved = resolveSettings(env);
   if (!resolved.ok) throw new Error(resolved.error.message);
-  const settings: Settings = { ...resolved.value, ...options.settings };
+  const seed = options.settings?.seed ?? resolved.value.seed ?? (Date.now() >>> 0);
+  const settings: Settings = checkSettings({ ...resolved.value, ...options.settings, seed });
   const plan = planReferences(images);
   if (!plan.ok) throw new InvalidReferencesError(plan.error);
   const clock = options.clock ?? systemClock;
-  const seed = settings.seed ?? (Date.now() >>> 0);
   const random = options.random ?? seededRandom(seed);
   const engine = options.engine;
   return runPlan(plan.value, {
@@ -60,4 +60,19 @@ export async function pullImages(images: readonly string[], options: PullImagesO
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   });
+}
+
+/** Options given in code get the same checks as PULL_* variables, with the option's name in the error. */
+function checkSettings(settings: Settings): Settings {
+  for (const spec of NUMERIC_SETTINGS) {
+    const value = settings[spec.key];
+    const scale = spec.unit === "seconds" ? 1000 : 1;
+    const whole = spec.unit === "count" ? Number.isInteger(value) : true;
+    if (typeof value !== "number" || !Number.isFinite(value) || !whole || value < spec.min * scale) {
+      throw new TypeError(`settings.${spec.key} must be ${spec.unit === "count" ? "a whole number" : "a number of milliseconds"} of at least ${spec.min * scale}, got ${String(value)}`);
+    }
+  }
+  if (settings.backoffMaxMs < settings.backoffBaseMs) throw new TypeError(`settings.backoffMaxMs (${settings.backoffMaxMs}) is below settings.backoffBaseMs (${settings.backoffBaseMs})`);
+  if (settings.pullPolicy !== "always" && settings.pullPolicy !== "missing") throw new TypeError(`settings.pullPolicy must be "always" or "missing", got ${String(settings.pullPolicy)}`);
+  return settings;
 }

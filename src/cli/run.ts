@@ -34,12 +34,13 @@ export async function run(args: CliArgs, io: Io, version: string): Promise<numbe
 
   const interruption = trapSignals();
   const console = createConsole(args, io);
+  // The seed actually used goes into the report, so any run's jitter can be replayed with --seed.
   const seed = settings.value.seed ?? (Date.now() >>> 0);
   console.begin(plan.value.map((r) => r.canonical), settings.value.retries);
   let report: Report;
   try {
     report = await runPlan(plan.value, {
-      settings: settings.value,
+      settings: { ...settings.value, seed },
       clock: systemClock,
       random: seededRandom(seed),
       connect: (signal) => connectEngine({ env: io.env, ...(signal ? { signal } : {}) }),
