@@ -12,7 +12,8 @@ import type { Clock, PullEvent, Random, Report, Settings } from "./types.js";
 
 export type * from "./types.js";
 export type { Engine, AttemptOutcome, PullProgress, PullRequest } from "./engine/engine.js";
-export { InvalidReferencesError, EXIT, exitCodeFor } from "./run/pull-images.js";
+export { InvalidReferencesError, exitCodeFor } from "./run/pull-images.js";
+export { EXIT } from "./exit-codes.js";
 export { parseReference, formatReferenceError } from "./reference/index.js";
 export { classify } from "./classify/index.js";
 export { resolveSettings } from "./policy/settings.js";

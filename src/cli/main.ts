@@ -4,14 +4,13 @@
 import { parseCliArgs } from "./args.js";
 import type { Io } from "./io.js";
 import { version } from "../version.js";
-
-const EXIT_USAGE = 2;
+import { EXIT } from "../exit-codes.js";
 
 async function main(argv: readonly string[], io: Io): Promise<number> {
   const parsed = parseCliArgs(argv);
   if (!parsed.ok) {
     io.stderr.write(`prepull: ${parsed.error}\n`);
-    return EXIT_USAGE;
+    return EXIT.usage;
   }
   const args = parsed.value;
   if (args.help) {

@@ -1,18 +1,10 @@
 // The library's one call: references in, a complete report out. Validation happens before any
 // engine is contacted; the report is built even when the engine cannot be reached.
 import type { Engine } from "../engine/engine.js";
+import { EXIT } from "../exit-codes.js";
 import { dedupeReferences, formatReferenceError, parseReference, type ReferenceError } from "../reference/index.js";
 import type { Clock, ImageResult, PullEvent, Random, Reference, Report, Settings } from "../types.js";
 import { schedule, type Coordinator, type WatchAttempt } from "./scheduler.js";
-
-export const EXIT = {
-  ok: 0,
-  failed: 1,
-  usage: 2,
-  engineUnreachable: 3,
-  sigint: 130,
-  sigterm: 143,
-} as const;
 
 /** Thrown by pullImages when a reference is invalid: nothing has been pulled. */
 export class InvalidReferencesError extends Error {
