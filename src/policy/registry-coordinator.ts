@@ -52,13 +52,16 @@ export interface RegistryCoordinator {
    * retry also needs a budget token, and a retry that finds the budget empty closes the gate
    * ("retry budget exhausted"), so it and everything after it waits for the probe. Retries after
    * an absorbed or rate-limited failure draw no token. Rejects with signal.reason if aborted while
-   * waiting; an aborted probe hands the probe to the next waiter.
+   * waiting; an aborted probe hands the probe to the next waiter. `repository` (the image's, as
+   * in finished()) lets answered() tell the trip detector which repository the registry served.
    */
-  admit(image: string, options: { readonly retry: boolean; readonly signal: AbortSignal }): Promise<Admission>;
+  admit(image: string, options: { readonly retry: boolean; readonly signal: AbortSignal; readonly repository?: string }): Promise<Admission>;
   /**
    * Optional, right before the attempt really starts (after waiting for a PULL_PARALLEL slot):
    * false when the gate closed while this pull waited for its slot. Then do not start it, and call
    * admit() again at once (that retry is free); the admission is void and needs no finished().
+   * True marks the attempt as running: until it answers or finishes, the gate does not close on
+   * failures recorded after it started (its answer may yet show the registry serving).
    */
   confirm(admission: Admission): boolean;
   /**
@@ -92,6 +95,10 @@ interface Entry {
   void: boolean;
   result?: { absorbed: boolean };
   detach?: () => void;
+  /** The image's repository, when admit() was told it. */
+  readonly repository?: string;
+  /** When the attempt started: confirm() time, else admit() time. */
+  startedAt: number;
 }
 
 export function createRegistryCoordinator(init: {
@@ -116,6 +123,19 @@ export function createRegistryCoordinator(init: {
   }
   /** Why the coordinator last closed the gate: an outage, or an empty retry budget. */
   let closedBy: "outage" | "budget" = "outage";
+  /** Confirmed attempts that have neither answered nor finished yet. */
+  const running = new Set<Entry>();
+  /**
+   * Whether an attempt that was already running when the oldest counted failure came in is still
+   * waiting for its answer. Images of a batch start together: two broken images can fail before
+   * the healthy ones' manifests resolve, and the gate must not close on that alone. In an outage
+   * those attempts fail within moments (or, stalled, when the watchdog ends them), and the last
+   * of them closes the gate.
+   */
+  const undecided = () => {
+    const since = detector.countedSince;
+    return since !== undefined && [...running].some((e) => e.startedAt <= since);
+  };
   let attempts = 0;
   let failures = 0;
 
@@ -147,7 +167,7 @@ export function createRegistryCoordinator(init: {
       return budget.available;
     },
 
-    async admit(image, { retry, signal }) {
+    async admit(image, { retry, signal, repository }) {
       signal.throwIfAborted();
       const free = freeRetry.delete(image);
       let paid = false;
@@ -162,7 +182,7 @@ export function createRegistryCoordinator(init: {
         throw signal.reason;
       }
       const admission: Admission = Object.freeze({ image, probe: pass.probe > 0, probeNumber: pass.probe, retry, paid, waitedMs: pass.waitedMs });
-      const entry: Entry = { abandoned: false, void: false };
+      const entry: Entry = { abandoned: false, void: false, startedAt: clock.now(), ...(repository !== undefined ? { repository } : {}) };
       if (admission.probe) {
         // A probe that never reports (the run is cancelled while it waits for a slot or pulls)
         // must not hold the gate: the next waiter probes instead.
@@ -180,7 +200,13 @@ export function createRegistryCoordinator(init: {
     confirm(admission) {
       const entry = entryOf(admission, "confirm");
       if (entry.void) return false;
-      if (entry.result || admission.probe || gate.state.kind === "open") return true;
+      if (entry.result || admission.probe || gate.state.kind === "open") {
+        if (!entry.result && entry.answeredAt === undefined && !running.has(entry)) {
+          entry.startedAt = clock.now();
+          running.add(entry);
+        }
+        return true;
+      }
       entry.void = true;
       freeRetry.add(admission.image);
       return false;
@@ -190,6 +216,8 @@ export function createRegistryCoordinator(init: {
       const entry = entryOf(admission, "answered");
       if (entry.answeredAt !== undefined || entry.result || entry.void) return;
       entry.answeredAt = clock.now();
+      running.delete(entry);
+      if (entry.repository !== undefined) detector.answered({ at: entry.answeredAt, repository: entry.repository });
       if (isCurrentProbe(admission, entry)) open();
       else if (gate.state.kind !== "open" && closedBy === "outage") open();
     },
@@ -198,6 +226,7 @@ export function createRegistryCoordinator(init: {
       const entry = entryOf(admission, "finished");
       if (entry.result) return entry.result;
       entry.detach?.();
+      running.delete(entry);
       if (entry.void) return (entry.result = { absorbed: true });
       attempts++;
       if (outcome.kind !== "success" && outcome.kind !== "skipped") failures++;
@@ -206,6 +235,7 @@ export function createRegistryCoordinator(init: {
         at: clock.now(),
         repository: outcome.repository,
         kind: tripKind(outcome.kind),
+        startedAt: entry.startedAt,
         ...(entry.answeredAt !== undefined ? { answeredAt: entry.answeredAt } : {}),
       });
 
@@ -222,7 +252,7 @@ export function createRegistryCoordinator(init: {
       } else if (gate.state.kind !== "open") {
         // An attempt let through before the gate closed: its transient failure is the outage's.
         outage = outcome.kind === "transient";
-      } else if (tripped && outcome.kind === "transient") {
+      } else if (tripped && outcome.kind === "transient" && !undecided()) {
         close("outage", detector.reason ?? "the registry looks down");
         outage = true;
       }

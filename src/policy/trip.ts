@@ -33,13 +33,30 @@ export interface TripEvent {
    * For a success: when the registry answered that attempt (resolved its manifest). The success
    * speaks only against failures up to then: a download that began before an outage and ends
    * during it proves nothing about the outage. Default: `at`.
+   * For a transient failure: set when that attempt got past its manifest (the failure came later,
+   * e.g. on a layer); unset for a failure before the registry answered (a "manifest-stage" one).
    */
   readonly answeredAt?: number;
+  /**
+   * For a transient failure: when that attempt started. A manifest-stage failure of an attempt
+   * that was running when the registry answered another repository (see answered()) is
+   * image-specific: the registry was serving manifests meanwhile.
+   */
+  readonly startedAt?: number;
 }
 
 export interface TripDetector {
   /** Records one event; true when the registry now looks down (the gate should close). */
   record(event: TripEvent): boolean;
+  /**
+   * The registry resolved a manifest of `repository` at `at` (an attempt's answer, long before its
+   * download ends). Manifest-stage failures up to then stop counting, and those of other
+   * repositories become suspects; so does a manifest-stage failure recorded later whose attempt
+   * was already running at `at`. Failures after an answer (on layers) are untouched: a served
+   * manifest says nothing about blobs. Images of one batch start together, so without this a
+   * broken image that fails before the healthy ones finish downloading looks like an outage.
+   */
+  answered(event: { readonly at: number; readonly repository: string }): void;
   /**
    * Stops counting the failures seen so far toward a trip (call it when the gate opens, so the
    * outage's own failures do not close it again at once). They are still remembered, for the
@@ -50,6 +67,8 @@ export interface TripDetector {
   readonly reason: string | undefined;
   /** Transient failures currently counted against the registry. */
   readonly counted: number;
+  /** When the oldest failure currently counted against the registry was recorded; undefined when none is. */
+  readonly countedSince: number | undefined;
   /**
    * Repositories that failed before the registry then served another repository successfully:
    * their failures look image-specific and no longer count (until that repository succeeds).
@@ -62,6 +81,8 @@ interface Failure {
   readonly repository: string;
   /** False once reset(): remembered for suspects, no longer counted toward a trip. */
   readonly counted: boolean;
+  /** The attempt failed before the registry answered it (no answeredAt). */
+  readonly manifestStage: boolean;
 }
 
 export function createTripDetector(options: Partial<TripOptions> = {}): TripDetector {
@@ -74,6 +95,8 @@ export function createTripDetector(options: Partial<TripOptions> = {}): TripDete
 
   /** Transient failures the registry has not answered past yet, oldest first, none older than keepMs. */
   let streak: Failure[] = [];
+  /** Manifests the registry resolved (answered()), none older than keepMs. */
+  let answers: { readonly at: number; readonly repository: string }[] = [];
   const suspects = new Set<string>();
   let reason: string | undefined;
 
@@ -84,9 +107,18 @@ export function createTripDetector(options: Partial<TripOptions> = {}): TripDete
     get counted() {
       return streak.filter((f) => f.counted).length;
     },
+    get countedSince() {
+      return streak.find((f) => f.counted)?.at;
+    },
     suspects,
     reset() {
       streak = streak.map((f) => ({ ...f, counted: false }));
+    },
+    answered(event) {
+      answers = [...answers.filter((a) => event.at - a.at <= keepMs), event];
+      for (const f of streak) if (f.manifestStage && f.at <= event.at && f.repository !== event.repository) suspects.add(f.repository);
+      suspects.delete(event.repository);
+      streak = streak.filter((f) => !(f.manifestStage && f.at <= event.at));
     },
     record(event) {
       reason = undefined;
@@ -101,8 +133,15 @@ export function createTripDetector(options: Partial<TripOptions> = {}): TripDete
         return false;
       }
       if (suspects.has(event.repository)) return false;
+      const manifestStage = event.answeredAt === undefined;
+      const startedAt = event.startedAt;
+      if (manifestStage && startedAt !== undefined && answers.some((a) => a.at >= startedAt && a.repository !== event.repository)) {
+        // The registry resolved another repository's manifest while this attempt was running.
+        suspects.add(event.repository);
+        return false;
+      }
       streak = streak.filter((f) => event.at - f.at <= keepMs);
-      streak.push({ at: event.at, repository: event.repository, counted: true });
+      streak.push({ at: event.at, repository: event.repository, counted: true, manifestStage });
 
       const counted = streak.filter((f) => f.counted);
       const recent = new Set(counted.filter((f) => event.at - f.at <= o.windowMs).map((f) => f.repository));

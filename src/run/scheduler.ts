@@ -10,7 +10,7 @@ import { createSlots, type Slots } from "./slots.js";
 
 /** What the scheduler needs from a registry's coordination (outage gate, retry budget). */
 export interface Coordinator {
-  admit(image: string, options: { retry: boolean; signal: AbortSignal }): Promise<Admission>;
+  admit(image: string, options: { retry: boolean; signal: AbortSignal; repository: string }): Promise<Admission>;
   /** Asked once a slot is held: false when the gate closed while this pull waited for it. */
   confirm?(admission: Admission): boolean;
   answered(admission: Admission): void;
@@ -151,7 +151,7 @@ async function pullImage(reference: Reference, context: RunContext): Promise<Ima
     const coordinator = context.coordinator(reference.registry);
     let admission: Admission;
     try {
-      admission = await coordinator.admit(image, { retry: state.spent > 0, signal: context.signal });
+      admission = await coordinator.admit(image, { retry: state.spent > 0, signal: context.signal, repository: reference.repository });
       await context.slots.acquire(context.signal);
     } catch {
       return interrupted(state, context);
@@ -179,7 +179,7 @@ async function pullImage(reference: Reference, context: RunContext): Promise<Ima
     const decision = decide(attempt.class, { spent: state.spent, rateLimited: state.rateLimited }, settings, context.options.random);
     switch (decision.action) {
       case "pulled":
-        context.emit({ type: "pulled", at: clock.now(), image, attempt: state.attempts.length, durationMs: record.durationMs, bytes: attempt.bytes, ...(attempt.digest ? { digest: attempt.digest } : {}) });
+        context.emit({ type: "pulled", at: clock.now(), image, attempt: state.spent, durationMs: record.durationMs, bytes: attempt.bytes, ...(attempt.digest ? { digest: attempt.digest } : {}) });
         return finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, ...(attempt.digest ? { digest: attempt.digest } : {}) });
       case "skipped":
         context.emit({ type: "skipped", at: clock.now(), image, message: attempt.message });
@@ -331,7 +331,7 @@ function recordAttempt(state: ImageState, attempt: AttemptEnd, absorbed: boolean
   };
   state.attempts.push(record);
   if (attempt.class !== "pulled" && attempt.class !== "aborted" && attempt.class !== "deadline") {
-    context.emit({ type: "attempt-failed", at: clock.now(), image: state.reference.canonical, attempt: record.number, class: attempt.class, message: attempt.message, durationMs, ...(absorbed ? { absorbed: true } : {}) });
+    context.emit({ type: "attempt-failed", at: clock.now(), image: state.reference.canonical, attempt: state.spent + 1, class: attempt.class, message: attempt.message, durationMs, ...(absorbed ? { absorbed: true } : {}) });
   }
   return record;
 }

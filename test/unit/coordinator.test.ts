@@ -175,7 +175,7 @@ describe("registry coordinator", () => {
     const { coordinator, clock } = setup();
     const early = await coordinator.admit("e", { retry: true, signal: live() });
     assert.deepEqual([early.paid, coordinator.tokens], [true, 45]);
-    assert.equal(coordinator.confirm(early), true, "the gate is still open");
+    assert.equal(coordinator.gateState.kind, "open");
     await trip(coordinator);
     assert.equal(coordinator.confirm(early), false);
     assert.equal(coordinator.confirm(early), false);
@@ -220,6 +220,70 @@ describe("registry coordinator", () => {
     }
     assert.deepEqual(absorbed, [false, false, true]);
     assert.equal(coordinator.gateState.kind, "closed");
+  });
+
+  describe("the first wave (admit with the repository, confirm when the attempt starts)", () => {
+    const start = async (c: RegistryCoordinator, image: string) => {
+      const admission = await c.admit(image, { retry: false, signal: live(), repository: image });
+      assert.equal(c.confirm(admission), true);
+      return admission;
+    };
+
+    it("two broken images failing before the healthy ones' manifests resolve do not close the gate", async () => {
+      const { coordinator, clock, events } = setup();
+      const [bad1, bad2, ok1, ok2] = await Promise.all(["bad1", "bad2", "ok1", "ok2"].map((i) => start(coordinator, i)));
+      await clock.advance(30);
+      assert.deepEqual(coordinator.finished(bad1 as Admission, { kind: "transient", repository: "bad1" }), { absorbed: false });
+      assert.deepEqual(coordinator.finished(bad2 as Admission, { kind: "transient", repository: "bad2" }), { absorbed: false });
+      assert.equal(coordinator.gateState.kind, "open", "ok1 and ok2 may still answer");
+      await clock.advance(10);
+      coordinator.answered(ok1 as Admission);
+      coordinator.answered(ok2 as Admission);
+      // Their retries fail again while the healthy images are still downloading: image-specific.
+      for (const image of ["bad1", "bad2"]) {
+        const again = await coordinator.admit(image, { retry: true, signal: live(), repository: image });
+        coordinator.confirm(again);
+        assert.deepEqual(coordinator.finished(again, { kind: "transient", repository: image }), { absorbed: false });
+      }
+      coordinator.finished(ok1 as Admission, { kind: "success", repository: "ok1" });
+      coordinator.finished(ok2 as Admission, { kind: "success", repository: "ok2" });
+      assert.deepEqual(ofType(events, "gate-closed"), []);
+    });
+
+    it("two broken images failing after the healthy ones' manifests resolved do not close the gate", async () => {
+      const { coordinator, clock, events } = setup();
+      const [bad1, bad2, ok1] = await Promise.all(["bad1", "bad2", "ok1"].map((i) => start(coordinator, i)));
+      await clock.advance(10);
+      coordinator.answered(ok1 as Admission);
+      await clock.advance(20);
+      coordinator.finished(bad1 as Admission, { kind: "transient", repository: "bad1" });
+      coordinator.finished(bad2 as Admission, { kind: "transient", repository: "bad2" });
+      assert.equal(coordinator.gateState.kind, "open");
+      assert.deepEqual(ofType(events, "gate-closed"), []);
+    });
+
+    it("in an outage the gate closes when the last attempt of the first wave fails, and absorbs that failure", async () => {
+      const { coordinator, clock, events } = setup();
+      const wave = await Promise.all(["a", "b", "c", "d"].map((i) => start(coordinator, i)));
+      await clock.advance(30);
+      const absorbed = wave.map((admission, i) => coordinator.finished(admission, { kind: "transient", repository: ["a", "b", "c", "d"][i] as string }).absorbed);
+      assert.deepEqual(absorbed, [false, false, false, true]);
+      assert.equal(coordinator.gateState.kind, "closed");
+      assert.equal(ofType(events, "gate-closed").length, 1);
+    });
+
+    it("an attempt that started after the first failure does not hold the gate open", async () => {
+      const { coordinator, clock } = setup();
+      const [a, b] = await Promise.all(["a", "b"].map((i) => start(coordinator, i)));
+      await clock.advance(30);
+      coordinator.finished(a as Admission, { kind: "transient", repository: "a" });
+      await clock.advance(5);
+      const late = await start(coordinator, "late");
+      await clock.advance(5);
+      assert.deepEqual(coordinator.finished(b as Admission, { kind: "transient", repository: "b" }), { absorbed: true });
+      assert.equal(coordinator.gateState.kind, "closed");
+      assert.deepEqual(coordinator.finished(late, { kind: "transient", repository: "late" }), { absorbed: true });
+    });
   });
 
   it("a retry that finds the budget empty closes the gate and waits for the probe", async () => {
@@ -374,7 +438,7 @@ async function drive(
   clock: FakeClock,
   images: string[],
   verdict: (image: string, at: number) => "success" | "transient",
-  { retries = 5, downloadMs = 400, startAfter = (_image: string): number => 0 } = {},
+  { retries = 5, downloadMs = 400, startAfter = (_image: string): number => 0, full = false } = {},
 ) {
   const started: Array<{ image: string; at: number; probe: boolean }> = [];
   const results = new Map<string, { status: "pulled" | "failed"; spent: number; absorbed: number; at: number }>();
@@ -383,7 +447,9 @@ async function drive(
     let absorbedCount = 0;
     await clock.sleep(startAfter(image));
     for (;;) {
-      const admission = await coordinator.admit(image, { retry: spent > 0, signal: live() });
+      // full: the scheduler's whole protocol (the repository on admit, confirm() when the attempt starts).
+      const admission = await coordinator.admit(image, { retry: spent > 0, signal: live(), ...(full ? { repository: image } : {}) });
+      if (full) assert.equal(coordinator.confirm(admission), true);
       started.push({ image, at: clock.now(), probe: admission.probe });
       const outcome = verdict(image, clock.now());
       await clock.sleep(100);
@@ -454,6 +520,39 @@ describe("whole runs, driven like the scheduler drives them", () => {
     assert.equal(started.filter((s) => s.image === "kdc").length, 8);
     const probes = started.filter((s) => s.probe).map((s) => s.at);
     for (let i = 1; i < probes.length; i++) assert.ok((probes[i] as number) - (probes[i - 1] as number) >= 2000, "never more than one probe per interval");
+  });
+
+  it("with the scheduler's whole protocol, the two broken images of the seed case never close the gate and fail after PULL_RETRIES", async () => {
+    // Same batch as above, but the coordinator knows each attempt's repository and start: the
+    // healthy images answered while the broken ones were failing, so nothing looks like an outage.
+    const { coordinator, clock, events } = setup();
+    const broken = new Set(["mysql", "kdc"]);
+    const images = ["a", "kdc", "b", "c", "mysql", "d", "e", "f"];
+    const { started, results } = await drive(coordinator, clock, images, (image) => (broken.has(image) ? "transient" : "success"), { downloadMs: 2900, full: true });
+    assert.deepEqual(results.get("mysql"), { status: "failed", spent: 5, absorbed: 0, at: 30_500 });
+    assert.deepEqual(results.get("kdc"), { status: "failed", spent: 5, absorbed: 0, at: 30_500 });
+    for (const image of ["a", "b", "c", "d", "e", "f"]) assert.deepEqual(results.get(image), { status: "pulled", spent: 0, absorbed: 0, at: 3000 });
+    assert.equal(started.filter((s) => s.probe).length, 0);
+    assert.deepEqual(ofType(events, "gate-closed"), []);
+  });
+
+  it("with the scheduler's whole protocol, a 60 s outage still costs one probe per interval after the first wave", async () => {
+    const { coordinator, clock, events } = setup();
+    const outageEndsAt = 60_000;
+    const images = Array.from({ length: 10 }, (_, i) => `img${i}`);
+    const { started, results } = await drive(coordinator, clock, images, (_, at) => (at >= outageEndsAt ? "success" : "transient"), { full: true });
+    // The gate closes when the last attempt of the first wave fails (no other one can answer any more).
+    assert.deepEqual(ofType(events, "gate-closed")[0]?.at, 100);
+    assert.deepEqual(
+      images.map((image) => [results.get(image)?.status, results.get(image)?.spent]),
+      images.map((_, i) => ["pulled", i === 9 ? 0 : 1]),
+      "the first wave spent one attempt each, except the failure that closed the gate",
+    );
+    const probes = started.filter((s) => s.probe).map((s) => s.at);
+    for (let i = 1; i < probes.length; i++) assert.ok((probes[i] as number) - (probes[i - 1] as number) >= 2000);
+    const afterFirstWave = started.filter((s) => s.at > 100 && s.at < outageEndsAt).length;
+    assert.ok(afterFirstWave <= outageEndsAt / 3000, `${afterFirstWave} attempts after the first wave`);
+    assert.equal(ofType(events, "gate-opened").length, 1);
   });
 
   it("one image failing while the others of its registry keep succeeding never closes the gate", async () => {

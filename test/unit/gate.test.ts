@@ -427,6 +427,30 @@ describe("trip detector", () => {
     assert.deepEqual([...d.suspects].sort(), ["a", "b", "c"]);
   });
 
+  it("answered(): a manifest-stage failure of an attempt running while another repository was answered is image-specific", () => {
+    const d = createTripDetector();
+    d.answered({ at: 50, repository: "ok" });
+    assert.equal(d.record({ at: 60, repository: "a", kind: "transient", startedAt: 0 }), false);
+    assert.equal(d.record({ at: 61, repository: "b", kind: "transient", startedAt: 0 }), false);
+    assert.deepEqual([d.counted, [...d.suspects].sort()], [0, ["a", "b"]]);
+    // An attempt that started after that answer counts as usual.
+    d.record({ at: 100, repository: "c", kind: "transient", startedAt: 70 });
+    assert.equal(d.record({ at: 101, repository: "d", kind: "transient", startedAt: 70 }), true);
+  });
+
+  it("answered() after manifest-stage failures makes them suspects; failures after an answer (layers) still count", () => {
+    const d = createTripDetector();
+    d.record({ at: 100, repository: "a", kind: "transient", startedAt: 0 });
+    assert.equal(d.countedSince, 100);
+    d.answered({ at: 150, repository: "ok" });
+    assert.deepEqual([d.counted, d.countedSince, [...d.suspects]], [0, undefined, ["a"]]);
+    // Layer failures: the registry answered these attempts, so other answers do not excuse them.
+    d.record({ at: 200, repository: "x", kind: "transient", startedAt: 0, answeredAt: 20 });
+    d.answered({ at: 250, repository: "ok2" });
+    assert.equal(d.counted, 1);
+    assert.equal(d.record({ at: 300, repository: "y", kind: "transient", startedAt: 0, answeredAt: 30 }), true);
+  });
+
   it("takes its thresholds as options and rejects bad ones", () => {
     const d = createTripDetector({ repositories: 3, windowMs: 1000 });
     d.record({ at: 0, repository: "a", kind: "transient" });
