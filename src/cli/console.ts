@@ -14,10 +14,12 @@ export interface Console {
   end(report: Report): void;
 }
 
+/** Whether the summary, which goes to stdout, is colored: --color/--no-color, else NO_COLOR, else whether stdout is a terminal. */
 export function wantsColor(args: CliArgs, io: Io): boolean {
   if (args.color !== undefined) return args.color;
   if (io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== "") return false;
-  return io.stderr.isTTY === true;
+  // Not stderr's TTY: `prepull ... > summary.txt` in a terminal must not put escape codes in the file.
+  return io.stdout.isTTY === true;
 }
 
 function verbosityOf(args: CliArgs): Verbosity {
@@ -68,7 +70,9 @@ function liveConsole(args: CliArgs, io: Io): Console {
     // Move up over what was drawn last time, then rewrite every line in place.
     let text = drawn > 0 ? `\x1b[${drawn}F` : "";
     for (const line of lines) text += `\x1b[2K${line}\n`;
-    out.write(text);
+    // Erase whatever is left below: the view shrinks when a registry's gate line goes away, and a
+    // stale line would otherwise stay on screen (or show through the summary printed under it).
+    out.write(`${text}\x1b[J`);
     drawn = lines.length;
   };
   return {

@@ -29,6 +29,7 @@ Outputs:
   -q, --quiet                 only failures and the summary
   -v, --verbose               also the engine's status lines
       --no-color              no colors (NO_COLOR is honoured too)
+      --color                 color the summary even when stdout is not a terminal
   -h, --help                  this text
   -V, --version               the version
 

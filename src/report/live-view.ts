@@ -1,7 +1,7 @@
 // The terminal's live view: one line per image, folded from the same events CI logs get.
 // Pure: the console decides when to redraw; this only says what the screen should show.
 import type { PullEvent } from "../types.js";
-import { formatBytes, formatDuration } from "./summary.js";
+import { formatBytes, formatDuration, oneLine } from "./summary.js";
 
 type Phase = "queued" | "pulling" | "waiting" | "gate" | "pulled" | "present" | "skipped" | "failed";
 
@@ -83,21 +83,33 @@ export function renderView(view: ViewState, now: number, width: number): string[
   const lines = view.order.map((image) => {
     const line = view.lines[image] as ImageLine;
     const name = image.length > nameWidth ? `…${image.slice(image.length - nameWidth + 1)}` : image.padEnd(nameWidth);
-    return fit(`${statusText(line, now).padEnd(16)} ${name}  ${detail(line)}`, width);
+    return fit(`${statusText(line, now, behindGate(view, image)).padEnd(16)} ${name}  ${detail(line)}`, width);
   });
   const gates = Object.entries(view.gates).map(([registry, since]) => fit(`registry ${registry} is down: gate closed for ${formatDuration(now - since)}, probing`, width));
   return [...lines, ...gates];
 }
 
-function statusText(line: ImageLine, now: number): string {
-  if (line.phase === "waiting" && line.until !== undefined) return `${LABEL.waiting} ${formatDuration(Math.max(0, line.until - now))}`;
+function statusText(line: ImageLine, now: number, gateClosed: boolean): string {
+  if (line.phase === "waiting" && line.until !== undefined) {
+    const left = line.until - now;
+    // The backoff is over but the registry's gate is closed: the image now waits for the gate, not
+    // for a countdown stuck at "retry in 0ms".
+    if (left <= 0 && gateClosed) return LABEL.gate;
+    return `${LABEL.waiting} ${formatDuration(Math.max(0, left))}`;
+  }
   return LABEL[line.phase];
+}
+
+/** Whether the gate of the image's registry is closed (images are canonical: "registry/repository..."). */
+function behindGate(view: ViewState, image: string): boolean {
+  return Object.keys(view.gates).some((registry) => image.startsWith(`${registry}/`));
 }
 
 function detail(line: ImageLine): string {
   const attempt = line.attempt > 0 ? `attempt ${line.attempt}/${line.maxAttempts}` : "";
   const size = line.bytes > 0 || line.total ? `${formatBytes(line.bytes)}${line.total ? `/${formatBytes(line.total)}` : ""}` : "";
-  return [size, attempt, line.note ?? ""].filter((s) => s !== "").join("  ");
+  // The note quotes engine messages: escape sequences in them would move the cursor or recolor the screen.
+  return [size, attempt, oneLine(line.note ?? "")].filter((s) => s !== "").join("  ");
 }
 
 function fit(text: string, width: number): string {
