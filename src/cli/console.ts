@@ -66,7 +66,7 @@ function liveConsole(args: CliArgs, io: Io): Console {
   let timer: NodeJS.Timeout | undefined;
   const draw = () => {
     const width = Math.max(20, (io.stderr.columns ?? 100) - 1);
-    const lines = renderView(view, Date.now(), width);
+    const lines = renderView(view, Date.now(), width, Math.max(3, (io.stderr.rows ?? 40) - 2));
     // Move up over what was drawn last time, then rewrite every line in place.
     let text = drawn > 0 ? `\x1b[${drawn}F` : "";
     for (const line of lines) text += `\x1b[2K${line}\n`;

@@ -77,16 +77,29 @@ const LABEL: Record<Phase, string> = {
   failed: "FAILED",
 };
 
-/** The lines to draw, each cut to `width` columns so a redraw never wraps. */
-export function renderView(view: ViewState, now: number, width: number): string[] {
+const FINISHED: ReadonlySet<Phase> = new Set(["pulled", "present", "skipped"]);
+
+/**
+ * The lines to draw, each cut to `width` columns so a redraw never wraps, and at most `height`
+ * of them: a redraw moves the cursor up over what it drew, which only works while everything
+ * fits on the screen. When the batch is taller, finished images fold into one line.
+ */
+export function renderView(view: ViewState, now: number, width: number, height = Number.POSITIVE_INFINITY): string[] {
   const nameWidth = Math.min(48, Math.max(...view.order.map((i) => i.length), 10));
-  const lines = view.order.map((image) => {
+  const render = (image: string) => {
     const line = view.lines[image] as ImageLine;
     const name = image.length > nameWidth ? `…${image.slice(image.length - nameWidth + 1)}` : image.padEnd(nameWidth);
     return fit(`${statusText(line, now, behindGate(view, image)).padEnd(16)} ${name}  ${detail(line)}`, width);
-  });
+  };
   const gates = Object.entries(view.gates).map(([registry, since]) => fit(`registry ${registry} is down: gate closed for ${formatDuration(now - since)}, probing`, width));
-  return [...lines, ...gates];
+  if (view.order.length + gates.length <= height) return [...view.order.map(render), ...gates];
+  const unfinished = view.order.filter((image) => !FINISHED.has((view.lines[image] as ImageLine).phase));
+  const room = Math.max(0, height - gates.length - 1);
+  const shown = unfinished.slice(0, room);
+  const finished = view.order.length - unfinished.length;
+  const hidden = unfinished.length - shown.length;
+  const fold = fit(`… ${finished} finished${hidden > 0 ? `, ${hidden} more not shown` : ""} (the summary lists every image)`, width);
+  return [...shown.map(render), fold, ...gates].slice(0, Math.max(1, height));
 }
 
 function statusText(line: ImageLine, now: number, gateClosed: boolean): string {
