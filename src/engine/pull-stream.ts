@@ -121,7 +121,10 @@ function applyLayerStatus(state: PullState, id: string, status: string, detail: 
   // Only "Downloading" carries download bytes: "Extracting" reports the same sizes a second time.
   if (status === "Downloading") {
     const current = finiteNonNegative(detail?.current) ?? 0;
-    const total = finiteNonNegative(detail?.total) || layer.total;
+    // After a cut-off body the engine resumes with a Range request and reports the remaining size
+    // as the total: the layer's real size is the largest total it has announced.
+    const announced = finiteNonNegative(detail?.total) ?? 0;
+    const total = Math.max(announced, layer.total ?? 0) || undefined;
     return withLayer(state, id, { ...layer, bytes: Math.max(layer.bytes, current), total });
   }
   if (LAYER_DONE.has(status) && layer.total !== undefined) {

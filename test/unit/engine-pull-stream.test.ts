@@ -121,6 +121,23 @@ describe("pull stream: accumulating progress", () => {
     assert.deepEqual(seen, [6100, 6100, 7100]);
   });
 
+  it("counts a layer's full size after the engine resumed a cut-off download with a Range request", () => {
+    // Recorded from dockerd 20.10 after the proxy cut the layer at 100 kB: the resumed download
+    // reports the remaining 300 457 bytes as its total.
+    const state = parsePullStream(
+      [
+        '{"status":"Pulling fs layer","progressDetail":{},"id":"415b2ca68c24"}',
+        '{"status":"Downloading","progressDetail":{"current":36413,"total":400457},"id":"415b2ca68c24"}',
+        '{"status":"Retrying in 5 seconds","progressDetail":{},"id":"415b2ca68c24"}',
+        '{"status":"Downloading","progressDetail":{"current":3589,"total":300457},"id":"415b2ca68c24"}',
+        '{"status":"Download complete","progressDetail":{},"id":"415b2ca68c24"}',
+      ].join("\n"),
+    );
+    assert.equal(state.layers["415b2ca68c24"]?.total, 400457);
+    assert.equal(state.bytes, 400457);
+    assert.equal(state.total, 400457);
+  });
+
   it("counts 'Already exists' and 'Pull complete' as the layer's size only when it is known", () => {
     const state = parsePullStream(stream(status("Already exists", "aaaaaaaaaaaa"), downloading(L1, 10, 500), status("Pull complete", L1)));
     assert.equal(state.bytes, 500);
