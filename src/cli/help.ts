@@ -11,7 +11,7 @@ Usage: prepull [options] [IMAGE...]
 
 Images:
   IMAGE                       an image reference (nginx, ghcr.io/org/app:1.2, repo@sha256:...)
-  -f, --file FILE             read references from FILE, one per line (# comments, blank lines ignored)
+  -f, --file FILE             read references from FILE ("-": stdin), one per line (# comments, blank lines ignored)
   -                           read references from standard input
   -c, --compose PATH          take services.*.image from a compose file, or from the compose files in a directory
       --env-file FILE         variables for compose interpolation (replaces the .env beside the compose file)

@@ -64,11 +64,15 @@ export async function run(args: CliArgs, io: Io, version: string): Promise<numbe
 async function gatherInputs(args: CliArgs, io: Io): Promise<{ ok: true; value: string[] } | { ok: false; error: string }> {
   const inputs = [...args.images];
   for (const file of args.files) {
+    if (file === "-") {
+      inputs.push(...parseImageList(await readStream(io.stdin)));
+      continue;
+    }
     const list = await readImageListFile(file);
     if (!list.ok) return list;
     inputs.push(...list.value);
   }
-  if (args.readStdin) inputs.push(...parseImageList(await readStream(io.stdin)));
+  if (args.readStdin && !args.files.includes("-")) inputs.push(...parseImageList(await readStream(io.stdin)));
   if (args.compose.length > 0) {
     const { imagesFromCompose } = await import("./compose.js");
     const composed = await imagesFromCompose(args, io);

@@ -202,6 +202,11 @@ describe("prepull on a real engine and registry", () => {
     const run = await runCli(["--file", list, "-"], { env, stdin: `${stack.ref(b, "1")}\n` });
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual([attemptsOn(a), attemptsOn(b)], [1, 1]);
+    const c = stack.image("fromdashfile");
+    await stack.pushImage(c, "1");
+    const dash = await runCli(["--file", "-"], { env, stdin: `${stack.ref(c, "1")}\n` });
+    assert.equal(dash.code, 0, dash.stderr);
+    assert.equal(attemptsOn(c), 1);
   });
 
   it("on SIGINT cancels the pulls, still writes complete reports, and exits 130", async () => {
