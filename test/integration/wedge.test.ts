@@ -1,6 +1,6 @@
-// A wedged engine: a stalled layer download keeps holding the engine's only download slot after
-// prepull aborts the attempt (cancelling a pull does not close the daemon's registry connection),
-// so every later pull sits at "Waiting". prepull must say the engine is wedged, not blame each image.
+// A wedged engine: a layer request the registry never answers holds the engine's only download
+// slot (dockerd has no read timeout), so every other pull sits at "Waiting". prepull must say the
+// engine is wedged, once, rather than only blaming each image in turn.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { startStack, type Stack } from "../harness/stack.js";
