@@ -16,12 +16,12 @@ export interface CoordinatorOptions {
    * attempts even behind a closed gate. So an image makes at most PULL_RETRIES + this many
    * attempts, and images whose failures are their own (the gate cannot tell them from an outage
    * once nothing else is left to probe) still fail after their retries instead of waiting for
-   * the deadline. Default 3.
+   * the deadline. Default 5.
    */
   readonly maxAbsorbedPerImage?: number;
 }
 
-export const DEFAULT_MAX_ABSORBED_PER_IMAGE = 3;
+export const DEFAULT_MAX_ABSORBED_PER_IMAGE = 5;
 
 /** Permission for one attempt. Hand it back to answered() and finished(). */
 export interface Admission {

@@ -11,6 +11,17 @@ export interface TripOptions {
   readonly consecutive: number;
   /** Window of the `consecutive` rule. Longer than `windowMs`: one image's failures are spaced by its own backoff. Default 30 000. */
   readonly consecutiveWindowMs: number;
+  /**
+   * The "degraded" rule, for a registry that fails a large share of requests at random (a brownout):
+   * successes keep arriving, so every failing repository looks image-specific and the rules above
+   * never trip. Within degradedWindowMs, at least degradedFailures transient failures on at least
+   * degradedRepositories repositories that are at least degradedRatio of the finished attempts trip.
+   * Defaults 20 000 ms, 6, 3, 0.4: two broken images among healthy ones never reach 3 repositories.
+   */
+  readonly degradedWindowMs: number;
+  readonly degradedFailures: number;
+  readonly degradedRepositories: number;
+  readonly degradedRatio: number;
 }
 
 export const DEFAULT_TRIP_OPTIONS: TripOptions = {
@@ -18,6 +29,10 @@ export const DEFAULT_TRIP_OPTIONS: TripOptions = {
   repositories: 2,
   consecutive: 3,
   consecutiveWindowMs: 30_000,
+  degradedWindowMs: 20_000,
+  degradedFailures: 6,
+  degradedRepositories: 3,
+  degradedRatio: 0.4,
 };
 
 /**
@@ -91,6 +106,10 @@ export function createTripDetector(options: Partial<TripOptions> = {}): TripDete
   positive("consecutiveWindowMs", o.consecutiveWindowMs);
   atLeast("repositories", o.repositories, 2);
   atLeast("consecutive", o.consecutive, 1);
+  positive("degradedWindowMs", o.degradedWindowMs);
+  atLeast("degradedFailures", o.degradedFailures, 1);
+  atLeast("degradedRepositories", o.degradedRepositories, 1);
+  if (!(o.degradedRatio > 0 && o.degradedRatio <= 1)) throw new RangeError(`trip option degradedRatio must be in (0, 1], got ${String(o.degradedRatio)}`);
   const keepMs = Math.max(o.windowMs, o.consecutiveWindowMs);
 
   /** Transient failures the registry has not answered past yet, oldest first, none older than keepMs. */
@@ -99,6 +118,15 @@ export function createTripDetector(options: Partial<TripOptions> = {}): TripDete
   let answers: { readonly at: number; readonly repository: string }[] = [];
   const suspects = new Set<string>();
   let reason: string | undefined;
+  /** Every finished attempt within degradedWindowMs, for the degraded rule; emptied by reset(). */
+  let tally: { readonly at: number; readonly repository: string; readonly failed: boolean }[] = [];
+  const degraded = (at: number): string | undefined => {
+    tally = tally.filter((t) => at - t.at <= o.degradedWindowMs);
+    const failed = tally.filter((t) => t.failed);
+    const repositories = new Set(failed.map((t) => t.repository));
+    if (failed.length < o.degradedFailures || repositories.size < o.degradedRepositories || failed.length < o.degradedRatio * tally.length) return undefined;
+    return `degraded: ${failed.length} of ${tally.length} attempts failed within ${seconds(o.degradedWindowMs)} on ${repositories.size} repositories`;
+  };
 
   return {
     get reason() {
@@ -113,6 +141,7 @@ export function createTripDetector(options: Partial<TripOptions> = {}): TripDete
     suspects,
     reset() {
       streak = streak.map((f) => ({ ...f, counted: false }));
+      tally = [];
     },
     answered(event) {
       answers = [...answers.filter((a) => event.at - a.at <= keepMs), event];
@@ -123,6 +152,7 @@ export function createTripDetector(options: Partial<TripOptions> = {}): TripDete
     record(event) {
       reason = undefined;
       if (event.kind === "other") return false;
+      tally.push({ at: event.at, repository: event.repository, failed: event.kind === "transient" });
       if (event.kind === "success") {
         // The registry served this repository after those failures: whoever failed before, on
         // another repository, has an image-specific problem. Later failures still count.
@@ -131,6 +161,11 @@ export function createTripDetector(options: Partial<TripOptions> = {}): TripDete
         suspects.delete(event.repository);
         streak = streak.filter((f) => f.at > servedAt);
         return false;
+      }
+      const brownout = degraded(event.at);
+      if (brownout !== undefined) {
+        reason = brownout;
+        return true;
       }
       if (suspects.has(event.repository)) return false;
       const manifestStage = event.answeredAt === undefined;

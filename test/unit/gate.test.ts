@@ -34,17 +34,17 @@ const probeEvents = (events: PullEvent[]) =>
   events.filter((e): e is Extract<PullEvent, { type: "gate-probe" }> => e.type === "gate-probe").map((e) => [e.at, e.image, e.probe]);
 
 describe("probe delays", () => {
-  it("doubles from 1 s to the 8 s cap; r = 0.5 is exactly nominal", () => {
-    assert.deepEqual([0, 1, 2, 3, 4, 10].map((n) => probeDelay(n, 0, DEFAULT_GATE_OPTIONS, 0.5)), [1000, 2000, 4000, 8000, 8000, 8000]);
+  it("doubles from 1 s to the 4 s cap; r = 0.5 is exactly nominal", () => {
+    assert.deepEqual([0, 1, 2, 3, 4, 10].map((n) => probeDelay(n, 0, DEFAULT_GATE_OPTIONS, 0.5)), [1000, 2000, 4000, 4000, 4000, 4000]);
   });
 
-  it("jitters within ±25 %", () => {
-    assert.equal(probeDelay(0, 0, DEFAULT_GATE_OPTIONS, 0), 750);
-    assert.equal(probeDelay(3, 0, DEFAULT_GATE_OPTIONS, 0), 6000);
-    assert.equal(probeDelay(3, 0, DEFAULT_GATE_OPTIONS, 0.999999), 10_000);
+  it("jitters within ±20 %, so probes at the cap are 3.2–4.8 s apart", () => {
+    assert.equal(probeDelay(0, 0, DEFAULT_GATE_OPTIONS, 0), 800);
+    assert.equal(probeDelay(3, 0, DEFAULT_GATE_OPTIONS, 0), 3200);
+    assert.equal(probeDelay(3, 0, DEFAULT_GATE_OPTIONS, 0.999999), 4800);
   });
 
-  it("starts later after flaps, never beyond the cap", () => {
+  it("starts later after flaps, never beyond twice the cap", () => {
     assert.deepEqual([0, 1, 2, 3].map((f) => probeDelay(0, f, DEFAULT_GATE_OPTIONS, 0.5)), [1000, 2000, 4000, 8000]);
     assert.equal(probeDelay(2, 2, DEFAULT_GATE_OPTIONS, 0.5), 8000);
   });
@@ -64,7 +64,7 @@ describe("outage gate", () => {
     assert.deepEqual(events, []);
   });
 
-  it("probes at exact times after closing: 1 s, then +2, +4, +8, +8 s after each failed probe", async () => {
+  it("probes at exact times after closing: 1 s, then +2, +4, +4, +4 s after each failed probe", async () => {
     const { gate, clock, events } = setup(half, 10_000);
     assert.equal(gate.close("test outage"), true);
     assert.equal(gate.close("again"), false, "closing a closed gate changes nothing");
@@ -83,7 +83,7 @@ describe("outage gate", () => {
       queue.delete(image);
       queue.set(image, waiter(gate, clock, image));
     }
-    assert.deepEqual(probeTimes, [11_000, 11_200 + 2000, 13_400 + 4000, 17_600 + 8000, 25_800 + 8000]);
+    assert.deepEqual(probeTimes, [11_000, 11_200 + 2000, 13_400 + 4000, 17_600 + 4000, 21_800 + 4000]);
     assert.deepEqual(
       probeEvents(events).map(([, image]) => image),
       ["a", "b", "c", "a", "b"],
@@ -182,7 +182,7 @@ describe("outage gate", () => {
     assert.deepEqual(probeEvents(events).at(-1), [3300, "b", 1]);
   });
 
-  it("flapping lengthens the first probe delay ×2 per flap, up to 8 s, and a long open period resets it", async () => {
+  it("flapping lengthens the first probe delay ×2 per flap, up to 8 s (twice the cap), and a long open period resets it", async () => {
     const { gate, clock } = setup();
     const firstProbeDelays: number[] = [];
     const flaps: number[] = [];
@@ -360,6 +360,46 @@ describe("trip detector", () => {
     // Three failures in a row elsewhere still trip.
     d.record({ at: 20_200, repository: "other", kind: "transient" });
     assert.equal(d.record({ at: 20_300, repository: "other", kind: "transient" }), true);
+  });
+
+  it("trips on a brownout: many repositories failing at random while others are served", () => {
+    const d = createTripDetector();
+    // Alternate failures and successes over six repositories: each failing repository was followed
+    // by a success, so all of them look image-specific to the streak rules.
+    const events: Array<[number, string, "transient" | "success"]> = [
+      [0, "r1", "transient"], [100, "r2", "success"], [200, "r3", "transient"], [300, "r4", "success"],
+      [400, "r5", "transient"], [500, "r6", "success"], [600, "r1", "transient"], [700, "r2", "success"],
+      [800, "r3", "transient"],
+    ];
+    for (const [at, repository, kind] of events) assert.equal(d.record({ at, repository, kind }), false, `at ${at}`);
+    assert.equal(d.record({ at: 900, repository: "r5", kind: "transient" }), true);
+    assert.equal(d.reason, "degraded: 6 of 10 attempts failed within 20 s on 3 repositories");
+  });
+
+  it("does not call two broken images among healthy ones a brownout, however long they fail", () => {
+    const d = createTripDetector();
+    // First wave: the registry answers a healthy repository while both broken attempts run.
+    d.answered({ at: 50, repository: "ok0" });
+    assert.equal(d.record({ at: 60, repository: "bad1", kind: "transient", startedAt: 0 }), false);
+    assert.equal(d.record({ at: 61, repository: "bad2", kind: "transient", startedAt: 0 }), false);
+    for (let i = 0; i < 18; i++) d.record({ at: 100 + i, repository: `ok${i}`, kind: "success" });
+    for (const at of [2000, 6000, 14_000, 26_000, 40_000]) {
+      assert.equal(d.record({ at, repository: "bad1", kind: "transient", startedAt: at - 10 }), false);
+      assert.equal(d.record({ at: at + 5, repository: "bad2", kind: "transient", startedAt: at - 5 }), false);
+    }
+  });
+
+  it("forgets the brownout tally when the gate opens, and trips only at the failure ratio", () => {
+    // The streak rules are switched off to look at the degraded rule alone.
+    const d = createTripDetector({ repositories: 99, consecutive: 99 });
+    for (let i = 0; i < 5; i++) assert.equal(d.record({ at: i, repository: `f${i % 3}`, kind: "transient" }), false);
+    d.reset();
+    assert.equal(d.record({ at: 5, repository: "f0", kind: "transient" }), false);
+    for (let i = 0; i < 11; i++) d.record({ at: 10 + i, repository: `s${i}`, kind: "success" });
+    // 12 attempts so far; then failures on three more repositories: 7/18 is below 40 %, 8/19 is not.
+    const trips = [0, 1, 2, 3, 4, 5, 6].map((i) => d.record({ at: 30 + i, repository: `g${i % 3}`, kind: "transient" }));
+    assert.deepEqual(trips, [false, false, false, false, false, false, true]);
+    assert.equal(d.reason, "degraded: 8 of 19 attempts failed within 20 s on 4 repositories");
   });
 
   it("a suspect that succeeds is trusted again", () => {
