@@ -9,7 +9,7 @@ export interface BackoffOptions {
 }
 
 /** Fraction of the nominal delay added at random (see docs/decisions.md, "Backoff and jitter"). */
-export const DEFAULT_JITTER = 0.25;
+export const DEFAULT_JITTER = 0.1;
 
 /**
  * Delay before retry number `retry` (1 = the wait after the first failed attempt):

@@ -18,7 +18,7 @@ interface NumericSetting {
 export const NUMERIC_SETTINGS: readonly NumericSetting[] = [
   { key: "retries", env: "PULL_RETRIES", flag: "--retries", unit: "count", min: 1, default: 5, help: "attempts per image, the first included" },
   { key: "backoffBaseMs", env: "PULL_BACKOFF_BASE", flag: "--backoff-base", unit: "seconds", min: 0, default: 2, help: "wait before the first retry; doubled each retry" },
-  { key: "backoffMaxMs", env: "PULL_BACKOFF_MAX", flag: "--backoff-max", unit: "seconds", min: 0, default: 12, help: "cap on the doubled wait (jitter adds up to 25% on top)" },
+  { key: "backoffMaxMs", env: "PULL_BACKOFF_MAX", flag: "--backoff-max", unit: "seconds", min: 0, default: 12, help: "cap on the doubled wait (jitter adds up to 10% on top)" },
   { key: "timeoutMs", env: "PULL_TIMEOUT", flag: "--timeout", unit: "seconds", min: 0.001, default: 300, help: "hard cap on one attempt" },
   { key: "parallel", env: "PULL_PARALLEL", flag: "--parallel", unit: "count", min: 1, default: 8, help: "concurrent pulls" },
   { key: "rateLimitBackoffMs", env: "PULL_RATE_LIMIT_BACKOFF", flag: "--rate-limit-backoff", unit: "seconds", min: 0, default: 30, help: "wait after a rate-limit answer (toomanyrequests); doubled each time" },

@@ -73,9 +73,9 @@ describe("scheduler", () => {
     const { engine, calls } = scriptedEngine(clock, { [image]: [fail500, fail500, fail500, ok] });
     const events: PullEvent[] = [];
     const result = await clock.run(schedule([ref(image)], { engine, settings: settings(), clock, random: () => 0.5, watchAttempt: noWatch, onEvent: (e) => events.push(e) }));
-    // Attempts take 1 s; waits are 2·2^(n−1) s plus 12.5% jitter (random 0.5 × 25%).
-    assert.deepEqual(calls.map((c) => c.at), [0, 1000 + 2250, 3250 + 1000 + 4500, 8750 + 1000 + 9000]);
-    assert.deepEqual(events.filter((e) => e.type === "waiting").map((e) => (e.type === "waiting" ? e.delayMs : 0)), [2250, 4500, 9000]);
+    // Attempts take 1 s; waits are 2·2^(n−1) s plus 5% jitter (random 0.5 × 10%).
+    assert.deepEqual(calls.map((c) => c.at), [0, 1000 + 2100, 3100 + 1000 + 4200, 8300 + 1000 + 8400]);
+    assert.deepEqual(events.filter((e) => e.type === "waiting").map((e) => (e.type === "waiting" ? e.delayMs : 0)), [2100, 4200, 8400]);
     const [only] = result.images;
     assert.equal(only?.status, "pulled");
     assert.equal(only?.attempts.length, 4);
