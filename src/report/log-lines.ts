@@ -41,7 +41,11 @@ function describe(event: PullEvent, verbosity: Verbosity): string | undefined {
     case "failed":
       return `FAILED ${event.image} after ${event.attempts} attempt${event.attempts === 1 ? "" : "s"} [${event.class}]: ${event.message}`;
     case "gate-closed":
-      return quiet ? undefined : `registry ${event.registry} looks down (${event.reason}): gate closed, one probe at a time until it answers`;
+      if (quiet) return undefined;
+      // A failed probe re-closes a gate that was already closed: say so, rather than announce a new outage.
+      return /^probe \d+ (failed|abandoned)/.test(event.reason)
+        ? `registry ${event.registry}: ${event.reason}; gate stays closed`
+        : `registry ${event.registry} looks down (${event.reason}): gate closed, one probe at a time until it answers`;
     case "gate-probe":
       return quiet ? undefined : `registry ${event.registry}: probe ${event.probe} with ${event.image}`;
     case "gate-opened":
