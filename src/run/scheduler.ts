@@ -1,6 +1,7 @@
 // The scheduler: runs every image's attempts through PULL_PARALLEL slots and its registry's
 // coordinator, asks policy/retry.ts what to do after each attempt, and emits events. It formats
 // nothing and never touches the clock or randomness except through what it is given.
+import { setMaxListeners } from "node:events";
 import { classify } from "../classify/classify.js";
 import type { AttemptOutcome, Engine, PullProgress } from "../engine/engine.js";
 import { decide } from "../policy/retry.js";
@@ -80,6 +81,9 @@ export async function schedule(references: readonly Reference[], options: Schedu
   const stop = new AbortController();
   const deadline = new AbortController();
   const signal = AbortSignal.any([stop.signal, deadline.signal, ...(options.signal ? [options.signal] : [])]);
+  // Every waiting image listens on the run's signal (slots, gate, backoff sleep): dozens of
+  // listeners are expected, not a leak, and Node's warning at 11 would alarm users for nothing.
+  setMaxListeners(0, signal, stop.signal, deadline.signal, ...(options.signal ? [options.signal] : []));
   options.clock.sleep(options.settings.deadlineMs, stop.signal).then(
     () => deadline.abort(DEADLINE),
     () => undefined,

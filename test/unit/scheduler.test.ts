@@ -67,6 +67,23 @@ describe("scheduler", () => {
     assert.equal(clock.now(), 7000);
   });
 
+  it("lets dozens of images wait on the run's signal without Node's listener-leak warning", async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on("warning", onWarning);
+    try {
+      const clock = new FakeClock();
+      const { engine } = scriptedEngine(clock, {});
+      const refs = Array.from({ length: 30 }, (_, i) => ref(`127.0.0.1:5000/wait${i}:1`));
+      const result = await clock.run(schedule(refs, { engine, settings: settings({ PULL_PARALLEL: "1" }), clock, random: () => 0, watchAttempt: noWatch, signal: new AbortController().signal }));
+      assert.equal(result.images.length, 30);
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on a later tick
+    } finally {
+      process.off("warning", onWarning);
+    }
+    assert.deepEqual(warnings.filter((w) => w === "MaxListenersExceededWarning"), []);
+  });
+
   it("retries a transient failure on the exact backoff schedule, then succeeds", async () => {
     const clock = new FakeClock();
     const image = "127.0.0.1:5000/flaky:1";
