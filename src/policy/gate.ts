@@ -16,7 +16,7 @@ import type { Clock, PullEvent, Random } from "../types.js";
 export interface GateOptions {
   /** Delay from closing to the first probe. Default 1000. */
   readonly firstProbeMs: number;
-  /** Longest nominal delay between probes; the delay doubles from firstProbeMs up to this (twice this while flapping). Default 4000. */
+  /** Longest nominal delay between probes; the delay doubles from firstProbeMs up to this. Default 4000. */
   readonly probeCapMs: number;
   /** Probe delays are scaled by a uniform factor in [1 − jitter, 1 + jitter]. Default 0.2. */
   readonly probeJitter: number;
@@ -24,7 +24,7 @@ export interface GateOptions {
   readonly releaseSpreadMs: number;
   /** A gate that closes again within this long after opening is flapping. Default 30 000. */
   readonly flapWindowMs: number;
-  /** Each flap doubles the first probe delay, at most this many times (and never beyond twice probeCapMs). Default 3. */
+  /** Each flap doubles the first probe delay, at most this many times (and never beyond probeCapMs). Default 3. */
   readonly maxFlapDoublings: number;
 }
 
@@ -83,9 +83,7 @@ export interface Gate {
  * With r = 0.5 it is exactly the nominal delay.
  */
 export function probeDelay(sent: number, flaps: number, options: GateOptions, r: number): number {
-  // A flapping registry (closed again soon after opening) is probed less often: twice the cap.
-  const cap = flaps > 0 ? 2 * options.probeCapMs : options.probeCapMs;
-  const nominal = Math.min(cap, options.firstProbeMs * 2 ** (sent + flaps));
+  const nominal = Math.min(options.probeCapMs, options.firstProbeMs * 2 ** (sent + flaps));
   return Math.round(nominal * (1 - options.probeJitter + 2 * options.probeJitter * r));
 }
 

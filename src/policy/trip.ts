@@ -16,7 +16,8 @@ export interface TripOptions {
    * successes keep arriving, so every failing repository looks image-specific and the rules above
    * never trip. Within degradedWindowMs, at least degradedFailures transient failures on at least
    * degradedRepositories repositories that are at least degradedRatio of the finished attempts trip.
-   * Defaults 20 000 ms, 6, 3, 0.4: two broken images among healthy ones never reach 3 repositories.
+   * Defaults 20 000 ms, 6, 3, 0.25: two broken images among healthy ones never reach 3 repositories,
+   * and a registry failing 30 % of requests fails about a third of pulls (two manifest requests each).
    */
   readonly degradedWindowMs: number;
   readonly degradedFailures: number;
@@ -32,7 +33,7 @@ export const DEFAULT_TRIP_OPTIONS: TripOptions = {
   degradedWindowMs: 20_000,
   degradedFailures: 6,
   degradedRepositories: 3,
-  degradedRatio: 0.4,
+  degradedRatio: 0.25,
 };
 
 /**

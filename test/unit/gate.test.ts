@@ -44,9 +44,9 @@ describe("probe delays", () => {
     assert.equal(probeDelay(3, 0, DEFAULT_GATE_OPTIONS, 0.999999), 4800);
   });
 
-  it("starts later after flaps, never beyond twice the cap", () => {
-    assert.deepEqual([0, 1, 2, 3].map((f) => probeDelay(0, f, DEFAULT_GATE_OPTIONS, 0.5)), [1000, 2000, 4000, 8000]);
-    assert.equal(probeDelay(2, 2, DEFAULT_GATE_OPTIONS, 0.5), 8000);
+  it("starts later after flaps, never beyond the cap", () => {
+    assert.deepEqual([0, 1, 2, 3].map((f) => probeDelay(0, f, DEFAULT_GATE_OPTIONS, 0.5)), [1000, 2000, 4000, 4000]);
+    assert.equal(probeDelay(2, 2, DEFAULT_GATE_OPTIONS, 0.5), 4000);
   });
 
   it("release delays keep FIFO order, each inside its own slot of the 1 s spread", () => {
@@ -182,7 +182,7 @@ describe("outage gate", () => {
     assert.deepEqual(probeEvents(events).at(-1), [3300, "b", 1]);
   });
 
-  it("flapping lengthens the first probe delay ×2 per flap, up to 8 s (twice the cap), and a long open period resets it", async () => {
+  it("flapping lengthens the first probe delay ×2 per flap, up to the 4 s cap, and a long open period resets it", async () => {
     const { gate, clock } = setup();
     const firstProbeDelays: number[] = [];
     const flaps: number[] = [];
@@ -199,7 +199,7 @@ describe("outage gate", () => {
       gate.open();
       await clock.advance(10_000); // open for 10 s: within the 30 s flap window
     }
-    assert.deepEqual(firstProbeDelays, [1000, 2000, 4000, 8000, 8000]);
+    assert.deepEqual(firstProbeDelays, [1000, 2000, 4000, 4000, 4000]);
     assert.deepEqual(flaps, [0, 1, 2, 3, 3], "the flap count itself is bounded");
     await clock.advance(25_000); // now open for 35 s
     gate.close("down");
@@ -395,11 +395,11 @@ describe("trip detector", () => {
     for (let i = 0; i < 5; i++) assert.equal(d.record({ at: i, repository: `f${i % 3}`, kind: "transient" }), false);
     d.reset();
     assert.equal(d.record({ at: 5, repository: "f0", kind: "transient" }), false);
-    for (let i = 0; i < 11; i++) d.record({ at: 10 + i, repository: `s${i}`, kind: "success" });
-    // 12 attempts so far; then failures on three more repositories: 7/18 is below 40 %, 8/19 is not.
-    const trips = [0, 1, 2, 3, 4, 5, 6].map((i) => d.record({ at: 30 + i, repository: `g${i % 3}`, kind: "transient" }));
-    assert.deepEqual(trips, [false, false, false, false, false, false, true]);
-    assert.equal(d.reason, "degraded: 8 of 19 attempts failed within 20 s on 4 repositories");
+    for (let i = 0; i < 30; i++) d.record({ at: 10 + i, repository: `s${i}`, kind: "success" });
+    // 31 attempts so far; then failures on three more repositories: 9/39 is below 25 %, 10/40 is not.
+    const trips = Array.from({ length: 9 }, (_, i) => d.record({ at: 50 + i, repository: `g${i % 3}`, kind: "transient" }));
+    assert.deepEqual(trips, [false, false, false, false, false, false, false, false, true]);
+    assert.equal(d.reason, "degraded: 10 of 40 attempts failed within 20 s on 4 repositories");
   });
 
   it("a suspect that succeeds is trusted again", () => {
