@@ -1,7 +1,7 @@
 // What the registry saw during one run, from the fault proxy's request log. Pure functions over the
 // log entries (times are the proxy's clock, ms), so every number in the tables can be recomputed
 // from the saved proxy log of a run.
-import type { ProxyLogEntry } from "../test/harness/fault-proxy.js";
+import { maxInFlight, type ProxyLogEntry } from "../test/harness/fault-proxy.js";
 
 /** A pull attempt is a HEAD on /manifests/<tag> (test/harness/README.md). */
 export const isAttempt = (e: ProxyLogEntry): boolean => e.kind === "manifest" && e.method === "HEAD";
@@ -79,19 +79,6 @@ export function maxInSpan(times: readonly number[], spanMs: number): number {
   return best;
 }
 
-/** Most requests in flight at the same moment; an end at the same instant as a start does not overlap it. */
-export function maxInFlight(entries: readonly ProxyLogEntry[], openEnd: number): number {
-  const events: [number, number][] = [];
-  for (const e of entries) events.push([e.startedAt, 1], [e.endedAt ?? openEnd, -1]);
-  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let current = 0;
-  let max = 0;
-  for (const [, delta] of events) {
-    current += delta;
-    max = Math.max(max, current);
-  }
-  return max;
-}
 
 /** Layers served in full (a 200 GET of the blob with all its bytes), out of the expected ones. */
 export function layersDownloaded(entries: readonly ProxyLogEntry[], layers: readonly { digest: string; size: number }[]): number {

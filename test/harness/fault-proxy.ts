@@ -561,20 +561,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     requests,
     count: (filter?: RequestSelector) => requests(filter).length,
     maxConcurrent(filter?: RequestSelector): number {
-      const events: [number, number][] = [];
-      const end = now();
-      for (const e of requests(filter)) {
-        events.push([e.startedAt, 1], [e.endedAt ?? end, -1]);
-      }
-      // At equal times, an end comes before a start: back-to-back requests do not overlap.
-      events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-      let current = 0;
-      let max = 0;
-      for (const [, delta] of events) {
-        current += delta;
-        max = Math.max(max, current);
-      }
-      return max;
+      return maxInFlight(requests(filter), now());
     },
     async waitFor(filter: RequestSelector, opts: { count?: number; timeoutMs?: number } = {}): Promise<ProxyLogEntry[]> {
       const wanted = opts.count ?? 1;
@@ -632,4 +619,19 @@ export function formatLog(entries: readonly ProxyLogEntry[]): string {
       return `#${e.id} ${time} ${e.method} ${e.path} → ${e.status ?? "in flight"} (${e.bytes} B) ${extra}`.trimEnd();
     })
     .join("\n");
+}
+
+/** Most requests in flight at the same moment; requests still open count until `openEnd`. */
+export function maxInFlight(entries: readonly ProxyLogEntry[], openEnd: number): number {
+  const events: [number, number][] = [];
+  for (const e of entries) events.push([e.startedAt, 1], [e.endedAt ?? openEnd, -1]);
+  // At equal times, an end comes before a start: back-to-back requests do not overlap.
+  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let current = 0;
+  let max = 0;
+  for (const [, delta] of events) {
+    current += delta;
+    max = Math.max(max, current);
+  }
+  return max;
 }

@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { startStack, type Stack } from "../harness/stack.js";
 import { compileReportSchema, parseJUnit } from "../fixtures/validators.js";
+import type { JUnitCase, JUnitSuite } from "../fixtures/validators.js";
 import { baseEnv, runCli, tempDir, type CliResult } from "./run-cli.js";
 
 const COMPOSE_DIR = fileURLToPath(new URL("../fixtures/ci-compose", import.meta.url));
@@ -46,25 +47,8 @@ interface JsonReport {
   images: ImageEntry[];
   registries: Array<{ registry: string; attempts: number; failures: number; gateClosedMs: number }>;
 }
-interface JUnitCase {
-  classname: string;
-  name: string;
-  time: string;
-  failure?: { message: string; type: string; "#text": string };
-  skipped?: { message: string };
-  "system-out"?: string;
-}
-interface JUnitSuite {
-  name: string;
-  tests: string;
-  failures: string;
-  errors: string;
-  skipped: string;
-  properties?: { property: Array<{ name: string; value: string }> };
-  testcase: JUnitCase[];
-}
 interface JUnitDoc {
-  testsuites: { tests: string; failures: string; errors: string; skipped: string; testsuite: JUnitSuite };
+  testsuites: { tests: string; failures: string; errors: string; skipped: string; testsuite: JUnitSuite & { testcase: JUnitCase[] } };
 }
 
 const lines = (text: string) => text.split("\n").filter((line) => line !== "");

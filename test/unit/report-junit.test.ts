@@ -1,32 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { XMLValidator } from "fast-xml-parser";
-import { junitParser } from "../fixtures/validators.js";
+import { junitParser, type JUnitSuite } from "../fixtures/validators.js";
 import { attemptLine, escapeXmlAttribute, escapeXmlText, toJUnit } from "../../src/report/junit.js";
 import type { ImageResult, Report } from "../../src/types.js";
 import { allPulled, appFailedTransient, controlCharacters, deadlineReached, interruptedBySigint, mixed } from "../fixtures/reports.js";
 
 const parser = junitParser;
 
-interface TestCase {
-  classname: string;
-  name: string;
-  time: string;
-  failure?: { message: string; type: string; "#text": string };
-  skipped?: { message: string };
-  "system-out"?: string;
-}
-interface Suite {
-  name: string;
-  tests: string;
-  failures: string;
-  errors: string;
-  skipped: string;
-  time: string;
-  timestamp: string;
-  properties?: { property: { name: string; value: string }[] };
-  testcase?: TestCase[];
-}
+type Suite = JUnitSuite;
 
 function parse(report: Report): { suites: Record<string, string>; suite: Suite } {
   const xml = toJUnit(report);
