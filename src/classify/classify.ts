@@ -49,6 +49,7 @@ const HINT = {
   auth: "check the image name and the credentials for that registry (docker login / DOCKER_CONFIG)",
   unknownHost: "check the registry name and DNS: the host name does not resolve",
   badRequest: "the engine rejected the request: check the image reference",
+  credentials: "prepull could not get the credentials for this registry: fix the Docker config or its credential helper",
 } as const;
 
 // Order matters: the first matching row wins. Rows go from the most specific cause to the most
@@ -78,6 +79,14 @@ const MESSAGE_RULES: readonly MessageRule[] = [
   { rule: "x509-certificate", class: "permanent", pattern: /\bx509: /i, hint: HINT.certificate },
   { rule: "http-response-to-https-client", class: "permanent", pattern: /server gave HTTP response to HTTPS client/i, hint: HINT.plainHttp },
   { rule: "disk-full", class: "permanent", pattern: /no space left on device/i, hint: HINT.diskFull },
+  // Our own credential lookup (src/engine/credentials.ts) failed before the engine was asked: a broken
+  // Docker config or a missing helper stays broken. A helper that timed out may answer next time.
+  {
+    rule: "credentials-config",
+    class: "permanent",
+    pattern: /cannot (?:read|use) the Docker config|is not base64 of\b|is not a valid helper name|credential helper \S+ failed for \S+: (?:it is not on PATH|it could not be run|its output is not)/,
+    hint: HINT.credentials,
+  },
 
   { rule: "invalid-reference-format", class: "permanent", pattern: /invalid reference format/i, hint: HINT.reference },
   { rule: "invalid-tag-format", class: "permanent", pattern: /invalid tag format/i, hint: HINT.reference },

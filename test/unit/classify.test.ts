@@ -283,3 +283,13 @@ describe("classify: hints", () => {
     }
   });
 });
+
+describe("classify: our own credential lookup failing before the engine is asked", () => {
+  check([
+    { message: "cannot pull docker.io/library/nginx:latest: cannot use the Docker config /root/.docker/config.json: not JSON; fix it (docker login rewrites it), or set DOCKER_CONFIG to another directory.", statuses: [undefined], class: "permanent", rule: "credentials-config" },
+    { message: 'cannot pull ghcr.io/a/b:1: credential helper docker-credential-gh failed for ghcr.io: it is not on PATH; check that it is installed and works (docker-credential-gh get), or remove it from the Docker config.', statuses: [undefined], class: "permanent", rule: "credentials-config" },
+    { message: 'cannot pull ghcr.io/a/b:1: the "auth" of "ghcr.io" in /c/config.json is not base64 of "user:password": run docker login ghcr.io again.', statuses: [undefined], class: "permanent", rule: "credentials-config" },
+    // A helper that timed out may answer next time: no rule of its own, so the unknown-message default applies.
+    { message: "cannot pull ghcr.io/a/b:1: credential helper docker-credential-ecr-login failed for ghcr.io: it did not answer in time; check that it is installed and works (docker-credential-ecr-login get), or remove it from the Docker config.", statuses: [undefined], class: "transient", rule: "unknown-message" },
+  ]);
+});
