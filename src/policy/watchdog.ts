@@ -133,6 +133,11 @@ export function engineWedged(
   return inFlight.length >= minPulls && inFlight.every((p) => now - p.lastProgressAt >= windowMs && isWaiting(p.status));
 }
 
+/**
+ * Layers queued for a download slot show "Waiting"; a layer whose download request never got an
+ * answer is still at "Pulling fs layer" (observed on dockerd 20.10 with a stalled blob request).
+ */
 function isWaiting(status: string | undefined): boolean {
-  return status !== undefined && status.trim().toLowerCase().startsWith("waiting");
+  const s = status?.trim().toLowerCase();
+  return s !== undefined && (s.startsWith("waiting") || s === "pulling fs layer");
 }

@@ -147,6 +147,10 @@ describe("engineWedged", () => {
     assert.equal(engineWedged([waiting("a", 60_000), waiting("b", 61_000), waiting("c", 120_000, " waiting ")], now, 60_000), true);
   });
 
+  it("counts a layer still at 'Pulling fs layer' (its download request never answered) as waiting", () => {
+    assert.equal(engineWedged([waiting("a", 60_000, "Pulling fs layer"), waiting("b", 60_000)], now, 60_000), true);
+  });
+
   it("is false when one of them moved within the window", () => {
     assert.equal(engineWedged([waiting("a", 59_999), waiting("b", 90_000)], now, 60_000), false);
   });
