@@ -127,6 +127,13 @@ function applyLayerStatus(state: PullState, id: string, status: string, detail: 
     const total = Math.max(announced, layer.total ?? 0) || undefined;
     return withLayer(state, id, { ...layer, bytes: Math.max(layer.bytes, current), total });
   }
+  // A small layer can finish downloading before the engine prints any "Downloading" line; its size
+  // then first appears in "Extracting" (the compressed stream being unpacked), after the download.
+  if (status === "Extracting" && layer.done && layer.bytes === 0) {
+    const size = finiteNonNegative(detail?.total) ?? 0;
+    const total = Math.max(size, layer.total ?? 0) || undefined;
+    return withLayer(state, id, { ...layer, total, bytes: total ?? 0 });
+  }
   if (LAYER_DONE.has(status) && layer.total !== undefined) {
     return withLayer(state, id, { ...layer, bytes: Math.max(layer.bytes, layer.total) });
   }

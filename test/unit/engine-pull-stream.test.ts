@@ -100,6 +100,23 @@ describe("pull stream: accumulating progress", () => {
     assert.equal(state.bytes, 100);
   });
 
+  it("takes a small layer's size from Extracting when the download finished before any Downloading line", () => {
+    // Shaped like dockerd 20.10's stream for a 100 kB layer, without the "Downloading" lines the engine
+    // usually prints: an integration run once reported such a pulled image with 0 bytes.
+    const state = parsePullStream(
+      [
+        '{"status":"Pulling fs layer","progressDetail":{},"id":"9f1c2b3a4d5e"}',
+        '{"status":"Verifying Checksum","progressDetail":{},"id":"9f1c2b3a4d5e"}',
+        '{"status":"Download complete","progressDetail":{},"id":"9f1c2b3a4d5e"}',
+        '{"status":"Extracting","progressDetail":{"current":32768,"total":100457},"id":"9f1c2b3a4d5e"}',
+        '{"status":"Extracting","progressDetail":{"current":100457,"total":100457},"id":"9f1c2b3a4d5e"}',
+        '{"status":"Pull complete","progressDetail":{},"id":"9f1c2b3a4d5e"}',
+      ].join("\n"),
+    );
+    assert.equal(state.bytes, 100457);
+    assert.equal(state.total, 100457);
+  });
+
   it("does not count 'Retrying in N seconds' lines as bytes, and names the layer", () => {
     const state = parsePullStream(
       stream(downloading(L1, 5000, 9000), status("Retrying in 5 seconds", L1), status("Retrying in 4 seconds", L1), status("Retrying in 3 seconds", L1)),
