@@ -1,12 +1,8 @@
 // prepull as a library: `await pullImages(["nginx:1.27", "redis"], { signal })` → Report.
-import { systemClock } from "./clock/clock.js";
-import { connectEngine } from "./engine/client.js";
 import type { Engine } from "./engine/engine.js";
-import { createRegistryCoordinator } from "./policy/registry-coordinator.js";
-import { seededRandom } from "./policy/random.js";
 import { NUMERIC_SETTINGS, resolveSettings } from "./policy/settings.js";
-import { watchAttempt } from "./policy/watchdog.js";
 import { InvalidReferencesError, planReferences, runPlan } from "./run/pull-images.js";
+import { freshSeed, wireRun } from "./run/wiring.js";
 import { version } from "./version.js";
 import type { Clock, PullEvent, Random, Report, Settings } from "./types.js";
 
@@ -43,20 +39,19 @@ export async function pullImages(images: readonly string[], options: PullImagesO
   const env = options.env ?? process.env;
   const resolved = resolveSettings(env);
   if (!resolved.ok) throw new Error(resolved.error.message);
-  const seed = options.settings?.seed ?? resolved.value.seed ?? (Date.now() >>> 0);
+  const seed = options.settings?.seed ?? resolved.value.seed ?? freshSeed();
   const settings: Settings = checkSettings({ ...resolved.value, ...options.settings, seed });
   const plan = planReferences(images);
   if (!plan.ok) throw new InvalidReferencesError(plan.error);
-  const clock = options.clock ?? systemClock;
-  const random = options.random ?? seededRandom(seed);
-  const engine = options.engine;
   return runPlan(plan.value, {
     settings,
-    clock,
-    random,
-    connect: engine ? async () => ({ ok: true, value: engine }) : (signal) => connectEngine({ env, ...(signal ? { signal } : {}) }),
-    watchAttempt,
-    coordinatorFor: (registry: string, emit: (event: PullEvent) => void) => createRegistryCoordinator({ registry, clock, random, emit }),
+    ...wireRun({
+      env,
+      seed,
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.random ? { random: options.random } : {}),
+      ...(options.engine ? { engine: options.engine } : {}),
+    }),
     version: version(),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),

@@ -1,15 +1,11 @@
 // A pull run from the command line: gather references, validate, pull, and always write the outputs.
-import { connectEngine } from "../engine/client.js";
-import { createRegistryCoordinator } from "../policy/registry-coordinator.js";
 import { resolveSettings } from "../policy/settings.js";
-import { seededRandom } from "../policy/random.js";
-import { watchAttempt } from "../policy/watchdog.js";
-import { systemClock } from "../clock/clock.js";
 import { formatReferenceError } from "../reference/index.js";
 import { EXIT } from "../exit-codes.js";
 import { planReferences, runPlan } from "../run/pull-images.js";
+import { freshSeed, wireRun } from "../run/wiring.js";
 import { parseImageList, readImageListFile, readStream } from "../sources/image-list.js";
-import type { PullEvent, Report } from "../types.js";
+import type { Report } from "../types.js";
 import type { CliArgs } from "./args.js";
 import type { Io } from "./io.js";
 import { createConsole } from "./console.js";
@@ -36,17 +32,13 @@ export async function run(args: CliArgs, io: Io, version: string): Promise<numbe
   const interruption = trapSignals();
   const console = createConsole(args, io);
   // The seed actually used goes into the report, so any run's jitter can be replayed with --seed.
-  const seed = settings.value.seed ?? (Date.now() >>> 0);
+  const seed = settings.value.seed ?? freshSeed();
   console.begin(plan.value.map((r) => r.canonical), settings.value.retries);
   let report: Report;
   try {
     report = await runPlan(plan.value, {
       settings: { ...settings.value, seed },
-      clock: systemClock,
-      random: seededRandom(seed),
-      connect: (signal) => connectEngine({ env: io.env, ...(signal ? { signal } : {}) }),
-      watchAttempt,
-      coordinatorFor: (registry: string, emit: (event: PullEvent) => void) => createRegistryCoordinator({ registry, clock: systemClock, random: seededRandom(seed ^ hash(registry)), emit }),
+      ...wireRun({ env: io.env, seed }),
       signal: interruption.signal,
       onEvent: (event) => console.event(event),
       version,
@@ -101,10 +93,4 @@ function trapSignals(): { signal: AbortSignal; which: "SIGINT" | "SIGTERM" | und
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   return state;
-}
-
-function hash(text: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
-  return h >>> 0;
 }
