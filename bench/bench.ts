@@ -11,6 +11,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { formatLog, type ProxyLogEntry } from "../test/harness/fault-proxy.js";
 import type { PushedImage } from "../test/harness/images.js";
 import { startStack, type Stack } from "../test/harness/stack.js";
@@ -64,82 +65,60 @@ const USAGE = `Usage: npm run bench -- [options]      (or: node --import tsx ben
   -h, --help        this text
 `;
 
+const wholeNumber = (flag: string, text: string | undefined, min: number): number | undefined => {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min) throw new Error(`${flag} must be a whole number >= ${min}, got ${JSON.stringify(text)}`);
+  return n;
+};
+
 function parseOptions(argv: readonly string[]): Options {
-  const parts = new Set<string>();
-  let quick = false;
-  let reps: number | undefined;
-  let faultReps = 1;
-  let faultPullers: PullerId[] = [...FAULT_PULLERS];
-  let seed = 1;
-  let out: string | undefined;
-  const valueOf = (i: number, flag: string): string => {
-    const v = argv[i + 1];
-    if (v === undefined) throw new Error(`${flag} needs a value`);
-    return v;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    const [flag, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
-    const take = (): string => inline ?? valueOf(i++, flag);
-    switch (flag) {
-      case "--scenario":
-        for (const p of take().split(",").map((x) => x.trim().toLowerCase()).filter(Boolean)) {
-          const byName = SCENARIOS.find((sc) => sc.name === p);
-          if (p === "all") ["batch", "version", "1", "2", "3", "4"].forEach((x) => parts.add(x));
-          else if (p === "faults") ["1", "2", "3", "4"].forEach((x) => parts.add(x));
-          else if (byName) parts.add(String(byName.id));
-          else if (["batch", "version", "1", "2", "3", "4"].includes(p)) parts.add(p);
-          else throw new Error(`unknown scenario ${JSON.stringify(p)}\n\n${USAGE}`);
-        }
-        break;
-      case "--quick":
-        quick = true;
-        break;
-      case "--reps":
-        reps = Number(take());
-        if (!Number.isInteger(reps) || reps < 1) throw new Error("--reps must be a whole number >= 1");
-        break;
-      case "--fault-reps":
-        faultReps = Number(take());
-        if (!Number.isInteger(faultReps) || faultReps < 1) throw new Error("--fault-reps must be a whole number >= 1");
-        break;
-      case "--pullers":
-        faultPullers = take()
-          .split(",")
-          .map((x) => x.trim())
-          .filter(Boolean)
-          .map((x) => {
-            if (!(FAULT_PULLERS as readonly string[]).includes(x)) throw new Error(`unknown puller ${JSON.stringify(x)}: use ${FAULT_PULLERS.join(", ")}`);
-            return x as PullerId;
-          });
-        break;
-      case "--seed":
-        seed = Number(take());
-        if (!Number.isInteger(seed) || seed < 0) throw new Error("--seed must be a whole number >= 0");
-        break;
-      case "--out":
-        out = take();
-        break;
-      case "-h":
-      case "--help":
-        process.stdout.write(USAGE);
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown option ${JSON.stringify(arg)}\n\n${USAGE}`);
-    }
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    options: {
+      scenario: { type: "string", multiple: true },
+      quick: { type: "boolean" },
+      reps: { type: "string" },
+      "fault-reps": { type: "string" },
+      pullers: { type: "string" },
+      seed: { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
   }
+  const parts = new Set<string>();
+  for (const p of (values.scenario ?? []).flatMap((list) => list.split(",")).map((x) => x.trim().toLowerCase()).filter(Boolean)) {
+    const byName = SCENARIOS.find((sc) => sc.name === p);
+    if (p === "all") ["batch", "version", "1", "2", "3", "4"].forEach((x) => parts.add(x));
+    else if (p === "faults") ["1", "2", "3", "4"].forEach((x) => parts.add(x));
+    else if (byName) parts.add(String(byName.id));
+    else if (["batch", "version", "1", "2", "3", "4"].includes(p)) parts.add(p);
+    else throw new Error(`unknown scenario ${JSON.stringify(p)}\n\n${USAGE}`);
+  }
+  const faultPullers = (values.pullers?.split(",") ?? [...FAULT_PULLERS])
+    .map((x) => x.trim())
+    .filter(Boolean)
+    .map((x) => {
+      if (!(FAULT_PULLERS as readonly string[]).includes(x)) throw new Error(`unknown puller ${JSON.stringify(x)}: use ${FAULT_PULLERS.join(", ")}`);
+      return x as PullerId;
+    });
+  const quick = values.quick ?? false;
   const partial = parts.size > 0 || quick || faultPullers.length < FAULT_PULLERS.length;
   if (parts.size === 0) ["batch", "version", "1", "2", "3", "4"].forEach((x) => parts.add(x));
   return {
     parts,
     quick,
-    reps: reps ?? (quick ? 3 : 10),
-    faultReps,
+    reps: wholeNumber("--reps", values.reps, 1) ?? (quick ? 3 : 10),
+    faultReps: wholeNumber("--fault-reps", values["fault-reps"], 1) ?? 1,
     faultPullers,
     coldSpawns: quick ? 10 : 20,
-    seed,
-    out: out ?? join(BENCH, partial ? "results.partial.md" : "results.md"),
+    seed: wholeNumber("--seed", values.seed, 0) ?? 1,
+    out: values.out ?? join(BENCH, partial ? "results.partial.md" : "results.md"),
     partial,
   };
 }

@@ -1,8 +1,8 @@
 // prepull as a library: `await pullImages(["nginx:1.27", "redis"], { signal })` → Report.
 import type { Engine } from "./engine/engine.js";
-import { NUMERIC_SETTINGS, resolveSettings } from "./policy/settings.js";
+import { resolveSettings } from "./policy/settings.js";
 import { InvalidReferencesError, planReferences, runPlan } from "./run/pull-images.js";
-import { freshSeed, wireRun } from "./run/wiring.js";
+import { wireRun } from "./wiring.js";
 import { version } from "./version.js";
 import type { Clock, PullEvent, Random, Report, Settings } from "./types.js";
 
@@ -37,17 +37,15 @@ export interface PullImagesOptions {
  */
 export async function pullImages(images: readonly string[], options: PullImagesOptions = {}): Promise<Report> {
   const env = options.env ?? process.env;
-  const resolved = resolveSettings(env);
-  if (!resolved.ok) throw new Error(resolved.error.message);
-  const seed = options.settings?.seed ?? resolved.value.seed ?? freshSeed();
-  const settings: Settings = checkSettings({ ...resolved.value, ...options.settings, seed });
+  // One validator for code, flags and variables: a bad value names where it came from.
+  const settings = resolveSettings(env, {}, options.settings);
+  if (!settings.ok) throw settings.error.source.startsWith("settings.") ? new TypeError(settings.error.message) : new Error(settings.error.message);
   const plan = planReferences(images);
   if (!plan.ok) throw new InvalidReferencesError(plan.error);
   return runPlan(plan.value, {
-    settings,
     ...wireRun({
       env,
-      seed,
+      settings: settings.value,
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.random ? { random: options.random } : {}),
       ...(options.engine ? { engine: options.engine } : {}),
@@ -56,19 +54,4 @@ export async function pullImages(images: readonly string[], options: PullImagesO
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   });
-}
-
-/** Options given in code get the same checks as PULL_* variables, with the option's name in the error. */
-function checkSettings(settings: Settings): Settings {
-  for (const spec of NUMERIC_SETTINGS) {
-    const value = settings[spec.key];
-    const scale = spec.unit === "seconds" ? 1000 : 1;
-    const whole = spec.unit === "count" ? Number.isInteger(value) : true;
-    if (typeof value !== "number" || !Number.isFinite(value) || !whole || value < spec.min * scale) {
-      throw new TypeError(`settings.${spec.key} must be ${spec.unit === "count" ? "a whole number" : "a number of milliseconds"} of at least ${spec.min * scale}, got ${String(value)}`);
-    }
-  }
-  if (settings.backoffMaxMs < settings.backoffBaseMs) throw new TypeError(`settings.backoffMaxMs (${settings.backoffMaxMs}) is below settings.backoffBaseMs (${settings.backoffBaseMs})`);
-  if (settings.pullPolicy !== "always" && settings.pullPolicy !== "missing") throw new TypeError(`settings.pullPolicy must be "always" or "missing", got ${String(settings.pullPolicy)}`);
-  return settings;
 }

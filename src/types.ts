@@ -49,8 +49,8 @@ export type Random = () => number;
 
 /** The retry policy and limits of one run, all times in milliseconds. */
 export interface Settings {
-  /** Attempts per image, including the first (PULL_RETRIES). */
-  readonly retries: number;
+  /** Attempts per image, the first included (PULL_RETRIES, named for the scripts prepull replaces). */
+  readonly attempts: number;
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
   /** Hard cap on one attempt (PULL_TIMEOUT). */
@@ -77,6 +77,8 @@ export interface AttemptRecord {
   readonly class: OutcomeClass;
   /** The engine's message (never contains credentials). */
   readonly message?: string;
+  /** Id of the classifier rule that gave the class (e.g. "manifest-unknown", "http-5xx"), when a rule did. */
+  readonly rule?: string;
   /** True when a closed outage gate absorbed this failure, so it did not spend the image's attempts. */
   readonly absorbed?: boolean;
 }

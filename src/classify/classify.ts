@@ -49,6 +49,7 @@ const HINT = {
   auth: "check the image name and the credentials for that registry (docker login / DOCKER_CONFIG)",
   unknownHost: "check the registry name and DNS: the host name does not resolve",
   badRequest: "the engine rejected the request: check the image reference",
+  engineLost: "the engine closed the connection mid-pull: check that dockerd is not restarting or out of memory",
   credentials: "prepull could not get the credentials for this registry: fix the Docker config or its credential helper",
 } as const;
 
@@ -60,13 +61,10 @@ const MESSAGE_RULES: readonly MessageRule[] = [
   { rule: "no-matching-manifest", class: "skipped-platform", pattern: /no matching manifest for/i, hint: HINT.platform },
 
   // The engine itself, before any registry rule: "connection refused" to the daemon's socket is
-  // not the registry's. Node's "connect ECONNREFUSED/ENOENT/EACCES" wording can only come from our
-  // own client (the daemon reports registry errors in Go's wording, "connect: connection refused").
-  { rule: "engine-client-unreachable", class: "engine-unreachable", pattern: /^engine unreachable\b/i, hint: HINT.engine },
+  // not the registry's. (Our own client's connection failures arrive typed: see classifyOwn.)
   { rule: "docker-socket-permission", class: "engine-unreachable", pattern: /permission denied while trying to connect to the docker daemon socket/i, hint: HINT.socketPermission },
   { rule: "docker-daemon-down", class: "engine-unreachable", pattern: /cannot connect to the docker daemon/i, hint: HINT.engine },
   { rule: "docker-socket-dial", class: "engine-unreachable", pattern: /dial unix \S*docker\.sock/i, hint: HINT.engine },
-  { rule: "engine-socket-error", class: "engine-unreachable", pattern: /\bconnect (?:ENOENT|ECONNREFUSED|EACCES)\b/, hint: HINT.engine },
   { rule: "error-during-connect", class: "engine-unreachable", pattern: /^error during connect\b/i, hint: HINT.engine },
 
   // Before auth and not-found: a registry's rate-limit text may say "unauthenticated" or
@@ -79,15 +77,6 @@ const MESSAGE_RULES: readonly MessageRule[] = [
   { rule: "x509-certificate", class: "permanent", pattern: /\bx509: /i, hint: HINT.certificate },
   { rule: "http-response-to-https-client", class: "permanent", pattern: /server gave HTTP response to HTTPS client/i, hint: HINT.plainHttp },
   { rule: "disk-full", class: "permanent", pattern: /no space left on device/i, hint: HINT.diskFull },
-  // Our own credential lookup (src/engine/credentials.ts) failed before the engine was asked: a broken
-  // Docker config or a missing helper stays broken. A helper that timed out may answer next time.
-  {
-    rule: "credentials-config",
-    class: "permanent",
-    pattern: /cannot (?:read|use) the Docker config|is not base64 of\b|is not a valid helper name|credential helper \S+ failed for \S+: (?:it is not on PATH|it could not be run|its output is not)/,
-    hint: HINT.credentials,
-  },
-
   { rule: "invalid-reference-format", class: "permanent", pattern: /invalid reference format/i, hint: HINT.reference },
   { rule: "invalid-tag-format", class: "permanent", pattern: /invalid tag format/i, hint: HINT.reference },
   { rule: "repository-name-lowercase", class: "permanent", pattern: /repository name\b.*\bmust be lowercase/i, hint: HINT.reference },
@@ -201,4 +190,17 @@ export function classify(failure: Failure): Classification {
   // uses for almost everything): transient. A wrong "transient" costs a few bounded retries; a
   // wrong "permanent" fails the whole CI batch on a message we have not met yet.
   return { class: "transient", rule: "unknown-message" };
+}
+
+/**
+ * Failures prepull itself knows the cause of, typed where they happen (src/engine/): no message
+ * is parsed. A broken Docker config or a missing credential helper stays broken; a helper that
+ * timed out may answer next time; a connection to the engine that broke mid-pull is worth a retry
+ * (dockerd restarting).
+ */
+export type OwnFailure = { readonly kind: "credentials"; readonly retryable: boolean } | { readonly kind: "lost" };
+
+export function classifyOwn(failure: OwnFailure): Classification {
+  if (failure.kind === "lost") return { class: "transient", rule: "engine-connection-lost", hint: HINT.engineLost };
+  return failure.retryable ? { class: "transient", rule: "credentials-helper-timeout", hint: HINT.credentials } : { class: "permanent", rule: "credentials-config", hint: HINT.credentials };
 }

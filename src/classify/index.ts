@@ -1,2 +1,2 @@
-export { classify } from "./classify.js";
-export type { Classification, Failure } from "./classify.js";
+export { classify, classifyOwn } from "./classify.js";
+export type { Classification, Failure, OwnFailure } from "./classify.js";

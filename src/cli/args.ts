@@ -1,6 +1,6 @@
 // argv → what the user asked for. Pure: no files are read here, no environment is consulted.
 import { parseArgs } from "node:util";
-import type { SettingFlags } from "../policy/settings.js";
+import { SETTINGS, type SettingFlags } from "../policy/settings.js";
 import type { Result } from "../types.js";
 
 export interface CliArgs {
@@ -29,16 +29,6 @@ const OPTIONS = {
   compose: { type: "string", short: "c", multiple: true },
   "env-file": { type: "string", multiple: true },
   print: { type: "boolean" },
-  retries: { type: "string" },
-  "backoff-base": { type: "string" },
-  "backoff-max": { type: "string" },
-  timeout: { type: "string" },
-  parallel: { type: "string", short: "p" },
-  seed: { type: "string" },
-  "rate-limit-backoff": { type: "string" },
-  "stall-timeout": { type: "string" },
-  deadline: { type: "string" },
-  pull: { type: "string" },
   json: { type: "string" },
   junit: { type: "string" },
   pulled: { type: "string" },
@@ -48,10 +38,13 @@ const OPTIONS = {
   "no-color": { type: "boolean" },
 } as const;
 
+/** Every setting's flag takes a string; policy/settings.ts validates it. */
+const SETTING_OPTIONS = Object.fromEntries(SETTINGS.map((s) => [s.flag.slice(2), { type: "string" as const, ...(s.short ? { short: s.short } : {}) }]));
+
 export function parseCliArgs(argv: readonly string[]): Result<CliArgs, string> {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: [...argv], options: { ...OPTIONS, ...SETTING_OPTIONS }, allowPositionals: true, strict: true });
   } catch (error) {
     // node:util's messages name the offending option; an image reference that starts with "-"
     // lands here too, which is exactly right: it is never taken for an image.
@@ -60,18 +53,11 @@ export function parseCliArgs(argv: readonly string[]): Result<CliArgs, string> {
   }
   const { values: v, positionals } = parsed;
   if (v.quiet && v.verbose) return { ok: false, error: "--quiet and --verbose cannot be used together" };
-  const settings: SettingFlags = {
-    ...(v.retries !== undefined ? { retries: v.retries } : {}),
-    ...(v["backoff-base"] !== undefined ? { backoffBaseMs: v["backoff-base"] } : {}),
-    ...(v["backoff-max"] !== undefined ? { backoffMaxMs: v["backoff-max"] } : {}),
-    ...(v.timeout !== undefined ? { timeoutMs: v.timeout } : {}),
-    ...(v.parallel !== undefined ? { parallel: v.parallel } : {}),
-    ...(v.seed !== undefined ? { seed: v.seed } : {}),
-    ...(v["rate-limit-backoff"] !== undefined ? { rateLimitBackoffMs: v["rate-limit-backoff"] } : {}),
-    ...(v["stall-timeout"] !== undefined ? { stallTimeoutMs: v["stall-timeout"] } : {}),
-    ...(v.deadline !== undefined ? { deadlineMs: v.deadline } : {}),
-    ...(v.pull !== undefined ? { pullPolicy: v.pull } : {}),
-  };
+  const settings: SettingFlags = {};
+  for (const spec of SETTINGS) {
+    const value = (v as Record<string, unknown>)[spec.flag.slice(2)];
+    if (typeof value === "string") settings[spec.key] = value;
+  }
   const color = v["no-color"] ? false : v.color ? true : undefined;
   return {
     ok: true,

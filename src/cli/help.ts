@@ -1,7 +1,25 @@
-import { NUMERIC_SETTINGS } from "../policy/settings.js";
+import { SETTINGS, type SettingSpec } from "../policy/settings.js";
+
+/** The argument a setting's flag takes, as --help and the README show it. */
+export function settingArgument(spec: SettingSpec): string {
+  switch (spec.type) {
+    case "count":
+    case "seed":
+      return "N";
+    case "seconds":
+      return "SEC";
+    case "choice":
+      return spec.choices.join("|");
+  }
+}
+
+/** The default as --help and the README show it. */
+export function settingDefault(spec: SettingSpec): string {
+  return spec.type === "seed" ? "random" : String(spec.default);
+}
 
 export function helpText(): string {
-  const knobs = NUMERIC_SETTINGS.map((s) => `  ${`${s.flag} ${s.unit === "count" ? "N" : "SEC"}`.padEnd(28)}${s.env}, default ${s.default}: ${s.help}`).join("\n");
+  const knobs = SETTINGS.map((s) => `  ${`${s.short ? `-${s.short}, ` : "    "}${s.flag} ${settingArgument(s)}`.padEnd(28)}${s.env}, default ${settingDefault(s)}: ${s.help}`).join("\n");
   return `prepull: pull every image a CI test batch needs, and keep going when the registry has a bad minute.
 
 Usage: prepull [options] [IMAGE...]
@@ -19,8 +37,6 @@ Images:
 
 Policy (flags override the PULL_* environment variables):
 ${knobs}
-      --seed N                PULL_SEED: seed the jitter, for reproducible schedules
-      --pull always|missing   PULL_POLICY, default missing: skip images the engine already has
 
 Outputs:
       --json FILE             write the JSON report (docs/report-schema.json)
@@ -39,4 +55,9 @@ DOCKER_CONFIG or ~/.docker/config.json (auths, credsStore, credHelpers).
 Exit codes: 0 every image pulled, present or skipped · 1 an image failed · 2 usage or bad input ·
 3 engine unreachable · 130/143 interrupted by SIGINT/SIGTERM (reports are still written).
 `;
+}
+
+/** The README's table of settings, row by row (a unit test keeps the README in step with the table). */
+export function settingsMarkdownRows(): string[] {
+  return SETTINGS.map((s) => `| \`${s.flag} ${settingArgument(s).replaceAll("|", "\\|")}\` | \`${s.env}\` | ${settingDefault(s)} | ${s.help} |`);
 }

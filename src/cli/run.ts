@@ -3,7 +3,7 @@ import { resolveSettings } from "../policy/settings.js";
 import { formatReferenceError } from "../reference/index.js";
 import { EXIT } from "../exit-codes.js";
 import { planReferences, runPlan } from "../run/pull-images.js";
-import { freshSeed, wireRun } from "../run/wiring.js";
+import { wireRun } from "../wiring.js";
 import { parseImageList, readImageListFile, readStream } from "../sources/image-list.js";
 import type { Report } from "../types.js";
 import type { CliArgs } from "./args.js";
@@ -31,14 +31,11 @@ export async function run(args: CliArgs, io: Io, version: string): Promise<numbe
 
   const interruption = trapSignals();
   const console = createConsole(args, io);
-  // The seed actually used goes into the report, so any run's jitter can be replayed with --seed.
-  const seed = settings.value.seed ?? freshSeed();
-  console.begin(plan.value.map((r) => r.canonical), settings.value.retries);
+  console.begin(plan.value.map((r) => r.canonical), settings.value.attempts);
   let report: Report;
   try {
     report = await runPlan(plan.value, {
-      settings: { ...settings.value, seed },
-      ...wireRun({ env: io.env, seed }),
+      ...wireRun({ env: io.env, settings: settings.value }),
       signal: interruption.signal,
       onEvent: (event) => console.event(event),
       version,

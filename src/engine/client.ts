@@ -163,7 +163,7 @@ async function pull(transport: Transport, prefix: string, credentials: Credentia
   if (req.signal.aborted) return abortedOutcome(initialPullState, false);
   const { reference } = req;
   const auth = await credentials.forRegistry(reference.registry);
-  if (!auth.ok) return { ok: false, kind: "engine", message: `cannot pull ${reference.canonical}: ${auth.error}`, bytes: 0, answered: false };
+  if (!auth.ok) return { ok: false, kind: "credentials", message: `cannot pull ${reference.canonical}: ${auth.error.message}`, retryable: auth.error.retryable };
   if (req.signal.aborted) return abortedOutcome(initialPullState, false);
   const headers: Record<string, string> = auth.value ? { "X-Registry-Auth": registryAuthHeader(auth.value) } : {};
   return streamPull(transport, `${prefix}/images/create?${pullQuery(reference)}`, headers, req);
@@ -280,7 +280,7 @@ function lostOutcome(transport: Transport, reference: Reference, state: PullStat
   const when = answered ? `after ${state.bytes} bytes` : "before it answered";
   return {
     ok: false,
-    kind: "engine",
+    kind: "lost",
     message: `engine connection lost: the Docker engine at ${transport.address.url} closed the connection during the pull of ${reference.canonical} ${when} (${describeError(error)}); is dockerd restarting?`,
     bytes: state.bytes,
     answered,

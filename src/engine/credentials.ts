@@ -12,9 +12,20 @@ export type RegistryAuth =
   | { readonly kind: "basic"; readonly username: string; readonly password: string; readonly serverAddress: string }
   | { readonly kind: "token"; readonly identityToken: string; readonly serverAddress: string };
 
+/**
+ * Why credentials could not be had. Typed here, where it is known, so nobody parses the message
+ * back: a broken config or a missing helper stays broken; a helper that timed out may answer later.
+ */
+export interface CredentialError {
+  readonly message: string;
+  readonly retryable: boolean;
+}
+
+type Found = Result<RegistryAuth | undefined, CredentialError>;
+
 export interface CredentialStore {
   /** Credentials for a registry host ("docker.io", "127.0.0.1:5000"); undefined means pull anonymously. */
-  forRegistry(registry: string): Promise<Result<RegistryAuth | undefined, string>>;
+  forRegistry(registry: string): Promise<Found>;
 }
 
 /** What running a credential helper gave; `failure` is the spawn error code or "timeout". */
@@ -53,8 +64,8 @@ export function dockerConfigPath(env: NodeJS.ProcessEnv, homedir: string = osHom
 export function createCredentialStore(options: CredentialStoreOptions): CredentialStore {
   const path = dockerConfigPath(options.env, options.homedir);
   const runHelper = options.runHelper ?? spawnHelper(options.env, options.helperTimeoutMs ?? 30_000);
-  let config: Promise<Result<DockerConfig, string>> | undefined;
-  const cache = new Map<string, Promise<Result<RegistryAuth | undefined, string>>>();
+  let config: Promise<Result<DockerConfig, CredentialError>> | undefined;
+  const cache = new Map<string, Promise<Found>>();
   return {
     forRegistry(registry) {
       const key = hostKey(registry);
@@ -70,23 +81,23 @@ export function createCredentialStore(options: CredentialStoreOptions): Credenti
 }
 
 /** A missing file means no credentials; anything else unreadable is an error naming the file. */
-export async function loadDockerConfig(path: string): Promise<Result<DockerConfig, string>> {
+export async function loadDockerConfig(path: string): Promise<Result<DockerConfig, CredentialError>> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return { ok: true, value: { path, auths: {}, credHelpers: {} } };
-    return { ok: false, error: `cannot read the Docker config ${path} (${code ?? "read error"}): fix its permissions, or set DOCKER_CONFIG to another directory.` };
+    return { ok: false, error: permanent(`cannot read the Docker config ${path} (${code ?? "read error"}): fix its permissions, or set DOCKER_CONFIG to another directory.`) };
   }
   return parseDockerConfig(text, path);
 }
 
 /** Pure: validates the parts prepull uses. Never quotes the content, which holds secrets. */
-export function parseDockerConfig(text: string, path: string): Result<DockerConfig, string> {
-  const invalid = (what: string): Result<DockerConfig, string> => ({
+export function parseDockerConfig(text: string, path: string): Result<DockerConfig, CredentialError> {
+  const invalid = (what: string): Result<DockerConfig, CredentialError> => ({
     ok: false,
-    error: `cannot use the Docker config ${path}: ${what}; fix it (docker login rewrites it), or set DOCKER_CONFIG to another directory.`,
+    error: permanent(`cannot use the Docker config ${path}: ${what}; fix it (docker login rewrites it), or set DOCKER_CONFIG to another directory.`),
   });
   let value: unknown;
   try {
@@ -114,7 +125,7 @@ export function hostKey(spelling: string): string {
   return HUB_HOSTS.has(host) ? "docker.io" : host;
 }
 
-async function resolveAuth(config: DockerConfig, registry: string, runHelper: RunHelper): Promise<Result<RegistryAuth | undefined, string>> {
+async function resolveAuth(config: DockerConfig, registry: string, runHelper: RunHelper): Promise<Found> {
   const serverAddress = serverAddressFor(registry);
   const helper = matching(config.credHelpers, serverAddress).map(([, name]) => name)[0] ?? config.credsStore;
   if (helper !== undefined) return fromHelper(helper, serverAddress, config.path, runHelper);
@@ -134,7 +145,7 @@ function matching(entries: Readonly<Record<string, unknown>>, serverAddress: str
 }
 
 /** Pure: one `auths` entry → credentials; an empty entry (left by a credsStore) means none. */
-export function decodeAuthEntry(entry: unknown, key: string, path: string): Result<RegistryAuth | undefined, string> {
+export function decodeAuthEntry(entry: unknown, key: string, path: string): Found {
   if (!isRecord(entry)) return { ok: true, value: undefined };
   const serverAddress = key;
   if (typeof entry.identitytoken === "string" && entry.identitytoken !== "") {
@@ -144,7 +155,7 @@ export function decodeAuthEntry(entry: unknown, key: string, path: string): Resu
     const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
     const colon = decoded.indexOf(":");
     if (colon <= 0) {
-      return { ok: false, error: `the "auth" of ${JSON.stringify(key)} in ${path} is not base64 of "user:password": run docker login ${key} again.` };
+      return { ok: false, error: permanent(`the "auth" of ${JSON.stringify(key)} in ${path} is not base64 of "user:password": run docker login ${key} again.`) };
     }
     return { ok: true, value: { kind: "basic", username: decoded.slice(0, colon), password: decoded.slice(colon + 1), serverAddress } };
   }
@@ -154,10 +165,10 @@ export function decodeAuthEntry(entry: unknown, key: string, path: string): Resu
   return { ok: true, value: undefined };
 }
 
-async function fromHelper(name: unknown, serverAddress: string, path: string, runHelper: RunHelper): Promise<Result<RegistryAuth | undefined, string>> {
+async function fromHelper(name: unknown, serverAddress: string, path: string, runHelper: RunHelper): Promise<Found> {
   // The name becomes part of a program name: a path would run any binary the config points at.
   if (typeof name !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
-    return { ok: false, error: `the credential helper named for ${serverAddress} in ${path} is not a valid helper name: expected e.g. "desktop" or "ecr-login".` };
+    return { ok: false, error: permanent(`the credential helper named for ${serverAddress} in ${path} is not a valid helper name: expected e.g. "desktop" or "ecr-login".`) };
   }
   const program = `docker-credential-${name}`;
   const run = await runHelper(program, ["get"], serverAddress);
@@ -165,13 +176,13 @@ async function fromHelper(name: unknown, serverAddress: string, path: string, ru
 }
 
 /** Pure: the helper's answer → credentials. Its stdout is never quoted: it may hold the secret. */
-export function parseHelperRun(run: HelperRun, program: string, serverAddress: string): Result<RegistryAuth | undefined, string> {
-  const fail = (why: string): Result<RegistryAuth | undefined, string> => ({
+export function parseHelperRun(run: HelperRun, program: string, serverAddress: string): Found {
+  const fail = (why: string, retryable = false): Found => ({
     ok: false,
-    error: `credential helper ${program} failed for ${serverAddress}: ${why}; check that it is installed and works (${program} get), or remove it from the Docker config.`,
+    error: { message: `credential helper ${program} failed for ${serverAddress}: ${why}; check that it is installed and works (${program} get), or remove it from the Docker config.`, retryable },
   });
   if (run.failure === "ENOENT") return fail(`it is not on PATH`);
-  if (run.failure === "timeout") return fail(`it did not answer in time`);
+  if (run.failure === "timeout") return fail(`it did not answer in time`, true);
   if (run.failure !== undefined) return fail(`it could not be run (${run.failure})`);
   // Like the CLI, a helper that knows nothing for this registry (or gives up) means anonymous pulls.
   if (run.exitCode !== 0) return { ok: true, value: undefined };
@@ -226,6 +237,10 @@ export function spawnHelper(env: NodeJS.ProcessEnv, timeoutMs: number): RunHelpe
       child.stdin.on("error", () => undefined);
       child.stdin.end(input);
     });
+}
+
+function permanent(message: string): CredentialError {
+  return { message, retryable: false };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -21,6 +21,10 @@ export type AttemptOutcome =
   | { readonly ok: false; readonly kind: "engine"; readonly httpStatus?: number; readonly message: string; readonly bytes: number; readonly answered: boolean }
   /** The engine itself could not be reached (socket missing, refused, TLS failure to the daemon). */
   | { readonly ok: false; readonly kind: "unreachable"; readonly message: string }
+  /** The connection to the engine broke during the attempt (dockerd restarting?). */
+  | { readonly ok: false; readonly kind: "lost"; readonly message: string; readonly bytes: number; readonly answered: boolean }
+  /** prepull could not get this registry's credentials, so the engine was not asked. */
+  | { readonly ok: false; readonly kind: "credentials"; readonly message: string; readonly retryable: boolean }
   /** The caller's signal aborted the attempt. lastLayer names the layer seen last, for stall reports. */
   | { readonly ok: false; readonly kind: "aborted"; readonly bytes: number; readonly answered: boolean; readonly lastLayer?: string; readonly lastStatus?: string };
 

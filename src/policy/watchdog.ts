@@ -141,3 +141,6 @@ function isWaiting(status: string | undefined): boolean {
   const s = status?.trim().toLowerCase();
   return s !== undefined && (s.startsWith("waiting") || s === "pulling fs layer");
 }
+
+/** How the scheduler gets a watch for each attempt (tests pass one that never fires). */
+export type WatchAttempt = (options: WatchOptions) => AttemptWatch;

@@ -2,7 +2,6 @@
 // must see either the previous file or the complete new one, never a truncated JSON or XML file:
 // write a temporary file next to the target, flush it to disk, then rename it over the target.
 import { randomBytes } from "node:crypto";
-import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 
@@ -35,35 +34,6 @@ export async function writeFileAtomic(target: string, contents: FileContents): P
 }
 
 /**
- * Synchronous twin of writeFileAtomic, for the signal-handler path where the process may exit
- * before a promise settles. Prefer the async one everywhere else.
- */
-export function writeFileAtomicSync(target: string, contents: FileContents): void {
-  fs.mkdirSync(path.dirname(target), { recursive: true });
-  const temp = tempPathFor(target);
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(temp, "wx");
-    fs.writeFileSync(fd, contents);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(temp, target);
-  } catch (error) {
-    if (fd !== undefined) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // Already failing; the original error is the one worth reporting.
-      }
-    }
-    fs.rmSync(temp, { force: true });
-    throw error;
-  }
-  syncDirectorySync(path.dirname(target));
-}
-
-/**
  * Appends to a file without replacing it. GITHUB_STEP_SUMMARY and friends are shared by every
  * step of a job, so GitHub requires appending; an atomic replace would erase other steps' output.
  */
@@ -83,23 +53,5 @@ async function syncDirectory(directory: string): Promise<void> {
     // Best effort, see above.
   } finally {
     await handle?.close().catch(() => undefined);
-  }
-}
-
-function syncDirectorySync(directory: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(directory, "r");
-    fs.fsyncSync(fd);
-  } catch {
-    // Best effort, see syncDirectory.
-  } finally {
-    if (fd !== undefined) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // Nothing left to do.
-      }
-    }
   }
 }

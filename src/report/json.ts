@@ -2,7 +2,8 @@
 // order, whatever order the scheduler built the objects in, so reports diff cleanly between runs.
 // The explicit key lists also act as an allow-list: a field smuggled onto an object at runtime
 // (a token, an auth header) never reaches the file.
-import type { AttemptRecord, ImageResult, RegistryStats, Report, Settings } from "../types.js";
+import { reportSettings } from "../policy/settings.js";
+import type { AttemptRecord, ImageResult, RegistryStats, Report } from "../types.js";
 
 /** Every key of T, in output order. `satisfies` makes the compiler flag a key added to T but not here. */
 type KeyOrder<T> = { readonly [K in keyof T]-?: true };
@@ -22,19 +23,6 @@ const REPORT_KEYS = {
 
 const TOOL_KEYS = { name: true, version: true } as const satisfies KeyOrder<Report["tool"]>;
 
-const SETTINGS_KEYS = {
-  retries: true,
-  backoffBaseMs: true,
-  backoffMaxMs: true,
-  timeoutMs: true,
-  parallel: true,
-  seed: true,
-  rateLimitBackoffMs: true,
-  stallTimeoutMs: true,
-  deadlineMs: true,
-  pullPolicy: true,
-} as const satisfies KeyOrder<Settings>;
-
 const IMAGE_KEYS = {
   input: true,
   reference: true,
@@ -53,6 +41,7 @@ const ATTEMPT_KEYS = {
   startedAt: true,
   durationMs: true,
   class: true,
+  rule: true,
   message: true,
   absorbed: true,
 } as const satisfies KeyOrder<AttemptRecord>;
@@ -77,7 +66,8 @@ export function toJson(report: Report): string {
   const ordered = {
     ...pick(report, REPORT_KEYS),
     tool: pick(report.tool, TOOL_KEYS),
-    settings: pick(report.settings, SETTINGS_KEYS),
+    // Keys and order come from the settings table (policy/settings.ts).
+    settings: reportSettings(report.settings),
     images: report.images.map(orderImage),
     registries: report.registries.map((stats) => pick(stats, REGISTRY_KEYS)),
   };

@@ -1,6 +1,7 @@
 // The terminal's live view: one line per image, folded from the same events CI logs get.
 // Pure: the console decides when to redraw; this only says what the screen should show.
 import type { PullEvent } from "../types.js";
+import { attemptLabel } from "./log-lines.js";
 import { formatBytes, formatDuration, oneLine } from "./summary.js";
 
 type Phase = "queued" | "pulling" | "waiting" | "gate" | "pulled" | "present" | "skipped" | "failed";
@@ -119,7 +120,7 @@ function behindGate(view: ViewState, image: string): boolean {
 }
 
 function detail(line: ImageLine): string {
-  const attempt = line.attempt > 0 ? `attempt ${line.attempt}/${line.maxAttempts}` : "";
+  const attempt = line.attempt > 0 ? attemptLabel(line.attempt, line.maxAttempts) : "";
   const size = line.bytes > 0 || line.total ? `${formatBytes(line.bytes)}${line.total ? `/${formatBytes(line.total)}` : ""}` : "";
   // The note quotes engine messages: escape sequences in them would move the cursor or recolor the screen.
   return [size, attempt, oneLine(line.note ?? "")].filter((s) => s !== "").join("  ");

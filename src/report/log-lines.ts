@@ -20,7 +20,7 @@ function describe(event: PullEvent, verbosity: Verbosity): string | undefined {
   const quiet = verbosity === "quiet";
   switch (event.type) {
     case "attempt-started":
-      return quiet ? undefined : `attempt ${event.attempt}/${event.maxAttempts} ${event.image}${event.probe ? " (gate probe)" : ""}`;
+      return quiet ? undefined : `${attemptLabel(event.attempt, event.maxAttempts)} ${event.image}${event.probe ? " (gate probe)" : ""}`;
     case "progress":
       // Byte counters arrive many times a second; only status changes are worth a log line.
       if (verbosity !== "verbose" || event.status === "Downloading" || event.status === "Extracting") return undefined;
@@ -53,6 +53,14 @@ function describe(event: PullEvent, verbosity: Verbosity): string | undefined {
     case "engine-wedged":
       return event.message;
   }
+}
+
+/**
+ * "attempt n/N", where n counts every attempt made (as the report numbers them) and N is
+ * PULL_RETRIES. Failures a closed gate absorbed spend nothing, so n can pass N: then say why.
+ */
+export function attemptLabel(attempt: number, maxAttempts: number): string {
+  return attempt <= maxAttempts ? `attempt ${attempt}/${maxAttempts}` : `attempt ${attempt} (the gate absorbed earlier failures; at most ${maxAttempts} count)`;
 }
 
 export function formatLogLine(event: PullEvent, verbosity: Verbosity, now: Date): string | undefined {

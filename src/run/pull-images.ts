@@ -4,7 +4,9 @@ import type { Engine } from "../engine/engine.js";
 import { EXIT } from "../exit-codes.js";
 import { dedupeReferences, formatReferenceError, parseReference, type ReferenceError } from "../reference/index.js";
 import type { Clock, ImageResult, PullEvent, Random, Reference, Report, Settings } from "../types.js";
-import { schedule, type Coordinator, type WatchAttempt } from "./scheduler.js";
+import type { Coordinator } from "../policy/registry-coordinator.js";
+import type { WatchAttempt } from "../policy/watchdog.js";
+import { schedule } from "./scheduler.js";
 
 /** Thrown by pullImages when a reference is invalid: nothing has been pulled. */
 export class InvalidReferencesError extends Error {

@@ -1,35 +1,15 @@
 // The scheduler: runs every image's attempts through PULL_PARALLEL slots and its registry's
-// coordinator, asks policy/retry.ts what to do after each attempt, and emits events. It formats
-// nothing and never touches the clock or randomness except through what it is given.
+// coordinator, and emits events. Each attempt is one straight line: admit → slot → start → pull →
+// classify → finish → decide → act. The decision is policy/retry.ts's; the scheduler carries it
+// out. It never reads the clock or draws randomness except through what it is given.
 import { setMaxListeners } from "node:events";
-import { classify } from "../classify/classify.js";
+import { classify, classifyOwn, type Classification } from "../classify/index.js";
 import type { AttemptOutcome, Engine, PullProgress } from "../engine/engine.js";
-import { decide } from "../policy/retry.js";
-import { engineWedged } from "../policy/watchdog.js";
+import type { Coordinator, RegistryTicket } from "../policy/registry-coordinator.js";
+import { FIRST_ATTEMPT, decide, voided, type RetryRecord } from "../policy/retry.js";
+import { engineWedged, type AttemptWatch, type WatchAttempt, type WatchVerdict } from "../policy/watchdog.js";
 import type { AttemptRecord, Clock, ImageResult, OutcomeClass, PullEvent, Random, Reference, RegistryStats, Settings } from "../types.js";
 import { createSlots, type Slots } from "./slots.js";
-
-/** What the scheduler needs from a registry's coordination (outage gate, retry budget). */
-export interface Coordinator {
-  admit(image: string, options: { retry: boolean; signal: AbortSignal; repository: string }): Promise<Admission>;
-  /** Asked once a slot is held: false when the gate closed while this pull waited for it. */
-  confirm?(admission: Admission): boolean;
-  answered(admission: Admission): void;
-  finished(admission: Admission, outcome: { kind: CoordinatorOutcome; repository: string }): { absorbed: boolean };
-  stats(): { attempts: number; failures: number; gateClosedMs: number };
-}
-export interface Admission {
-  readonly probe: boolean;
-}
-export type CoordinatorOutcome = "success" | "transient" | "permanent" | "rate-limited" | "skipped";
-
-/** How one attempt is watched for stalls and the hard per-attempt cap. */
-export interface AttemptWatch {
-  progress(p: { bytes: number; layer?: string; status?: string }): void;
-  stop(): void;
-  readonly verdict: Promise<{ kind: "stalled"; idleMs: number; layer?: string; lastStatus?: string } | { kind: "timeout" } | { kind: "stopped" }>;
-}
-export type WatchAttempt = (options: { clock: Clock; stallTimeoutMs: number; timeoutMs: number; signal: AbortSignal }) => AttemptWatch;
 
 export interface ScheduleOptions {
   readonly engine: Engine;
@@ -55,17 +35,10 @@ export interface ScheduleResult {
   readonly peakConcurrency: number;
 }
 
-interface InFlight {
-  readonly image: string;
-  lastProgressAt: number;
-  bytes: number;
-  status?: string;
-}
-
 interface RunContext {
   readonly options: ScheduleOptions;
-  /** Attempts running now, for telling a wedged engine from one stalled image. */
-  readonly inFlight: Map<string, InFlight>;
+  /** The watches of the attempts running now, for telling a wedged engine from one stalled image. */
+  readonly inFlight: Map<string, AttemptWatch>;
   wedgeReported: boolean;
   readonly slots: Slots;
   readonly signal: AbortSignal;
@@ -121,15 +94,19 @@ function uncoordinated(): Coordinator {
   let attempts = 0;
   let failures = 0;
   return {
-    admit: async () => {
-      attempts++;
-      return { probe: false };
-    },
-    answered: () => undefined,
-    finished: (_admission, outcome) => {
-      if (outcome.kind !== "success" && outcome.kind !== "skipped") failures++;
-      return { absorbed: false };
-    },
+    admit: async (image) => ({
+      image,
+      probe: 0,
+      paid: false,
+      waitedMs: 0,
+      start: () => true,
+      answered: () => undefined,
+      finish: (outcome) => {
+        attempts++;
+        if (outcome !== "pulled" && outcome !== "present" && outcome !== "skipped-platform") failures++;
+        return { outage: false };
+      },
+    }),
     stats: () => ({ attempts, failures, gateClosedMs: 0 }),
   };
 }
@@ -138,64 +115,65 @@ interface ImageState {
   readonly reference: Reference;
   readonly startedAt: number;
   readonly attempts: AttemptRecord[];
-  spent: number;
-  rateLimited: number;
+  record: RetryRecord;
 }
 
 async function pullImage(reference: Reference, context: RunContext): Promise<ImageResult> {
-  const { clock, engine, settings } = context.options;
+  const { clock, engine, settings, random } = context.options;
   const image = reference.canonical;
-  const state: ImageState = { reference, startedAt: clock.now(), attempts: [], spent: 0, rateLimited: 0 };
+  const state: ImageState = { reference, startedAt: clock.now(), attempts: [], record: FIRST_ATTEMPT };
   if (settings.pullPolicy === "missing" && (await isPresent(engine, reference, context.signal))) {
     context.emit({ type: "present", at: clock.now(), image });
     return finish(state, context, "present", "present", { reason: "already present on the engine (--pull missing)" });
   }
+  const coordinator = context.coordinator(reference.registry);
   for (;;) {
     if (context.signal.aborted) return interrupted(state, context);
-    const coordinator = context.coordinator(reference.registry);
-    let admission: Admission;
+    let ticket: RegistryTicket;
     try {
-      admission = await coordinator.admit(image, { retry: state.spent > 0, signal: context.signal, repository: reference.repository });
+      ticket = await coordinator.admit(image, { paid: !state.record.nextFree, signal: context.signal, repository: reference.repository });
       await context.slots.acquire(context.signal);
     } catch {
       return interrupted(state, context);
     }
-    if (coordinator.confirm && !coordinator.confirm(admission)) {
+    if (!ticket.start()) {
       // The registry went down while this pull waited for a slot: queue behind the gate instead.
       context.slots.release();
+      state.record = voided(state.record);
       continue;
     }
     let attempt: AttemptEnd;
     try {
-      attempt = await runAttempt(state, admission, coordinator, context);
+      attempt = await runAttempt(state, ticket, context);
     } finally {
       context.slots.release();
     }
     if (attempt.class === "aborted" || attempt.class === "deadline") {
-      // The run is ending: this says nothing about the registry, so the coordinator is not told.
+      // The run is ending: this says nothing about the registry, so its ticket is not finished.
       recordAttempt(state, attempt, false, context);
       return interrupted(state, context);
     }
-    const { absorbed } = coordinator.finished(admission, { kind: coordinatorOutcome(attempt.class), repository: reference.repository });
-    const record = recordAttempt(state, attempt, absorbed, context);
-    if (!absorbed) state.spent++;
-    if (attempt.class === "rate-limited") state.rateLimited++;
-    const decision = decide(attempt.class, { spent: state.spent, rateLimited: state.rateLimited }, settings, context.options.random);
-    switch (decision.action) {
+    const { outage } = ticket.finish(attempt.class);
+    const decision = decide(state.record, { class: attempt.class, outage }, settings, random);
+    const record = recordAttempt(state, attempt, decision.absorbed, context);
+    state.record = decision.record;
+    const next = decision.next;
+    switch (next.action) {
       case "pulled":
-        context.emit({ type: "pulled", at: clock.now(), image, attempt: state.spent, durationMs: record.durationMs, bytes: attempt.bytes, ...(attempt.digest ? { digest: attempt.digest } : {}) });
+        context.emit({ type: "pulled", at: clock.now(), image, attempt: record.number, durationMs: record.durationMs, bytes: attempt.bytes, ...(attempt.digest ? { digest: attempt.digest } : {}) });
         return finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, ...(attempt.digest ? { digest: attempt.digest } : {}) });
       case "skipped":
         context.emit({ type: "skipped", at: clock.now(), image, message: attempt.message });
         return finish(state, context, "skipped", "skipped-platform", { reason: attempt.message });
       case "fail":
         context.emit({ type: "failed", at: clock.now(), image, class: attempt.class, message: attempt.message, attempts: state.attempts.length });
-        return finish(state, context, "failed", attempt.class, { reason: failureReason(attempt) });
+        return finish(state, context, "failed", attempt.class, { reason: attempt.hint ? `${attempt.message} (${attempt.hint})` : attempt.message });
+      case "requeue":
+        continue;
       case "retry":
-        if (absorbed) continue; // the closed gate decides when this image goes next
-        context.emit({ type: "waiting", at: clock.now(), image, delayMs: decision.delayMs, reason: decision.reason });
+        context.emit({ type: "waiting", at: clock.now(), image, delayMs: next.delayMs, reason: next.reason });
         try {
-          await clock.sleep(decision.delayMs, context.signal);
+          await clock.sleep(next.delayMs, context.signal);
         } catch {
           return interrupted(state, context);
         }
@@ -215,22 +193,22 @@ async function isPresent(engine: Engine, reference: Reference, signal: AbortSign
 interface AttemptEnd {
   readonly class: OutcomeClass;
   readonly message: string;
+  readonly rule?: string;
   readonly hint?: string;
   readonly startedAt: number;
   readonly bytes: number;
   readonly digest?: string;
 }
 
-async function runAttempt(state: ImageState, admission: Admission, coordinator: Coordinator, context: RunContext): Promise<AttemptEnd> {
+async function runAttempt(state: ImageState, ticket: RegistryTicket, context: RunContext): Promise<AttemptEnd> {
   const { clock, engine, settings } = context.options;
   const image = state.reference.canonical;
   const startedAt = clock.now();
   const controller = new AbortController();
   const signal = AbortSignal.any([controller.signal, context.signal]);
   const watch = context.options.watchAttempt({ clock, stallTimeoutMs: settings.stallTimeoutMs, timeoutMs: settings.timeoutMs, signal });
-  let verdict: Awaited<AttemptWatch["verdict"]> = { kind: "stopped" };
-  const flight: InFlight = { image, lastProgressAt: startedAt, bytes: 0 };
-  context.inFlight.set(image, flight);
+  let verdict: WatchVerdict = { kind: "stopped" };
+  context.inFlight.set(image, watch);
   watch.verdict.then(
     (v) => {
       if (v.kind === "stopped") return;
@@ -240,19 +218,15 @@ async function runAttempt(state: ImageState, admission: Admission, coordinator: 
     },
     () => undefined,
   );
-  context.emit({ type: "attempt-started", at: startedAt, image, attempt: state.spent + 1, maxAttempts: settings.retries, ...(admission.probe ? { probe: true } : {}) });
+  const number = state.attempts.length + 1;
+  context.emit({ type: "attempt-started", at: startedAt, image, attempt: number, maxAttempts: settings.attempts, ...(ticket.probe > 0 ? { probe: true } : {}) });
   let outcome: AttemptOutcome;
   try {
     outcome = await engine.pull({
       reference: state.reference,
       signal,
-      onAnswer: () => coordinator.answered(admission),
+      onAnswer: () => ticket.answered(),
       onProgress: (p: PullProgress) => {
-        if (p.bytes > flight.bytes) {
-          flight.bytes = p.bytes;
-          flight.lastProgressAt = clock.now();
-        }
-        flight.status = p.status;
         watch.progress({ bytes: p.bytes, ...(p.id ? { layer: p.id } : {}), status: p.status });
         context.emit({ type: "progress", at: clock.now(), image, bytes: p.bytes, status: p.status, ...(p.total !== undefined ? { total: p.total } : {}), ...(p.id ? { layer: p.id } : {}) });
       },
@@ -264,20 +238,29 @@ async function runAttempt(state: ImageState, admission: Admission, coordinator: 
   return understand(outcome, verdict, startedAt, context);
 }
 
-function understand(outcome: AttemptOutcome, verdict: Awaited<AttemptWatch["verdict"]>, startedAt: number, context: RunContext): AttemptEnd {
+/** The engine's answer and the watchdog's verdict → the attempt's class and the words for people. */
+function understand(outcome: AttemptOutcome, verdict: WatchVerdict, startedAt: number, context: RunContext): AttemptEnd {
   const base = { startedAt };
+  const classified = (c: Classification, message: string, bytes: number): AttemptEnd => ({ ...base, class: c.class, rule: c.rule, message, bytes, ...(c.hint ? { hint: c.hint } : {}) });
   if (outcome.ok) {
     return { ...base, class: "pulled", message: outcome.upToDate ? "image is up to date" : "downloaded", bytes: outcome.bytes, ...(outcome.digest ? { digest: outcome.digest } : {}) };
   }
-  if (outcome.kind === "unreachable") return { ...base, class: "engine-unreachable", message: outcome.message, bytes: 0 };
-  if (outcome.kind === "engine") {
-    const classification = classify({ message: outcome.message, ...(outcome.httpStatus !== undefined ? { httpStatus: outcome.httpStatus } : {}) });
-    return { ...base, class: classification.class, message: outcome.message, bytes: outcome.bytes, ...(classification.hint ? { hint: classification.hint } : {}) };
+  switch (outcome.kind) {
+    case "unreachable":
+      return { ...base, class: "engine-unreachable", message: outcome.message, bytes: 0 };
+    case "credentials":
+      return classified(classifyOwn(outcome), outcome.message, 0);
+    case "lost":
+      return classified(classifyOwn(outcome), outcome.message, outcome.bytes);
+    case "engine":
+      return classified(classify({ message: outcome.message, ...(outcome.httpStatus !== undefined ? { httpStatus: outcome.httpStatus } : {}) }), outcome.message, outcome.bytes);
   }
   const seconds = (ms: number) => `${Math.round(ms / 100) / 10}s`;
   const { settings } = context.options;
   if (verdict.kind === "stalled") {
-    const where = verdict.layer ? `layer ${verdict.layer}` : outcome.answered ? "the download" : "the registry's answer (no response from the engine yet)";
+    // The stream's own bookkeeping knows which layer never finished; the watchdog only saw the last line.
+    const layer = outcome.lastLayer ?? verdict.layer;
+    const where = layer ? `layer ${layer}` : outcome.answered ? "the download" : "the registry's answer (no response from the engine yet)";
     return { ...base, class: "stalled", message: `no progress for ${seconds(verdict.idleMs)} waiting for ${where}${verdict.lastStatus ? ` (last status: ${verdict.lastStatus})` : ""}`, bytes: outcome.bytes };
   }
   if (verdict.kind === "timeout") {
@@ -291,7 +274,7 @@ function understand(outcome: AttemptOutcome, verdict: Awaited<AttemptWatch["verd
 function reportWedge(context: RunContext): void {
   if (context.wedgeReported) return;
   const { clock, settings } = context.options;
-  const flights = [...context.inFlight.values()];
+  const flights = [...context.inFlight.entries()].map(([image, watch]) => ({ image, lastProgressAt: watch.lastProgressAt, ...(watch.lastStatus !== undefined ? { status: watch.lastStatus } : {}) }));
   if (!engineWedged(flights, clock.now(), settings.stallTimeoutMs)) return;
   context.wedgeReported = true;
   const seconds = Math.round(settings.stallTimeoutMs / 1000);
@@ -303,24 +286,6 @@ function reportWedge(context: RunContext): void {
   });
 }
 
-function coordinatorOutcome(outcome: OutcomeClass): CoordinatorOutcome {
-  switch (outcome) {
-    case "pulled":
-    case "present":
-      return "success";
-    case "transient":
-    case "stalled":
-    case "timeout":
-      return "transient";
-    case "rate-limited":
-      return "rate-limited";
-    case "skipped-platform":
-      return "skipped";
-    default:
-      return "permanent";
-  }
-}
-
 function recordAttempt(state: ImageState, attempt: AttemptEnd, absorbed: boolean, context: RunContext): AttemptRecord {
   const { clock } = context.options;
   const toIso = context.options.toIso ?? ((ms: number) => new Date(ms).toISOString());
@@ -330,18 +295,15 @@ function recordAttempt(state: ImageState, attempt: AttemptEnd, absorbed: boolean
     startedAt: toIso(attempt.startedAt),
     durationMs,
     class: attempt.class,
+    ...(attempt.rule !== undefined ? { rule: attempt.rule } : {}),
     ...(attempt.class === "pulled" ? {} : { message: attempt.message }),
     ...(absorbed ? { absorbed: true } : {}),
   };
   state.attempts.push(record);
   if (attempt.class !== "pulled" && attempt.class !== "aborted" && attempt.class !== "deadline") {
-    context.emit({ type: "attempt-failed", at: clock.now(), image: state.reference.canonical, attempt: state.spent + 1, class: attempt.class, message: attempt.message, durationMs, ...(absorbed ? { absorbed: true } : {}) });
+    context.emit({ type: "attempt-failed", at: clock.now(), image: state.reference.canonical, attempt: record.number, class: attempt.class, message: attempt.message, durationMs, ...(absorbed ? { absorbed: true } : {}) });
   }
   return record;
-}
-
-function failureReason(attempt: AttemptEnd): string {
-  return attempt.hint ? `${attempt.message} (${attempt.hint})` : attempt.message;
 }
 
 function interrupted(state: ImageState, context: RunContext): ImageResult {

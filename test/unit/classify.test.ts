@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { classify } from "../../src/classify/index.js";
+import { classify, classifyOwn } from "../../src/classify/index.js";
 import type { FailureClass } from "../../src/types.js";
 
 interface Row {
@@ -116,8 +116,6 @@ describe("classify: every message recorded in engine-errors.md", () => {
       class: "engine-unreachable",
       rule: "docker-daemon-down",
     },
-    { message: "engine unreachable: connect ENOENT /var/run/docker.sock", statuses: [undefined], class: "engine-unreachable", rule: "engine-client-unreachable" },
-    { message: "engine unreachable: connect ECONNREFUSED /var/run/docker.sock", statuses: [undefined], class: "engine-unreachable", rule: "engine-client-unreachable" },
   ]);
 });
 
@@ -205,8 +203,6 @@ describe("classify: precedence when causes combine", () => {
       class: "engine-unreachable",
       rule: "docker-socket-dial",
     },
-    { message: "connect ECONNREFUSED /var/run/docker.sock", statuses: [undefined], class: "engine-unreachable", rule: "engine-socket-error" },
-    { message: "connect EACCES /var/run/docker.sock", statuses: [undefined], class: "engine-unreachable", rule: "engine-socket-error" },
     {
       message:
         'Got permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock: Post "http://%2Fvar%2Frun%2Fdocker.sock/v1.41/images/create": dial unix /var/run/docker.sock: connect: permission denied',
@@ -260,7 +256,6 @@ describe("classify: hints", () => {
     { message: "unauthorized: authentication required", mentions: ["credentials"] },
     { message: "no matching manifest for linux/amd64 in the manifest list entries", mentions: ["CPU architecture"] },
     { message: "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?", mentions: ["dockerd", "DOCKER_HOST"] },
-    { message: "engine unreachable: connect ENOENT /var/run/docker.sock", mentions: ["dockerd", "DOCKER_HOST"] },
     { message: "dial tcp: lookup registry.invalid on 127.0.0.53:53: no such host", mentions: ["registry name", "DNS"] },
     { message: 'Get "https://registry.local/v2/": x509: certificate signed by unknown authority', mentions: ["certificate", "CA"] },
     { message: 'Get "https://registry.local:5000/v2/": http: server gave HTTP response to HTTPS client', mentions: ["insecure-registries"] },
@@ -284,12 +279,24 @@ describe("classify: hints", () => {
   });
 });
 
-describe("classify: our own credential lookup failing before the engine is asked", () => {
-  check([
-    { message: "cannot pull docker.io/library/nginx:latest: cannot use the Docker config /root/.docker/config.json: not JSON; fix it (docker login rewrites it), or set DOCKER_CONFIG to another directory.", statuses: [undefined], class: "permanent", rule: "credentials-config" },
-    { message: 'cannot pull ghcr.io/a/b:1: credential helper docker-credential-gh failed for ghcr.io: it is not on PATH; check that it is installed and works (docker-credential-gh get), or remove it from the Docker config.', statuses: [undefined], class: "permanent", rule: "credentials-config" },
-    { message: 'cannot pull ghcr.io/a/b:1: the "auth" of "ghcr.io" in /c/config.json is not base64 of "user:password": run docker login ghcr.io again.', statuses: [undefined], class: "permanent", rule: "credentials-config" },
-    // A helper that timed out may answer next time: no rule of its own, so the unknown-message default applies.
-    { message: "cannot pull ghcr.io/a/b:1: credential helper docker-credential-ecr-login failed for ghcr.io: it did not answer in time; check that it is installed and works (docker-credential-ecr-login get), or remove it from the Docker config.", statuses: [undefined], class: "transient", rule: "unknown-message" },
-  ]);
+describe("classifyOwn: prepull's own failures arrive typed, no message is parsed", () => {
+  it("a broken Docker config or a missing credential helper is permanent, with a hint to fix it", () => {
+    const c = classifyOwn({ kind: "credentials", retryable: false });
+    assert.deepEqual([c.class, c.rule], ["permanent", "credentials-config"]);
+    assert.ok(c.hint?.includes("credential helper"));
+  });
+
+  it("a credential helper that timed out may answer next time: transient", () => {
+    assert.deepEqual(classifyOwn({ kind: "credentials", retryable: true }).class, "transient");
+  });
+
+  it("a connection to the engine lost mid-pull is worth a retry", () => {
+    const c = classifyOwn({ kind: "lost" });
+    assert.deepEqual([c.class, c.rule], ["transient", "engine-connection-lost"]);
+  });
+
+  it("our own wording is no longer parsed: a message that merely looks like ours is the engine's, and the status decides", () => {
+    assert.equal(classify({ message: "engine unreachable: connect ENOENT /var/run/docker.sock", httpStatus: 500 }).class, "transient");
+    assert.equal(classify({ message: "cannot use the Docker config /x/config.json: not JSON" }).rule, "unknown-message");
+  });
 });

@@ -39,7 +39,7 @@ describe("parseCliArgs: defaults", () => {
 
 describe("parseCliArgs: every policy flag lands on its settings key, as the string given", () => {
   const table: ReadonlyArray<[flag: string, key: string, value: string]> = [
-    ["--retries", "retries", "7"],
+    ["--retries", "attempts", "7"],
     ["--backoff-base", "backoffBaseMs", "0.5"],
     ["--backoff-max", "backoffMaxMs", "12"],
     ["--timeout", "timeoutMs", "90"],
@@ -63,12 +63,12 @@ describe("parseCliArgs: every policy flag lands on its settings key, as the stri
     const args = parsed(table.filter(([flag]) => flag !== "-p").flatMap(([flag, , value]) => [flag, value]));
     assert.deepEqual(args.settings, Object.fromEntries(table.filter(([flag]) => flag !== "-p").map(([, key, value]) => [key, value])));
     // resolveSettings judges the values, so that the message can name the flag or the variable.
-    assert.deepEqual(parsed(["--retries", "lots"]).settings, { retries: "lots" });
+    assert.deepEqual(parsed(["--retries", "lots"]).settings, { attempts: "lots" });
     assert.deepEqual(parsed(["--pull", "sometimes"]).settings, { pullPolicy: "sometimes" });
   });
 
   it("a flag given twice: the last one wins", () => {
-    assert.deepEqual(parsed(["--retries", "2", "--retries", "9"]).settings, { retries: "9" });
+    assert.deepEqual(parsed(["--retries", "2", "--retries", "9"]).settings, { attempts: "9" });
   });
 });
 

@@ -312,10 +312,10 @@ describe("engine client: pulling", () => {
       afterChunks: (res) => res.socket?.destroy(),
     });
     const { outcome } = await watchPull(engine, ref());
-    assert.ok(!outcome.ok && outcome.kind === "engine", JSON.stringify(outcome));
+    assert.ok(!outcome.ok && outcome.kind === "lost", JSON.stringify(outcome));
     assert.equal(outcome.answered, true);
     assert.equal(outcome.bytes, 500);
-    assert.equal(outcome.httpStatus, undefined);
+    assert.equal("httpStatus" in outcome, false, "a lost connection has no status to misread");
     assert.match(outcome.message, /^engine connection lost: .*during the pull of 127\.0\.0\.1:5000\/team\/app:v1 after 500 bytes/);
     assertNoSecret(outcome);
   });
@@ -324,7 +324,7 @@ describe("engine client: pulling", () => {
     const engine = await connect();
     fake.route = (req) => req.socket.destroy();
     const { outcome } = await watchPull(engine, ref());
-    assert.ok(!outcome.ok && outcome.kind === "engine");
+    assert.ok(!outcome.ok && outcome.kind === "lost");
     assert.equal(outcome.answered, false);
     assert.match(outcome.message, /engine connection lost: .*before it answered/);
   });
@@ -383,11 +383,12 @@ describe("engine client: pulling", () => {
     }
   });
 
-  it("turns a credential failure into an engine outcome that does not leak the secret", async () => {
-    const credentials: CredentialStore = { forRegistry: async () => ({ ok: false, error: "credential helper docker-credential-x failed for 127.0.0.1:5000: it is not on PATH" }) };
+  it("turns a credential failure into a typed outcome that does not leak the secret", async () => {
+    const credentials: CredentialStore = { forRegistry: async () => ({ ok: false, error: { message: "credential helper docker-credential-x failed for 127.0.0.1:5000: it is not on PATH", retryable: false } }) };
     const engine = await connect({ credentials });
     const { outcome } = await watchPull(engine, ref());
-    assert.ok(!outcome.ok && outcome.kind === "engine");
+    assert.ok(!outcome.ok && outcome.kind === "credentials");
+    assert.equal(outcome.retryable, false);
     assert.match(outcome.message, /^cannot pull 127\.0\.0\.1:5000\/team\/app:v1: credential helper docker-credential-x/);
     assert.equal(fake.seen.length, 1, "no pull request without the credentials");
   });

@@ -99,24 +99,24 @@ describe("credentials: config.json auths", () => {
   it("reports an auth field that is not base64 of user:password without echoing it", async () => {
     const found = await lookup({ auths: { "r.example": { auth: b64(SECRET) } } }, "r.example");
     assert.ok(!found.ok);
-    assert.match(found.error, /"r\.example".*not base64 of "user:password"/);
-    assertNoSecret(found.error);
+    assert.match(found.error.message, /"r\.example".*not base64 of "user:password"/);
+    assertNoSecret(found.error.message);
   });
 
   it("reports malformed JSON naming the file, never quoting the content", async () => {
     const dir = await configDir(`{"auths": {"r.example": {"auth": "${b64(`alice:${SECRET}`)}"}, ${SECRET}`);
     const found = await createCredentialStore({ env: { DOCKER_CONFIG: dir } }).forRegistry("r.example");
     assert.ok(!found.ok);
-    assert.ok(found.error.includes(join(dir, "config.json")), found.error);
-    assert.match(found.error, /not valid JSON/);
-    assertNoSecret(found.error);
+    assert.ok(found.error.message.includes(join(dir, "config.json")), found.error.message);
+    assert.match(found.error.message, /not valid JSON/);
+    assertNoSecret(found.error.message);
   });
 
   it("reports fields of the wrong type", async () => {
     for (const config of [[], { auths: [] }, { credHelpers: "x" }, { credsStore: 3 }]) {
       const found = await lookup(config, "r.example");
       assert.ok(!found.ok, JSON.stringify(config));
-      assert.match(found.error, /cannot use the Docker config/);
+      assert.match(found.error.message, /cannot use the Docker config/);
     }
   });
 });
@@ -209,27 +209,29 @@ process.stdin.on("data", (c) => (input += c)).on("end", () => {
   it("names a helper that is not installed", async () => {
     const found = await (await withHelpers({ credsStore: "desktop" })).forRegistry("docker.io");
     assert.ok(!found.ok);
-    assert.match(found.error, /docker-credential-desktop.*not on PATH/);
+    assert.match(found.error.message, /docker-credential-desktop.*not on PATH/);
+    assert.equal(found.error.retryable, false, "a missing helper stays missing");
   });
 
   it("names a helper whose output is not JSON, without echoing the output", async () => {
     const found = await (await withHelpers({ credHelpers: { "r.example": "garbled" } })).forRegistry("r.example");
     assert.ok(!found.ok);
-    assert.match(found.error, /docker-credential-garbled.*not the expected JSON/);
-    assertNoSecret(found.error);
+    assert.match(found.error.message, /docker-credential-garbled.*not the expected JSON/);
+    assertNoSecret(found.error.message);
   });
 
   it("gives up on a helper that does not answer in time", async () => {
     const found = await (await withHelpers({ credsStore: "slow" }, { helperTimeoutMs: 300 })).forRegistry("r.example");
     assert.ok(!found.ok);
-    assert.match(found.error, /docker-credential-slow.*did not answer in time/);
+    assert.match(found.error.message, /docker-credential-slow.*did not answer in time/);
+    assert.equal(found.error.retryable, true, "a helper that timed out may answer next time");
   });
 
   it("refuses a helper name that is a path", async () => {
     await rm(log, { force: true });
     const found = await (await withHelpers({ credsStore: "../bin/docker-credential-good" })).forRegistry("127.0.0.1:5000");
     assert.ok(!found.ok);
-    assert.match(found.error, /not a valid helper name/);
+    assert.match(found.error.message, /not a valid helper name/);
     assert.deepEqual(await calls(), []);
   });
 
@@ -244,8 +246,8 @@ process.stdin.on("data", (c) => (input += c)).on("end", () => {
     for (const run of runs) {
       const parsed = parseHelperRun(run, "docker-credential-x", "r.example");
       assert.ok(!parsed.ok);
-      assert.match(parsed.error, /docker-credential-x failed for r\.example/);
-      assertNoSecret(parsed.error);
+      assert.match(parsed.error.message, /docker-credential-x failed for r\.example/);
+      assertNoSecret(parsed.error.message);
     }
   });
 });

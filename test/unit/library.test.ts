@@ -56,7 +56,7 @@ describe("pullImages", () => {
   it("options override the environment, and a failure gives exit code 1", async () => {
     const clock = new FakeClock();
     const { engine, pulled } = recordingEngine(() => ({ ok: false, kind: "engine", httpStatus: 500, message: "received unexpected HTTP status: 503 Service Unavailable", bytes: 0, answered: false }));
-    const report = await clock.run(pullImages(["127.0.0.1:5000/a:1"], { engine, clock, random: () => 0, env: { PULL_RETRIES: "9", PULL_POLICY: "always" }, settings: { retries: 2 } }));
+    const report = await clock.run(pullImages(["127.0.0.1:5000/a:1"], { engine, clock, random: () => 0, env: { PULL_RETRIES: "9", PULL_POLICY: "always" }, settings: { attempts: 2 } }));
     assert.equal(pulled.length, 2);
     assert.equal(report.exitCode, 1);
     assert.equal(report.images[0]?.class, "transient");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { describeEvent, formatLogLine } from "../../src/report/log-lines.js";
+import { attemptLabel, describeEvent, formatLogLine } from "../../src/report/log-lines.js";
 import type { PullEvent } from "../../src/types.js";
 
 const image = "127.0.0.1:5000/app:1";
@@ -37,5 +37,13 @@ describe("log lines", () => {
     assert.equal(line?.startsWith("2026-11-28T09:00:00.000Z FAILED"), true);
     assert.equal(line?.includes("\n"), false);
     assert.equal(line?.includes("\x1b"), false);
+  });
+});
+
+describe("attempt numbers", () => {
+  it("count every attempt made, as the report does; past PULL_RETRIES the line says why", () => {
+    assert.equal(attemptLabel(2, 5), "attempt 2/5");
+    assert.equal(attemptLabel(5, 5), "attempt 5/5");
+    assert.equal(attemptLabel(7, 5), "attempt 7 (the gate absorbed earlier failures; at most 5 count)");
   });
 });

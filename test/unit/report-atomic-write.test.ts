@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { appendFile, writeFileAtomic, writeFileAtomicSync } from "../../src/report/atomic-write.js";
+import { appendFile, writeFileAtomic } from "../../src/report/atomic-write.js";
 
 const root = mkdtempSync(join(tmpdir(), "prepull-report-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -16,10 +16,7 @@ function freshDir(): string {
   return dir;
 }
 
-const variants = {
-  async: writeFileAtomic,
-  sync: async (path: string, contents: string | Uint8Array) => writeFileAtomicSync(path, contents),
-};
+const variants = { async: writeFileAtomic };
 
 for (const [name, write] of Object.entries(variants)) {
   describe(`writeFileAtomic (${name})`, () => {

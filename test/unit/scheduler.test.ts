@@ -4,7 +4,8 @@ import { FakeClock } from "../../src/clock/fake.js";
 import type { AttemptOutcome, Engine, PullRequest } from "../../src/engine/engine.js";
 import { parseReference } from "../../src/reference/index.js";
 import { resolveSettings } from "../../src/policy/settings.js";
-import { schedule, type WatchAttempt } from "../../src/run/scheduler.js";
+import type { WatchAttempt } from "../../src/policy/watchdog.js";
+import { schedule } from "../../src/run/scheduler.js";
 import type { PullEvent, Reference, Settings } from "../../src/types.js";
 
 const ref = (s: string): Reference => {
@@ -20,7 +21,7 @@ const settings = (env: Record<string, string> = {}): Settings => {
 };
 
 /** Never stalls, never times out: these tests are about retries and concurrency. */
-const noWatch: WatchAttempt = () => ({ progress: () => undefined, stop: () => undefined, verdict: new Promise(() => undefined) });
+const noWatch: WatchAttempt = () => ({ progress: () => undefined, stop: () => undefined, verdict: new Promise(() => undefined), lastProgressAt: 0, bytes: 0, lastStatus: undefined });
 
 const ok: AttemptOutcome = { ok: true, bytes: 100, upToDate: false, digest: "sha256:" + "a".repeat(64) };
 const fail500: AttemptOutcome = { ok: false, kind: "engine", httpStatus: 500, message: "received unexpected HTTP status: 500 Internal Server Error", bytes: 0, answered: false };

@@ -1,0 +1,49 @@
+// The composition root: the real collaborators of a run (engine client, watchdog, registry
+// coordinators, clock, seeded random), wired the same way for the CLI and the library. It lives
+// at the edge beside them, so run/ depends only on ports. Tests pass their own clock, random or engine.
+import { systemClock } from "./clock/clock.js";
+import { connectEngine } from "./engine/client.js";
+import type { Engine } from "./engine/engine.js";
+import { createRegistryCoordinator } from "./policy/registry-coordinator.js";
+import { seededRandom } from "./policy/random.js";
+import { watchAttempt } from "./policy/watchdog.js";
+import type { RunDependencies } from "./run/pull-images.js";
+import type { Clock, PullEvent, Random, Settings } from "./types.js";
+
+export interface WiringOptions {
+  readonly env: NodeJS.ProcessEnv;
+  readonly settings: Settings;
+  readonly clock?: Clock;
+  /** One random for everything; by default the scheduler and each registry get their own seeded stream. */
+  readonly random?: Random;
+  /** Use this engine instead of connecting through DOCKER_HOST. */
+  readonly engine?: Engine;
+}
+
+export type Wired = Pick<RunDependencies, "settings" | "clock" | "random" | "connect" | "watchAttempt" | "coordinatorFor">;
+
+export function wireRun(options: WiringOptions): Wired {
+  const clock = options.clock ?? systemClock;
+  const { engine, env } = options;
+  // The one place a run gets its seed when none was given. It goes into the report, so any
+  // run's jitter can be replayed with --seed.
+  const seed = options.settings.seed ?? Date.now() >>> 0;
+  return {
+    settings: { ...options.settings, seed },
+    clock,
+    random: options.random ?? seededRandom(seed),
+    connect: engine ? async () => ({ ok: true, value: engine }) : (signal) => connectEngine({ env, ...(signal ? { signal } : {}) }),
+    watchAttempt,
+    // Each registry draws from its own stream, so adding an image on another registry does not
+    // change this registry's probe times for a given seed.
+    coordinatorFor: (registry: string, emit: (event: PullEvent) => void) =>
+      createRegistryCoordinator({ registry, clock, random: options.random ?? seededRandom(seed ^ hash(registry)), emit }),
+  };
+}
+
+/** FNV-1a: a stable 32-bit number for a registry name, to derive its seed. */
+function hash(text: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
