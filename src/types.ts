@@ -28,7 +28,9 @@ export type OutcomeClass =
   | "timeout"
   | "deadline"
   | "aborted"
-  | "engine-unreachable";
+  | "engine-unreachable"
+  /** A bug in prepull or in code it was given (an engine, an event callback): the image fails, the run still reports. */
+  | "internal";
 
 /** The classes classify() can return for a failed engine call. */
 export type FailureClass = "skipped-platform" | "permanent" | "transient" | "rate-limited" | "engine-unreachable";
@@ -100,6 +102,8 @@ export interface ImageResult {
   readonly bytes: number;
   readonly durationMs: number;
   readonly attempts: readonly AttemptRecord[];
+  /** For class "internal": where the bug was thrown, so it can be reported and fixed. */
+  readonly stack?: string;
 }
 
 export interface RegistryStats {

@@ -113,8 +113,11 @@ export function negotiate(answer: Answer, address: string): Result<EngineInfo, E
     return refuse("protocol", address, `the server at ${address} answered GET /version with HTTP ${answer.status}, so it is not a Docker engine: check DOCKER_HOST.`);
   }
   const body = parseJsonObject(answer.body);
-  const serverApi = typeof body?.ApiVersion === "string" ? body.ApiVersion : undefined;
-  if (!serverApi || !parseApiVersion(serverApi)) {
+  const parsed = typeof body?.ApiVersion === "string" ? parseApiVersion(body.ApiVersion) : undefined;
+  // Rebuilt from its numbers: the version goes into every request path, where a stray space or
+  // character would make Node refuse the request.
+  const serverApi = parsed ? `${parsed[0]}.${parsed[1]}` : undefined;
+  if (!serverApi) {
     return refuse("protocol", address, `the server at ${address} answered GET /version without an API version, so it is not a Docker engine: check DOCKER_HOST.`);
   }
   if (compareApiVersions(serverApi, OLDEST_API_VERSION) < 0) {

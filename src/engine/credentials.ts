@@ -72,13 +72,23 @@ export function createCredentialStore(options: CredentialStoreOptions): Credenti
       let found = cache.get(key);
       if (!found) {
         config ??= loadDockerConfig(path);
-        found = config.then((loaded) => (loaded.ok ? resolveAuth(loaded.value, registry, runHelper) : loaded));
+        const loading = config;
+        found = loading.then((loaded) => (loaded.ok ? resolveAuth(loaded.value, registry, runHelper) : loaded));
         cache.set(key, found);
+        // A failure that may pass (too many open files, a helper's time-out) is asked again next time.
+        void found.then((result) => {
+          if (result.ok || !result.error.retryable) return;
+          if (cache.get(key) === found) cache.delete(key);
+          if (config === loading) config = undefined;
+        });
       }
       return found;
     },
   };
 }
+
+/** Read errors that say nothing about the file itself: the next read may well succeed. */
+const PASSING_ERRORS: ReadonlySet<string> = new Set(["EMFILE", "ENFILE", "EAGAIN", "EBUSY", "EINTR"]);
 
 /** A missing file means no credentials; anything else unreadable is an error naming the file. */
 export async function loadDockerConfig(path: string): Promise<Result<DockerConfig, CredentialError>> {
@@ -88,6 +98,7 @@ export async function loadDockerConfig(path: string): Promise<Result<DockerConfi
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return { ok: true, value: { path, auths: {}, credHelpers: {} } };
+    if (code !== undefined && PASSING_ERRORS.has(code)) return { ok: false, error: { message: `cannot read the Docker config ${path} (${code}): the machine is short of file handles; retrying.`, retryable: true } };
     return { ok: false, error: permanent(`cannot read the Docker config ${path} (${code ?? "read error"}): fix its permissions, or set DOCKER_CONFIG to another directory.`) };
   }
   return parseDockerConfig(text, path);

@@ -47,6 +47,12 @@ export interface RegistryTicket {
    * probe). Not called for attempts cut short by the run ending: they say nothing about the registry.
    */
   finish(outcome: OutcomeClass): { readonly outage: boolean };
+  /**
+   * The attempt ended with no word about the registry: the run ended under it, or a bug cut it
+   * short. It counts as an attempt (not a failure) and changes nothing else; a probe hands over
+   * to the next waiter.
+   */
+  abandon(): void;
 }
 
 export interface Coordinator {
@@ -58,7 +64,7 @@ export interface Coordinator {
    * probe to the next waiter.
    */
   admit(image: string, options: { readonly paid: boolean; readonly signal: AbortSignal; readonly repository: string }): Promise<RegistryTicket>;
-  /** attempts = attempts that finished (void tickets excluded); failures = those that did not end in success or a platform skip. */
+  /** attempts = attempts made (finished or abandoned; void tickets excluded); failures = finished ones that did not end in success or a platform skip. */
   stats(): { attempts: number; failures: number; gateClosedMs: number };
 }
 
@@ -159,6 +165,14 @@ export function createRegistryCoordinator(init: { registry: string; clock: Clock
         detector.answered({ at: answeredAt, repository });
         if (isCurrentProbe()) open();
         else if (gate.state.kind !== "open" && closedBy === "outage") open();
+      },
+      abandon() {
+        if (life === "void" || life === "finished") return;
+        life = "finished";
+        signal.removeEventListener("abort", onAbort);
+        running.delete(run);
+        attempts++;
+        if (isCurrentProbe()) gate.probeAbandoned(probe);
       },
       finish(outcome) {
         if (life === "void" || life === "finished") throw new Error(`finish() called on a ${life} ticket for ${image} (${registry})`);

@@ -34,6 +34,7 @@ const IMAGE_KEYS = {
   bytes: true,
   durationMs: true,
   attempts: true,
+  stack: true,
 } as const satisfies KeyOrder<ImageResult>;
 
 const ATTEMPT_KEYS = {

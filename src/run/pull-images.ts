@@ -49,11 +49,19 @@ export async function runPlan(references: readonly Reference[], deps: RunDepende
   const clockStart = clock.now();
   // Wall-clock timestamps for the report, derived from the injected clock so fake-clock runs stay exact.
   const toIso = (ms: number) => new Date(wallStart + (ms - clockStart)).toISOString();
-  const connected = await deps.connect(deps.signal);
+  const finished = (images: ImageResult[], registries: Report["registries"], interrupted: Report["interrupted"]) =>
+    buildReport(deps, images, registries, toIso(clockStart), toIso(clock.now()), clock.now() - clockStart, interrupted);
+  let connected: Awaited<ReturnType<RunDependencies["connect"]>>;
+  try {
+    connected = await deps.connect(deps.signal);
+  } catch (error) {
+    return finished(references.map((r) => failedResult(r, "internal", `internal error while connecting to the engine (a bug: please report it): ${String(error)}`)), [], undefined);
+  }
   if (!connected.ok) {
+    // Cancelled during the handshake: the run was interrupted, the engine may be fine.
+    if (deps.signal?.aborted) return finished(references.map((r) => failedResult(r, "aborted", "not started: the run was cancelled while connecting to the engine")), [], deps.interruption?.());
     const message = connected.error.message;
-    const images = references.map((r) => unreachableResult(r, message));
-    return buildReport(deps, images, [], toIso(clockStart), toIso(clock.now()), clock.now() - clockStart, undefined);
+    return finished(references.map((r) => failedResult(r, "engine-unreachable", message)), [], undefined);
   }
   const result = await schedule(references, {
     engine: connected.value,
@@ -67,16 +75,16 @@ export async function runPlan(references: readonly Reference[], deps: RunDepende
     ...(deps.coordinatorFor ? { coordinatorFor: deps.coordinatorFor } : {}),
   });
   const interrupted = result.interrupted === "deadline" ? "deadline" : result.interrupted === "aborted" ? deps.interruption?.() : undefined;
-  return buildReport(deps, result.images, result.registries, toIso(clockStart), toIso(clock.now()), clock.now() - clockStart, interrupted);
+  return finished(result.images, result.registries, interrupted);
 }
 
-function unreachableResult(reference: Reference, message: string): ImageResult {
+function failedResult(reference: Reference, outcome: "engine-unreachable" | "aborted" | "internal", message: string): ImageResult {
   return {
     input: reference.input,
     reference: reference.canonical,
     registry: reference.registry,
     status: "failed",
-    class: "engine-unreachable",
+    class: outcome,
     reason: message,
     bytes: 0,
     durationMs: 0,

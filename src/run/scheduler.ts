@@ -49,8 +49,12 @@ interface RunContext {
 
 const DEADLINE = Symbol("deadline");
 
+/** How long an attempt waits for an engine that ignores its abort signal before it is left behind. */
+export const ABANDON_GRACE_MS = 2000;
+
 export async function schedule(references: readonly Reference[], options: ScheduleOptions): Promise<ScheduleResult> {
-  const emit = options.onEvent ?? (() => undefined);
+  const callbackErrors = new Map<string, unknown>();
+  const emit = guardedEmit(options.onEvent, callbackErrors);
   const stop = new AbortController();
   const deadline = new AbortController();
   const signal = AbortSignal.any([stop.signal, deadline.signal, ...(options.signal ? [options.signal] : [])]);
@@ -80,13 +84,43 @@ export async function schedule(references: readonly Reference[], options: Schedu
     endReason: () => (deadline.signal.aborted ? "deadline" : "aborted"),
   };
   try {
-    const images = await Promise.all(references.map((reference) => pullImage(reference, context)));
+    const pulled = await Promise.all(references.map((reference) => pullImage(reference, context)));
+    const images = pulled.map((image) => blameCallback(image, callbackErrors));
     const registries = [...coordinators.entries()].map(([registry, c]) => ({ registry, ...c.stats() }));
     const interrupted = deadline.signal.aborted ? "deadline" : options.signal?.aborted ? "aborted" : undefined;
     return { images, registries, peakConcurrency: context.slots.highWater, ...(interrupted ? { interrupted } : {}) };
   } finally {
     stop.abort();
   }
+}
+
+/**
+ * The caller's event callback may throw (a bug of theirs): that must neither crash the run nor
+ * lose its report. The first error per image (or per registry, for gate events) is kept, and the
+ * images it concerns end as failed "internal" once the run is over; events keep flowing.
+ */
+function guardedEmit(onEvent: ((event: PullEvent) => void) | undefined, errors: Map<string, unknown>): (event: PullEvent) => void {
+  if (!onEvent) return () => undefined;
+  return (event) => {
+    try {
+      onEvent(event);
+    } catch (error) {
+      const keys = "image" in event ? [event.image] : "registry" in event ? [`registry:${event.registry}`] : event.images;
+      for (const key of keys) if (!errors.has(key)) errors.set(key, error);
+    }
+  };
+}
+
+function blameCallback(image: ImageResult, errors: ReadonlyMap<string, unknown>): ImageResult {
+  const error = errors.get(image.reference) ?? errors.get(`registry:${image.registry}`);
+  if (error === undefined) return image;
+  const { message, stack } = describeError(error);
+  return { ...image, status: "failed", class: "internal", reason: `the onEvent callback threw while this image was pulled: ${message}`, ...(stack ? { stack } : {}) };
+}
+
+function describeError(error: unknown): { message: string; stack?: string } {
+  if (error instanceof Error) return { message: `${error.name}: ${error.message}`, ...(error.stack ? { stack: error.stack } : {}) };
+  return { message: String(error) };
 }
 
 /** The default: no gate, no budget; still counts attempts and failures per registry. */
@@ -106,6 +140,9 @@ function uncoordinated(): Coordinator {
         if (outcome !== "pulled" && outcome !== "present" && outcome !== "skipped-platform") failures++;
         return { outage: false };
       },
+      abandon: () => {
+        attempts++;
+      },
     }),
     stats: () => ({ attempts, failures, gateClosedMs: 0 }),
   };
@@ -118,11 +155,23 @@ interface ImageState {
   record: RetryRecord;
 }
 
+/** One image's whole life. A bug anywhere in it (ours, or the engine's we were given) fails this image as "internal", never the run. */
 async function pullImage(reference: Reference, context: RunContext): Promise<ImageResult> {
+  const state: ImageState = { reference, startedAt: context.options.clock.now(), attempts: [], record: FIRST_ATTEMPT };
+  try {
+    return await attempts(state, context);
+  } catch (error) {
+    const { message, stack } = describeError(error);
+    context.emit({ type: "failed", at: context.options.clock.now(), image: reference.canonical, class: "internal", message, attempts: state.attempts.length });
+    return finish(state, context, "failed", "internal", { reason: `internal error (a bug: please report it): ${message}`, ...(stack ? { stack } : {}) });
+  }
+}
+
+async function attempts(state: ImageState, context: RunContext): Promise<ImageResult> {
   const { clock, engine, settings, random } = context.options;
+  const { reference } = state;
   const image = reference.canonical;
-  const state: ImageState = { reference, startedAt: clock.now(), attempts: [], record: FIRST_ATTEMPT };
-  if (settings.pullPolicy === "missing" && (await isPresent(engine, reference, context.signal))) {
+  if (settings.pullPolicy === "missing" && (await isPresent(engine, reference, context))) {
     context.emit({ type: "present", at: clock.now(), image });
     return finish(state, context, "present", "present", { reason: "already present on the engine (--pull missing)" });
   }
@@ -148,10 +197,13 @@ async function pullImage(reference: Reference, context: RunContext): Promise<Ima
     } finally {
       context.slots.release();
     }
-    if (attempt.class === "aborted" || attempt.class === "deadline") {
-      // The run is ending: this says nothing about the registry, so its ticket is not finished.
+    if (attempt.class === "aborted" || attempt.class === "deadline" || attempt.class === "internal") {
+      // The run is ending, or a bug cut the attempt short: that says nothing about the registry.
+      ticket.abandon();
       recordAttempt(state, attempt, false, context);
-      return interrupted(state, context);
+      if (attempt.class !== "internal") return interrupted(state, context);
+      context.emit({ type: "failed", at: clock.now(), image, class: "internal", message: attempt.message, attempts: state.attempts.length });
+      return finish(state, context, "failed", "internal", { reason: `internal error (a bug: please report it): ${attempt.message}`, ...(attempt.stack ? { stack: attempt.stack } : {}) });
     }
     const { outage } = ticket.finish(attempt.class);
     const decision = decide(state.record, { class: attempt.class, outage }, settings, random);
@@ -181,18 +233,47 @@ async function pullImage(reference: Reference, context: RunContext): Promise<Ima
   }
 }
 
-async function isPresent(engine: Engine, reference: Reference, signal: AbortSignal): Promise<boolean> {
+/** Asked within PULL_PARALLEL like a pull: a batch of 1000 images must not open 1000 engine requests at once. */
+async function isPresent(engine: Engine, reference: Reference, context: RunContext): Promise<boolean> {
   try {
-    return await engine.hasImage(reference, signal);
+    await context.slots.acquire(context.signal);
+  } catch {
+    return false; // the run is ending; the loop that follows reports it
+  }
+  try {
+    const answer = await abandonable(engine.hasImage(reference, context.signal), context.signal, context.options.clock);
+    return answer === true;
   } catch {
     // Not knowing is not an error: the pull that follows answers the question for real.
     return false;
+  } finally {
+    context.slots.release();
   }
+}
+
+/**
+ * The engine's promise, or "abandoned" once `signal` aborted and the engine has not settled within
+ * ABANDON_GRACE_MS: an engine that ignores its abort signal must not keep the run from ending.
+ */
+function abandonable<T>(work: Promise<T>, signal: AbortSignal, clock: Clock): Promise<T | "abandoned"> {
+  const stop = new AbortController();
+  const gaveUp = new Promise<"abandoned">((resolve) => {
+    const onAbort = () =>
+      clock.sleep(ABANDON_GRACE_MS, stop.signal).then(
+        () => resolve("abandoned"),
+        () => undefined,
+      );
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    stop.signal.addEventListener("abort", () => signal.removeEventListener("abort", onAbort), { once: true });
+  });
+  return Promise.race([work, gaveUp]).finally(() => stop.abort());
 }
 
 interface AttemptEnd {
   readonly class: OutcomeClass;
   readonly message: string;
+  readonly stack?: string;
   readonly rule?: string;
   readonly hint?: string;
   readonly startedAt: number;
@@ -220,9 +301,9 @@ async function runAttempt(state: ImageState, ticket: RegistryTicket, context: Ru
   );
   const number = state.attempts.length + 1;
   context.emit({ type: "attempt-started", at: startedAt, image, attempt: number, maxAttempts: settings.attempts, ...(ticket.probe > 0 ? { probe: true } : {}) });
-  let outcome: AttemptOutcome;
+  let outcome: AttemptOutcome | "abandoned";
   try {
-    outcome = await engine.pull({
+    const pulling = engine.pull({
       reference: state.reference,
       signal,
       onAnswer: () => ticket.answered(),
@@ -231,10 +312,16 @@ async function runAttempt(state: ImageState, ticket: RegistryTicket, context: Ru
         context.emit({ type: "progress", at: clock.now(), image, bytes: p.bytes, status: p.status, ...(p.total !== undefined ? { total: p.total } : {}), ...(p.id ? { layer: p.id } : {}) });
       },
     });
+    outcome = await abandonable(pulling, signal, clock);
+  } catch (error) {
+    // The engine contract says expected failures come back as outcomes: a throw is a bug.
+    const { message, stack } = describeError(error);
+    return { startedAt, class: "internal", message, bytes: 0, ...(stack ? { stack } : {}) };
   } finally {
     watch.stop();
     context.inFlight.delete(image);
   }
+  if (outcome === "abandoned") outcome = { ok: false, kind: "aborted", bytes: watch.bytes, answered: false };
   return understand(outcome, verdict, startedAt, context);
 }
 
@@ -300,7 +387,7 @@ function recordAttempt(state: ImageState, attempt: AttemptEnd, absorbed: boolean
     ...(absorbed ? { absorbed: true } : {}),
   };
   state.attempts.push(record);
-  if (attempt.class !== "pulled" && attempt.class !== "aborted" && attempt.class !== "deadline") {
+  if (attempt.class !== "pulled" && attempt.class !== "aborted" && attempt.class !== "deadline" && attempt.class !== "internal") {
     context.emit({ type: "attempt-failed", at: clock.now(), image: state.reference.canonical, attempt: record.number, class: attempt.class, message: attempt.message, durationMs, ...(absorbed ? { absorbed: true } : {}) });
   }
   return record;
@@ -313,7 +400,7 @@ function interrupted(state: ImageState, context: RunContext): ImageResult {
   return finish(state, context, "failed", reason, { reason: message });
 }
 
-function finish(state: ImageState, context: RunContext, status: ImageResult["status"], outcome: OutcomeClass, extra: { reason?: string; digest?: string; bytes?: number }): ImageResult {
+function finish(state: ImageState, context: RunContext, status: ImageResult["status"], outcome: OutcomeClass, extra: { reason?: string; digest?: string; bytes?: number; stack?: string }): ImageResult {
   return {
     input: state.reference.input,
     reference: state.reference.canonical,
@@ -325,5 +412,6 @@ function finish(state: ImageState, context: RunContext, status: ImageResult["sta
     bytes: extra.bytes ?? 0,
     durationMs: context.options.clock.now() - state.startedAt,
     attempts: state.attempts,
+    ...(extra.stack !== undefined ? { stack: extra.stack } : {}),
   };
 }

@@ -151,6 +151,16 @@ describe("engine client: connecting", () => {
     assert.match(connected.error.message, /speaks API 1\.9, older than the 1\.24.*upgrade Docker/);
   });
 
+  it("speaks a version given with stray spaces in its canonical form, so request paths stay valid", async () => {
+    fake.version = (_req, res) => json(res, 200, { ApiVersion: " 1.41 " });
+    const engine = await connect();
+    assert.equal(engine.info.apiVersion, "1.41");
+    // The request goes out (the fake engine answers it 404) instead of Node refusing its path.
+    const { outcome } = await watchPull(engine, ref());
+    assert.ok(!outcome.ok && outcome.kind === "engine" && outcome.httpStatus === 404, JSON.stringify(outcome));
+    assert.ok(fake.seen.some((s) => s.url.startsWith("/v1.41/images/create?")));
+  });
+
   it("accepts exactly 1.24", async () => {
     fake.version = (_req, res) => json(res, 200, { ApiVersion: "1.24" });
     assert.equal((await connect()).info.apiVersion, "1.24");

@@ -227,6 +227,19 @@ process.stdin.on("data", (c) => (input += c)).on("end", () => {
     assert.equal(found.error.retryable, true, "a helper that timed out may answer next time");
   });
 
+  it("asks a helper that timed out again on the next lookup, instead of keeping its failure for the run", async () => {
+    let call = 0;
+    const store = createCredentialStore({
+      env: { ...env, DOCKER_CONFIG: await configDir({ credsStore: "flaky" }) },
+      runHelper: async () => (++call === 1 ? { exitCode: null, stdout: "", failure: "timeout" } : { exitCode: 0, stdout: JSON.stringify({ Username: "alice", Secret: SECRET }) }),
+    });
+    const first = await store.forRegistry("r.example");
+    assert.ok(!first.ok && first.error.retryable);
+    const second = await store.forRegistry("r.example");
+    assert.deepEqual(second, { ok: true, value: { kind: "basic", username: "alice", password: SECRET, serverAddress: "r.example" } });
+    assert.equal(call, 2);
+  });
+
   it("refuses a helper name that is a path", async () => {
     await rm(log, { force: true });
     const found = await (await withHelpers({ credsStore: "../bin/docker-credential-good" })).forRegistry("127.0.0.1:5000");
