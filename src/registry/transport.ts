@@ -68,9 +68,12 @@ export function createTransport(options: TransportOptions): Transport {
     const tls = https ? await options.tlsFor(url.host) : {};
     const base: RequestOptions = { method: request.method, headers: { ...headers, Host: url.host }, signal };
     let req: ClientRequest;
+    let tunnelled: readonly Socket[] = [];
     if (proxy && https) {
       const socket = await tunnel(proxy, url, signal);
       const secure = tlsConnect({ socket, servername: url.hostname, ...tls });
+      tunnelled = [secure, socket];
+      // No agent: the socket is ours, serves this one exchange and is closed once the answer is read.
       req = httpsRequest({ ...base, host: url.hostname, port: url.port || 443, path: url.pathname + url.search, createConnection: () => secure });
     } else if (proxy) {
       req = httpRequest({ ...base, host: proxy.hostname, port: proxy.port || 80, path: url.href, headers: { ...base.headers, ...proxyAuthorization(proxy) }, agent: httpAgent });
@@ -79,9 +82,13 @@ export function createTransport(options: TransportOptions): Transport {
     } else {
       req = httpRequest({ ...base, host: url.hostname, port: url.port || 80, path: url.pathname + url.search, agent: httpAgent });
     }
-    const res = await exchange(req, request.body);
-    const { body, truncated } = request.method === "HEAD" ? { body: Buffer.alloc(0), truncated: false } : await readBounded(res, request.maxBodyBytes);
-    return { status: res.statusCode ?? 0, headers: res.headers, body, truncated, url };
+    try {
+      const res = await exchange(req, request.body);
+      const { body, truncated } = request.method === "HEAD" ? { body: Buffer.alloc(0), truncated: false } : await readBounded(res, request.maxBodyBytes);
+      return { status: res.statusCode ?? 0, headers: res.headers, body, truncated, url };
+    } finally {
+      for (const socket of tunnelled) socket.destroy();
+    }
   };
 
   return {
@@ -132,21 +139,28 @@ function readBounded(res: IncomingMessage, max: number): Promise<{ body: Buffer;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let settled = false;
+    const settle = (action: () => void) => {
+      if (settled) return;
+      settled = true;
+      action();
+    };
     res.on("data", (chunk: Buffer) => {
+      if (settled) return;
       const room = max - size;
       if (chunk.length > room) {
         chunks.push(chunk.subarray(0, room));
-        size = max;
+        settle(() => resolve({ body: Buffer.concat(chunks), truncated: true }));
+        // Destroying emits "aborted" at once; the answer is already settled by then.
         res.destroy();
-        resolve({ body: Buffer.concat(chunks), truncated: true });
         return;
       }
       chunks.push(chunk);
       size += chunk.length;
     });
-    res.once("end", () => resolve({ body: Buffer.concat(chunks), truncated: false }));
-    res.once("error", reject);
-    res.once("aborted", () => reject(new Error("the connection closed before the body was complete")));
+    res.once("end", () => settle(() => resolve({ body: Buffer.concat(chunks), truncated: false })));
+    res.once("error", (error) => settle(() => reject(error)));
+    res.once("aborted", () => settle(() => reject(new Error("the connection closed before the body was complete"))));
   });
 }
 
