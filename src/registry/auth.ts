@@ -36,6 +36,11 @@ export async function authorization(
   return token.ok ? { ok: true, value: `Bearer ${token.value}` } : token;
 }
 
+/** True when the next authorization() would reuse a cached token rather than ask the realm. */
+export function hasCachedToken(scheme: AuthScheme, scopes: readonly string[], auth: RegistryAuth | undefined, tokens: TokenCache, now: number): boolean {
+  return scheme.kind === "bearer" && tokens.get(TokenCache.key(scheme, scopes, identityOf(auth)), now) !== undefined;
+}
+
 /** Forgets the token so the next request asks the realm again (after a 401 despite a token). */
 export function forgetToken(scheme: AuthScheme, scopes: readonly string[], auth: RegistryAuth | undefined, tokens: TokenCache): void {
   if (scheme.kind === "bearer") tokens.delete(TokenCache.key(scheme, scopes, identityOf(auth)));

@@ -4,7 +4,7 @@
 import { hostKey, type CredentialStore, type RegistryAuth } from "../engine/credentials.js";
 import type { Clock, Reference, Result } from "../types.js";
 import { version } from "../version.js";
-import { authorization, forgetToken } from "./auth.js";
+import { authorization, forgetToken, hasCachedToken } from "./auth.js";
 import { authSchemeOf, parseChallenges, type AuthScheme } from "./challenge.js";
 import { failureOf, unreachable } from "./interpret.js";
 import { MANIFEST_ACCEPT, MANIFEST_MAX_BYTES, isDigest, isIndexMediaType, mediaTypeOf, platformsOfIndex, sha256Digest } from "./manifest.js";
@@ -167,8 +167,9 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
   };
 
   /**
-   * One authenticated request: on a 401 the token is fetched again once (with the new challenge
-   * when the 401 carried one, else the one from the ping: gcr.io omits it on later requests).
+   * One authenticated request. A 401 is tried once more only when that can change the answer: the
+   * token was a cached one (revoked, or expired early), or the 401 named another scheme, realm or
+   * scope. A 401 without a challenge keeps the one from the ping (gcr.io omits it on later requests).
    */
   const authorizedSend = async (
     registry: string,
@@ -185,6 +186,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     let scopes = [ownScope];
     const authContext = { transport, clock, tokens, wallNow, isDockerHub: isHub(registry), ...(signal ? { signal } : {}) };
     for (let attempt = 0; ; attempt++) {
+      const reused = hasCachedToken(scheme, scopes, auth, tokens, clock.now());
       const authz = await authorization(scheme, scopes, auth, authContext);
       if (!authz.ok) return authz;
       const credentialsSent = auth !== undefined && authz.value !== undefined;
@@ -192,16 +194,18 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
       const sent = await transport.send({ method: request.method, url, headers, maxBodyBytes: request.maxBodyBytes }, signal);
       if (!sent.ok) return { ok: false, error: unreachable("manifest", sent.cause) };
       const { response } = sent;
-      if (response.status !== 401 || attempt > 0) return { ok: true, value: { response, credentialsSent } };
+      const answer: Result<Exchange, RegistryFailure> = { ok: true, value: { response, credentialsSent } };
+      if (response.status !== 401 || attempt > 0) return answer;
       forgetToken(scheme, scopes, auth, tokens);
       const challenged = authSchemeOf(parseChallenges(header(response, "www-authenticate")));
+      const wider = challenged?.kind === "bearer" && challenged.scope !== undefined && !scopes.includes(challenged.scope);
+      const changed = challenged !== undefined && (!sameScheme(challenged, scheme) || wider);
+      if (!reused && !changed) return answer;
       if (challenged) {
         scheme = challenged;
         stateOf(registry).scheme = challenged;
-        if (challenged.kind === "bearer" && challenged.scope && challenged.scope !== ownScope) scopes = [ownScope, challenged.scope];
+        if (wider && challenged.kind === "bearer" && challenged.scope) scopes = [ownScope, challenged.scope];
       }
-      // No scheme at all (none learned and none offered): nothing would change on a second try.
-      if (scheme.kind === "none") return { ok: true, value: { response, credentialsSent } };
     }
   };
 
@@ -304,6 +308,11 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
 function header(response: HttpResponse, name: string): string | undefined {
   const value = response.headers[name];
   return Array.isArray(value) ? value.join(", ") : value;
+}
+
+function sameScheme(a: AuthScheme, b: AuthScheme): boolean {
+  if (a.kind !== b.kind) return false;
+  return a.kind !== "bearer" || b.kind !== "bearer" || (a.realm === b.realm && a.service === b.service);
 }
 
 function typed(mediaType: string | undefined): { mediaType?: string } {

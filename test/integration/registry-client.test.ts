@@ -235,6 +235,9 @@ describe("registry client on the real registries", () => {
 
       const none = await client().resolveManifest(target(auth.host, repo, { tag: "v1" }));
       assert.equal(none.kind === "denied" && none.credentialsSent, false, JSON.stringify(none));
+      const heads = auth.proxy.requests({ repository: repo, kind: "manifest" }).map((e) => `${e.method} ${e.status}`);
+      // right: 200; wrong: 401, then one anonymous try (401); none: 401. Nothing is retried blindly.
+      assert.deepEqual(heads, ["HEAD 200", "HEAD 401", "HEAD 401", "HEAD 401"], formatLog(auth.proxy.requests({ repository: repo })));
     });
   });
 
@@ -250,6 +253,7 @@ describe("registry client on the real registries", () => {
       const denied = await regClient.resolveManifest(target(token.host, privateRepo, { tag: "v1" }));
       assert.equal(denied.kind, "denied", JSON.stringify(denied));
       assert.equal(denied.kind === "denied" && denied.credentialsSent, false);
+      assert.equal(token.proxy.count({ repository: privateRepo, kind: "manifest" }), 1, "a fresh token that is not enough is not asked for again");
       const grants = token.issuer.log.filter((e) => e.scopes.some((s) => s.includes(publicRepo)));
       assert.deepEqual(grants.map((e) => [e.grant, e.service]), [["anonymous", token.issuer.service]]);
     });
