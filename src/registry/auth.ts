@@ -6,7 +6,7 @@ import type { AuthScheme, BearerChallenge } from "./challenge.js";
 import { failureOf, unreachable } from "./interpret.js";
 import type { RegistryFailure } from "./results.js";
 import { TokenCache, basicAuthorization, identityOf, parseTokenResponse, tokenRequest } from "./token.js";
-import type { Transport } from "./transport.js";
+import { untilAborted, type Transport } from "./transport.js";
 
 /** A token answer is a few KiB; anything near this is not a token. */
 const TOKEN_MAX_BYTES = 256 * 1024;
@@ -55,11 +55,14 @@ async function bearerToken(
   const key = TokenCache.key(challenge, scopes, identityOf(auth));
   const cached = ctx.tokens.get(key, ctx.clock.now());
   if (cached !== undefined) return { ok: true, value: cached };
-  const inFlight = ctx.tokens.pending.get(key) as Promise<Result<string, RegistryFailure>> | undefined;
-  if (inFlight) return inFlight;
-  const fetched = fetchToken(key, challenge, scopes, auth, ctx).finally(() => ctx.tokens.pending.delete(key));
-  ctx.tokens.pending.set(key, fetched);
-  return fetched;
+  let shared = ctx.tokens.pending.get(key) as Promise<Result<string, RegistryFailure>> | undefined;
+  if (!shared) {
+    // Shared by parallel callers, so it runs on its own timeout, not on the first caller's signal.
+    const { signal: _callerSignal, ...unsignalled } = ctx;
+    shared = fetchToken(key, challenge, scopes, auth, unsignalled).finally(() => ctx.tokens.pending.delete(key));
+    ctx.tokens.pending.set(key, shared);
+  }
+  return untilAborted(shared, ctx.signal);
 }
 
 async function fetchToken(

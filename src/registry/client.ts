@@ -12,7 +12,7 @@ import { envProxyResolver, type ProxyResolver } from "./proxy.js";
 import { parseQuota, type Quota } from "./quota.js";
 import type { ManifestResult, PingResult, PlatformsResult, RegistryFailure, Stage } from "./results.js";
 import { TokenCache } from "./token.js";
-import { createTransport, type HttpResponse, type Transport } from "./transport.js";
+import { createTransport, untilAborted, type HttpResponse, type Transport } from "./transport.js";
 import { DEFAULT_CERTS_DIR, insecurePolicy, systemLookup, tlsMaterialFor, type Lookup } from "./trust.js";
 
 /** What resolveManifest and platformsOf need of a reference; a parsed `Reference` fits. */
@@ -137,6 +137,11 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     return found.ok ? found : { ok: false, error: { kind: "credentials-error", message: found.error } };
   };
 
+  /**
+   * 2xx: no auth; 401: the challenge; 429, 408 and 5xx: failures. Any other answer (a proxy's 404
+   * on /v2/) teaches nothing, and the manifest request's own 401 will: like the engine, the ping
+   * is read for its headers, not trusted for its status.
+   */
   const ping = async (registry: string, signal?: AbortSignal): Promise<PingResult> => {
     const sent = await transport.send({ method: "GET", url: await urlFor(registry, "/v2/"), maxBodyBytes: ERROR_BODY_MAX_BYTES }, signal);
     if (!sent.ok) return unreachable("ping", sent.cause);
@@ -152,17 +157,21 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
       state.scheme = scheme ?? { kind: "basic" };
       return { kind: "ok", auth: state.scheme.kind };
     }
-    return failureOf(response, context(registry, "ping", false));
+    const failure = failureOf(response, context(registry, "ping", false));
+    if (failure.kind === "throttled" || failure.kind === "unavailable") return failure;
+    state.scheme = { kind: "none" };
+    return { kind: "ok", auth: "none" };
   };
 
   /** The scheme to use: the one learned before, else a ping (shared by parallel callers; failures are not kept). */
   const schemeFor = async (registry: string, signal?: AbortSignal): Promise<Result<AuthScheme, RegistryFailure>> => {
     const state = stateOf(registry);
     if (state.scheme) return { ok: true, value: state.scheme };
-    state.ping ??= ping(registry, signal).finally(() => {
+    // Shared by parallel callers, so it runs on its own timeout, not on the first caller's signal.
+    state.ping ??= ping(registry).finally(() => {
       state.ping = undefined;
     });
-    const pinged = await state.ping;
+    const pinged = await untilAborted(state.ping, signal);
     return pinged.kind === "ok" && state.scheme ? { ok: true, value: state.scheme } : { ok: false, error: pinged.kind === "ok" ? unreachable("ping", "no scheme learned") : pinged };
   };
 

@@ -126,6 +126,20 @@ export function createTransport(options: TransportOptions): Transport {
   };
 }
 
+/**
+ * Waits for a promise shared by several callers, giving up (with the caller's reason) when this
+ * caller's signal aborts: one caller's abort must not cancel the shared work for the others.
+ */
+export function untilAborted<T>(shared: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return shared;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    shared.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
 function exchange(req: ClientRequest, body: string | undefined): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     req.once("response", resolve);

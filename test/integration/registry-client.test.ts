@@ -284,6 +284,32 @@ describe("registry client on the real registries", () => {
       }
     });
 
+    it("shares one ping and one token request among parallel resolves of one repository", async () => {
+      const token = stack.token!;
+      const repo = stack.image("parallel");
+      await token.pushImage(repo, "v1");
+      const regClient = client({ credentials: await store({ [token.host]: basicEntry(token.user, token.password) }) });
+      const pingsBefore = token.proxy.count({ kind: "ping" });
+      const results = await Promise.all(Array.from({ length: 5 }, () => regClient.resolveManifest(target(token.host, repo, { tag: "v1" }))));
+      assert.deepEqual(results.map((r) => r.kind), ["ok", "ok", "ok", "ok", "ok"]);
+      assert.equal(token.proxy.count({ kind: "ping" }) - pingsBefore, 1);
+      assert.equal(token.issuer.log.filter((e) => e.scopes.includes(`repository:${repo}:pull`)).length, 1);
+    });
+
+    it("learns the scheme from the manifest's 401 when the ping teaches nothing (a 404 on /v2/)", async () => {
+      const token = stack.token!;
+      const repo = stack.image("noping");
+      const pushed = await token.pushImage(repo, "v1");
+      const remove = token.proxy.addFault({ match: { kind: "ping" }, action: { status: 404 } });
+      try {
+        const regClient = client({ credentials: await store({ [token.host]: basicEntry(token.user, token.password) }) });
+        assert.equal(expectOk(await regClient.resolveManifest(target(token.host, repo, { tag: "v1" }))).digest, pushed.manifestDigest);
+        assert.deepEqual(token.proxy.requests({ repository: repo }).map((e) => `${e.method} ${e.status}`), ["HEAD 401", "HEAD 200"]);
+      } finally {
+        remove();
+      }
+    });
+
     it("exchanges an identity token with the OAuth2 refresh-token POST", async () => {
       const token = stack.token!;
       const repo = stack.image("identity");
