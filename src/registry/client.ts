@@ -83,8 +83,12 @@ interface Exchange {
   readonly credentialsSent: boolean;
 }
 
+/** Throws for bad options (naming them): a bad timeoutMs, insecure entry or proxy variable. */
 export function createRegistryClient(options: RegistryClientOptions): RegistryClient {
   const { clock } = options;
+  if (options.timeoutMs !== undefined && !(Number.isFinite(options.timeoutMs) && options.timeoutMs > 0)) {
+    throw new Error(`registry client: timeoutMs must be a number of milliseconds > 0; got ${String(options.timeoutMs)}`);
+  }
   const env = options.env ?? process.env;
   const wallNow = options.wallNow ?? Date.now;
   const insecure = insecurePolicy(options.insecure ?? [], options.lookup ?? systemLookup);

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { rootCertificates } from "node:tls";
-import { apiHost } from "../../src/registry/client.js";
+import { FakeClock } from "../../src/clock/fake.js";
+import { apiHost, createRegistryClient } from "../../src/registry/client.js";
 import { MANIFEST_ACCEPT, MEDIA_TYPES, hasPlatform, isIndexMediaType, mediaTypeOf, parseErrorBody, platformsOfIndex, sha256Digest } from "../../src/registry/manifest.js";
 import { envProxyResolver, noProxyMatcher } from "../../src/registry/proxy.js";
 import { insecurePolicy, tlsMaterialFor } from "../../src/registry/trust.js";
@@ -124,6 +125,13 @@ describe("where requests go", () => {
 
   it("refuses a proxy it cannot speak, naming the variable", () => {
     assert.throws(() => envProxyResolver({ HTTPS_PROXY: "socks5://p:1080" }), /HTTPS_PROXY/);
+  });
+
+  it("fails at construction on bad options, naming them", () => {
+    const clock = new FakeClock(0);
+    assert.throws(() => createRegistryClient({ clock, env: {}, timeoutMs: 0 }), /timeoutMs/);
+    assert.throws(() => createRegistryClient({ clock, env: { HTTP_PROXY: "ftp://x" } }), /HTTP_PROXY/);
+    assert.throws(() => createRegistryClient({ clock, env: {}, insecure: ["1.2.3.4/99"] }), /1\.2\.3\.4\/99/);
   });
 });
 
