@@ -56,6 +56,11 @@ export type FaultAction =
   | { readonly truncate: number }
   /** Wait, then forward normally (a slow registry). */
   | { readonly delayMs: number }
+  /**
+   * Forward, and change the registry's response headers on the way back (e.g. add Docker Hub's
+   * ratelimit headers, or remove Docker-Content-Digest). Names are case-insensitive.
+   */
+  | { readonly rewriteHeaders: { readonly set?: Readonly<Record<string, string>>; readonly remove?: readonly string[] } }
   /** Brownout: let n matching requests per second through, answer the rest (503 by default). */
   | { readonly admitPerSecond: number; readonly status?: number; readonly body?: string | object; readonly headers?: Readonly<Record<string, string>> };
 
@@ -343,7 +348,13 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   };
 
   /** Forwards the request; `cut` truncates or stalls the response after some body bytes. */
-  const forward = (req: IncomingMessage, res: ServerResponse, entry: ProxyLogEntry, cut?: { bytes: number; mode: "truncate" | "stall"; stallMs?: number }): void => {
+  const forward = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    entry: ProxyLogEntry,
+    cut?: { bytes: number; mode: "truncate" | "stall"; stallMs?: number },
+    rewrite?: { readonly set?: Readonly<Record<string, string>>; readonly remove?: readonly string[] },
+  ): void => {
     const headers = { ...req.headers };
     for (const name of HOP_BY_HOP) delete headers[name];
     const upstream = httpRequest({ host: targetHost, port: targetPort, method: req.method, path: req.url, headers, agent });
@@ -374,6 +385,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       }
       const outHeaders = { ...up.headers };
       for (const name of HOP_BY_HOP) delete outHeaders[name];
+      for (const name of rewrite?.remove ?? []) delete outHeaders[name.toLowerCase()];
+      for (const [name, value] of Object.entries(rewrite?.set ?? {})) outHeaders[name.toLowerCase()] = value;
       entry.httpStatus = up.statusCode ?? 502;
       res.writeHead(up.statusCode ?? 502, up.statusMessage, outHeaders);
       up.on("error", (error) => {
@@ -489,6 +502,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       }
     } else if ("truncate" in action) {
       forward(req, res, entry, { bytes: action.truncate, mode: "truncate" });
+    } else if ("rewriteHeaders" in action) {
+      forward(req, res, entry, undefined, action.rewriteHeaders);
     } else if ("delayMs" in action) {
       req.pause();
       const timer = setTimeout(() => {
@@ -606,8 +621,8 @@ function validateRule(rule: FaultRule): void {
   if ("delayMs" in action && !count(action.delayMs)) bad("delayMs", "a number >= 0");
   if ("admitPerSecond" in action && !(Number.isInteger(action.admitPerSecond) && action.admitPerSecond >= 0)) bad("admitPerSecond", "an integer >= 0");
   if ("stall" in action && (!count(action.stallMs) || !count(action.stallAfterBytes))) bad("stallMs/stallAfterBytes", "numbers >= 0");
-  const kinds = ["status", "reset", "close", "stall", "truncate", "delayMs", "admitPerSecond"].filter((k) => k in action);
-  if (kinds.length !== 1 && !(kinds.length === 2 && kinds.includes("admitPerSecond") && kinds.includes("status"))) bad("action", "exactly one of status|reset|close|stall|truncate|delayMs|admitPerSecond");
+  const kinds = ["status", "reset", "close", "stall", "truncate", "delayMs", "admitPerSecond", "rewriteHeaders"].filter((k) => k in action);
+  if (kinds.length !== 1 && !(kinds.length === 2 && kinds.includes("admitPerSecond") && kinds.includes("status"))) bad("action", "exactly one of status|reset|close|stall|truncate|delayMs|admitPerSecond|rewriteHeaders");
 }
 
 /** One line per entry, for assertion messages. */

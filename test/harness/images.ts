@@ -52,6 +52,8 @@ export interface PushImageOptions {
   readonly variant?: string;
   /** Basic auth for an htpasswd registry. */
   readonly auth?: Credentials;
+  /** An Authorization header value (a Bearer token for a token-auth registry); wins over `auth`. */
+  readonly authorization?: string;
   /**
    * Push the manifest by its digest only, without the tag (used for the entries of a list).
    * The returned reference is then the digest reference.
@@ -74,6 +76,7 @@ export interface PushPlatformListOptions {
   /** Payload bytes of each platform's image. Default 2048. */
   readonly sizeBytes?: number;
   readonly auth?: Credentials;
+  readonly authorization?: string;
   /** "docker" (manifest list v2, the default) or "oci" (OCI image index). */
   readonly format?: "docker" | "oci";
 }
@@ -90,7 +93,7 @@ export async function pushImage(registryHost: string, repository: string, tag: s
   const architecture = options.architecture ?? "amd64";
   if (!Number.isInteger(layerCount) || layerCount < 1) throw new Error(`layers must be an integer >= 1, got ${layerCount}`);
   if (!Number.isInteger(sizeBytes) || sizeBytes < 0) throw new Error(`sizeBytes must be an integer >= 0, got ${sizeBytes}`);
-  const client = new RegistryClient(registryHost, options.auth);
+  const client = new RegistryClient(registryHost, options.auth, options.authorization);
   const unique = randomUUID();
 
   const layers: PushedLayer[] = [];
@@ -174,6 +177,7 @@ export async function pushPlatformList(
         sizeBytes: options.sizeBytes ?? 2048,
         untagged: true,
         ...(options.auth ? { auth: options.auth } : {}),
+        ...(options.authorization ? { authorization: options.authorization } : {}),
       }),
     );
   }
@@ -191,7 +195,7 @@ export async function pushPlatformList(
     }),
   );
   const manifestDigest = sha256(list);
-  await new RegistryClient(registryHost, options.auth).putManifest(repository, tag, mediaType, list, manifestDigest);
+  await new RegistryClient(registryHost, options.auth, options.authorization).putManifest(repository, tag, mediaType, list, manifestDigest);
   return {
     reference: `${registryHost}/${repository}:${tag}`,
     digestReference: `${registryHost}/${repository}@${manifestDigest}`,
@@ -259,9 +263,9 @@ class RegistryClient {
   private readonly base: string;
   private readonly authorization: string | undefined;
 
-  constructor(registryHost: string, auth?: Credentials) {
+  constructor(registryHost: string, auth?: Credentials, authorization?: string) {
     this.base = `http://${registryHost}`;
-    this.authorization = auth ? `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString("base64")}` : undefined;
+    this.authorization = authorization ?? (auth ? `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString("base64")}` : undefined);
   }
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {

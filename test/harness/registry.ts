@@ -31,13 +31,15 @@ export interface Registry {
 export interface StartRegistryOptions {
   /** Protect the registry with htpasswd basic auth for this one user. */
   readonly htpasswd?: Credentials;
+  /** Protect the registry with token auth (`auth: token`): clients get JWTs from this realm. */
+  readonly token?: { readonly realm: string; readonly service: string; readonly issuer: string; readonly rootCertBundle: string };
   /** How long to wait for GET /v2/ to answer. Default 15 000 ms. */
   readonly readyTimeoutMs?: number;
 }
 
 const HTPASSWD_HINT = "apt-get install -y apache2-utils";
 
-/** Starts a registry and resolves once GET /v2/ answers (200, or 401 with htpasswd). */
+/** Starts a registry and resolves once GET /v2/ answers (200, or 401 with htpasswd or token auth). */
 export async function startRegistry(options: StartRegistryOptions = {}): Promise<Registry> {
   const binary = findBinary("docker-registry", ["/usr/bin/docker-registry"]);
   const htpasswdBinary = options.htpasswd ? findBinary("htpasswd", ["/usr/bin/htpasswd"], HTPASSWD_HINT) : undefined;
@@ -83,6 +85,10 @@ async function launch(binary: string, dir: string, attempt: number, htpasswdFile
     http: { addr: host, secret: `prepull-test-${process.pid}-${port}`, headers: { "X-Content-Type-Options": ["nosniff"] } },
   };
   if (htpasswdFile) config.auth = { htpasswd: { realm: "prepull-test", path: htpasswdFile } };
+  if (options.token) {
+    const { realm, service, issuer, rootCertBundle } = options.token;
+    config.auth = { token: { realm, service, issuer, rootcertbundle: rootCertBundle } };
+  }
   await writeFile(configFile, stringify(config));
 
   const logFd = openSync(logFile, "a");
@@ -106,7 +112,7 @@ async function launch(binary: string, dir: string, attempt: number, htpasswdFile
   };
 
   try {
-    await pollUntil(() => v2Answers(port, htpasswdFile !== undefined), {
+    await pollUntil(() => v2Answers(port, htpasswdFile !== undefined || options.token !== undefined), {
       child,
       timeoutMs: options.readyTimeoutMs ?? 15_000,
       what: `docker-registry (${binary}) on ${host}`,

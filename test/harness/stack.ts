@@ -10,6 +10,8 @@ import { pushImage, pushPlatformList } from "./images.js";
 import type { PushImageOptions, PushPlatformListOptions, PushedImage, PushedPlatformList } from "./images.js";
 import { startRegistry } from "./registry.js";
 import type { Credentials, Registry } from "./registry.js";
+import { startTokenIssuer } from "./token-issuer.js";
+import type { TokenIssuer } from "./token-issuer.js";
 
 /** One registry and the fault proxy in front of it. */
 export interface Endpoint {
@@ -31,10 +33,19 @@ export interface AuthEndpoint extends Endpoint {
   readonly registryAuthHeader: string;
 }
 
+/** A registry with token auth (`auth: token`), its proxy, and the issuer its realm points at. */
+export interface TokenEndpoint extends Endpoint {
+  readonly issuer: TokenIssuer;
+  readonly user: string;
+  readonly password: string;
+}
+
 export interface Stack extends Endpoint {
   readonly engine: Dockerd;
   /** Present when started with `auth`. */
   readonly auth?: AuthEndpoint;
+  /** Present when started with `tokenAuth`. */
+  readonly token?: TokenEndpoint;
   /** A repository name unique to this stack and call: "<name>-<random hex>". */
   image(name: string): string;
   /** Stops everything (proxies, registries, engine). Idempotent; never throws for a half-started stack. */
@@ -44,6 +55,11 @@ export interface Stack extends Endpoint {
 export interface StartStackOptions {
   /** Also start an htpasswd-protected registry with its own proxy; `true` uses generated credentials. */
   readonly auth?: boolean | Credentials;
+  /**
+   * Also start a registry with token auth, its proxy and a JWT issuer (anonymous pulls allowed for
+   * repositories named "public-…"); its user is the `auth` user, or generated.
+   */
+  readonly tokenAuth?: boolean;
   /** Seed of the proxies' random (probability rules). */
   readonly seed?: number;
   readonly dockerd?: StartDockerdOptions;
@@ -60,7 +76,8 @@ export function registryAuthHeader(credentials: Credentials, serverAddress: stri
   return Buffer.from(json).toString("base64").replace(/\+/g, "-").replace(/\//g, "_");
 }
 
-function endpoint(registry: Registry, proxy: FaultProxy): Endpoint {
+/** `authorizationFor` gives the seeding requests their Authorization (a token-auth registry's). */
+function endpoint(registry: Registry, proxy: FaultProxy, authorizationFor?: (repository: string) => string): Endpoint {
   const rewrite = <T extends { reference: string; digestReference: string }>(pushed: T): T => ({
     ...pushed,
     reference: pushed.reference.replace(registry.host, proxy.host),
@@ -72,11 +89,13 @@ function endpoint(registry: Registry, proxy: FaultProxy): Endpoint {
     proxy,
     host: proxy.host,
     pushImage: async (repository, tag, options = {}) => {
-      const pushed = await pushImage(registry.host, repository, tag, { ...(auth ? { auth } : {}), ...options });
+      const authorization = authorizationFor?.(repository);
+      const pushed = await pushImage(registry.host, repository, tag, { ...(auth ? { auth } : {}), ...(authorization ? { authorization } : {}), ...options });
       return rewrite(pushed);
     },
     pushPlatformList: async (repository, tag, architectures, options = {}) => {
-      const pushed = await pushPlatformList(registry.host, repository, tag, architectures, { ...(auth ? { auth } : {}), ...options });
+      const authorization = authorizationFor?.(repository);
+      const pushed = await pushPlatformList(registry.host, repository, tag, architectures, { ...(auth ? { auth } : {}), ...(authorization ? { authorization } : {}), ...options });
       return { ...rewrite(pushed), images: pushed.images.map(rewrite) };
     },
     ref: (repository, tag = "latest") => `${proxy.host}/${repository}:${tag}`,
@@ -109,20 +128,34 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
     options.auth === true ? { user: "prepull", password: `pw-${randomBytes(8).toString("hex")}` } : options.auth || undefined;
 
   try {
-    const withProxy = async (registryOptions: Parameters<typeof startRegistry>[0]) => {
+    const withProxy = async (registryOptions: Parameters<typeof startRegistry>[0], authorizationFor?: (repository: string) => string) => {
       const registry = started(await startRegistry(registryOptions));
       const proxy = started(await startFaultProxy({ target: registry.host, ...(options.seed !== undefined ? { seed: options.seed } : {}) }), true);
-      return endpoint(registry, proxy);
+      return endpoint(registry, proxy, authorizationFor);
+    };
+    const withTokenAuth = async (): Promise<TokenEndpoint> => {
+      const tokenCredentials = credentials ?? { user: "prepull", password: `pw-${randomBytes(8).toString("hex")}` };
+      const issuer = started(await startTokenIssuer({ credentials: tokenCredentials }));
+      const { realm, service, issuer: issuerName, rootCertBundle } = issuer;
+      const pushToken = (repository: string) => `Bearer ${issuer.mint([{ type: "repository", name: repository, actions: ["pull", "push"] }])}`;
+      const seeded = await withProxy({ token: { realm, service, issuer: issuerName, rootCertBundle } }, pushToken);
+      return { ...seeded, issuer, user: tokenCredentials.user, password: tokenCredentials.password };
     };
     // allSettled: if one part fails, the others have still registered their stop before we clean up.
     const results = await Promise.allSettled([
       startDockerd(options.dockerd).then((engine) => started(engine)),
       withProxy({}),
       credentials ? withProxy({ htpasswd: credentials }) : Promise.resolve(undefined),
+      options.tokenAuth ? withTokenAuth() : Promise.resolve(undefined),
     ] as const);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
-    const [engine, main, authEndpoint] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [Dockerd, Endpoint, Endpoint | undefined];
+    const [engine, main, authEndpoint, tokenEndpoint] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+      Dockerd,
+      Endpoint,
+      Endpoint | undefined,
+      TokenEndpoint | undefined,
+    ];
 
     let counter = 0;
     return {
@@ -138,6 +171,7 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
             },
           }
         : {}),
+      ...(tokenEndpoint ? { token: tokenEndpoint } : {}),
       image: (name: string) => `${name.toLowerCase().replace(/[^a-z0-9._/-]/g, "-")}-${(++counter).toString(36)}${randomBytes(3).toString("hex")}`,
       stop: stopAll,
     };
