@@ -138,7 +138,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
   const credentialsFor = async (registry: string): Promise<Result<RegistryAuth | undefined, RegistryFailure>> => {
     if (!options.credentials) return { ok: true, value: undefined };
     const found = await options.credentials.forRegistry(registry);
-    return found.ok ? found : { ok: false, error: { kind: "credentials-error", message: found.error } };
+    return found.ok ? found : { ok: false, error: { kind: "credentials-error", message: found.error.message } };
   };
 
   /**
