@@ -8706,7 +8706,7 @@ async function runAttempt(state, admission, coordinator, context) {
         }
         flight.status = p.status;
         watch.progress({ bytes: p.bytes, ...p.id ? { layer: p.id } : {}, status: p.status });
-        context.emit({ type: "progress", at: clock.now(), image, bytes: p.bytes, status: p.status, ...p.total !== void 0 ? { total: p.total } : {}, ...p.id ? { layer: p.id } : {} });
+        context.emit({ type: "progress", at: clock.now(), image, bytes: p.bytes, status: p.status, ...p.total !== void 0 ? { total: p.total } : {}, ...p.id ? { layer: p.id } : {}, ...p.phase ? { phase: p.phase } : {} });
       }
     });
   } finally {
@@ -9215,6 +9215,11 @@ function withLayer(state, id, layer) {
     total: sized.length > 0 ? sized.reduce((sum, l) => sum + (l.total ?? 0), 0) : void 0
   };
 }
+function pullPhase(state) {
+  const layers = Object.values(state.layers);
+  if (layers.length === 0) return "resolving";
+  return layers.every((layer) => layer.done) ? "extracting" : "downloading";
+}
 function suspectLayer(state) {
   let suspect;
   for (const entry of Object.entries(state.layers)) {
@@ -9381,7 +9386,7 @@ function followLines(res, on) {
   });
 }
 function progressOf(state) {
-  return { status: state.lastStatus ?? "", id: state.lastId, bytes: state.bytes, total: state.total };
+  return { status: state.lastStatus ?? "", id: state.lastId, bytes: state.bytes, total: state.total, phase: pullPhase(state) };
 }
 function streamOutcome(state, reference) {
   if (state.error !== void 0) return { ok: false, kind: "engine", httpStatus: 200, message: state.error, bytes: state.bytes, answered: true };
@@ -9670,7 +9675,7 @@ var OutageGate = class {
     this.#state = next;
     switch (next.kind) {
       case "closed":
-        this.emit({ type: "gate-closed", at, registry: this.registry, reason: next.reason });
+        this.emit({ type: "gate-closed", at, registry: this.registry, reason: next.reason, nextProbeAt: next.nextProbeAt });
         break;
       case "probing":
         this.emit({ type: "gate-probe", at, registry: this.registry, image: next.image, probe: next.probe });
@@ -10242,35 +10247,53 @@ function stepSummaryMarkdown(report) {
 }
 
 // src/report/live-view.ts
-function initialView(images, maxAttempts) {
+function initialView(images, maxAttempts, startedAt = 0) {
   const lines2 = {};
   for (const image of images) lines2[image] = { image, phase: "queued", bytes: 0, attempt: 0, maxAttempts };
-  return { order: images, lines: lines2, gates: {} };
+  return { order: images, lines: lines2, gates: {}, startedAt };
 }
 function applyEvent(view, event) {
-  if (event.type === "gate-closed") return { ...view, gates: { ...view.gates, [event.registry]: event.at } };
-  if (event.type === "gate-opened") {
-    const gates = { ...view.gates };
-    delete gates[event.registry];
-    return { ...view, gates };
+  switch (event.type) {
+    case "gate-closed": {
+      const since = view.gates[event.registry]?.since ?? event.at;
+      return withGate(view, event.registry, { since, ...event.nextProbeAt !== void 0 ? { nextProbeAt: event.nextProbeAt } : {} });
+    }
+    case "gate-probe": {
+      const gate = view.gates[event.registry];
+      return withGate(view, event.registry, { since: gate?.since ?? event.at, probe: event.probe });
+    }
+    case "gate-opened":
+      return withGate(view, event.registry, void 0);
+    case "engine-wedged":
+      return view;
+    default: {
+      const line = view.lines[event.image];
+      if (!line) return view;
+      const next = updateLine(line, event);
+      return next === line ? view : { ...view, lines: { ...view.lines, [event.image]: next } };
+    }
   }
-  if (event.type === "gate-probe" || event.type === "engine-wedged") return view;
-  const line = view.lines[event.image];
-  if (!line) return view;
-  const next = updateLine(line, event);
-  return next === line ? view : { ...view, lines: { ...view.lines, [event.image]: next } };
 }
+function withGate(view, registry, gate) {
+  const gates = { ...view.gates };
+  if (gate) gates[registry] = gate;
+  else delete gates[registry];
+  return { ...view, gates };
+}
+var RUNNING = /* @__PURE__ */ new Set(["resolving", "downloading", "extracting"]);
 function updateLine(line, event) {
   const { until: _until, note: _note, ...rest } = line;
   switch (event.type) {
     case "attempt-started":
-      return { ...rest, phase: "pulling", bytes: 0, attempt: event.attempt, maxAttempts: event.maxAttempts, ...event.probe ? { note: "gate probe" } : {} };
-    case "progress":
-      return { ...line, bytes: event.bytes, ...event.total !== void 0 ? { total: event.total } : {} };
+      return { ...rest, phase: "resolving", bytes: 0, attempt: event.attempt, maxAttempts: event.maxAttempts, ...event.probe ? { note: "gate probe" } : {} };
+    case "progress": {
+      const phase = RUNNING.has(line.phase) ? event.phase ?? "downloading" : line.phase;
+      return { ...line, phase, bytes: event.bytes, ...event.total !== void 0 ? { total: event.total } : {} };
+    }
     case "attempt-failed":
       return { ...rest, phase: event.absorbed ? "gate" : line.phase, note: `${event.class}: ${event.message}` };
     case "waiting":
-      return { ...line, phase: event.reason === "gate" ? "gate" : "waiting", until: event.at + event.delayMs };
+      return { ...line, phase: event.reason === "gate" ? "gate" : event.reason === "rate-limit" ? "rate-limited" : "waiting", until: event.at + event.delayMs };
     case "pulled":
       return { ...rest, phase: "pulled", bytes: event.bytes, note: `in ${formatDuration(event.durationMs)}` };
     case "present":
@@ -10282,48 +10305,96 @@ function updateLine(line, event) {
   }
 }
 var LABEL = {
-  queued: "queued",
-  pulling: "pulling",
+  queued: "waiting for slot",
+  resolving: "resolving",
+  downloading: "downloading",
+  extracting: "extracting",
   waiting: "retry in",
-  gate: "gate",
+  "rate-limited": "rate-limited",
+  gate: "gate closed",
   pulled: "pulled",
   present: "present",
   skipped: "skipped",
   failed: "FAILED"
 };
-var FINISHED = /* @__PURE__ */ new Set(["pulled", "present", "skipped"]);
+var FINISHED = /* @__PURE__ */ new Set(["pulled", "present", "skipped", "failed"]);
+var STATUS_WIDTH = 17;
 function renderView(view, now, width, height = Number.POSITIVE_INFINITY) {
   const nameWidth = Math.min(48, Math.max(...view.order.map((i) => i.length), 10));
   const render = (image) => {
     const line = view.lines[image];
     const name = image.length > nameWidth ? `…${image.slice(image.length - nameWidth + 1)}` : image.padEnd(nameWidth);
-    return fit(`${statusText(line, now, behindGate(view, image)).padEnd(16)} ${name}  ${detail(line)}`, width);
+    const { status, timing } = describeLine(line, now, gateOf(view, image));
+    return fit(`${status.padEnd(STATUS_WIDTH)} ${name}  ${detail(line, timing)}`, width);
   };
-  const gates = Object.entries(view.gates).map(([registry, since]) => fit(`registry ${registry} is down: gate closed for ${formatDuration(now - since)}, probing`, width));
-  if (view.order.length + gates.length <= height) return [...view.order.map(render), ...gates];
+  const top = fit(aggregate(view, now), width);
+  const gates = Object.entries(view.gates).map(([registry, gate]) => fit(gateLine(registry, gate, now), width));
+  if (1 + view.order.length + gates.length <= height) return [top, ...view.order.map(render), ...gates];
   const unfinished = view.order.filter((image) => !FINISHED.has(view.lines[image].phase));
-  const room = Math.max(0, height - gates.length - 1);
+  const room = Math.max(0, height - gates.length - 2);
   const shown = unfinished.slice(0, room);
   const finished = view.order.length - unfinished.length;
   const hidden = unfinished.length - shown.length;
   const fold = fit(`… ${finished} finished${hidden > 0 ? `, ${hidden} more not shown` : ""} (the summary lists every image)`, width);
-  return [...shown.map(render), fold, ...gates].slice(0, Math.max(1, height));
+  return [top, ...shown.map(render), fold, ...gates].slice(0, Math.max(1, height));
 }
-function statusText(line, now, gateClosed) {
-  if (line.phase === "waiting" && line.until !== void 0) {
-    const left = line.until - now;
-    if (left <= 0 && gateClosed) return LABEL.gate;
-    return `${LABEL.waiting} ${formatDuration(Math.max(0, left))}`;
+function describeLine(line, now, gate) {
+  const left = line.until !== void 0 ? line.until - now : 0;
+  if ((line.phase === "waiting" || line.phase === "rate-limited") && left > 0) {
+    if (line.phase === "waiting") return { status: `${LABEL.waiting} ${countdown(left)}` };
+    return { status: LABEL["rate-limited"], timing: `until ${clockTime(line.until)} (${countdown(left)})` };
   }
-  return LABEL[line.phase];
+  if (line.phase === "queued" || line.phase === "waiting" || line.phase === "rate-limited" || line.phase === "gate") {
+    return gate ? { status: LABEL.gate, timing: probeTiming(gate, now) } : { status: LABEL.queued };
+  }
+  return { status: LABEL[line.phase] };
 }
-function behindGate(view, image) {
-  return Object.keys(view.gates).some((registry) => image.startsWith(`${registry}/`));
+function probeTiming(gate, now) {
+  if (gate.probe !== void 0) return `probe ${gate.probe} in flight`;
+  if (gate.nextProbeAt === void 0) return void 0;
+  const left = gate.nextProbeAt - now;
+  return left > 0 ? `probe in ${countdown(left)}` : "probe due";
 }
-function detail(line) {
+function gateLine(registry, gate, now) {
+  const probe = probeTiming(gate, now);
+  return `registry ${registry} is down: gate closed for ${formatDuration(now - gate.since)}${probe ? `, ${probe}` : ""}`;
+}
+function aggregate(view, now) {
+  const lines2 = view.order.map((image) => view.lines[image]);
+  const done = lines2.filter((l) => FINISHED.has(l.phase)).length;
+  const failed = lines2.filter((l) => l.phase === "failed").length;
+  const bytes = lines2.reduce((sum, l) => sum + l.bytes, 0);
+  const total = lines2.reduce((sum, l) => sum + Math.max(l.total ?? 0, l.bytes), 0);
+  const elapsed = Math.max(0, now - view.startedAt);
+  const parts = [`[+] ${done}/${lines2.length} images done${failed > 0 ? ` (${failed} failed)` : ""}`];
+  if (total > 0) parts.push(`${formatBytes(bytes)}/${formatBytes(total)}`);
+  parts.push(`${formatDuration(elapsed)} elapsed`);
+  if (done < lines2.length) parts.push(remaining(view, lines2, now, elapsed, { done, bytes, total }));
+  return parts.filter((p) => p !== "").join("  ");
+}
+function remaining(view, lines2, now, elapsed, sofar) {
+  if (Object.keys(view.gates).length > 0) return "time left unknown: a registry is down";
+  const estimates = lines2.map((l) => l.until !== void 0 && (l.phase === "waiting" || l.phase === "rate-limited") ? l.until - now : 0);
+  if (sofar.bytes > 0 && sofar.total > sofar.bytes && elapsed > 0) estimates.push((sofar.total - sofar.bytes) * elapsed / sofar.bytes);
+  if (sofar.done > 0) estimates.push(elapsed / sofar.done * (lines2.length - sofar.done));
+  const estimate = Math.max(0, ...estimates);
+  return estimate > 0 ? `about ${countdown(estimate)} left` : "";
+}
+function countdown(ms) {
+  return formatDuration(Math.ceil(ms / 100) * 100);
+}
+function clockTime(ms) {
+  const at = new Date(ms);
+  return [at.getHours(), at.getMinutes(), at.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":");
+}
+function gateOf(view, image) {
+  const registry = Object.keys(view.gates).find((r) => image.startsWith(`${r}/`));
+  return registry === void 0 ? void 0 : view.gates[registry];
+}
+function detail(line, timing) {
   const attempt = line.attempt > 0 ? `attempt ${line.attempt}/${line.maxAttempts}` : "";
   const size = line.bytes > 0 || line.total ? `${formatBytes(line.bytes)}${line.total ? `/${formatBytes(line.total)}` : ""}` : "";
-  return [size, attempt, oneLine(line.note ?? "")].filter((s) => s !== "").join("  ");
+  return [timing ?? "", size, attempt, oneLine(line.note ?? "")].filter((s) => s !== "").join("  ");
 }
 function fit(text, width) {
   const single = text.replace(/[\r\n\t]+/g, " ");
@@ -10430,7 +10501,7 @@ function liveConsole(args, io) {
   };
   return {
     begin(images, maxAttempts) {
-      view = initialView(images, maxAttempts);
+      view = initialView(images, maxAttempts, Date.now());
       draw();
       timer = setInterval(draw, REDRAW_MS);
     },
