@@ -53,6 +53,18 @@ export async function packAndInstall(): Promise<InstalledPackage> {
   }
 }
 
+/** Runs a program to its end and gives its exit code and output, whatever the code (bounded: 2 minutes, 8 MiB). */
+export async function runToEnd(file: string, args: readonly string[], options: { cwd: string; env: Record<string, string> }): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(file, [...args], { ...options, timeout: 120_000, maxBuffer: 8 * 1024 * 1024 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number | string; stdout?: string; stderr?: string };
+    if (typeof e.code !== "number") throw error;
+    return { code: e.code, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+  }
+}
+
 /**
  * A Node binary of the given major version: this process's own when it is that version, else
  * NODE<major> from the environment, else the one scripts/node-versions.sh caches from the npm

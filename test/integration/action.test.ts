@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { parse } from "yaml";
-import { nodeBinary, REPO } from "../harness/package.js";
+import { nodeBinary, REPO, runToEnd } from "../harness/package.js";
 import { startStack, type Stack } from "../harness/stack.js";
 import { baseEnv, runCli, tempDir } from "./run-cli.js";
 
@@ -71,15 +71,7 @@ describe("the GitHub Action, run as the runner runs it", () => {
     for (const [name, spec] of Object.entries(action.inputs)) env[`INPUT_${name.toUpperCase()}`] = inputs[name] ?? spec.default ?? "";
     for (const name of Object.keys(inputs)) assert.ok(name in action.inputs, `action.yml declares no input ${name}`);
     const entry = join(REPO, action.runs.main);
-    let result: { code: number; stdout: string; stderr: string };
-    try {
-      const { stdout, stderr } = await exec(node24, [entry], { cwd: workspace.path, env, timeout: 120_000, maxBuffer: 8 * 1024 * 1024 });
-      result = { code: 0, stdout, stderr };
-    } catch (error) {
-      const e = error as { code?: number | string; stdout?: string; stderr?: string };
-      if (typeof e.code !== "number") throw error;
-      result = { code: e.code, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-    }
+    const result = await runToEnd(node24, [entry], { cwd: workspace.path, env });
     return { ...result, outputs: parseOutputs(await readFile(output, "utf8")), summary: await readFile(summary, "utf8").catch(() => "") };
   }
 

@@ -1,30 +1,17 @@
 // prepull as users get it: the npm tarball, installed into an empty project without dev
 // dependencies, run through the installed bin and imported as a library — on the real stack.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { promisify } from "node:util";
-import { packAndInstall, REPO, type InstalledPackage } from "../harness/package.js";
+import { packAndInstall, REPO, runToEnd, type InstalledPackage } from "../harness/package.js";
 import { startStack, type Stack } from "../harness/stack.js";
 import { baseEnv } from "./run-cli.js";
-
-const exec = promisify(execFile);
 
 /** What a user's project runs: a plain environment whose PATH finds the Node running this test, as `npx` would. */
 const userEnv = (extra: Record<string, string> = {}) => baseEnv({ PATH: `${dirname(process.execPath)}:${process.env.PATH ?? "/usr/bin:/bin"}`, ...extra });
 
-async function runIn(cwd: string, file: string, args: readonly string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(file, [...args], { cwd, env, timeout: 120_000, maxBuffer: 8 * 1024 * 1024 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number | string; stdout?: string; stderr?: string };
-    if (typeof e.code !== "number") throw error;
-    return { code: e.code, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
-}
+const runIn = (cwd: string, file: string, args: readonly string[], env: Record<string, string>) => runToEnd(file, args, { cwd, env });
 
 describe("the npm package, installed from its tarball", () => {
   let installed: InstalledPackage;
