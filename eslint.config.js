@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", ".prepull-tmp/"] },
+  { ignores: ["dist/", "dist-action/", "node_modules/", ".prepull-tmp/", ".cache/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -128,17 +128,21 @@ export interface Report {
   readonly exitCode: number;
 }
 
+/** What a running attempt is doing: the manifest, the layers' download, or unpacking them. */
+export type PullPhase = "resolving" | "downloading" | "extracting";
+
 /** What happened, as it happened. Consumers (console, TTY, GitHub) subscribe; the scheduler never formats. */
 export type PullEvent =
   | { readonly type: "attempt-started"; readonly at: number; readonly image: string; readonly attempt: number; readonly maxAttempts: number; readonly probe?: boolean }
-  | { readonly type: "progress"; readonly at: number; readonly image: string; readonly bytes: number; readonly total?: number; readonly status?: string; readonly layer?: string }
+  | { readonly type: "progress"; readonly at: number; readonly image: string; readonly bytes: number; readonly total?: number; readonly status?: string; readonly layer?: string; readonly phase?: PullPhase }
   | { readonly type: "attempt-failed"; readonly at: number; readonly image: string; readonly attempt: number; readonly class: OutcomeClass; readonly message: string; readonly durationMs: number; readonly absorbed?: boolean }
   | { readonly type: "waiting"; readonly at: number; readonly image: string; readonly delayMs: number; readonly reason: "backoff" | "rate-limit" | "gate" }
   | { readonly type: "pulled"; readonly at: number; readonly image: string; readonly attempt: number; readonly durationMs: number; readonly bytes: number; readonly digest?: string }
   | { readonly type: "present"; readonly at: number; readonly image: string }
   | { readonly type: "skipped"; readonly at: number; readonly image: string; readonly message: string }
   | { readonly type: "failed"; readonly at: number; readonly image: string; readonly class: OutcomeClass; readonly message: string; readonly attempts: number }
-  | { readonly type: "gate-closed"; readonly at: number; readonly registry: string; readonly reason: string }
+  /** nextProbeAt: when the gate lets its next probe through (clock ms), for countdowns. */
+  | { readonly type: "gate-closed"; readonly at: number; readonly registry: string; readonly reason: string; readonly nextProbeAt?: number }
   | { readonly type: "gate-probe"; readonly at: number; readonly registry: string; readonly image: string; readonly probe: number }
   | { readonly type: "gate-opened"; readonly at: number; readonly registry: string; readonly released: number; readonly closedMs: number }
   | { readonly type: "engine-wedged"; readonly at: number; readonly images: readonly string[]; readonly message: string };

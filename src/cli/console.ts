@@ -77,7 +77,7 @@ function liveConsole(args: CliArgs, io: Io): Console {
   };
   return {
     begin(images, maxAttempts) {
-      view = initialView(images, maxAttempts);
+      view = initialView(images, maxAttempts, Date.now());
       draw();
       timer = setInterval(draw, REDRAW_MS);
     },

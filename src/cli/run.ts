@@ -11,7 +11,12 @@ import type { Io } from "./io.js";
 import { createConsole } from "./console.js";
 import { writeOutputs } from "./outputs.js";
 
-export async function run(args: CliArgs, io: Io, version: string): Promise<number> {
+export interface RunHooks {
+  /** Called with the finished report (not for usage errors, which end before a report exists). */
+  readonly onReport?: (report: Report) => void;
+}
+
+export async function run(args: CliArgs, io: Io, version: string, hooks: RunHooks = {}): Promise<number> {
   const fail = (message: string) => {
     io.stderr.write(`prepull: ${message}\n`);
     return EXIT.usage;
@@ -45,6 +50,7 @@ export async function run(args: CliArgs, io: Io, version: string): Promise<numbe
     interruption.release();
   }
   console.end(report);
+  hooks.onReport?.(report);
   const written = await writeOutputs(report, args, io);
   if (!written) return Math.max(report.exitCode, EXIT.failed);
   return report.exitCode;

@@ -8,7 +8,7 @@ import type { Reference, Result } from "../types.js";
 import { createCredentialStore, registryAuthHeader, type CredentialStore } from "./credentials.js";
 import { loadTlsMaterial, parseDockerHost, type EngineAddress, type TlsMaterial } from "./docker-host.js";
 import type { AttemptOutcome, Engine, PullProgress, PullRequest } from "./engine.js";
-import { applyLine, flushLines, initialPullState, splitLines, suspectLayer, type PullState } from "./pull-stream.js";
+import { applyLine, flushLines, initialPullState, pullPhase, splitLines, suspectLayer, type PullState } from "./pull-stream.js";
 
 /** The newest API version this client was written against; newer servers are spoken to in it. */
 export const NEWEST_API_VERSION = "1.45";
@@ -255,7 +255,7 @@ function followLines(res: http.IncomingMessage, on: { line: (line: string) => vo
 }
 
 function progressOf(state: PullState): PullProgress {
-  return { status: state.lastStatus ?? "", id: state.lastId, bytes: state.bytes, total: state.total };
+  return { status: state.lastStatus ?? "", id: state.lastId, bytes: state.bytes, total: state.total, phase: pullPhase(state) };
 }
 
 /** Pure: how a complete 200 stream ended. */

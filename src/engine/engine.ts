@@ -1,6 +1,6 @@
 // What the scheduler needs from a container engine: one pull attempt, and "is it here already?".
 // The Docker Engine API client implements it; unit tests implement it with scripted fakes.
-import type { Reference } from "../types.js";
+import type { PullPhase, Reference } from "../types.js";
 
 /** Progress of one attempt, cumulated over all layers. */
 export interface PullProgress {
@@ -12,6 +12,8 @@ export interface PullProgress {
   readonly bytes: number;
   /** Sum of the known layer sizes, when the engine has told them. */
   readonly total?: number;
+  /** Resolving, downloading or extracting (see pullPhase); absent from engines that cannot tell. */
+  readonly phase?: PullPhase;
 }
 
 export type AttemptOutcome =

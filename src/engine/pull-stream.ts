@@ -1,6 +1,7 @@
 // Pure parsing of the POST /images/create answer: newline-delimited JSON messages. The HTTP status
 // is 200 as soon as the manifest resolves, so whether the pull failed is decided here, by an error
 // line, not by the status code.
+import type { PullPhase } from "../types.js";
 
 /** What one layer contributed: the most bytes ever reported for it, and its size once known. */
 export interface LayerBytes {
@@ -150,6 +151,17 @@ function withLayer(state: PullState, id: string, layer: LayerBytes): PullState {
     bytes: all.reduce((sum, l) => sum + l.bytes, 0),
     total: sized.length > 0 ? sized.reduce((sum, l) => sum + (l.total ?? 0), 0) : undefined,
   };
+}
+
+/**
+ * The attempt's phase. The engine lists every layer ("Pulling fs layer") before downloading any, so
+ * once every listed layer is downloaded what is left is unpacking: an image at 11.2 MB/11.2 MB is
+ * extracting, not pulling. Before the first layer line the engine is still resolving the manifest.
+ */
+export function pullPhase(state: PullState): PullPhase {
+  const layers = Object.values(state.layers);
+  if (layers.length === 0) return "resolving";
+  return layers.every((layer) => layer.done) ? "extracting" : "downloading";
 }
 
 /**

@@ -204,7 +204,7 @@ class OutageGate implements Gate {
     this.#state = next;
     switch (next.kind) {
       case "closed":
-        this.emit({ type: "gate-closed", at, registry: this.registry, reason: next.reason });
+        this.emit({ type: "gate-closed", at, registry: this.registry, reason: next.reason, nextProbeAt: next.nextProbeAt });
         break;
       case "probing":
         this.emit({ type: "gate-probe", at, registry: this.registry, image: next.image, probe: next.probe });

@@ -309,7 +309,7 @@ async function runAttempt(state: ImageState, ticket: RegistryTicket, context: Ru
       onAnswer: () => ticket.answered(),
       onProgress: (p: PullProgress) => {
         watch.progress({ bytes: p.bytes, ...(p.id ? { layer: p.id } : {}), status: p.status });
-        context.emit({ type: "progress", at: clock.now(), image, bytes: p.bytes, status: p.status, ...(p.total !== undefined ? { total: p.total } : {}), ...(p.id ? { layer: p.id } : {}) });
+        context.emit({ type: "progress", at: clock.now(), image, bytes: p.bytes, status: p.status, ...(p.total !== undefined ? { total: p.total } : {}), ...(p.id ? { layer: p.id } : {}), ...(p.phase ? { phase: p.phase } : {}) });
       },
     });
     outcome = await abandonable(pulling, signal, clock);

@@ -18,6 +18,8 @@ const EXITED = /^prepull exited with (\d+)$/m;
 const ESCAPE = /\x1b/;
 /** "512 B", "2.4 kB", "1.2 MB" as the view prints sizes. */
 const BYTES = "\\d+(?:\\.\\d)? [kMGTP]?B";
+/** The gate's probe timing, on the registry's line and on each image waiting behind it. */
+const PROBE = "(?:probe in \\S+|probe \\d+ in flight|probe due)";
 
 interface JsonReport {
   images: Array<{ reference: string; status: string; attempts: unknown[] }>;
@@ -90,7 +92,7 @@ describe("the live view on a terminal", () => {
   /** The rows that mention this image (as a whole word: followed by a space or the end of the row). */
   const rowsOf = (rows: string[], ref: string) => rows.filter((row) => new RegExp(`${escapeRegExp(ref)}(?: |$)`).test(row));
 
-  it("shows one line per image with its state, attempt and countdown, redrawn in place, and ends with the CI summary", async () => {
+  it("shows the batch's line, one line per image with its state, attempt and countdown, redrawn in place, and ends with the CI summary", async () => {
     const [first, second] = [stack.image("outage-a"), stack.image("outage-b")];
     await stack.pushImage(first, "1");
     await stack.pushImage(second, "1");
@@ -119,30 +121,33 @@ describe("the live view on a terminal", () => {
       for (const rows of imageRows(backoff)) assert.equal(rows.length, 1, backoff.join("\n"));
 
       // 2. Both images failing closes the registry's gate: a line of its own under the images, and
-      //    both images wait for it (once its backoff is over, the first one too: no "retry in 0ms").
+      //    both images wait for it with the probe's countdown (once its backoff is over, the first
+      //    one too: no "retry in 0ms"). The batch's line cannot promise a time while it is closed.
       const gate = await waitForScreen(session, "the closed gate, both images behind it", (rows) =>
-        rows.some((row) => row.startsWith("registry ")) && imageRows(rows).every((r) => r.length === 1 && r[0]?.startsWith("gate ")),
+        rows.some((row) => row.startsWith("registry ")) && imageRows(rows).every((r) => r.length === 1 && r[0]?.startsWith("gate closed ")),
       );
-      assert.equal(gate.length, 3, gate.join("\n"));
-      assert.match(gate[2] ?? "", new RegExp(`^registry ${escapeRegExp(stack.host)} is down: gate closed for \\S+, probing$`));
+      assert.equal(gate.length, 4, gate.join("\n"));
+      assert.match(gate[0] ?? "", /^\[\+\] 0\/2 images done {2}\S+ elapsed {2}time left unknown: a registry is down$/);
+      assert.match(gate[3] ?? "", new RegExp(`^registry ${escapeRegExp(stack.host)} is down: gate closed for \\S+, ${PROBE}$`));
       for (const [i, ref] of refs.entries()) {
-        assert.match(gate[i] ?? "", new RegExp(`^gate {13}${escapeRegExp(ref)} +attempt [12]/5  transient: received unexpected HTTP status: 500 Internal Server Error$`));
+        assert.match(gate[i + 1] ?? "", new RegExp(`^gate closed {7}${escapeRegExp(ref)}  ${PROBE}  attempt [12]/5  transient: received unexpected HTTP status: 500 Internal Server Error$`));
       }
 
       // 3. The registry recovers: the probe gets through, the gate opens, its line goes away.
       removeOutage();
       // The first image is pulled; the second (released by the opening gate) hangs on its layers.
-      const recovered = await waitForScreen(session, `${firstRef} pulled and ${secondRef} pulling`, (rows) => {
+      const recovered = await waitForScreen(session, `${firstRef} pulled and ${secondRef} downloading`, (rows) => {
         const [a, b] = imageRows(rows);
-        return a?.[0]?.startsWith("pulled ") === true && b?.[0]?.startsWith("pulling ") === true;
+        return a?.[0]?.startsWith("pulled ") === true && b?.[0]?.startsWith("downloading ") === true;
       });
       assert.deepEqual(
         recovered.filter((row) => row.includes(" is down")),
         [],
         `the gate line must not stay behind once the gate has opened:\n${recovered.join("\n")}`,
       );
-      assert.equal(recovered.length, 2, recovered.join("\n"));
-      assert.match(recovered[1] ?? "", new RegExp(`^pulling +${escapeRegExp(secondRef)} `));
+      assert.equal(recovered.length, 3, recovered.join("\n"));
+      assert.match(recovered[0] ?? "", /^\[\+\] 1\/2 images done {2}/);
+      assert.match(recovered[2] ?? "", new RegExp(`^downloading +${escapeRegExp(secondRef)} `));
 
       // 4. The second image's layers are let go; the run ends.
       removeStall();
@@ -150,10 +155,10 @@ describe("the live view on a terminal", () => {
       const final = await finished(session);
       assert.equal(exitCode(final), 0, final.join("\n"));
 
-      // Redrawn in place: the screen starts with the two view lines, then the summary; nothing
+      // Redrawn in place: the screen starts with the three view lines, then the summary; nothing
       // was appended on each redraw, nothing stale is left between them.
       const header = final.findIndex((row) => /^STATUS +IMAGE +ATTEMPTS +TIME +REASON$/.test(row));
-      assert.equal(header, 2, final.join("\n"));
+      assert.equal(header, 3, final.join("\n"));
       const view = final.slice(0, header);
       const summary = final.slice(header);
       for (const ref of refs) {
@@ -162,7 +167,9 @@ describe("the live view on a terminal", () => {
         assert.match(rowsOf(view, ref)[0] ?? "", new RegExp(`^pulled +${escapeRegExp(ref)} +(?:${BYTES}/${BYTES}  )?attempt \\d/5  in \\S+$`));
       }
       // The first image downloaded its layers in one go: the view counted the bytes against the total.
-      assert.match(view[0] ?? "", new RegExp(`^pulled +${escapeRegExp(firstRef)}  (${BYTES})/\\1  attempt \\d/5  in \\S+$`));
+      assert.match(view[1] ?? "", new RegExp(`^pulled +${escapeRegExp(firstRef)}  (${BYTES})/\\1  attempt \\d/5  in \\S+$`));
+      // The batch's line: everything done, every byte counted, no time left.
+      assert.match(view[0] ?? "", new RegExp(`^\\[\\+\\] 2/2 images done  (${BYTES})/\\1  \\S+ elapsed$`));
 
       // The same summary as in CI: the table rows agree with the JSON report, then the registry table and the verdict.
       const report = JSON.parse(await readFile(json, "utf8")) as JsonReport;
@@ -186,6 +193,33 @@ describe("the live view on a terminal", () => {
     }
   });
 
+  it("an image that has no slot yet says so, while the one holding the slot downloads", async () => {
+    const [first, second] = [stack.image("slot-a"), stack.image("slot-b")];
+    await stack.pushImage(first, "1");
+    await stack.pushImage(second, "1");
+    const refs = [stack.ref(first, "1"), stack.ref(second, "1")] as const;
+    // Every blob of both hangs until released: the one pull in flight holds the only slot.
+    const removeStall = stack.proxy.addFault({ name: "hang", match: { kind: "blob", repository: new RegExp(`^(${first}|${second})$`) }, action: { stall: true } });
+    try {
+      const session = await startInTerminal([...refs, "--parallel", "1"], { DOCKER_HOST: stack.engine.dockerHost, NO_COLOR: "1" });
+      const rows = await waitForScreen(session, "one image downloading, one waiting for a slot", (screen) => {
+        const states = refs.map((ref) => rowsOf(screen, ref)[0]?.split(/ {2,}/)[0]).sort();
+        return states[0] === "downloading" && states[1] === "waiting for slot";
+      });
+      assert.match(rows[0] ?? "", /^\[\+\] 0\/2 images done {2}\S+ elapsed$/);
+      const waiting = rows.find((row) => row.startsWith("waiting for slot")) ?? "";
+      // No attempt yet, so nothing else to say about it.
+      assert.match(waiting, new RegExp(`^waiting for slot  (?:${refs.map(escapeRegExp).join("|")})$`));
+      removeStall();
+      stack.proxy.closeStalled();
+      const final = await finished(session);
+      assert.equal(exitCode(final), 0, final.join("\n"));
+    } finally {
+      removeStall();
+      stack.proxy.closeStalled();
+    }
+  });
+
   it("escape sequences in a registry's error text never reach the terminal", async () => {
     const repo = stack.image("hostile");
     await stack.pushImage(repo, "1");
@@ -200,12 +234,13 @@ describe("the live view on a terminal", () => {
       const session = await startInTerminal([ref], { DOCKER_HOST: stack.engine.dockerHost, NO_COLOR: "1" }, { columns: 400 });
       const rows = await finished(session);
       assert.equal(exitCode(rows), 1, rows.join("\n"));
+      assert.match(rows[0] ?? "", /^\[\+\] 1\/1 images done \(1 failed\) {2}\S+ elapsed$/);
       assert.equal(
-        rows[0],
-        `FAILED           ${ref}  attempt 1/5  permanent: pull access denied for ${ref.replace(/:1$/, "")}, repository does not exist or may require 'docker login': denied: denied by policy second line`,
+        rows[1],
+        `FAILED            ${ref}  attempt 1/5  permanent: pull access denied for ${ref.replace(/:1$/, "")}, repository does not exist or may require 'docker login': denied: denied by policy second line`,
       );
-      assert.match(rows[1] ?? "", /^STATUS +IMAGE/);
-      assert.match(rows[2] ?? "", /denied: denied by policy second line \(check the image name/);
+      assert.match(rows[2] ?? "", /^STATUS +IMAGE/);
+      assert.match(rows[3] ?? "", /denied: denied by policy second line \(check the image name/);
       const painted = await screen(session, { escapes: true });
       assert.equal(ESCAPE.test(painted.join("\n")), false, JSON.stringify(painted));
     } finally {
@@ -254,7 +289,7 @@ describe("the live view on a terminal", () => {
       const rows = await finished(session);
       assert.equal(exitCode(rows), 0, rows.join("\n"));
       // The live view is still on the terminal (stderr) ...
-      assert.match(rows[0] ?? "", new RegExp(`^present +${escapeRegExp(ref)}  already on the engine$`));
+      assert.match(rows[1] ?? "", new RegExp(`^present +${escapeRegExp(ref)}  already on the engine$`));
       // ... and the file holds the plain summary.
       const summary = await readFile(out, "utf8");
       assert.equal(ESCAPE.test(summary), false, JSON.stringify(summary));

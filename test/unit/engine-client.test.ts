@@ -238,7 +238,11 @@ describe("engine client: pulling", () => {
       progress.map((p) => p.bytes),
       [0, 0, 1000, 2000, 3000, 3000, 3000, 3000],
     );
-    assert.deepEqual(progress[2], { status: "Downloading", id: "aaaaaaaaaaaa", bytes: 1000, total: 3000 });
+    assert.deepEqual(progress[2], { status: "Downloading", id: "aaaaaaaaaaaa", bytes: 1000, total: 3000, phase: "downloading" });
+    assert.deepEqual(
+      progress.map((p) => p.phase),
+      ["resolving", "downloading", "downloading", "downloading", "extracting", "extracting", "extracting", "extracting"],
+    );
   });
 
   it("reports an image that was already up to date", async () => {

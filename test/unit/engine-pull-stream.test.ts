@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { applyLine, flushLines, initialPullState, parsePullStream, splitLines, suspectLayer, type PullState } from "../../src/engine/pull-stream.js";
+import { applyLine, flushLines, initialPullState, parsePullStream, pullPhase, splitLines, suspectLayer, type PullState } from "../../src/engine/pull-stream.js";
 
 // Streams in the shape dockerd 20.10 sends them (lines end with \r\n; recorded from a pull of a
 // three-layer image from a local registry, then trimmed).
@@ -226,5 +226,37 @@ describe("pull stream: which layer a stall report names", () => {
   it("falls back to the last layer when every layer finished, and to nothing before any", () => {
     assert.equal(suspectLayer(parsePullStream(SUCCESS)), L2);
     assert.equal(suspectLayer(parsePullStream(stream({ status: "Pulling from x", id: "v1" }))), undefined);
+  });
+});
+
+describe("pull stream: the phase a person watching sees", () => {
+  const phases = (...lines: object[]) => {
+    let state = initialPullState;
+    return lines.map((line) => (state = applyLine(state, JSON.stringify(line)))).map(pullPhase);
+  };
+
+  it("resolves until the first layer line, downloads while any listed layer is unfinished, then extracts", () => {
+    assert.deepEqual(
+      phases(
+        status("Pulling from team/app", "v1"),
+        status("Pulling fs layer", L1),
+        status("Pulling fs layer", L2),
+        downloading(L1, 500, 1000),
+        status("Download complete", L1),
+        // L1 unpacks while L2 has not started: still downloading.
+        { status: "Extracting", progressDetail: { current: 1000, total: 1000 }, id: L1 },
+        status("Waiting", L2),
+        downloading(L2, 2000, 2000),
+        status("Verifying Checksum", L2),
+        // Every byte is in: 11.2 MB/11.2 MB while the engine unpacks is "extracting", not "pulling".
+        { status: "Extracting", progressDetail: { current: 2000, total: 2000 }, id: L2 },
+        status("Pull complete", L2),
+      ),
+      ["resolving", "downloading", "downloading", "downloading", "downloading", "downloading", "downloading", "downloading", "extracting", "extracting", "extracting"],
+    );
+  });
+
+  it("counts a layer the engine already has as downloaded", () => {
+    assert.deepEqual(phases(status("Already exists", L1), status("Pulling fs layer", L2), status("Download complete", L2)), ["extracting", "downloading", "extracting"]);
   });
 });

@@ -302,9 +302,9 @@ describe("outage gate", () => {
     assert.ok(v.pass);
     gate.open();
     assert.deepEqual(events, [
-      { type: "gate-closed", at: 0, registry: "reg.example", reason: "why" },
+      { type: "gate-closed", at: 0, registry: "reg.example", reason: "why", nextProbeAt: 1000 },
       { type: "gate-probe", at: 1000, registry: "reg.example", image: "a", probe: 1 },
-      { type: "gate-closed", at: 1100, registry: "reg.example", reason: "probe 1 failed" },
+      { type: "gate-closed", at: 1100, registry: "reg.example", reason: "probe 1 failed", nextProbeAt: 3100 },
       { type: "gate-probe", at: 3100, registry: "reg.example", image: "a", probe: 2 },
       { type: "gate-opened", at: 3100, registry: "reg.example", released: 0, closedMs: 3100 },
     ]);
