@@ -226,7 +226,8 @@ const NOT_PULLABLE: readonly NotPullable[] = [
   { file: BUILD, service: "app", reason: "build only" },
   { file: BUILD, service: "worker", reason: "build only" },
   { file: BUILD, service: "local-tool", reason: "pull_policy: build" },
-  { file: BUILD, service: "sidecar", reason: 'no image (extends "app", which is not followed)' },
+  // extends is followed: sidecar inherits app's build and, like app, has no image.
+  { file: BUILD, service: "sidecar", reason: "build only" },
   { file: BUILD, service: "data-init", reason: "no image or build" },
 ];
 const PROXY_WARNING = `${VARS}: service "proxy": variable IMAGE_PREFIX is not set; using an empty string in image "\${IMAGE_PREFIX}nginx:1.25.4"`;
@@ -454,7 +455,7 @@ describe("parseComposeServices", () => {
       ...ok("services:\n  a:\n    build: .\n    pull_policy: never\n    image: x\n  b:\n    extends: a\n  c:\n    extends: {service: a, file: other.yml}\n  d:\n    image:\n", [
         { service: "a", image: "x", build: true, pullPolicy: "never" },
         { service: "b", build: false, extends: "a" },
-        { service: "c", build: false, extends: "a" },
+        { service: "c", build: false, extends: "a", extendsFile: "other.yml" },
         { service: "d", build: false },
       ]),
     },
@@ -501,7 +502,7 @@ describe("classifyService", () => {
     { spec: { service: "s", image: "a", build: false, pullPolicy: "never" }, expected: { kind: "not-pullable", reason: "pull_policy: never" } },
     { spec: { service: "s", image: "a", build: true, pullPolicy: "build" }, expected: { kind: "not-pullable", reason: "pull_policy: build" } },
     { spec: { service: "s", build: true }, expected: { kind: "not-pullable", reason: "build only" } },
-    { spec: { service: "s", build: false, extends: "base" }, expected: { kind: "not-pullable", reason: 'no image (extends "base", which is not followed)' } },
+    { spec: { service: "s", build: false, extends: "base" }, expected: { kind: "not-pullable", reason: "no image or build" } },
     { spec: { service: "s", build: false }, expected: { kind: "not-pullable", reason: "no image or build" } },
   ];
   for (const { spec, expected } of cases) it(JSON.stringify(spec), () => assert.deepEqual(classifyService(spec), expected));
