@@ -10,7 +10,8 @@
 // A file's `include:` entries are followed: the included files see the including file's
 // variables first, then their own env_file (default: .env in their project directory), as
 // compose-go loads them. `extends:` is followed for image, build, pull_policy and profiles.
-// Profiles: with --profile names (or else COMPOSE_PROFILES), the services Compose would start
+// Profiles: with --profile names (or else COMPOSE_PROFILES, from the environment or, as compose-go
+// reads it, from the project's .env / env files), the services Compose would start
 // (no profiles, or a named one; "*" names all). With none named, every service is considered:
 // a CI job pre-pulls for any profile it may start, and an unneeded pull costs less than a test
 // that fails on a cold pull.
@@ -97,7 +98,7 @@ export async function discoverComposeImages(
   if (explicit !== undefined) warnings.push(...explicit.value.warnings);
   const dotenvByDirectory = new Map<string, ReadonlyMap<string, string>>();
 
-  const walk: Walk = { images: [], notPullable: [], warnings, parsed: new Map(), profiles: settings.profiles };
+  const walk: Walk = { images: [], notPullable: [], warnings, parsed: new Map() };
   for (const file of files.value.files) {
     let variables = explicit?.value.values ?? NO_VARIABLES;
     if (explicit === undefined && !settings.disableDotenv) {
@@ -107,7 +108,10 @@ export async function discoverComposeImages(
       warnings.push(...dotenv.value.warnings);
     }
     const fileVariables = variables;
-    const walked = await walkFile(file, { lookup: (name) => environment(name) ?? fileVariables.get(name), projectDirectory: dirname(file), chain: [] }, walk);
+    const lookup: Lookup = (name) => environment(name) ?? fileVariables.get(name);
+    const named = settings.profiles.length > 0 ? settings.profiles : splitList(lookup("COMPOSE_PROFILES"), ",");
+    const profiles = named.length > 0 ? new Set(named) : undefined;
+    const walked = await walkFile(file, { lookup, projectDirectory: dirname(file), chain: [], profiles }, walk);
     if (!walked.ok) return walked;
   }
   return { ok: true, value: { images: walk.images, notPullable: walk.notPullable, warnings } };
@@ -116,8 +120,8 @@ export async function discoverComposeImages(
 const NO_VARIABLES: ReadonlyMap<string, string> = new Map();
 
 interface ComposeSettings {
-  /** Enabled profiles; undefined when none is named (every service is considered). */
-  readonly profiles: ReadonlySet<string> | undefined;
+  /** --profile names; when empty, COMPOSE_PROFILES is looked up per project. */
+  readonly profiles: readonly string[];
   readonly envFiles: readonly string[];
   readonly disableDotenv: boolean;
   readonly warnings: readonly string[];
@@ -126,14 +130,13 @@ interface ComposeSettings {
 /** Flags first, then the COMPOSE_* variables `docker compose` reads. */
 function composeSettings(options: ComposeOptions): ComposeSettings {
   const env = options.env;
-  const named = options.profiles !== undefined && options.profiles.length > 0 ? options.profiles : splitList(env.COMPOSE_PROFILES, ",");
   const envFiles = options.envFiles !== undefined && options.envFiles.length > 0 ? options.envFiles : splitList(env.COMPOSE_ENV_FILES, ",");
   const disable = parseComposeBool(env.COMPOSE_DISABLE_ENV_FILE);
   const warnings =
     disable === undefined
       ? [`COMPOSE_DISABLE_ENV_FILE=${JSON.stringify(env.COMPOSE_DISABLE_ENV_FILE)} is not true or false; the .env files are read, as docker compose does`]
       : [];
-  return { profiles: named.length > 0 ? new Set(named) : undefined, envFiles, disableDotenv: disable === true, warnings };
+  return { profiles: options.profiles ?? [], envFiles, disableDotenv: disable === true, warnings };
 }
 
 // Go's strconv.ParseBool, which Compose uses; "" and unset are false, anything else undefined.
@@ -150,7 +153,6 @@ interface Walk {
   readonly warnings: string[];
   /** Parsed files by absolute path: a file included or extended from several places is read once. */
   readonly parsed: Map<string, ComposeFileSpec>;
-  readonly profiles: ReadonlySet<string> | undefined;
 }
 
 interface FileContext {
@@ -159,6 +161,8 @@ interface FileContext {
   readonly projectDirectory: string;
   /** Absolute paths of the files that included this one, outermost first. */
   readonly chain: readonly string[];
+  /** Enabled profiles of the project (included files share it); undefined when none is named. */
+  readonly profiles: ReadonlySet<string> | undefined;
 }
 
 /** Collects one file's images: its included files first (as Compose loads them), then its services. */
@@ -177,7 +181,7 @@ async function walkFile(file: string, context: FileContext, walk: Walk): Promise
     const extended = await resolveExtends(raw, file, walk, [`${resolve(file)}#${raw.service}`]);
     if (!extended.ok) return extended;
     const service = extended.value;
-    const disabled = disabledProfiles(service, context.lookup, walk.profiles);
+    const disabled = disabledProfiles(service, context.lookup, context.profiles);
     if (disabled !== undefined) {
       walk.notPullable.push({ file, service: service.service, reason: `${disabled.includes(",") ? "profiles" : "profile"} ${disabled} not enabled` });
       continue;
@@ -240,6 +244,7 @@ async function walkInclude(file: string, include: ComposeInclude, context: FileC
     lookup: (name) => context.lookup(name) ?? own.get(name),
     projectDirectory: projectDirectory.value,
     chain: [...context.chain, resolve(file)],
+    profiles: context.profiles,
   };
   for (const path of paths) {
     const walked = await walkFile(path, child, walk);

@@ -106,6 +106,17 @@ describe("profiles", () => {
   }
 });
 
+describe("COMPOSE_PROFILES in the project's env files", () => {
+  const file = join(FIXTURES, "profiles-dotenv", "compose.yml");
+  const services = async (options: Partial<ComposeOptions>) => (await discover([file], options)).images.map((i) => i.service);
+  it("the .env names the profiles when the environment does not", async () => assert.deepEqual(await services({}), ["web", "debug"]));
+  it("the environment wins over the .env", async () => assert.deepEqual(await services({ env: { COMPOSE_PROFILES: "kafka" } }), ["web", "kafka"]));
+  it("--profile wins over both", async () => assert.deepEqual(await services({ profiles: ["*"] }), ["web", "debug", "kafka"]));
+  it("an --env-file replaces the .env here too", async () => {
+    assert.deepEqual(await services({ envFiles: [join(PROJECT, "ci.env")] }), ["web", "debug", "kafka"]);
+  });
+});
+
 describe("COMPOSE_ENV_FILES and COMPOSE_DISABLE_ENV_FILE", () => {
   const ciImages = ["mirror.example.com:5000/clickhouse/clickhouse-server:24.8", "zookeeper:3.8", "mirror.example.com:5000/keeper:25.1", "mysql:8.4", "nginx:1.25.4"];
   it("COMPOSE_ENV_FILES replaces the .env like --env-file, in order", async () => {
