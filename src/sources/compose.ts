@@ -57,7 +57,10 @@ export interface ComposeOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** --env-file paths in command-line order. When non-empty they replace each directory's .env (else COMPOSE_ENV_FILES does). */
   readonly envFiles?: readonly string[];
-  /** --profile names. When empty, COMPOSE_PROFILES names them; when neither does, every service is considered. */
+  /**
+   * --profile names. When empty, COMPOSE_PROFILES names them (environment, then the project's
+   * .env or env files); when neither does, every service is considered.
+   */
   readonly profiles?: readonly string[];
 }
 
@@ -139,7 +142,7 @@ function composeSettings(options: ComposeOptions): ComposeSettings {
   return { profiles: options.profiles ?? [], envFiles, disableDotenv: disable === true, warnings };
 }
 
-// Go's strconv.ParseBool, which Compose uses; "" and unset are false, anything else undefined.
+// Go's strconv.ParseBool, which Compose uses; "" and unset are false; undefined for what it rejects.
 function parseComposeBool(value: string | undefined): boolean | undefined {
   const text = (value ?? "").trim();
   if (["", "0", "f", "F", "false", "FALSE", "False"].includes(text)) return false;
