@@ -107,8 +107,9 @@ function parseTemplate(src, start, inArgument) {
         i += 1 + name.length;
         continue;
       }
-      const shown = next === void 0 ? "at the end" : `before "${next}"`;
-      return { ok: false, error: { detail: `"$" ${shown} starts no variable` } };
+      text += "$";
+      i += 1;
+      continue;
     }
     if (inArgument && ch === "{") literalDepth += 1;
     if (inArgument && ch === "}") {
@@ -201,38 +202,32 @@ function parseEnvFile(text, file, environment, inherited = EMPTY) {
   const values = /* @__PURE__ */ new Map();
   const warnings = [];
   const resolve3 = (name) => environment(name) ?? values.get(name) ?? inherited.get(name);
-  let pos = 0;
-  let line = 1;
-  while (pos < src.length) {
-    const lineEnd = endOfLine(src, pos);
-    const head = parseHead(src.slice(pos, lineEnd));
-    if (!head.ok) return fail4(file, line, head.error.message, head.error.variable);
-    if (head.value.kind === "skip") {
-      [pos, line] = [lineEnd + 1, line + 1];
+  const cursor = { src, pos: 0, line: 1 };
+  while (skipToStatement(cursor)) {
+    const line = cursor.line;
+    const key = readKey(cursor);
+    if (!key.ok) return fail4(file, line, key.error.message, key.error.variable);
+    const { name, inherit } = key.value;
+    if (inherit) {
+      const fromEnvironment = environment(name);
+      if (fromEnvironment !== void 0 && isKept(name)) values.set(name, fromEnvironment);
       continue;
     }
-    const key = head.value.key;
-    if (head.value.kind === "inherit") {
-      const fromEnvironment = environment(key);
-      if (fromEnvironment !== void 0) values.set(key, fromEnvironment);
-      [pos, line] = [lineEnd + 1, line + 1];
-      continue;
-    }
-    const raw = readValue(src, pos + head.value.valueOffset, lineEnd);
-    if (!raw.ok) return fail4(file, line, `${raw.error} in the value of ${key}`, key);
+    const raw = readValue(cursor);
+    if (!raw.ok) return fail4(file, line, `${raw.error} in the value of ${name}`, name);
     let value = raw.value.literal;
     if (raw.value.template !== void 0) {
       const expanded = interpolateDetailed(raw.value.template, resolve3);
-      if (!expanded.ok) return fail4(file, line, explain(expanded.error.message, expanded.error.kind), expanded.error.variable ?? key);
+      if (!expanded.ok) return fail4(file, line, explain(expanded.error.message, expanded.error.kind), expanded.error.variable ?? name);
       value = expanded.value.value;
-      for (const name of expanded.value.unset) {
-        warnings.push(`${file}:${line}: variable ${name} (used by ${key}) is not set; using an empty string`);
+      for (const unset of expanded.value.unset) {
+        warnings.push(`${file}:${line}: variable ${unset} (used by ${name}) is not set; using an empty string`);
       }
     }
-    values.set(key, value);
-    line += countNewlines(src, pos, raw.value.end);
-    pos = raw.value.end + 1;
-    line += 1;
+    if (raw.value.commentLike) {
+      warnings.push(`${file}:${line}: the value of ${name} is ${JSON.stringify(value)}: Compose reads "#" after "=" and blanks as the value, not a comment; put the comment on its own line`);
+    }
+    if (isKept(name)) values.set(name, value);
   }
   return { ok: true, value: { values, warnings } };
 }
@@ -248,68 +243,87 @@ async function readEnvFile(path2, environment, options = {}) {
   }
   return parseEnvFile(text, path2, environment, options.inherited ?? EMPTY);
 }
-function parseHead(lineText) {
-  const trimmed = lineText.trim();
-  if (trimmed === "" || trimmed.startsWith("#")) return { ok: true, value: { kind: "skip" } };
-  const match = /^[ \t]*(?:export[ \t]+)?([^=\s#]*)[ \t]*/.exec(lineText);
-  const key = match?.[1] ?? "";
-  const rest = lineText.slice(match?.[0].length ?? 0);
-  if (key === "") return { ok: false, error: { message: `missing variable name before "="; write KEY=VALUE` } };
-  if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(key)) {
-    return {
-      ok: false,
-      error: { message: `invalid variable name "${key}"; names start with a letter or "_" and contain letters, digits, "_", "." or "-"`, variable: key }
-    };
+function skipToStatement(c) {
+  for (; ; ) {
+    while (c.pos < c.src.length && /\s/u.test(c.src[c.pos])) advance(c);
+    if (c.pos >= c.src.length) return false;
+    if (c.src[c.pos] !== "#") return true;
+    while (c.pos < c.src.length && c.src[c.pos] !== "\n") c.pos += 1;
   }
-  if (rest === "" || rest.startsWith("#")) return { ok: true, value: { kind: "inherit", key } };
-  if (!rest.startsWith("=")) return { ok: false, error: { message: `expected "=" after ${key}; write ${key}=VALUE`, variable: key } };
-  return { ok: true, value: { kind: "assign", key, valueOffset: lineText.length - rest.length + 1 } };
 }
-function readValue(src, start, lineEnd) {
-  let i = start;
-  while (src[i] === " " || src[i] === "	") i += 1;
-  const quote = src[i];
+function advance(c) {
+  if (c.src[c.pos] === "\n") c.line += 1;
+  c.pos += 1;
+}
+function isKept(name) {
+  return name !== "" && !new RegExp("^\\p{N}", "u").test(name);
+}
+function readKey(c) {
+  const exported = /^export[ \t\v\f\u0085\u00A0]+/.exec(c.src.slice(c.pos, c.pos + 64));
+  if (exported) c.pos += exported[0].length;
+  const start = c.pos;
+  for (; c.pos < c.src.length; c.pos += 1) {
+    const ch = c.src[c.pos];
+    if (BLANK.has(ch) || KEY_CHAR.test(ch)) continue;
+    if (ch === "=" || ch === ":" || ch === "\n") break;
+    const shown = c.src.slice(start, endOfLine(c.src, start));
+    return { ok: false, error: { message: `unexpected character ${JSON.stringify(ch)} in variable name ${JSON.stringify(shown)}; keys are letters, digits, "_", ".", "-", "[" and "]"` } };
+  }
+  const name = c.src.slice(start, c.pos).trimEnd();
+  const inherit = c.pos >= c.src.length || c.src[c.pos] === "\n";
+  if (c.pos < c.src.length) advance(c);
+  if (name.includes(" ")) return { ok: false, error: { message: `variable name ${JSON.stringify(name)} contains a space`, variable: name } };
+  return { ok: true, value: { name, inherit } };
+}
+function readValue(c) {
+  const afterEquals = c.pos;
+  while (c.pos < c.src.length && BLANK.has(c.src[c.pos])) c.pos += 1;
+  const quote = c.src[c.pos];
   if (quote !== "'" && quote !== '"') {
-    return { ok: true, value: { literal: "", template: stripInlineComment(src.slice(start, lineEnd)), end: lineEnd } };
+    const end = endOfLine(c.src, c.pos);
+    const text = c.src.slice(c.pos, end);
+    c.pos = end;
+    const comment = text.indexOf(" #");
+    const commentLike = text.startsWith("#") && c.pos - text.length > afterEquals ? { commentLike: true } : {};
+    return { ok: true, value: { literal: "", template: (comment < 0 ? text : text.slice(0, comment)).trimEnd(), ...commentLike } };
   }
-  const quoted = quote === "'" ? readSingleQuoted(src, i + 1) : readDoubleQuoted(src, i + 1);
-  if (quoted === void 0) return { ok: false, error: `unterminated ${quote === "'" ? "single" : "double"}-quoted string (add the closing ${quote})` };
-  const end = endOfLine(src, quoted.close + 1);
-  const trailing = src.slice(quoted.close + 1, end);
-  if (!/^[ \t]*(#.*)?$/.test(trailing)) return { ok: false, error: `unexpected text ${JSON.stringify(trailing.trim())} after the closing ${quote}` };
-  return { ok: true, value: { ...quoted.value, end } };
+  const open3 = { pos: c.pos, line: c.line };
+  const body = readQuoted(c, quote);
+  if (body === void 0) {
+    [c.pos, c.line] = [open3.pos, open3.line];
+    return { ok: false, error: `unterminated ${quote === "'" ? "single" : "double"}-quoted string (add the closing ${quote})` };
+  }
+  return { ok: true, value: quote === "'" ? { literal: body } : { literal: "", template: expandEscapes(body) } };
 }
-function stripInlineComment(value) {
-  const comment = /[ \t]#/.exec(value);
-  return (comment ? value.slice(0, comment.index) : value).trim();
-}
-function readSingleQuoted(src, start) {
-  const close = src.indexOf("'", start);
-  return close < 0 ? void 0 : { value: { literal: src.slice(start, close) }, close };
-}
-function readDoubleQuoted(src, start) {
-  let template = "";
-  for (let i = start; i < src.length; i += 1) {
-    const ch = src[i];
-    if (ch === '"') return { value: { literal: "", template }, close: i };
-    if (ch === "\\" && i + 1 < src.length) {
-      const next = src[i + 1];
-      template += ESCAPES[next] ?? `\\${next}`;
-      i += 1;
+function readQuoted(c, quote) {
+  let out = "";
+  advance(c);
+  while (c.pos < c.src.length) {
+    const ch = c.src[c.pos];
+    advance(c);
+    if (ch === quote) return out;
+    if (ch === "\\" && c.pos < c.src.length) {
+      const next = c.src[c.pos];
+      advance(c);
+      out += next === quote ? next : `\\${next}`;
       continue;
     }
-    template += ch;
+    out += ch;
   }
   return void 0;
+}
+function expandEscapes(text) {
+  return text.replace(/\\(?:[abcfnrtv$"\\]|0\d{0,3})/g, (match) => {
+    if (match.startsWith("\\0")) {
+      const digits = match.slice(2);
+      return /^[0-7]{3}$/.test(digits) && Number.parseInt(digits, 8) <= 255 ? String.fromCharCode(Number.parseInt(digits, 8)) : `\\${digits}`;
+    }
+    return ESCAPES[match[1]] ?? match;
+  });
 }
 function endOfLine(src, from) {
   const index = src.indexOf("\n", from);
   return index < 0 ? src.length : index;
-}
-function countNewlines(src, from, to) {
-  let count = 0;
-  for (let i = src.indexOf("\n", from); i >= 0 && i < to; i = src.indexOf("\n", i + 1)) count += 1;
-  return count;
 }
 function explain(message, kind) {
   return kind === "invalid-format" ? `${message}, or single-quote the value` : `${message}; set it in the environment or earlier in the file`;
@@ -317,13 +331,15 @@ function explain(message, kind) {
 function fail4(file, line, message, variable) {
   return { ok: false, error: { file, line, ...variable === void 0 ? {} : { variable }, message: `${file}:${line}: ${message}` } };
 }
-var EMPTY, ESCAPES;
+var EMPTY, BLANK, KEY_CHAR, ESCAPES;
 var init_env_file = __esm({
   "src/sources/env-file.ts"() {
     "use strict";
     init_interpolate();
     EMPTY = /* @__PURE__ */ new Map();
-    ESCAPES = { n: "\n", r: "\r", t: "	", '"': '"', "\\": "\\", $: "$$" };
+    BLANK = /* @__PURE__ */ new Set(["	", "\v", "\f", "\r", " ", "", " "]);
+    KEY_CHAR = /^[\p{L}\p{N}_.\-[\]]$/u;
+    ESCAPES = { a: "\x07", b: "\b", f: "\f", n: "\n", r: "\r", t: "	", v: "\v", '"': '"', "\\": "\\", $: "$$" };
   }
 });
 
@@ -7658,14 +7674,16 @@ var require_dist = __commonJS({
 });
 
 // src/sources/compose-parse.ts
-function parseComposeServices(text, file) {
+function parseComposeFile(text, file) {
   const data = parseYaml(text, file);
   if (!data.ok) return data;
   const top = data.value;
   if (top === null || top === void 0) return fail5(file, `${file}: the file is empty; a Compose file is a mapping with a "services" key`);
   if (!isMapping(top)) return fail5(file, `${file}: a Compose file must be a mapping at the top level, found ${describe2(top)}`);
+  const includes = readIncludes(file, top.get("include"));
+  if (!includes.ok) return includes;
   const services = top.get("services");
-  if (services === void 0 || services === null) return { ok: true, value: [] };
+  if (services === void 0 || services === null) return { ok: true, value: { services: [], includes: includes.value } };
   if (!isMapping(services)) {
     return fail5(file, `${file}: "services" must be a mapping of service names to definitions, found ${describe2(services)}`);
   }
@@ -7675,7 +7693,38 @@ function parseComposeServices(text, file) {
     if (!spec.ok) return spec;
     specs.push(spec.value);
   }
-  return { ok: true, value: specs };
+  return { ok: true, value: { services: specs, includes: includes.value } };
+}
+function readIncludes(file, value) {
+  if (value === void 0 || value === null) return { ok: true, value: [] };
+  if (!Array.isArray(value)) return fail5(file, `${file}: "include" must be a list of paths or of mappings with "path", found ${describe2(value)}`);
+  const includes = [];
+  for (const entry of value) {
+    if (typeof entry === "string") {
+      includes.push({ paths: [entry] });
+      continue;
+    }
+    const paths = isMapping(entry) ? stringList(entry.get("path")) : void 0;
+    if (!isMapping(entry) || paths === void 0 || paths.length === 0) {
+      return fail5(file, `${file}: each "include" entry must be a path or a mapping with "path" (a path or a list of paths), found ${describe2(entry)}`);
+    }
+    const projectDirectory = entry.get("project_directory");
+    const envFiles = stringList(entry.get("env_file"));
+    if (projectDirectory !== void 0 && typeof projectDirectory !== "string" || entry.get("env_file") !== void 0 && envFiles === void 0) {
+      return fail5(file, `${file}: in "include", project_directory must be a path and env_file a path or a list of paths`);
+    }
+    includes.push({
+      paths,
+      ...typeof projectDirectory === "string" ? { projectDirectory } : {},
+      ...envFiles === void 0 ? {} : { envFiles }
+    });
+  }
+  return { ok: true, value: includes };
+}
+function stringList(value) {
+  if (typeof value === "string") return [value];
+  if (Array.isArray(value) && value.every((v) => typeof v === "string")) return value;
+  return void 0;
 }
 function parseYaml(text, file) {
   const lineCounter = new import_yaml.LineCounter();
@@ -7703,7 +7752,11 @@ function readService(file, service, definition) {
     return fail5(file, `${file}: service "${service}": image must be a string, found ${describe2(image)}; quote the value`, service);
   }
   const pullPolicy = definition.get("pull_policy");
-  const extendsName = extendedService(definition.get("extends"));
+  const extended = extendedService(definition.get("extends"));
+  const profiles = definition.get("profiles");
+  if (profiles !== void 0 && profiles !== null && stringList(profiles) === void 0) {
+    return fail5(file, `${file}: service "${service}": profiles must be a list of names, found ${describe2(profiles)}`, service);
+  }
   return {
     ok: true,
     value: {
@@ -7711,14 +7764,19 @@ function readService(file, service, definition) {
       ...typeof image === "string" ? { image } : {},
       build: definition.get("build") !== void 0 && definition.get("build") !== null,
       ...typeof pullPolicy === "string" ? { pullPolicy } : {},
-      ...extendsName === void 0 ? {} : { extends: extendsName }
+      ...extended === void 0 ? {} : { extends: extended.service },
+      ...extended?.file === void 0 ? {} : { extendsFile: extended.file },
+      ...profiles === void 0 || profiles === null ? {} : { profiles: stringList(profiles) ?? [] }
     }
   };
 }
 function extendedService(value) {
-  if (typeof value === "string") return value;
-  const service = isMapping(value) ? value.get("service") : void 0;
-  return typeof service === "string" ? service : void 0;
+  if (typeof value === "string") return { service: value };
+  if (!isMapping(value)) return void 0;
+  const service = value.get("service");
+  const file = value.get("file");
+  if (typeof service !== "string") return void 0;
+  return typeof file === "string" ? { service, file } : { service };
 }
 function isMapping(value) {
   return value instanceof Map;
@@ -7744,6 +7802,13 @@ var init_compose_parse = __esm({
 // src/sources/compose.ts
 import { readdir, readFile as readFile5, stat } from "node:fs/promises";
 import { basename as basename2, dirname as dirname2, join as join4, resolve } from "node:path";
+function composeFilesFromEnv(env, platform = process.platform) {
+  const separator = env.COMPOSE_PATH_SEPARATOR || (platform === "win32" ? ";" : ":");
+  return splitList(env.COMPOSE_FILE, separator);
+}
+function splitList(value, separator) {
+  return (value ?? "").split(separator).map((part) => part.trim()).filter((part) => part !== "");
+}
 function isComposeFileName(name) {
   const base = basename2(name);
   return !base.startsWith(".") && /compose.*\.ya?ml$/.test(base);
@@ -7754,16 +7819,16 @@ async function discoverComposeImages(paths, options) {
   const files = await expandPaths(paths);
   if (!files.ok) return files;
   warnings.push(...files.value.warnings);
-  const envFiles = options.envFiles ?? [];
-  const explicit = envFiles.length > 0 ? await loadEnvFiles(envFiles, environment) : void 0;
+  const settings = composeSettings(options);
+  warnings.push(...settings.warnings);
+  const explicit = settings.envFiles.length > 0 ? await loadEnvFiles(settings.envFiles, environment) : void 0;
   if (explicit !== void 0 && !explicit.ok) return explicit;
   if (explicit !== void 0) warnings.push(...explicit.value.warnings);
   const dotenvByDirectory = /* @__PURE__ */ new Map();
-  const images = [];
-  const notPullable = [];
+  const walk = { images: [], notPullable: [], warnings, parsed: /* @__PURE__ */ new Map() };
   for (const file of files.value.files) {
-    let variables = explicit?.value.values;
-    if (variables === void 0) {
+    let variables = explicit?.value.values ?? NO_VARIABLES;
+    if (explicit === void 0 && !settings.disableDotenv) {
       const dotenv = await projectDotenv(file, environment, dotenvByDirectory);
       if (!dotenv.ok) return dotenv;
       variables = dotenv.value.values;
@@ -7771,26 +7836,163 @@ async function discoverComposeImages(paths, options) {
     }
     const fileVariables = variables;
     const lookup = (name) => environment(name) ?? fileVariables.get(name);
-    const specs = await readServices(file);
-    if (!specs.ok) return specs;
-    for (const spec of specs.value) {
-      const plan = classifyService(spec);
-      if (plan.kind === "not-pullable") {
-        notPullable.push({ file, service: spec.service, reason: plan.reason });
-        continue;
-      }
-      const resolved = resolveImage(plan.image, file, spec.service, lookup);
-      if (!resolved.ok) return resolved;
-      warnings.push(...resolved.value.warnings);
-      images.push({ image: resolved.value.image, file, service: spec.service, ...plan.buildable ? { buildable: true } : {} });
-    }
+    const named = settings.profiles.length > 0 ? settings.profiles : splitList(lookup("COMPOSE_PROFILES"), ",");
+    const profiles = named.length > 0 ? new Set(named) : void 0;
+    const walked = await walkFile(file, { lookup, projectDirectory: dirname2(file), chain: [], profiles }, walk);
+    if (!walked.ok) return walked;
   }
-  return { ok: true, value: { images, notPullable, warnings } };
+  return { ok: true, value: { images: walk.images, notPullable: walk.notPullable, warnings } };
+}
+function composeSettings(options) {
+  const env = options.env;
+  const envFiles = options.envFiles !== void 0 && options.envFiles.length > 0 ? options.envFiles : splitList(env.COMPOSE_ENV_FILES, ",");
+  const disable = parseComposeBool(env.COMPOSE_DISABLE_ENV_FILE);
+  const warnings = disable === void 0 ? [`COMPOSE_DISABLE_ENV_FILE=${JSON.stringify(env.COMPOSE_DISABLE_ENV_FILE)} is not true or false; the .env files are read, as docker compose does`] : [];
+  return { profiles: options.profiles ?? [], envFiles, disableDotenv: disable === true, warnings };
+}
+function parseComposeBool(value) {
+  const text = (value ?? "").trim();
+  if (["", "0", "f", "F", "false", "FALSE", "False"].includes(text)) return false;
+  if (["1", "t", "T", "true", "TRUE", "True"].includes(text)) return true;
+  return void 0;
+}
+async function walkFile(file, context, walk) {
+  const key = resolve(file);
+  if (context.chain.includes(key)) {
+    return { ok: false, error: { file, message: `${file}: include cycle: ${[...context.chain, key].join(" -> ")}; remove one of the include entries` } };
+  }
+  const spec = await loadFile(file, walk);
+  if (!spec.ok) return spec;
+  for (const include of spec.value.includes) {
+    const included = await walkInclude(file, include, context, walk);
+    if (!included.ok) return included;
+  }
+  for (const raw of spec.value.services) {
+    const extended = await resolveExtends(raw, file, walk, [`${resolve(file)}#${raw.service}`]);
+    if (!extended.ok) return extended;
+    const service = extended.value;
+    const disabled = disabledProfiles(service, context.lookup, context.profiles);
+    if (disabled !== void 0) {
+      walk.notPullable.push({ file, service: service.service, reason: `${disabled.includes(",") ? "profiles" : "profile"} ${disabled} not enabled` });
+      continue;
+    }
+    const plan = classifyService(service);
+    if (plan.kind === "not-pullable") {
+      walk.notPullable.push({ file, service: service.service, reason: plan.reason });
+      continue;
+    }
+    const resolved = resolveImage(plan.image, file, service.service, context.lookup);
+    if (!resolved.ok) return resolved;
+    walk.warnings.push(...resolved.value.warnings);
+    walk.images.push({ image: resolved.value.image, file, service: service.service, ...plan.buildable ? { buildable: true } : {} });
+  }
+  return { ok: true, value: void 0 };
+}
+async function walkInclude(file, include, context, walk) {
+  const expand = (value) => {
+    const result = interpolateDetailed(value, context.lookup);
+    if (!result.ok) return { ok: false, error: { file, message: `${file}: include "${value}": ${result.error.message}` } };
+    return { ok: true, value: resolve(context.projectDirectory, result.value.value) };
+  };
+  const paths = [];
+  for (const raw of include.paths) {
+    const path2 = expand(raw);
+    if (!path2.ok) return path2;
+    if (await entryKind(path2.value) !== "file") {
+      return { ok: false, error: { file, message: `${file}: include "${raw}": ${path2.value} is not a file; fix the path (it is relative to ${context.projectDirectory})` } };
+    }
+    paths.push(path2.value);
+  }
+  const projectDirectory = include.projectDirectory === void 0 ? { ok: true, value: dirname2(paths[0]) } : expand(include.projectDirectory);
+  if (!projectDirectory.ok) return projectDirectory;
+  let variables = NO_VARIABLES;
+  if (include.envFiles === void 0) {
+    const dotenv = await readEnvFile(join4(projectDirectory.value, ".env"), context.lookup, { optional: true });
+    if (!dotenv.ok) return { ok: false, error: fromEnvFileError(dotenv.error) };
+    variables = dotenv.value.values;
+    walk.warnings.push(...dotenv.value.warnings);
+  } else {
+    const envFiles = [];
+    for (const raw of include.envFiles) {
+      const path2 = expand(raw);
+      if (!path2.ok) return path2;
+      envFiles.push(path2.value);
+    }
+    const loaded = await loadEnvFiles(envFiles, context.lookup);
+    if (!loaded.ok) return loaded;
+    variables = loaded.value.values;
+    walk.warnings.push(...loaded.value.warnings);
+  }
+  const own = variables;
+  const child = {
+    lookup: (name) => context.lookup(name) ?? own.get(name),
+    projectDirectory: projectDirectory.value,
+    chain: [...context.chain, resolve(file)],
+    profiles: context.profiles
+  };
+  for (const path2 of paths) {
+    const walked = await walkFile(path2, child, walk);
+    if (!walked.ok) return walked;
+  }
+  return { ok: true, value: void 0 };
+}
+async function resolveExtends(spec, file, walk, chain) {
+  if (spec.extends === void 0) return { ok: true, value: spec };
+  const baseFile = spec.extendsFile === void 0 ? file : resolve(dirname2(file), spec.extendsFile);
+  const key = `${resolve(baseFile)}#${spec.extends}`;
+  const where = `${file}: service "${spec.service}"`;
+  if (chain.includes(key)) {
+    const services = [...chain, key].map((k) => k.slice(k.lastIndexOf("#") + 1)).join(" -> ");
+    return { ok: false, error: { file, service: spec.service, message: `${where}: extends cycle ${services}; remove one of the extends` } };
+  }
+  const parsed = await loadFile(baseFile, walk);
+  if (!parsed.ok) return { ok: false, error: { ...parsed.error, message: `${where}: extends: ${parsed.error.message}` } };
+  const base = parsed.value.services.find((s) => s.service === spec.extends);
+  if (base === void 0) {
+    return { ok: false, error: { file, service: spec.service, message: `${where}: extends "${spec.extends}", which ${baseFile} does not define` } };
+  }
+  const inherited = await resolveExtends(base, baseFile, walk, [...chain, key]);
+  if (!inherited.ok) return inherited;
+  const b = inherited.value;
+  const image = spec.image ?? b.image;
+  const pullPolicy = spec.pullPolicy ?? b.pullPolicy;
+  const profiles = spec.profiles ?? b.profiles;
+  return {
+    ok: true,
+    value: {
+      service: spec.service,
+      ...image === void 0 ? {} : { image },
+      build: spec.build || b.build,
+      ...pullPolicy === void 0 ? {} : { pullPolicy },
+      ...profiles === void 0 ? {} : { profiles }
+    }
+  };
+}
+function disabledProfiles(spec, lookup, enabled) {
+  if (enabled === void 0 || spec.profiles === void 0 || spec.profiles.length === 0 || enabled.has("*")) return void 0;
+  const names = spec.profiles.map((raw) => {
+    const value = interpolateDetailed(raw, lookup);
+    return value.ok ? value.value.value : raw;
+  });
+  return names.some((name) => enabled.has(name)) ? void 0 : names.join(", ");
+}
+async function loadFile(file, walk) {
+  const key = resolve(file);
+  const cached = walk.parsed.get(key);
+  if (cached !== void 0) return { ok: true, value: cached };
+  let text;
+  try {
+    text = await readFile5(file, "utf8");
+  } catch (error) {
+    return { ok: false, error: { file, message: `${file}: cannot be read (${error.message})` } };
+  }
+  const parsed = parseComposeFile(text, file);
+  if (parsed.ok) walk.parsed.set(key, parsed.value);
+  return parsed;
 }
 function classifyService(spec) {
   if (spec.image === void 0) {
     if (spec.build) return { kind: "not-pullable", reason: "build only" };
-    if (spec.extends !== void 0) return { kind: "not-pullable", reason: `no image (extends "${spec.extends}", which is not followed)` };
     return { kind: "not-pullable", reason: "no image or build" };
   }
   if (spec.pullPolicy === "build" || spec.pullPolicy === "never") {
@@ -7866,15 +8068,6 @@ async function entryKind(path2) {
 function byCodePoint(a, b) {
   return a < b ? -1 : a > b ? 1 : 0;
 }
-async function readServices(file) {
-  let text;
-  try {
-    text = await readFile5(file, "utf8");
-  } catch (error) {
-    return { ok: false, error: { file, message: `${file}: cannot be read (${error.message})` } };
-  }
-  return parseComposeServices(text, file);
-}
 async function loadEnvFiles(paths, environment) {
   const merged = /* @__PURE__ */ new Map();
   const warnings = [];
@@ -7903,6 +8096,7 @@ function fromEnvFileError(error) {
     message: error.message
   };
 }
+var NO_VARIABLES;
 var init_compose = __esm({
   "src/sources/compose.ts"() {
     "use strict";
@@ -7910,6 +8104,7 @@ var init_compose = __esm({
     init_interpolate();
     init_compose_parse();
     init_compose_parse();
+    NO_VARIABLES = /* @__PURE__ */ new Map();
   }
 });
 
@@ -7919,7 +8114,8 @@ __export(compose_exports, {
   imagesFromCompose: () => imagesFromCompose
 });
 async function imagesFromCompose(args, io) {
-  const found = await discoverComposeImages(args.compose, { env: io.env, envFiles: args.envFiles });
+  const paths = args.compose.length > 0 ? args.compose : composeFilesFromEnv(io.env);
+  const found = await discoverComposeImages(paths, { env: io.env, envFiles: args.envFiles, profiles: args.profiles });
   if (!found.ok) return { ok: false, error: found.error.message };
   const { images, notPullable, warnings } = found.value;
   for (const warning of warnings) io.stderr.write(`prepull: warning: ${warning}
@@ -8040,6 +8236,7 @@ var OPTIONS = {
   file: { type: "string", short: "f", multiple: true },
   compose: { type: "string", short: "c", multiple: true },
   "env-file": { type: "string", multiple: true },
+  profile: { type: "string", multiple: true },
   print: { type: "boolean" },
   json: { type: "string" },
   junit: { type: "string" },
@@ -8076,6 +8273,7 @@ function parseCliArgs(argv) {
       files: v.file ?? [],
       compose: v.compose ?? [],
       envFiles: v["env-file"] ?? [],
+      profiles: v.profile ?? [],
       print: v.print ?? false,
       settings,
       ...v.json !== void 0 ? { json: v.json } : {},
@@ -10857,7 +11055,7 @@ async function run(args, io, version2, hooks = {}) {
   if (!settings.ok) return fail6(settings.error.message);
   const inputs = await gatherInputs(args, io);
   if (!inputs.ok) return fail6(inputs.error);
-  if (inputs.value.length === 0) return fail6('no images given: name them as arguments, with --file, with --compose, or with "-" on standard input');
+  if (inputs.value.length === 0) return fail6('no images given: name them as arguments, with --file, with --compose (or COMPOSE_FILE), or with "-" on standard input');
   const plan = planReferences(inputs.value);
   if (!plan.ok) return fail6(`nothing was pulled: ${plan.error.length === 1 ? "1 invalid image reference" : `${plan.error.length} invalid image references`}
 ${plan.error.map((e) => `  ${formatReferenceError(e)}`).join("\n")}`);
@@ -10899,7 +11097,8 @@ async function gatherInputs(args, io) {
     inputs.push(...list.value);
   }
   if (args.readStdin && !args.files.includes("-")) inputs.push(...parseImageList(await readStream(io.stdin)));
-  if (args.compose.length > 0) {
+  const noOtherInput = args.images.length === 0 && args.files.length === 0 && !args.readStdin;
+  if (args.compose.length > 0 || noOtherInput && io.env.COMPOSE_FILE) {
     const { imagesFromCompose: imagesFromCompose2 } = await Promise.resolve().then(() => (init_compose2(), compose_exports));
     const composed = await imagesFromCompose2(args, io);
     if (!composed.ok) return composed;

@@ -12,6 +12,8 @@ export interface CliArgs {
   readonly files: readonly string[];
   readonly compose: readonly string[];
   readonly envFiles: readonly string[];
+  /** --profile names, in order (COMPOSE_PROFILES is the sources' business). */
+  readonly profiles: readonly string[];
   readonly print: boolean;
   readonly settings: SettingFlags;
   readonly json?: string;
@@ -28,6 +30,7 @@ const OPTIONS = {
   file: { type: "string", short: "f", multiple: true },
   compose: { type: "string", short: "c", multiple: true },
   "env-file": { type: "string", multiple: true },
+  profile: { type: "string", multiple: true },
   print: { type: "boolean" },
   json: { type: "string" },
   junit: { type: "string" },
@@ -69,6 +72,7 @@ export function parseCliArgs(argv: readonly string[]): Result<CliArgs, string> {
       files: v.file ?? [],
       compose: v.compose ?? [],
       envFiles: v["env-file"] ?? [],
+      profiles: v.profile ?? [],
       print: v.print ?? false,
       settings,
       ...(v.json !== undefined ? { json: v.json } : {}),

@@ -1,11 +1,13 @@
 // --compose: the image list from the compose files the tests start.
-import { discoverComposeImages } from "../sources/compose.js";
+import { composeFilesFromEnv, discoverComposeImages } from "../sources/compose.js";
 import type { Result } from "../types.js";
 import type { CliArgs } from "./args.js";
 import type { Io } from "./io.js";
 
+/** Reads --compose, or else COMPOSE_FILE (the caller decides when that applies). */
 export async function imagesFromCompose(args: CliArgs, io: Io): Promise<Result<string[], string>> {
-  const found = await discoverComposeImages(args.compose, { env: io.env, envFiles: args.envFiles });
+  const paths = args.compose.length > 0 ? args.compose : composeFilesFromEnv(io.env);
+  const found = await discoverComposeImages(paths, { env: io.env, envFiles: args.envFiles, profiles: args.profiles });
   if (!found.ok) return { ok: false, error: found.error.message };
   const { images, notPullable, warnings } = found.value;
   for (const warning of warnings) io.stderr.write(`prepull: warning: ${warning}\n`);

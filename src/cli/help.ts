@@ -32,7 +32,10 @@ Images:
   -f, --file FILE             read references from FILE ("-": stdin), one per line (# comments, blank lines ignored)
   -                           read references from standard input
   -c, --compose PATH          take services.*.image from a compose file, or from the compose files in a directory
+                              (without any image input: the files in COMPOSE_FILE)
       --env-file FILE         variables for compose interpolation (replaces the .env beside the compose file)
+      --profile NAME          only services Compose starts with this profile enabled (COMPOSE_PROFILES);
+                              without one, every service's image
       --print                 print the resolved, normalized references and exit without pulling
 
 Policy (flags override the PULL_* environment variables):

@@ -26,7 +26,7 @@ export async function run(args: CliArgs, io: Io, version: string, hooks: RunHook
 
   const inputs = await gatherInputs(args, io);
   if (!inputs.ok) return fail(inputs.error);
-  if (inputs.value.length === 0) return fail('no images given: name them as arguments, with --file, with --compose, or with "-" on standard input');
+  if (inputs.value.length === 0) return fail('no images given: name them as arguments, with --file, with --compose (or COMPOSE_FILE), or with "-" on standard input');
   const plan = planReferences(inputs.value);
   if (!plan.ok) return fail(`nothing was pulled: ${plan.error.length === 1 ? "1 invalid image reference" : `${plan.error.length} invalid image references`}\n${plan.error.map((e) => `  ${formatReferenceError(e)}`).join("\n")}`);
   if (args.print) {
@@ -68,7 +68,9 @@ async function gatherInputs(args: CliArgs, io: Io): Promise<{ ok: true; value: s
     inputs.push(...list.value);
   }
   if (args.readStdin && !args.files.includes("-")) inputs.push(...parseImageList(await readStream(io.stdin)));
-  if (args.compose.length > 0) {
+  // COMPOSE_FILE stands in for --compose only when nothing else names images, as it stands in for -f.
+  const noOtherInput = args.images.length === 0 && args.files.length === 0 && !args.readStdin;
+  if (args.compose.length > 0 || (noOtherInput && io.env.COMPOSE_FILE)) {
     const { imagesFromCompose } = await import("./compose.js");
     const composed = await imagesFromCompose(args, io);
     if (!composed.ok) return composed;

@@ -25,6 +25,22 @@ export interface ComposeServiceSpec {
   readonly pullPolicy?: string;
   /** The service named by `extends`, when there is one. */
   readonly extends?: string;
+  /** `extends.file`, as written, when the base service lives in another file. */
+  readonly extendsFile?: string;
+  /** `profiles` as written (before interpolation); absent when the service has none. */
+  readonly profiles?: readonly string[];
+}
+
+/** One entry of the top-level `include` list, paths as written. */
+export interface ComposeInclude {
+  readonly paths: readonly string[];
+  readonly projectDirectory?: string;
+  readonly envFiles?: readonly string[];
+}
+
+export interface ComposeFileSpec {
+  readonly services: readonly ComposeServiceSpec[];
+  readonly includes: readonly ComposeInclude[];
 }
 
 // Large Compose files alias one `x-common` block from hundreds of services; the yaml
@@ -33,14 +49,22 @@ const MAX_ALIAS_COUNT = 10_000;
 
 /** Services of one Compose file, in file order. A file without `services` has none. */
 export function parseComposeServices(text: string, file: string): Result<ComposeServiceSpec[], ComposeError> {
+  const parsed = parseComposeFile(text, file);
+  return parsed.ok ? { ok: true, value: [...parsed.value.services] } : parsed;
+}
+
+/** Services and `include` entries of one Compose file. */
+export function parseComposeFile(text: string, file: string): Result<ComposeFileSpec, ComposeError> {
   const data = parseYaml(text, file);
   if (!data.ok) return data;
   const top = data.value;
   if (top === null || top === undefined) return fail(file, `${file}: the file is empty; a Compose file is a mapping with a "services" key`);
   if (!isMapping(top)) return fail(file, `${file}: a Compose file must be a mapping at the top level, found ${describe(top)}`);
 
+  const includes = readIncludes(file, top.get("include"));
+  if (!includes.ok) return includes;
   const services = top.get("services");
-  if (services === undefined || services === null) return { ok: true, value: [] };
+  if (services === undefined || services === null) return { ok: true, value: { services: [], includes: includes.value } };
   if (!isMapping(services)) {
     return fail(file, `${file}: "services" must be a mapping of service names to definitions, found ${describe(services)}`);
   }
@@ -50,7 +74,41 @@ export function parseComposeServices(text: string, file: string): Result<Compose
     if (!spec.ok) return spec;
     specs.push(spec.value);
   }
-  return { ok: true, value: specs };
+  return { ok: true, value: { services: specs, includes: includes.value } };
+}
+
+// `include: [path, {path: p | [p...], project_directory: d, env_file: f | [f...]}]`
+function readIncludes(file: string, value: unknown): Result<ComposeInclude[], ComposeError> {
+  if (value === undefined || value === null) return { ok: true, value: [] };
+  if (!Array.isArray(value)) return fail(file, `${file}: "include" must be a list of paths or of mappings with "path", found ${describe(value)}`);
+  const includes: ComposeInclude[] = [];
+  for (const entry of value as unknown[]) {
+    if (typeof entry === "string") {
+      includes.push({ paths: [entry] });
+      continue;
+    }
+    const paths = isMapping(entry) ? stringList(entry.get("path")) : undefined;
+    if (!isMapping(entry) || paths === undefined || paths.length === 0) {
+      return fail(file, `${file}: each "include" entry must be a path or a mapping with "path" (a path or a list of paths), found ${describe(entry)}`);
+    }
+    const projectDirectory = entry.get("project_directory");
+    const envFiles = stringList(entry.get("env_file"));
+    if ((projectDirectory !== undefined && typeof projectDirectory !== "string") || (entry.get("env_file") !== undefined && envFiles === undefined)) {
+      return fail(file, `${file}: in "include", project_directory must be a path and env_file a path or a list of paths`);
+    }
+    includes.push({
+      paths,
+      ...(typeof projectDirectory === "string" ? { projectDirectory } : {}),
+      ...(envFiles === undefined ? {} : { envFiles }),
+    });
+  }
+  return { ok: true, value: includes };
+}
+
+function stringList(value: unknown): string[] | undefined {
+  if (typeof value === "string") return [value];
+  if (Array.isArray(value) && value.every((v) => typeof v === "string")) return value as string[];
+  return undefined;
 }
 
 function parseYaml(text: string, file: string): Result<unknown, ComposeError> {
@@ -83,7 +141,11 @@ function readService(file: string, service: string, definition: unknown): Result
     return fail(file, `${file}: service "${service}": image must be a string, found ${describe(image)}; quote the value`, service);
   }
   const pullPolicy = definition.get("pull_policy");
-  const extendsName = extendedService(definition.get("extends"));
+  const extended = extendedService(definition.get("extends"));
+  const profiles = definition.get("profiles");
+  if (profiles !== undefined && profiles !== null && stringList(profiles) === undefined) {
+    return fail(file, `${file}: service "${service}": profiles must be a list of names, found ${describe(profiles)}`, service);
+  }
   return {
     ok: true,
     value: {
@@ -91,16 +153,21 @@ function readService(file: string, service: string, definition: unknown): Result
       ...(typeof image === "string" ? { image } : {}),
       build: definition.get("build") !== undefined && definition.get("build") !== null,
       ...(typeof pullPolicy === "string" ? { pullPolicy } : {}),
-      ...(extendsName === undefined ? {} : { extends: extendsName }),
+      ...(extended === undefined ? {} : { extends: extended.service }),
+      ...(extended?.file === undefined ? {} : { extendsFile: extended.file }),
+      ...(profiles === undefined || profiles === null ? {} : { profiles: stringList(profiles) ?? [] }),
     },
   };
 }
 
 // `extends: web` and `extends: { service: web, file: other.yml }` are both valid.
-function extendedService(value: unknown): string | undefined {
-  if (typeof value === "string") return value;
-  const service = isMapping(value) ? value.get("service") : undefined;
-  return typeof service === "string" ? service : undefined;
+function extendedService(value: unknown): { service: string; file?: string } | undefined {
+  if (typeof value === "string") return { service: value };
+  if (!isMapping(value)) return undefined;
+  const service = value.get("service");
+  const file = value.get("file");
+  if (typeof service !== "string") return undefined;
+  return typeof file === "string" ? { service, file } : { service };
 }
 
 function isMapping(value: unknown): value is Map<unknown, unknown> {

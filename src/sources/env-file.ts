@@ -1,20 +1,23 @@
-// Reads .env / --env-file files the way `docker compose` does, so an image tag set there
-// resolves to the same reference Compose would pull.
+// Reads .env / --env-file files the way `docker compose` does (compose-go's dotenv parser), so
+// an image tag set there resolves to the same reference Compose would pull.
 //
-// Rules (Compose's dotenv dialect, kept to what CI env files use):
-// - `KEY=VALUE`, optionally prefixed by `export `; spaces around `=` are ignored.
-//   Names start with a letter or "_" and contain letters, digits, "_", "." or "-".
-// - Blank lines and lines whose first non-blank character is `#` are skipped.
-// - `KEY` alone (no `=`) takes KEY from the process environment, or leaves it unset.
-// - Unquoted values run to the end of the line and are trimmed; a `#` that follows
-//   whitespace starts a comment (`A=x #note` is "x", `A=x#1` is "x#1", `A= #note` is "").
-// - 'single quotes' are literal: no escapes, no interpolation; may span lines.
-// - "double quotes" understand \n \r \t \" \\ and \$ (a literal $); any other backslash
-//   is kept as is; may span lines.
+// Rules, as compose-go applies them:
+// - A statement is `KEY=VALUE`, or YAML-style `KEY: VALUE`, optionally prefixed by `export `.
+//   Blanks around the key and after `=`/`:` are skipped; whitespace-only and `#` lines are skipped.
+// - Key characters are letters, digits, "_", ".", "-", "[" and "]" (any script); a key with a
+//   space inside, or any other character, is an error. Keys that start with a digit and an
+//   empty key (`=x`) are accepted and dropped, as Compose drops them.
+// - `KEY` alone on its line takes KEY from the process environment, or leaves it unset.
+// - Unquoted values run to the end of the line; only a space followed by `#` starts a comment
+//   (`A=x\t#1` is "x\t#1", `A= #x` is "#x"); trailing whitespace is trimmed.
+// - Quoted values may span lines; a backslash before the quote character keeps the quote
+//   (`'Let\'s go'`), any other backslash stays. What follows the closing quote on that line is
+//   read as the next statement (or a comment), not as part of the value.
+// - 'single quotes' are literal otherwise. "double quotes" then understand \a \b \f \n \r \t
+//   \v \\ \" \$ (a literal $) and \0 followed by three octal digits; other backslashes stay.
 // - Unquoted and double-quoted values are interpolated with the Compose syntax. A name
 //   resolves from the process environment first (it wins everywhere), then from keys
 //   defined earlier in this file, then from earlier env files.
-// - After a closing quote only blanks and a `# comment` may follow on that line.
 // - A later definition of the same key replaces the earlier one.
 import { readFile } from "node:fs/promises";
 import type { Result } from "../types.js";
@@ -51,42 +54,33 @@ export function parseEnvFile(
   const values = new Map<string, string>();
   const warnings: string[] = [];
   const resolve: Lookup = (name) => environment(name) ?? values.get(name) ?? inherited.get(name);
+  const cursor = { src, pos: 0, line: 1 };
 
-  let pos = 0;
-  let line = 1;
-  while (pos < src.length) {
-    const lineEnd = endOfLine(src, pos);
-    const head = parseHead(src.slice(pos, lineEnd));
-    if (!head.ok) return fail(file, line, head.error.message, head.error.variable);
-
-    if (head.value.kind === "skip") {
-      [pos, line] = [lineEnd + 1, line + 1];
+  while (skipToStatement(cursor)) {
+    const line = cursor.line;
+    const key = readKey(cursor);
+    if (!key.ok) return fail(file, line, key.error.message, key.error.variable);
+    const { name, inherit } = key.value;
+    if (inherit) {
+      const fromEnvironment = environment(name);
+      if (fromEnvironment !== undefined && isKept(name)) values.set(name, fromEnvironment);
       continue;
     }
-    const key = head.value.key;
-    if (head.value.kind === "inherit") {
-      const fromEnvironment = environment(key);
-      if (fromEnvironment !== undefined) values.set(key, fromEnvironment);
-      [pos, line] = [lineEnd + 1, line + 1];
-      continue;
-    }
-
-    const raw = readValue(src, pos + head.value.valueOffset, lineEnd);
-    if (!raw.ok) return fail(file, line, `${raw.error} in the value of ${key}`, key);
-
+    const raw = readValue(cursor);
+    if (!raw.ok) return fail(file, line, `${raw.error} in the value of ${name}`, name);
     let value = raw.value.literal;
     if (raw.value.template !== undefined) {
       const expanded = interpolateDetailed(raw.value.template, resolve);
-      if (!expanded.ok) return fail(file, line, explain(expanded.error.message, expanded.error.kind), expanded.error.variable ?? key);
+      if (!expanded.ok) return fail(file, line, explain(expanded.error.message, expanded.error.kind), expanded.error.variable ?? name);
       value = expanded.value.value;
-      for (const name of expanded.value.unset) {
-        warnings.push(`${file}:${line}: variable ${name} (used by ${key}) is not set; using an empty string`);
+      for (const unset of expanded.value.unset) {
+        warnings.push(`${file}:${line}: variable ${unset} (used by ${name}) is not set; using an empty string`);
       }
     }
-    values.set(key, value);
-    line += countNewlines(src, pos, raw.value.end);
-    pos = raw.value.end + 1;
-    line += 1;
+    if (raw.value.commentLike) {
+      warnings.push(`${file}:${line}: the value of ${name} is ${JSON.stringify(value)}: Compose reads "#" after "=" and blanks as the value, not a comment; put the comment on its own line`);
+    }
+    if (isKept(name)) values.set(name, value);
   }
   return { ok: true, value: { values, warnings } };
 }
@@ -112,29 +106,54 @@ export async function readEnvFile(
   return parseEnvFile(text, path, environment, options.inherited ?? EMPTY);
 }
 
-type Head =
-  | { readonly kind: "skip" }
-  | { readonly kind: "inherit"; readonly key: string }
-  | { readonly kind: "assign"; readonly key: string; readonly valueOffset: number };
+interface Cursor {
+  readonly src: string;
+  pos: number;
+  /** 1-based line of `pos`. */
+  line: number;
+}
 
-/** Reads the start of a statement line: comment/blank, bare KEY, or `KEY=` with the offset of the value. */
-function parseHead(lineText: string): Result<Head, { message: string; variable?: string }> {
-  const trimmed = lineText.trim();
-  if (trimmed === "" || trimmed.startsWith("#")) return { ok: true, value: { kind: "skip" } };
+// compose-go's isSpace: blanks that are not a line break.
+const BLANK = new Set(["\t", "\v", "\f", "\r", " ", "\u0085", "\u00A0"]);
+const KEY_CHAR = /^[\p{L}\p{N}_.\-[\]]$/u;
 
-  const match = /^[ \t]*(?:export[ \t]+)?([^=\s#]*)[ \t]*/.exec(lineText);
-  const key = match?.[1] ?? "";
-  const rest = lineText.slice(match?.[0].length ?? 0);
-  if (key === "") return { ok: false, error: { message: `missing variable name before "="; write KEY=VALUE` } };
-  if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(key)) {
-    return {
-      ok: false,
-      error: { message: `invalid variable name "${key}"; names start with a letter or "_" and contain letters, digits, "_", "." or "-"`, variable: key },
-    };
+/** Skips whitespace, blank lines and `#` comment lines; false at the end of the text. */
+function skipToStatement(c: Cursor): boolean {
+  for (;;) {
+    while (c.pos < c.src.length && /\s/u.test(c.src[c.pos] as string)) advance(c);
+    if (c.pos >= c.src.length) return false;
+    if (c.src[c.pos] !== "#") return true;
+    while (c.pos < c.src.length && c.src[c.pos] !== "\n") c.pos += 1;
   }
-  if (rest === "" || rest.startsWith("#")) return { ok: true, value: { kind: "inherit", key } };
-  if (!rest.startsWith("=")) return { ok: false, error: { message: `expected "=" after ${key}; write ${key}=VALUE`, variable: key } };
-  return { ok: true, value: { kind: "assign", key, valueOffset: lineText.length - rest.length + 1 } };
+}
+
+function advance(c: Cursor): void {
+  if (c.src[c.pos] === "\n") c.line += 1;
+  c.pos += 1;
+}
+
+// Keys Compose keeps: it drops those that start with a digit, and an empty key cannot be referenced.
+function isKept(name: string): boolean {
+  return name !== "" && !/^\p{N}/u.test(name);
+}
+
+/** Reads `[export ]KEY` up to "=", ":" (consumed) or the end of the line (a bare KEY, consumed too). */
+function readKey(c: Cursor): Result<{ name: string; inherit: boolean }, { message: string; variable?: string }> {
+  const exported = /^export[ \t\v\f\u0085\u00A0]+/.exec(c.src.slice(c.pos, c.pos + 64));
+  if (exported) c.pos += exported[0].length;
+  const start = c.pos;
+  for (; c.pos < c.src.length; c.pos += 1) {
+    const ch = c.src[c.pos] as string;
+    if (BLANK.has(ch) || KEY_CHAR.test(ch)) continue;
+    if (ch === "=" || ch === ":" || ch === "\n") break;
+    const shown = c.src.slice(start, endOfLine(c.src, start));
+    return { ok: false, error: { message: `unexpected character ${JSON.stringify(ch)} in variable name ${JSON.stringify(shown)}; keys are letters, digits, "_", ".", "-", "[" and "]"` } };
+  }
+  const name = c.src.slice(start, c.pos).trimEnd();
+  const inherit = c.pos >= c.src.length || c.src[c.pos] === "\n";
+  if (c.pos < c.src.length) advance(c);
+  if (name.includes(" ")) return { ok: false, error: { message: `variable name ${JSON.stringify(name)} contains a space`, variable: name } };
+  return { ok: true, value: { name, inherit } };
 }
 
 interface RawValue {
@@ -142,64 +161,70 @@ interface RawValue {
   readonly literal: string;
   /** A Compose template to interpolate (unquoted and double-quoted values). */
   readonly template?: string;
-  /** Index of the newline (or end of text) that ends the statement. */
-  readonly end: number;
+  /** Unquoted and starting with "#" after blanks (`A= #x`): meant as a comment, read as the value. */
+  readonly commentLike?: true;
 }
 
-/** Reads the value starting at `start`; a quoted value may run past `lineEnd`. */
-function readValue(src: string, start: number, lineEnd: number): Result<RawValue, string> {
-  let i = start;
-  while (src[i] === " " || src[i] === "\t") i += 1;
-  const quote = src[i];
+/** Reads a value after "="; the cursor ends after the closing quote, or at the end of the line. */
+function readValue(c: Cursor): Result<RawValue, string> {
+  const afterEquals = c.pos;
+  while (c.pos < c.src.length && BLANK.has(c.src[c.pos] as string)) c.pos += 1;
+  const quote = c.src[c.pos];
   if (quote !== "'" && quote !== '"') {
-    return { ok: true, value: { literal: "", template: stripInlineComment(src.slice(start, lineEnd)), end: lineEnd } };
+    const end = endOfLine(c.src, c.pos);
+    const text = c.src.slice(c.pos, end);
+    c.pos = end;
+    const comment = text.indexOf(" #");
+    const commentLike = text.startsWith("#") && c.pos - text.length > afterEquals ? { commentLike: true as const } : {};
+    return { ok: true, value: { literal: "", template: (comment < 0 ? text : text.slice(0, comment)).trimEnd(), ...commentLike } };
   }
-  const quoted = quote === "'" ? readSingleQuoted(src, i + 1) : readDoubleQuoted(src, i + 1);
-  if (quoted === undefined) return { ok: false, error: `unterminated ${quote === "'" ? "single" : "double"}-quoted string (add the closing ${quote})` };
-  const end = endOfLine(src, quoted.close + 1);
-  const trailing = src.slice(quoted.close + 1, end);
-  if (!/^[ \t]*(#.*)?$/.test(trailing)) return { ok: false, error: `unexpected text ${JSON.stringify(trailing.trim())} after the closing ${quote}` };
-  return { ok: true, value: { ...quoted.value, end } };
+  const open = { pos: c.pos, line: c.line };
+  const body = readQuoted(c, quote);
+  if (body === undefined) {
+    [c.pos, c.line] = [open.pos, open.line];
+    return { ok: false, error: `unterminated ${quote === "'" ? "single" : "double"}-quoted string (add the closing ${quote})` };
+  }
+  return { ok: true, value: quote === "'" ? { literal: body } : { literal: "", template: expandEscapes(body) } };
 }
 
-function stripInlineComment(value: string): string {
-  const comment = /[ \t]#/.exec(value);
-  return (comment ? value.slice(0, comment.index) : value).trim();
-}
-
-function readSingleQuoted(src: string, start: number): { value: Omit<RawValue, "end">; close: number } | undefined {
-  const close = src.indexOf("'", start);
-  return close < 0 ? undefined : { value: { literal: src.slice(start, close) }, close };
+/** The text between the quotes, with `\<quote>` turned into the quote; undefined when never closed. */
+function readQuoted(c: Cursor, quote: string): string | undefined {
+  let out = "";
+  advance(c);
+  while (c.pos < c.src.length) {
+    const ch = c.src[c.pos] as string;
+    advance(c);
+    if (ch === quote) return out;
+    if (ch === "\\" && c.pos < c.src.length) {
+      const next = c.src[c.pos] as string;
+      advance(c);
+      out += next === quote ? next : `\\${next}`;
+      continue;
+    }
+    out += ch;
+  }
+  return undefined;
 }
 
 // Escapes become plain text of the template; "\$" becomes "$$" so interpolation keeps it literal.
-const ESCAPES: Readonly<Record<string, string>> = { n: "\n", r: "\r", t: "\t", '"': '"', "\\": "\\", $: "$$" };
+const ESCAPES: Readonly<Record<string, string>> = { a: "\x07", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v", '"': '"', "\\": "\\", $: "$$" };
 
-function readDoubleQuoted(src: string, start: number): { value: Omit<RawValue, "end">; close: number } | undefined {
-  let template = "";
-  for (let i = start; i < src.length; i += 1) {
-    const ch = src[i] as string;
-    if (ch === '"') return { value: { literal: "", template }, close: i };
-    if (ch === "\\" && i + 1 < src.length) {
-      const next = src[i + 1] as string;
-      template += ESCAPES[next] ?? `\\${next}`;
-      i += 1;
-      continue;
+/** Double-quote escapes, as compose-go's expandEscapes: one left-to-right pass, unknown ones kept. */
+function expandEscapes(text: string): string {
+  return text.replace(/\\(?:[abcfnrtv$"\\]|0\d{0,3})/g, (match) => {
+    if (match.startsWith("\\0")) {
+      // compose-go rewrites \0NNN to \NNN and decodes it as a Go octal escape: exactly three
+      // octal digits up to \377; anything else stays, without its 0 (which is what Compose does).
+      const digits = match.slice(2);
+      return /^[0-7]{3}$/.test(digits) && Number.parseInt(digits, 8) <= 0o377 ? String.fromCharCode(Number.parseInt(digits, 8)) : `\\${digits}`;
     }
-    template += ch;
-  }
-  return undefined;
+    return ESCAPES[match[1] as string] ?? match;
+  });
 }
 
 function endOfLine(src: string, from: number): number {
   const index = src.indexOf("\n", from);
   return index < 0 ? src.length : index;
-}
-
-function countNewlines(src: string, from: number, to: number): number {
-  let count = 0;
-  for (let i = src.indexOf("\n", from); i >= 0 && i < to; i = src.indexOf("\n", i + 1)) count += 1;
-  return count;
 }
 
 function explain(message: string, kind: "missing-required" | "invalid-format"): string {

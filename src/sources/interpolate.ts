@@ -129,10 +129,11 @@ function parseTemplate(src: string, start: number, inArgument: boolean): Result<
         i += 1 + name.length;
         continue;
       }
-      // Compose rejects a "$" that starts nothing (e.g. "$1", "$ ", a trailing "$")
-      // rather than keeping it, so a typo cannot silently produce a different image.
-      const shown = next === undefined ? "at the end" : `before "${next}"`;
-      return { ok: false, error: { detail: `"$" ${shown} starts no variable` } };
+      // A "$" that starts nothing ("$1", "$ ", "^REGEX$", a password ending in "$") is kept
+      // as written: Compose's pattern only matches "$$", "$NAME" and "${...}".
+      text += "$";
+      i += 1;
+      continue;
     }
     if (inArgument && ch === "{") literalDepth += 1;
     if (inArgument && ch === "}") {

@@ -25,8 +25,8 @@ describe("the npm package, installed from its tarball", () => {
     await installed?.remove();
   });
 
-  it("holds only the built code, its types, the report schema, README, LICENSE and package.json", async () => {
-    const allowed = /^(?:dist\/.+\.(?:js|d\.ts)|docs\/report-schema\.json|README\.md|LICENSE|package\.json)$/;
+  it("holds only the built code, its types, the launcher, the report schema, README, LICENSE and package.json", async () => {
+    const allowed = /^(?:dist\/.+\.(?:js|d\.ts)|bin\/prepull\.js|docs\/report-schema\.json|README\.md|LICENSE|package\.json)$/;
     assert.deepEqual(installed.files.filter((f) => !allowed.test(f)), []);
     for (const file of ["LICENSE", "README.md", "docs/report-schema.json", "dist/index.js", "dist/index.d.ts", "dist/cli/main.js"]) assert.ok(installed.files.includes(file), `${file} is in the tarball`);
     // The action's entry ships as its own bundle in the repository, not in the npm package.
@@ -93,7 +93,7 @@ console.log(JSON.stringify({ status: report.images.map((i) => i.status), exitCod
   it("its type declarations resolve for a TypeScript consumer (NodeNext)", async () => {
     await writeFile(
       join(installed.dir, "consumer.ts"),
-      `import { pullImages, type Report } from "prepull";\nconst report: Promise<Report> = pullImages(["nginx"], { settings: { retries: 2 } });\nvoid report;\n`,
+      `import { pullImages, type Report } from "prepull";\nconst report: Promise<Report> = pullImages(["nginx"], { settings: { attempts: 2 } });\nvoid report;\n`,
     );
     const tsc = join(REPO, "node_modules", "typescript", "bin", "tsc");
     const args = ["--noEmit", "--strict", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022", "--skipLibCheck", "--typeRoots", join(REPO, "node_modules", "@types"), "--types", "node", "consumer.ts"];

@@ -102,9 +102,7 @@ describe("action.yml", () => {
   it("declares exactly the inputs the entry reads, and every CLI option it maps to exists", () => {
     const read = ["images", ...BOOLEAN_INPUTS, ...VALUE_INPUTS, ...PATH_LIST_INPUTS, ...WORD_LIST_INPUTS];
     assert.deepEqual(Object.keys(actionYml.inputs).sort(), [...read].sort());
-    // --profile comes with the compose-profiles work; until it is merged this branch's CLI lacks it.
-    // (WORD_LIST_INPUTS are left out of this check for that reason.)
-    for (const name of [...VALUE_INPUTS, ...PATH_LIST_INPUTS, ...BOOLEAN_INPUTS]) {
+    for (const name of [...VALUE_INPUTS, ...PATH_LIST_INPUTS, ...WORD_LIST_INPUTS, ...BOOLEAN_INPUTS]) {
       const flag = (BOOLEAN_INPUTS as readonly string[]).includes(name) ? `--${name}` : `--${name}=1`;
       const parsed = parseCliArgs([flag]);
       assert.ok(parsed.ok, `input ${name}: ${parsed.ok ? "" : parsed.error}`);

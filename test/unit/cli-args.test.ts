@@ -29,6 +29,7 @@ describe("parseCliArgs: defaults", () => {
       files: [],
       compose: [],
       envFiles: [],
+      profiles: [],
       print: false,
       settings: {},
       quiet: false,
@@ -125,6 +126,10 @@ describe("parseCliArgs: where the images come from", () => {
     assert.deepEqual(args.compose, ["ci/", "compose.yml"]);
     assert.deepEqual(args.envFiles, ["ci.env", "override.env"]);
     assert.deepEqual(args.images, []);
+  });
+
+  it("--profile is repeatable and keeps its order", () => {
+    assert.deepEqual(parsed(["--profile", "debug", "-c", "ci/", "--profile=kafka"]).profiles, ["debug", "kafka"]);
   });
 
   it("flags and images mix in any order", () => {
