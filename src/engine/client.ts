@@ -8,7 +8,8 @@ import type { Reference, Result } from "../types.js";
 import { createCredentialStore, registryAuthHeader, type CredentialStore } from "./credentials.js";
 import { loadTlsMaterial, parseDockerHost, type EngineAddress, type TlsMaterial } from "./docker-host.js";
 import type { AttemptOutcome, Engine, PullProgress, PullRequest } from "./engine.js";
-import { applyLine, flushLines, initialPullState, splitLines, suspectLayer, type PullState } from "./pull-stream.js";
+import { foreign } from "../report/limits.js";
+import { applyLine, failPull, initialPullState, LineSplitter, newPullState, suspectLayer, type PullState } from "./pull-stream.js";
 
 /** The newest API version this client was written against; newer servers are spoken to in it. */
 export const NEWEST_API_VERSION = "1.45";
@@ -215,13 +216,18 @@ function streamPull(transport: Transport, path: string, headers: Record<string, 
       }
       answered = true;
       guarded(() => req.onAnswer?.());
+      state = newPullState();
+      const stopWith = (reason: string) => finish(streamOutcome(failPull(state, reason), req.reference));
       followLines(res, {
         line: (line) => {
           if (done) return;
-          const before = state;
-          state = applyLine(state, line);
-          if (state.lines !== before.lines) guarded(() => req.onProgress?.(progressOf(state)));
+          const before = state.lines;
+          applyLine(state, line);
+          // prepull's own limits (too many layers) end the attempt now; the daemon's error line waits for the stream's end.
+          if (state.stopped !== undefined) return stopWith(state.stopped);
+          if (state.lines !== before) guarded(() => req.onProgress?.(progressOf(state)));
         },
+        tooLong: stopWith,
         end: () => finish(streamOutcome(state, req.reference)),
         fail: failed,
       });
@@ -230,18 +236,23 @@ function streamPull(transport: Transport, path: string, headers: Record<string, 
   });
 }
 
-/** Feeds a JSON-lines body to `line`, whole lines only, whatever the chunk boundaries. */
-function followLines(res: http.IncomingMessage, on: { line: (line: string) => void; end: () => void; fail: (error: NodeJS.ErrnoException) => void }) {
-  let rest = "";
-  // utf8 decoding here keeps a character split across chunks whole.
-  res.setEncoding("utf8");
-  res.on("data", (chunk: string) => {
-    const split = splitLines(rest, chunk);
-    rest = split.rest;
+/**
+ * Feeds a JSON-lines body to `line`, whole lines only, whatever the chunk boundaries. A line longer
+ * than the splitter's cap ends the stream through `tooLong`. Each chunk is one turn of the event
+ * loop, so signals and timers run between chunks however busy the stream is.
+ */
+function followLines(
+  res: http.IncomingMessage,
+  on: { line: (line: string) => void; tooLong: (reason: string) => void; end: () => void; fail: (error: NodeJS.ErrnoException) => void },
+) {
+  const splitter = new LineSplitter();
+  res.on("data", (chunk: Buffer) => {
+    const split = splitter.push(chunk);
+    if (!split.ok) return on.tooLong(split.error);
     split.lines.forEach(on.line);
   });
   res.on("end", () => {
-    flushLines(rest).forEach(on.line);
+    splitter.end().forEach(on.line);
     on.end();
   });
   res.on("error", on.fail);
@@ -257,7 +268,8 @@ function progressOf(state: PullState): PullProgress {
 
 /** Pure: how a complete 200 stream ended. */
 export function streamOutcome(state: PullState, reference: Reference): AttemptOutcome {
-  if (state.error !== undefined) return { ok: false, kind: "engine", httpStatus: 200, message: state.error, bytes: state.bytes, answered: true };
+  const error = state.stopped ?? state.error;
+  if (error !== undefined) return { ok: false, kind: "engine", httpStatus: 200, message: error, bytes: state.bytes, answered: true };
   if (!state.finished) {
     // Every successful pull ends with "Status: …"; a stream without it did not finish its work.
     return {
@@ -292,10 +304,12 @@ export function engineError(status: number, body: Answer["body"], reference: Ref
   return { ok: false, kind: "engine", httpStatus: status, message: errorMessage(status, body, reference), bytes: 0, answered: false };
 }
 
+/** The engine's words, masked and bounded as they enter prepull. */
 function errorMessage(status: number, body: string, reference: Reference): string {
   const message = parseJsonObject(body)?.message;
-  if (typeof message === "string" && message.trim() !== "") return message.trim();
-  const text = body.trim().slice(0, 500);
+  if (typeof message === "string" && message.trim() !== "") return foreign(message.trim());
+  // Masked before the cut, so the cut cannot leave part of a secret behind.
+  const text = foreign(body.trim(), 500);
   return text !== "" ? text : `the engine answered HTTP ${status} for ${reference.canonical} without a message`;
 }
 
