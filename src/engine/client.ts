@@ -100,7 +100,9 @@ export async function connectEngine(options: ConnectOptions = {}): Promise<Resul
   if (!version.ok) return refuse("unreachable", address.url, version.error.message);
   const negotiated = negotiate(version.value, address.url);
   if (!negotiated.ok) return negotiated;
-  const credentials = options.credentials ?? createCredentialStore({ env, ...(options.homedir ? { homedir: options.homedir } : {}) });
+  const credentials =
+    options.credentials ??
+    createCredentialStore({ env, ...(options.homedir ? { homedir: options.homedir } : {}), ...(options.signal ? { signal: options.signal } : {}) });
   return { ok: true, value: createDockerEngine(transport, negotiated.value, credentials) };
 }
 
@@ -163,11 +165,33 @@ function createDockerEngine(transport: Transport, info: EngineInfo, credentials:
 async function pull(transport: Transport, prefix: string, credentials: CredentialStore, req: PullRequest): Promise<AttemptOutcome> {
   if (req.signal.aborted) return abortedOutcome(initialPullState, false);
   const { reference } = req;
-  const auth = await credentials.forRegistry(reference.registry);
+  // A slow credential helper must not hold up a cancelled attempt: the lookup goes on (it is shared
+  // by every image of the registry), the attempt ends now.
+  const auth = await untilAborted(credentials.forRegistry(reference.registry), req.signal);
+  if (auth === undefined || req.signal.aborted) return abortedOutcome(initialPullState, false);
   if (!auth.ok) return { ok: false, kind: "engine", message: `cannot pull ${reference.canonical}: ${auth.error}`, bytes: 0, answered: false };
   if (req.signal.aborted) return abortedOutcome(initialPullState, false);
   const headers: Record<string, string> = auth.value ? { "X-Registry-Auth": registryAuthHeader(auth.value) } : {};
   return streamPull(transport, `${prefix}/images/create?${pullQuery(reference)}`, headers, req);
+}
+
+/** The promise's value, or undefined as soon as the signal aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
 }
 
 /** Pure: by digest when there is one (the daemon takes a digest in the tag parameter). */
