@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The command-line edge: argv and environment in, exit code out. Everything it decides is
 // delegated; what it owns is I/O: reading lists, signals, writing outputs.
+import { terminalSafe } from "../report/summary.js";
 import { parseCliArgs } from "./args.js";
 import type { Io } from "./io.js";
 import { version } from "../version.js";
@@ -9,7 +10,7 @@ import { EXIT } from "../exit-codes.js";
 async function main(argv: readonly string[], io: Io): Promise<number> {
   const parsed = parseCliArgs(argv);
   if (!parsed.ok) {
-    io.stderr.write(`prepull: ${parsed.error}\n`);
+    io.stderr.write(`prepull: ${terminalSafe(parsed.error)}\n`);
     return EXIT.usage;
   }
   const args = parsed.value;

@@ -8,12 +8,13 @@ import { parseImageList, readImageListFile, readStream } from "../sources/image-
 import type { Report } from "../types.js";
 import type { CliArgs } from "./args.js";
 import type { Io } from "./io.js";
+import { terminalSafe } from "../report/summary.js";
 import { createConsole } from "./console.js";
 import { writeOutputs } from "./outputs.js";
 
 export async function run(args: CliArgs, io: Io, version: string): Promise<number> {
   const fail = (message: string) => {
-    io.stderr.write(`prepull: ${message}\n`);
+    io.stderr.write(`prepull: ${terminalSafe(message)}\n`);
     return EXIT.usage;
   };
   const settings = resolveSettings(io.env, args.settings);

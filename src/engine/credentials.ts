@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { homedir as osHomedir } from "node:os";
 import { join } from "node:path";
+import { terminalSafe } from "../report/summary.js";
 import { secrets } from "../secrets.js";
 import type { Result } from "../types.js";
 
@@ -65,7 +66,7 @@ export function dockerConfigPath(env: NodeJS.ProcessEnv, homedir: string = osHom
 export function createCredentialStore(options: CredentialStoreOptions): CredentialStore {
   const path = dockerConfigPath(options.env, options.homedir);
   const runHelper = options.runHelper ?? spawnHelper(options.env, options.helperTimeoutMs ?? 30_000, options.signal);
-  const warn = options.onWarning ?? ((message: string) => process.stderr.write(`prepull: warning: ${message}\n`));
+  const warn = options.onWarning ?? ((message: string) => process.stderr.write(`prepull: warning: ${terminalSafe(message)}\n`));
   let config: Promise<DockerConfig> | undefined;
   const cache = new Map<string, Promise<Result<RegistryAuth | undefined, string>>>();
   const loadOnce = async (): Promise<DockerConfig> => {
