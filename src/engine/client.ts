@@ -6,7 +6,7 @@ import https from "node:https";
 import type { Socket } from "node:net";
 import type { Reference, Result } from "../types.js";
 import { createCredentialStore, registryAuthHeader, type CredentialStore } from "./credentials.js";
-import { loadTlsMaterial, parseDockerHost, type EngineAddress, type TlsMaterial } from "./docker-host.js";
+import { loadTlsMaterial, parseDockerHost, redactUserinfo, type EngineAddress, type TlsMaterial } from "./docker-host.js";
 import type { AttemptOutcome, Engine, PullProgress, PullRequest } from "./engine.js";
 import { foreign } from "../report/limits.js";
 import { applyLine, failPull, initialPullState, LineSplitter, newPullState, suspectLayer, type PullState } from "./pull-stream.js";
@@ -85,7 +85,7 @@ interface Answer {
 export async function connectEngine(options: ConnectOptions = {}): Promise<Result<DockerEngine, EngineUnreachable>> {
   const env = options.env ?? process.env;
   const parsed = parseDockerHost(env, options.homedir);
-  if (!parsed.ok) return refuse("config", env.DOCKER_HOST ?? "", parsed.error);
+  if (!parsed.ok) return refuse("config", redactUserinfo(env.DOCKER_HOST ?? ""), parsed.error);
   const address = parsed.value;
   let tls: TlsMaterial | undefined;
   if (address.kind === "tcp" && address.tls) {

@@ -147,9 +147,12 @@ describe("prepull against a hostile engine (fake Docker API on a unix socket)", 
     };
     const out = outputs();
     const started = Date.now();
-    const result = await runCli(["--json", out.json, "r.example/long-line:1"], { env: engineEnv(), timeoutMs: 60_000 });
+    const peak = { rssKb: 0 };
+    const result = await runCli(["--json", out.json, "r.example/long-line:1"], { env: engineEnv(), timeoutMs: 60_000, onSpawn: (child) => watchRss(child, peak) });
     assert.equal(result.code, 1, result.stderr);
     assert.ok(Date.now() - started < 30_000, "a bound, far above the normal ~1 s");
+    // A ceiling, not a measurement: the old buffer needed 204 MB for a 10 MB line.
+    assert.ok(peak.rssKb > 0 && peak.rssKb < 200 * 1024, `peak RSS ${peak.rssKb} kB`);
     const report = JSON.parse(await readFile(out.json, "utf8")) as { images: Array<{ attempts: Array<{ message: string }> }> };
     assert.match(report.images[0]?.attempts[0]?.message ?? "", /pull-stream line longer than 1 MiB/);
   });
@@ -248,37 +251,62 @@ describe("prepull against a hostile engine (fake Docker API on a unix socket)", 
     );
   });
 
-  it("exits 143 at once on SIGTERM while a credential helper hangs, and leaves no helper behind", async () => {
+  async function hangingHelper(): Promise<{ env: Record<string, string>; pids: string }> {
     const bin = files.file(`bin-${n++}`);
     await mkdir(bin, { recursive: true });
     const pids = files.file(`helper-${n++}.pid`);
     const helper = join(bin, "docker-credential-hang");
-    await writeFile(helper, `#!/usr/bin/env node\nrequire("node:fs").writeFileSync(${JSON.stringify(pids)}, String(process.pid));\nsetTimeout(() => {}, 120000);\n`);
+    // The helper and a child of it both hang; both pids are written once they run.
+    await writeFile(
+      helper,
+      `#!/usr/bin/env node
+const child = require("node:child_process").spawn(process.execPath, ["-e", "setTimeout(() => {}, 120000)"], { stdio: "ignore" });
+require("node:fs").writeFileSync(${JSON.stringify(pids)}, process.pid + " " + child.pid);
+setTimeout(() => {}, 120000);
+`,
+    );
     await chmod(helper, 0o755);
     const config = await dockerConfig({ credsStore: "hang" });
+    return { pids, env: engineEnv({ DOCKER_CONFIG: config, PATH: [bin, dirname(process.execPath), process.env.PATH ?? ""].join(delimiter) }) };
+  }
+
+  /** Sends `signals` once the helper runs; resolves with the time the first was sent. */
+  function signalWhenHelperRuns(pids: string, signals: NodeJS.Signals[]) {
+    const sent = { at: 0 };
+    const onSpawn = (child: import("node:child_process").ChildProcess) => {
+      const poll = setInterval(() => {
+        void readFile(pids, "utf8").then(
+          (text) => {
+            if (!text.includes(" ")) return;
+            clearInterval(poll);
+            sent.at = Date.now();
+            for (const signal of signals) child.kill(signal);
+          },
+          () => undefined,
+        );
+      }, 50);
+    };
+    return { sent, onSpawn };
+  }
+
+  it("exits 143 at once on SIGTERM while a credential helper hangs, and leaves neither the helper nor its child behind", async () => {
+    const { env, pids } = await hangingHelper();
     const out = outputs();
-    let killedAt = 0;
-    const result = await runCli(["--json", out.json, "r.example/a:1"], {
-      env: engineEnv({ DOCKER_CONFIG: config, PATH: [bin, dirname(process.execPath), process.env.PATH ?? ""].join(delimiter) }),
-      onSpawn: (child) => {
-        const poll = setInterval(() => {
-          void readFile(pids, "utf8").then(
-            () => {
-              clearInterval(poll);
-              killedAt = Date.now();
-              child.kill("SIGTERM");
-            },
-            () => undefined,
-          );
-        }, 50);
-      },
-    });
+    const { sent, onSpawn } = signalWhenHelperRuns(pids, ["SIGTERM"]);
+    const result = await runCli(["--json", out.json, "r.example/a:1"], { env, onSpawn });
     assert.equal(result.code, 143, result.stderr);
     // The helper's own timeout is 30 s; CI runners SIGKILL a few seconds after SIGTERM.
-    assert.ok(Date.now() - killedAt < 5_000, `exit took ${Date.now() - killedAt} ms after SIGTERM`);
-    const pid = Number(await readFile(pids, "utf8"));
-    assert.ok(!alive(pid), "the credential helper is still running");
+    assert.ok(Date.now() - sent.at < 5_000, `exit took ${Date.now() - sent.at} ms after SIGTERM`);
+    await assertAllGone(pids);
     assert.equal((JSON.parse(await readFile(out.json, "utf8")) as { interrupted?: string }).interrupted, "SIGTERM");
+  });
+
+  it("leaves no credential helper running after a second signal makes it exit at once", async () => {
+    const { env, pids } = await hangingHelper();
+    const { onSpawn } = signalWhenHelperRuns(pids, ["SIGINT", "SIGINT"]);
+    const result = await runCli(["r.example/a:1"], { env, onSpawn });
+    assert.equal(result.code, 130, result.stderr);
+    await assertAllGone(pids);
   });
 
   it("prints compose service names with newlines or escapes as text, never as a workflow command", async () => {
@@ -299,6 +327,27 @@ describe("prepull against a hostile engine (fake Docker API on a unix socket)", 
     assert.match(result.stderr, /not pullable: service "evil\\n::error::pwned\\u001b\[31m"/);
   });
 });
+
+/** Samples the child's resident memory from /proc until it exits, keeping the peak. */
+function watchRss(child: import("node:child_process").ChildProcess, peak: { rssKb: number }): void {
+  const timer = setInterval(() => {
+    void readFile(`/proc/${child.pid}/status`, "utf8").then(
+      (status) => {
+        const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+        peak.rssKb = Math.max(peak.rssKb, kb);
+      },
+      () => undefined,
+    );
+  }, 20);
+  child.on("exit", () => clearInterval(timer));
+}
+
+async function assertAllGone(pidsFile: string): Promise<void> {
+  const pids = (await readFile(pidsFile, "utf8")).split(" ").map(Number);
+  // SIGKILL is delivered at once, but the kernel reaps the process a moment later.
+  for (let i = 0; i < 100 && pids.some(alive); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(pids.filter(alive), [], "a credential helper process is still running");
+}
 
 function alive(pid: number): boolean {
   try {
