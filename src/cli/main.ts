@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The command-line edge: argv and environment in, exit code out. Everything it decides is
 // delegated; what it owns is I/O: reading lists, signals, writing outputs.
-import { terminalSafe } from "../report/summary.js";
 import { parseCliArgs } from "./args.js";
 import type { Io } from "./io.js";
 import { version } from "../version.js";
@@ -10,6 +9,7 @@ import { EXIT } from "../exit-codes.js";
 async function main(argv: readonly string[], io: Io): Promise<number> {
   const parsed = parseCliArgs(argv);
   if (!parsed.ok) {
+    const { terminalSafe } = await import("../report/summary.js");
     io.stderr.write(`prepull: ${terminalSafe(parsed.error)}\n`);
     return EXIT.usage;
   }

@@ -67,6 +67,8 @@ function readNumeric(spec: NumericSetting, env: Readonly<Record<string, string |
   if (!pattern.test(text)) return fail(source, `${source}=${JSON.stringify(raw)} is not ${what} (${spec.help}; default ${spec.default})`);
   const value = Number(text);
   if (value < spec.min) return fail(source, `${source}=${JSON.stringify(raw)} is below the minimum ${spec.min} (${spec.help})`);
+  // Past this, milliseconds lose precision (and 400 digits are Infinity, which JSON writes as null).
+  if (!Number.isSafeInteger(Math.round(toInternal(spec, value)))) return fail(source, `${source}=${JSON.stringify(raw)} is too large (${spec.help})`);
   return { ok: true, value: toInternal(spec, value) };
 }
 

@@ -123,6 +123,12 @@ describe("settings", () => {
     assert.equal(s.value.pullPolicy, "always");
   });
 
+  it("accepts a deadline past Node's timer limit (the clock chains timers for it)", () => {
+    const s = resolveSettings({ PULL_DEADLINE: "2147484" });
+    assert.ok(s.ok);
+    assert.equal(s.value.deadlineMs, 2_147_484_000);
+  });
+
   it("treats an empty variable as unset", () => {
     const s = resolveSettings({ PULL_RETRIES: "" });
     assert.ok(s.ok);
@@ -142,6 +148,9 @@ describe("settings", () => {
     [{ PULL_SEED: "seed" }, {}, "PULL_SEED", /PULL_SEED/],
     [{ PULL_POLICY: "never" }, {}, "PULL_POLICY", /"always" or "missing"/],
     [{ PULL_BACKOFF_BASE: "10", PULL_BACKOFF_MAX: "5" }, {}, "PULL_BACKOFF_MAX", /below PULL_BACKOFF_BASE/],
+    // 400 digits are Infinity as a number: the JSON report would write null.
+    [{ PULL_DEADLINE: "9".repeat(400) }, {}, "PULL_DEADLINE", /too large/],
+    [{ PULL_RETRIES: "9".repeat(20) }, {}, "PULL_RETRIES", /too large/],
   ];
   for (const [env, flags, source, message] of bad) {
     it(`rejects ${JSON.stringify({ ...env, ...flags })}, naming ${source}`, () => {
