@@ -7,6 +7,7 @@ import { annotations, stepSummaryMarkdown } from "../../src/report/github.js";
 import { toJson } from "../../src/report/json.js";
 import { toJUnit } from "../../src/report/junit.js";
 import { clip, foreign, MESSAGE_LIMIT, STEP_SUMMARY_LIMIT } from "../../src/report/limits.js";
+import { applyEvent, initialView, renderView } from "../../src/report/live-view.js";
 import { formatLogLine } from "../../src/report/log-lines.js";
 import { formatSummary, terminalSafe } from "../../src/report/summary.js";
 import { MASK, registerSecret, SecretMasker, secrets } from "../../src/secrets.js";
@@ -68,6 +69,11 @@ describe("report writers: no secret in any output", () => {
     annotations: annotations(leaky).join("\n"),
     logLine: formatLogLine({ type: "failed", at: 0, image: "x", class: "permanent", message: leaky.images[0]?.reason ?? "", attempts: 1 }, "normal", new Date(0)) ?? "",
     terminal: terminalSafe(`prepull: ${leaky.images[0]?.reason ?? ""}`),
+    liveView: renderView(
+      applyEvent(initialView(["r/x:1"], 5), { type: "attempt-failed", at: 0, image: "r/x:1", attempt: 1, class: "permanent", message: leaky.images[0]?.reason ?? "", durationMs: 1 }),
+      0,
+      100_000,
+    ).join("\n"),
   };
   for (const [name, text] of Object.entries(outputs)) {
     it(`${name}: every secret form masked`, () => {
