@@ -160,9 +160,9 @@ const HELPERS: Record<string, string> = {
     else process.stdout.write(JSON.stringify({ ServerURL: input, Username: "<token>", Secret: ${JSON.stringify(TOKEN)} }));`,
   // 100 MB of output: prepull must stop reading at its limit.
   flood: `const block = "x".repeat(1 << 20); let n = 0; const w = () => { while (n < 100 && process.stdout.write(block)) n++; if (n < 100) process.stdout.once("drain", w); }; w();`,
-  // Answers, then leaves a child holding stdout open for a minute.
+  // Answers, then leaves a child holding stdout open for 20 s (beyond the test's 10 s bound).
   lingering: `
-    require("node:child_process").spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: ["ignore", "inherit", "ignore"] }).unref();
+    require("node:child_process").spawn(process.execPath, ["-e", "setTimeout(() => {}, 20000)"], { stdio: ["ignore", "inherit", "ignore"] }).unref();
     process.stdout.write(JSON.stringify({ ServerURL: input, Username: "<token>", Secret: ${JSON.stringify(TOKEN)} }));`,
   // Hangs with a child; writes both pids so the test can see they are gone.
   hanging: `
