@@ -49,6 +49,202 @@ var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__ge
   mod
 ));
 
+// src/secrets.ts
+function escapeRegExp(text) {
+  return text.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
+}
+function encodings(secret) {
+  if (secret === "") return [];
+  const forms = /* @__PURE__ */ new Set([secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)]);
+  for (const twin of base64Twins(Buffer.from(secret, "utf8").toString("base64"))) forms.add(twin);
+  return [...forms];
+}
+function base64Twins(value) {
+  const bare = value.replace(/=+$/, "");
+  const standard = bare.replace(/-/g, "+").replace(/_/g, "/");
+  const url = bare.replace(/\+/g, "-").replace(/\//g, "_");
+  const pad = (s) => s + "=".repeat((4 - s.length % 4) % 4);
+  return [.../* @__PURE__ */ new Set([value, bare, standard, pad(standard), url, pad(url)])];
+}
+function maskSecrets(text) {
+  return secrets.mask(text);
+}
+var MASK, SecretMasker, secrets;
+var init_secrets = __esm({
+  "src/secrets.ts"() {
+    "use strict";
+    MASK = "***";
+    SecretMasker = class {
+      #secrets = /* @__PURE__ */ new Set();
+      #pattern;
+      /** Registers a secret and its derived encodings (JSON-escaped, URL-encoded, base64 and base64url, padded or not). */
+      add(secret) {
+        for (const form of encodings(secret)) this.#addExact(form);
+      }
+      /** Registers exactly this text (e.g. a header value), plus its base64 / base64url twin spellings. */
+      addEncoded(value) {
+        for (const form of base64Twins(value)) this.#addExact(form);
+      }
+      get size() {
+        return this.#secrets.size;
+      }
+      mask(text) {
+        if (this.#pattern === void 0 || text === "") return text;
+        return text.replace(this.#pattern, MASK);
+      }
+      #addExact(form) {
+        if (form === "" || this.#secrets.has(form)) return;
+        this.#secrets.add(form);
+        const sorted = [...this.#secrets].sort((a, b) => b.length - a.length);
+        this.#pattern = new RegExp(sorted.map(escapeRegExp).join("|"), "g");
+      }
+    };
+    secrets = new SecretMasker();
+  }
+});
+
+// src/report/limits.ts
+function clip(text, max = MESSAGE_LIMIT) {
+  if (text.length <= max) return text;
+  const note = ` …[${text.length - max} more characters cut]`;
+  let head = text.slice(0, max);
+  if (/[\ud800-\udbff]$/.test(head)) head = head.slice(0, -1);
+  return `${head}${note}`;
+}
+function foreign(text, max = MESSAGE_LIMIT) {
+  return clip(maskSecrets(text), max);
+}
+var MESSAGE_LIMIT, STEP_SUMMARY_LIMIT;
+var init_limits = __esm({
+  "src/report/limits.ts"() {
+    "use strict";
+    init_secrets();
+    MESSAGE_LIMIT = 4096;
+    STEP_SUMMARY_LIMIT = 1024 * 1024 - 64 * 1024;
+  }
+});
+
+// src/report/summary.ts
+function formatDuration(ms) {
+  const safe = Number.isFinite(ms) && ms > 0 ? ms : 0;
+  if (Math.round(safe) < 1e3) return `${Math.round(safe)}ms`;
+  const tenths = Math.round(safe / 100);
+  if (tenths < 600) return `${(tenths / 10).toFixed(1)}s`;
+  const seconds3 = Math.round(safe / 1e3);
+  if (seconds3 < 3600) return `${Math.floor(seconds3 / 60)}m${pad2(seconds3 % 60)}s`;
+  const minutes = Math.round(safe / 6e4);
+  return `${Math.floor(minutes / 60)}h${pad2(minutes % 60)}m`;
+}
+function pad2(n) {
+  return String(n).padStart(2, "0");
+}
+function formatBytes(n) {
+  const safe = Number.isFinite(n) && n > 0 ? Math.round(n) : 0;
+  if (safe < 1e3) return `${safe} B`;
+  let value = safe / 1e3;
+  let unit = 0;
+  while (unit < BYTE_UNITS.length - 1 && Math.round(value * 10) / 10 >= 1e3) {
+    value /= 1e3;
+    unit += 1;
+  }
+  return `${value.toFixed(1)} ${BYTE_UNITS[unit]}`;
+}
+function oneLine(text) {
+  return maskSecrets(maskSecrets(text).replace(ANSI_SEQUENCE, "").replace(NON_SPACE_CONTROL, "").replace(/\s+/g, " ").trim());
+}
+function terminalSafe(text) {
+  const escaped = maskSecrets(text).replace(SHOWN_ESCAPED, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return escaped.split("\n").map((line, index) => {
+    const shown = index === 0 || /^\s/.test(line) ? line : `  ${line}`;
+    return /^\s*(?:::|##\[)/.test(shown) ? `> ${shown.trimStart()}` : shown;
+  }).join("\n");
+}
+function reasonOf(image) {
+  const fallback = image.attempts.at(-1)?.message ?? "";
+  return clip(oneLine(image.reason ?? fallback));
+}
+function describeOutcome(image) {
+  const reason = reasonOf(image);
+  if (image.status !== "failed") return reason;
+  return reason === "" ? image.class : `${image.class}: ${reason}`;
+}
+function countStatuses(images) {
+  const counts = { pulled: 0, present: 0, skipped: 0, failed: 0 };
+  for (const image of images) counts[image.status] += 1;
+  return counts;
+}
+function verdict(report) {
+  const counts = countStatuses(report.images);
+  const parts = STATUS_ORDER.filter((status) => counts[status] > 0).map((status) => `${counts[status]} ${status}`);
+  const what = parts.length === 0 ? "no images" : parts.join(", ");
+  return `${what} in ${formatDuration(report.durationMs)}${interruptionNote(report)}`;
+}
+function interruptionNote(report) {
+  if (report.interrupted === void 0) return "";
+  return report.interrupted === "deadline" ? " (deadline reached)" : ` (interrupted by ${report.interrupted})`;
+}
+function plural(n, noun) {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+function renderTable(header, rows, align) {
+  const all = [header.map((text) => ({ text })), ...rows];
+  const widths = header.map((_, column) => Math.max(...all.map((row) => row[column]?.text.length ?? 0)));
+  return all.map(
+    (row) => row.map((cell, column) => {
+      const gap = " ".repeat((widths[column] ?? 0) - cell.text.length);
+      const shown = cell.color === void 0 ? cell.text : `${cell.color}${cell.text}${ANSI_RESET}`;
+      return align[column] === "right" ? gap + shown : shown + gap;
+    }).join("  ").trimEnd()
+  );
+}
+function formatSummary(report, options = {}) {
+  const lines2 = [];
+  if (report.images.length > 0) {
+    const rows = report.images.map((image) => [
+      { text: image.status, ...options.color ? { color: ANSI_COLORS[image.status] } : {} },
+      { text: image.reference },
+      { text: String(image.attempts.length) },
+      { text: formatDuration(image.durationMs) },
+      { text: describeOutcome(image) }
+    ]);
+    lines2.push(...renderTable(["STATUS", "IMAGE", "ATTEMPTS", "TIME", "REASON"], rows, ["left", "left", "right", "right", "left"]));
+    lines2.push("");
+  }
+  if (report.registries.length > 0) {
+    const rows = report.registries.map((stats) => [
+      { text: stats.registry },
+      { text: String(stats.attempts) },
+      { text: String(stats.failures) },
+      { text: formatDuration(stats.gateClosedMs) }
+    ]);
+    lines2.push(...renderTable(["REGISTRY", "ATTEMPTS", "FAILURES", "GATE CLOSED"], rows, ["left", "right", "right", "right"]));
+    lines2.push("");
+  }
+  lines2.push(`prepull: ${verdict(report)}`);
+  return `${lines2.join("\n")}
+`;
+}
+var BYTE_UNITS, ANSI_SEQUENCE, NON_SPACE_CONTROL, SHOWN_ESCAPED, STATUS_ORDER, ANSI_COLORS, ANSI_RESET;
+var init_summary = __esm({
+  "src/report/summary.ts"() {
+    "use strict";
+    init_secrets();
+    init_limits();
+    BYTE_UNITS = ["kB", "MB", "GB", "TB", "PB"];
+    ANSI_SEQUENCE = /\u001b(?:\[[0-?]*[ -/]*[@-~]|\][^\u0007\u001b]*(?:\u0007|\u001b\\)|[@-Z\\-_])/g;
+    NON_SPACE_CONTROL = /[\u0000-\u0008\u000e-\u001f\u007f-\u009f]/g;
+    SHOWN_ESCAPED = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/g;
+    STATUS_ORDER = ["pulled", "present", "skipped", "failed"];
+    ANSI_COLORS = {
+      pulled: "\x1B[32m",
+      present: "\x1B[32m",
+      skipped: "\x1B[33m",
+      failed: "\x1B[31m"
+    };
+    ANSI_RESET = "\x1B[39m";
+  }
+});
+
 // src/sources/interpolate.ts
 function interpolateDetailed(value, lookup) {
   const parsed = parseTemplate(value, 0, false);
@@ -201,7 +397,7 @@ function parseEnvFile(text, file, environment, inherited = EMPTY) {
   const src = text.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n");
   const values = /* @__PURE__ */ new Map();
   const warnings = [];
-  const resolve3 = (name) => environment(name) ?? values.get(name) ?? inherited.get(name);
+  const resolve4 = (name) => environment(name) ?? values.get(name) ?? inherited.get(name);
   const cursor = { src, pos: 0, line: 1 };
   while (skipToStatement(cursor)) {
     const line = cursor.line;
@@ -217,7 +413,7 @@ function parseEnvFile(text, file, environment, inherited = EMPTY) {
     if (!raw.ok) return fail4(file, line, `${raw.error} in the value of ${name}`, name);
     let value = raw.value.literal;
     if (raw.value.template !== void 0) {
-      const expanded = interpolateDetailed(raw.value.template, resolve3);
+      const expanded = interpolateDetailed(raw.value.template, resolve4);
       if (!expanded.ok) return fail4(file, line, explain(expanded.error.message, expanded.error.kind), expanded.error.variable ?? name);
       value = expanded.value.value;
       for (const unset of expanded.value.unset) {
@@ -4759,7 +4955,7 @@ var require_resolve_block_scalar = __commonJS({
       if (!header)
         return { value: "", type: null, comment: "", range: [start, start, start] };
       const type = header.mode === ">" ? Scalar.Scalar.BLOCK_FOLDED : Scalar.Scalar.BLOCK_LITERAL;
-      const lines2 = scalar.source ? splitLines2(scalar.source) : [];
+      const lines2 = scalar.source ? splitLines(scalar.source) : [];
       let chompStart = lines2.length;
       for (let i = lines2.length - 1; i >= 0; --i) {
         const content = lines2[i][1];
@@ -4917,7 +5113,7 @@ var require_resolve_block_scalar = __commonJS({
       }
       return { mode, indent, chomp, comment, length };
     }
-    function splitLines2(source) {
+    function splitLines(source) {
       const split = source.split(/\n( *)/);
       const first = split[0];
       const m = first.match(/^( *)/);
@@ -7801,7 +7997,7 @@ var init_compose_parse = __esm({
 
 // src/sources/compose.ts
 import { readdir, readFile as readFile5, stat } from "node:fs/promises";
-import { basename as basename2, dirname as dirname2, join as join4, resolve } from "node:path";
+import { basename as basename2, dirname as dirname2, join as join4, resolve as resolve2 } from "node:path";
 function composeFilesFromEnv(env, platform = process.platform) {
   const separator = env.COMPOSE_PATH_SEPARATOR || (platform === "win32" ? ";" : ":");
   return splitList(env.COMPOSE_FILE, separator);
@@ -7857,7 +8053,7 @@ function parseComposeBool(value) {
   return void 0;
 }
 async function walkFile(file, context, walk) {
-  const key = resolve(file);
+  const key = resolve2(file);
   if (context.chain.includes(key)) {
     return { ok: false, error: { file, message: `${file}: include cycle: ${[...context.chain, key].join(" -> ")}; remove one of the include entries` } };
   }
@@ -7868,7 +8064,7 @@ async function walkFile(file, context, walk) {
     if (!included.ok) return included;
   }
   for (const raw of spec.value.services) {
-    const extended = await resolveExtends(raw, file, walk, [`${resolve(file)}#${raw.service}`]);
+    const extended = await resolveExtends(raw, file, walk, [`${resolve2(file)}#${raw.service}`]);
     if (!extended.ok) return extended;
     const service = extended.value;
     const disabled = disabledProfiles(service, context.lookup, context.profiles);
@@ -7892,7 +8088,7 @@ async function walkInclude(file, include, context, walk) {
   const expand = (value) => {
     const result = interpolateDetailed(value, context.lookup);
     if (!result.ok) return { ok: false, error: { file, message: `${file}: include "${value}": ${result.error.message}` } };
-    return { ok: true, value: resolve(context.projectDirectory, result.value.value) };
+    return { ok: true, value: resolve2(context.projectDirectory, result.value.value) };
   };
   const paths = [];
   for (const raw of include.paths) {
@@ -7927,7 +8123,7 @@ async function walkInclude(file, include, context, walk) {
   const child = {
     lookup: (name) => context.lookup(name) ?? own.get(name),
     projectDirectory: projectDirectory.value,
-    chain: [...context.chain, resolve(file)],
+    chain: [...context.chain, resolve2(file)],
     profiles: context.profiles
   };
   for (const path2 of paths) {
@@ -7938,8 +8134,8 @@ async function walkInclude(file, include, context, walk) {
 }
 async function resolveExtends(spec, file, walk, chain) {
   if (spec.extends === void 0) return { ok: true, value: spec };
-  const baseFile = spec.extendsFile === void 0 ? file : resolve(dirname2(file), spec.extendsFile);
-  const key = `${resolve(baseFile)}#${spec.extends}`;
+  const baseFile = spec.extendsFile === void 0 ? file : resolve2(dirname2(file), spec.extendsFile);
+  const key = `${resolve2(baseFile)}#${spec.extends}`;
   const where = `${file}: service "${spec.service}"`;
   if (chain.includes(key)) {
     const services = [...chain, key].map((k) => k.slice(k.lastIndexOf("#") + 1)).join(" -> ");
@@ -7977,7 +8173,7 @@ function disabledProfiles(spec, lookup, enabled) {
   return names.some((name) => enabled.has(name)) ? void 0 : names.join(", ");
 }
 async function loadFile(file, walk) {
-  const key = resolve(file);
+  const key = resolve2(file);
   const cached = walk.parsed.get(key);
   if (cached !== void 0) return { ok: true, value: cached };
   let text;
@@ -8035,7 +8231,7 @@ async function expandPaths(paths) {
   const warnings = [];
   const seen = /* @__PURE__ */ new Set();
   const add = (file) => {
-    const key = resolve(file);
+    const key = resolve2(file);
     if (!seen.has(key)) files.push(file);
     seen.add(key);
   };
@@ -8080,7 +8276,7 @@ async function loadEnvFiles(paths, environment) {
   return { ok: true, value: { values: merged, warnings } };
 }
 async function projectDotenv(file, environment, cache) {
-  const directory = resolve(dirname2(file));
+  const directory = resolve2(dirname2(file));
   const cached = cache.get(directory);
   if (cached !== void 0) return { ok: true, value: { values: cached, warnings: [] } };
   const parsed = await readEnvFile(join4(dirname2(file), ".env"), environment, { optional: true });
@@ -8118,10 +8314,10 @@ async function imagesFromCompose(args, io) {
   const found = await discoverComposeImages(paths, { env: io.env, envFiles: args.envFiles, profiles: args.profiles });
   if (!found.ok) return { ok: false, error: found.error.message };
   const { images, notPullable, warnings } = found.value;
-  for (const warning of warnings) io.stderr.write(`prepull: warning: ${warning}
+  for (const warning of warnings) io.stderr.write(`prepull: warning: ${terminalSafe(warning)}
 `);
   if (!args.quiet) {
-    for (const s of notPullable) io.stderr.write(`prepull: not pullable: service ${s.service} in ${s.file} (${s.reason})
+    for (const s of notPullable) io.stderr.write(`prepull: not pullable: ${terminalSafe(`service ${JSON.stringify(s.service)} in ${s.file} (${s.reason})`)}
 `);
   }
   return { ok: true, value: images.map((i) => i.image) };
@@ -8130,6 +8326,7 @@ var init_compose2 = __esm({
   "src/cli/compose.ts"() {
     "use strict";
     init_compose();
+    init_summary();
   }
 });
 
@@ -8137,10 +8334,11 @@ var init_compose2 = __esm({
 import { appendFile as appendFile3 } from "node:fs/promises";
 
 // src/cli/args.ts
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 
 // src/policy/settings.ts
-var MAX_WAIT_SECONDS = 2e6;
+var MAX_WAIT_SECONDS = Math.floor(Number.MAX_SAFE_INTEGER / 1e3);
 var SETTINGS = [
   { key: "attempts", env: "PULL_RETRIES", flag: "--retries", report: "retries", type: "count", min: 1, max: 1e3, default: 5, help: "attempts per image, the first included (at most 1000)" },
   { key: "backoffBaseMs", env: "PULL_BACKOFF_BASE", flag: "--backoff-base", report: "backoffBaseMs", type: "seconds", min: 0, max: MAX_WAIT_SECONDS, default: 2, help: "wait before the first retry; doubled each retry" },
@@ -8185,7 +8383,7 @@ function readOne(spec, env, flags, code) {
       if (!pattern.test(text)) return bad(`${spec.type === "count" ? "a whole number" : "a number of seconds"}; default ${spec.default}`);
       const value = Number(text);
       if (value < spec.min) return fail(source, `${source}=${JSON.stringify(raw)} is below the minimum ${spec.min} (${spec.help})`);
-      if (value > spec.max) return fail(source, `${source}=${JSON.stringify(raw)} is above the maximum ${spec.max} (${spec.help})`);
+      if (value > spec.max) return fail(source, `${source}=${JSON.stringify(raw)} is ${spec.type === "seconds" ? "too large to count in whole milliseconds" : `above the maximum ${spec.max}`} (${spec.help})`);
       return { ok: true, value: toInternal(spec, value) };
     }
   }
@@ -8262,6 +8460,8 @@ function parseCliArgs(argv) {
     const value = v[spec.flag.slice(2)];
     if (typeof value === "string") settings[spec.key] = value;
   }
+  const clash = sharedOutputPath({ "--json": v.json, "--junit": v.junit, "--pulled": v.pulled });
+  if (clash) return { ok: false, error: clash };
   const color = v["no-color"] ? false : v.color ? true : void 0;
   return {
     ok: true,
@@ -8284,6 +8484,17 @@ function parseCliArgs(argv) {
       ...color !== void 0 ? { color } : {}
     }
   };
+}
+function sharedOutputPath(outputs) {
+  const seen = /* @__PURE__ */ new Map();
+  for (const [flag, path2] of Object.entries(outputs)) {
+    if (path2 === void 0) continue;
+    const key = resolve(path2);
+    const other = seen.get(key);
+    if (other !== void 0) return `${other} and ${flag} name the same file ${JSON.stringify(path2)}: each report needs its own file`;
+    seen.set(key, flag);
+  }
+  return void 0;
 }
 
 // src/reference/grammar.ts
@@ -8674,7 +8885,7 @@ function watchAttempt(options) {
     done = true;
     wake.abort();
   };
-  const stopped = new Promise((resolve3) => wake.signal.addEventListener("abort", () => resolve3(), { once: true }));
+  const stopped = new Promise((resolve4) => wake.signal.addEventListener("abort", () => resolve4(), { once: true }));
   const verdict2 = (async () => {
     try {
       for (; ; ) {
@@ -8758,11 +8969,11 @@ function createSlots(limit) {
         take();
         return Promise.resolve();
       }
-      return new Promise((resolve3, reject) => {
+      return new Promise((resolve4, reject) => {
         const grant = () => {
           signal?.removeEventListener("abort", onAbort);
           take();
-          resolve3();
+          resolve4();
         };
         const onAbort = () => {
           const index = waiters.indexOf(grant);
@@ -8957,9 +9168,9 @@ async function isPresent(engine, reference, context) {
 }
 function abandonable(work, signal, clock) {
   const stop = new AbortController();
-  const gaveUp = new Promise((resolve3) => {
+  const gaveUp = new Promise((resolve4) => {
     const onAbort = () => clock.sleep(ABANDON_GRACE_MS, stop.signal).then(
-      () => resolve3("abandoned"),
+      () => resolve4("abandoned"),
       () => void 0
     );
     if (signal.aborted) onAbort();
@@ -9173,31 +9384,53 @@ function exitCodeFor(images, interrupted2) {
 }
 
 // src/clock/clock.ts
-var systemClock = {
+var MAX_TIMER_MS = 2 ** 31 - 1;
+var nodeTimers = {
   now: () => Date.now(),
-  sleep: (ms, signal) => new Promise((resolve3, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve3();
-    }, Math.max(0, ms));
-    signal?.addEventListener("abort", onAbort, { once: true });
-  })
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle)
 };
+function createSystemClock(timers = nodeTimers, maxTimerMs = MAX_TIMER_MS) {
+  return {
+    now: timers.now,
+    sleep: (ms, signal) => new Promise((resolve4, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const deadline = timers.now() + Math.max(0, ms);
+      let handle;
+      const onAbort = () => {
+        timers.clearTimeout(handle);
+        reject(signal?.reason);
+      };
+      const arm = () => {
+        const left = deadline - timers.now();
+        if (left > maxTimerMs) {
+          handle = timers.setTimeout(arm, maxTimerMs);
+          return;
+        }
+        handle = timers.setTimeout(() => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve4();
+        }, Math.max(0, left));
+      };
+      arm();
+      signal?.addEventListener("abort", onAbort, { once: true });
+    })
+  };
+}
+var systemClock = createSystemClock();
 
 // src/engine/client.ts
 import http from "node:http";
 import https from "node:https";
 
 // src/engine/credentials.ts
+init_summary();
+init_secrets();
 import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { homedir as osHomedir } from "node:os";
 import { join } from "node:path";
+var HELPER_OUTPUT_LIMIT = 1024 * 1024;
 var DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/";
 var HUB_HOSTS = /* @__PURE__ */ new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
 function dockerConfigPath(env, homedir = osHomedir()) {
@@ -9205,17 +9438,28 @@ function dockerConfigPath(env, homedir = osHomedir()) {
 }
 function createCredentialStore(options) {
   const path2 = dockerConfigPath(options.env, options.homedir);
-  const runHelper = options.runHelper ?? spawnHelper(options.env, options.helperTimeoutMs ?? 3e4);
+  const runHelper = options.runHelper ?? spawnHelper(options.env, options.helperTimeoutMs ?? 3e4, options.signal);
+  const warn = options.onWarning ?? ((message) => process.stderr.write(`prepull: warning: ${terminalSafe(message)}
+`));
   let config;
   const cache = /* @__PURE__ */ new Map();
+  const loadOnce = async () => {
+    const loaded = await loadDockerConfig(path2);
+    if (loaded.ok || loaded.error.retryable) return loaded;
+    warn(`${loaded.error.message} Pulling without credentials.`);
+    return { ok: true, value: { path: path2, auths: {}, credHelpers: {} } };
+  };
   return {
     forRegistry(registry) {
       const key = hostKey(registry);
       let found = cache.get(key);
       if (!found) {
-        config ??= loadDockerConfig(path2);
+        config ??= loadOnce();
         const loading = config;
-        found = loading.then((loaded) => loaded.ok ? resolveAuth(loaded.value, registry, runHelper) : loaded);
+        found = loading.then((loaded) => loaded.ok ? resolveAuth(loaded.value, registry, runHelper) : loaded).then((result) => {
+          if (result.ok && result.value) registerCredentials(result.value);
+          return result;
+        });
         cache.set(key, found);
         void found.then((result) => {
           if (result.ok || !result.error.retryable) return;
@@ -9228,6 +9472,13 @@ function createCredentialStore(options) {
   };
 }
 var PASSING_ERRORS = /* @__PURE__ */ new Set(["EMFILE", "ENFILE", "EAGAIN", "EBUSY", "EINTR"]);
+function registerCredentials(auth) {
+  if (auth.kind === "token") secrets.add(auth.identityToken);
+  else {
+    secrets.add(auth.password);
+    secrets.addEncoded(Buffer.from(`${auth.username}:${auth.password}`, "utf8").toString("base64"));
+  }
+}
 async function loadDockerConfig(path2) {
   let text;
   try {
@@ -9314,7 +9565,9 @@ function parseHelperRun(run2, program, serverAddress) {
     error: { message: `credential helper ${program} failed for ${serverAddress}: ${why}; check that it is installed and works (${program} get), or remove it from the Docker config.`, retryable }
   });
   if (run2.failure === "ENOENT") return fail6(`it is not on PATH`);
-  if (run2.failure === "timeout") return fail6(`it did not answer in time`, true);
+  if (run2.failure === "aborted") return fail6(`it was stopped because the run was cancelled`, true);
+  if (run2.failure === "timeout") return fail6(HELPER_TIMEOUT_WORDS, true);
+  if (run2.failure === "output-limit") return fail6(`its output is not the expected JSON {"ServerURL","Username","Secret"}: it wrote more than ${HELPER_OUTPUT_LIMIT / (1024 * 1024)} MiB`);
   if (run2.failure !== void 0) return fail6(`it could not be run (${run2.failure})`);
   if (run2.exitCode !== 0) return { ok: true, value: void 0 };
   let answer;
@@ -9330,32 +9583,63 @@ function parseHelperRun(run2, program, serverAddress) {
   if (username === "<token>") return { ok: true, value: { kind: "token", identityToken: secret, serverAddress } };
   return { ok: true, value: { kind: "basic", username, password: secret, serverAddress } };
 }
+var HELPER_TIMEOUT_WORDS = "it did not answer in time";
 function registryAuthHeader(auth) {
   const body = auth.kind === "token" ? { identitytoken: auth.identityToken, serveraddress: auth.serverAddress } : { username: auth.username, password: auth.password, serveraddress: auth.serverAddress };
   const encoded = Buffer.from(JSON.stringify(body), "utf8").toString("base64url");
-  return encoded + "=".repeat((4 - encoded.length % 4) % 4);
+  const header = encoded + "=".repeat((4 - encoded.length % 4) % 4);
+  registerCredentials(auth);
+  secrets.addEncoded(header);
+  return header;
 }
-function spawnHelper(env, timeoutMs) {
-  return (program, args, input) => new Promise((resolve3) => {
-    const child = spawn(program, [...args], { env, stdio: ["pipe", "pipe", "ignore"], shell: false });
+var DRAIN_AFTER_EXIT_MS = 200;
+var running = /* @__PURE__ */ new Set();
+var killRunning = () => {
+  for (const child of running) killGroup(child);
+};
+function killGroup(child) {
+  if (child.pid === void 0) return;
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+  }
+}
+function spawnHelper(env, timeoutMs, signal) {
+  return (program, args, input) => new Promise((resolve4) => {
+    if (signal?.aborted) return resolve4({ exitCode: null, stdout: "", failure: "aborted" });
+    const child = spawn(program, [...args], { env, stdio: ["pipe", "pipe", "ignore"], shell: false, detached: true });
     const chunks = [];
+    let size = 0;
     let settled = false;
-    const finish2 = (run2) => {
+    let drainTimer;
+    running.add(child);
+    if (running.size === 1) process.on("exit", killRunning);
+    const finish2 = (run2, kill) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve3(run2);
+      clearTimeout(drainTimer);
+      signal?.removeEventListener("abort", onAbort);
+      if (kill) killGroup(child);
+      running.delete(child);
+      if (running.size === 0) process.off("exit", killRunning);
+      child.stdout?.destroy();
+      resolve4(run2);
     };
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      finish2({ exitCode: null, stdout: "", failure: "timeout" });
-    }, timeoutMs);
-    child.on("error", (error) => finish2({ exitCode: null, stdout: "", failure: error.code ?? "spawn error" }));
-    child.stdout.on("data", (chunk) => chunks.push(chunk));
-    child.on(
-      "close",
-      (code, signal) => finish2(signal ? { exitCode: null, stdout: "", failure: `killed by ${signal}` } : { exitCode: code, stdout: Buffer.concat(chunks).toString("utf8") })
-    );
+    const onAbort = () => finish2({ exitCode: null, stdout: "", failure: "aborted" }, true);
+    const timer = setTimeout(() => finish2({ exitCode: null, stdout: "", failure: "timeout" }, true), timeoutMs);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    child.on("error", (error) => finish2({ exitCode: null, stdout: "", failure: error.code ?? "spawn error" }, false));
+    child.stdout.on("data", (chunk) => {
+      size += chunk.length;
+      if (size > HELPER_OUTPUT_LIMIT) return finish2({ exitCode: null, stdout: "", failure: "output-limit" }, true);
+      chunks.push(chunk);
+    });
+    const answer = (code, signalName) => signalName ? { exitCode: null, stdout: "", failure: `killed by ${signalName}` } : { exitCode: code, stdout: Buffer.concat(chunks).toString("utf8") };
+    child.on("close", (code, signalName) => finish2(answer(code, signalName), false));
+    child.on("exit", (code, signalName) => {
+      drainTimer = setTimeout(() => finish2(answer(code, signalName), false), DRAIN_AFTER_EXIT_MS);
+    });
     child.stdin.on("error", () => void 0);
     child.stdin.end(input);
   });
@@ -9368,6 +9652,7 @@ function isRecord(value) {
 }
 
 // src/engine/docker-host.ts
+init_secrets();
 import { readFile as readFile2 } from "node:fs/promises";
 import { homedir as osHomedir2 } from "node:os";
 import { join as join2 } from "node:path";
@@ -9376,7 +9661,7 @@ var PLAIN_TCP_PORT = 2375;
 var TLS_TCP_PORT = 2376;
 var SUPPORTED = "use unix:///path/to/docker.sock or tcp://host:port";
 function parseDockerHost(env, homedir = osHomedir2()) {
-  const raw = env.DOCKER_HOST?.trim() || DEFAULT_DOCKER_HOST;
+  const raw = redactUserinfo(env.DOCKER_HOST?.trim() || DEFAULT_DOCKER_HOST);
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw)?.[1]?.toLowerCase();
   if (scheme === "unix") return parseUnix(raw);
   if (scheme === "tcp") return parseTcp(raw, tlsPaths(env, homedir));
@@ -9407,6 +9692,22 @@ function parseTcp(raw, tls) {
   const value = tls ? { kind: "tcp", host, port, tls, url: `tcp://${shown}:${port}` } : { kind: "tcp", host, port, url: `tcp://${shown}:${port}` };
   return { ok: true, value };
 }
+function redactUserinfo(raw) {
+  const match = /^([a-z][a-z0-9+.-]*:\/\/)([^/]*)@/i.exec(raw);
+  if (!match) return raw;
+  const [whole, scheme = "", userinfo = ""] = match;
+  const colon = userinfo.indexOf(":");
+  if (colon === -1) return raw;
+  const password = userinfo.slice(colon + 1);
+  if (password !== "") {
+    secrets.add(password);
+    try {
+      secrets.add(decodeURIComponent(password));
+    } catch {
+    }
+  }
+  return `${scheme}${userinfo.slice(0, colon)}:***@${raw.slice(whole.length)}`;
+}
 function tlsPaths(env, homedir) {
   if (!env.DOCKER_TLS_VERIFY) return void 0;
   const dir = env.DOCKER_CERT_PATH || join2(homedir, ".docker");
@@ -9433,31 +9734,90 @@ function fail3(error) {
   return { ok: false, error };
 }
 
+// src/engine/client.ts
+init_limits();
+
 // src/engine/pull-stream.ts
-var initialPullState = { layers: {}, bytes: 0, upToDate: false, finished: false, lines: 0 };
-function splitLines(rest, chunk) {
-  const parts = (rest + chunk).split("\n");
-  const tail = parts.pop() ?? "";
-  return { lines: parts.map((line) => line.trim()).filter((line) => line !== ""), rest: tail };
+init_limits();
+function newPullState() {
+  const state = { layers: /* @__PURE__ */ new Map(), bytes: 0, sized: 0, done: 0, upToDate: false, finished: false, lines: 0 };
+  return state;
 }
-function flushLines(rest) {
-  const line = rest.trim();
-  return line === "" ? [] : [line];
+var initialPullState = Object.freeze(newPullState());
+var MAX_LINE_BYTES = 1024 * 1024;
+var MAX_LAYERS = 1e3;
+var STATUS_LIMIT = 256;
+var LineSplitter = class {
+  #pending = [];
+  #pendingBytes = 0;
+  #maxLineBytes;
+  constructor(maxLineBytes = MAX_LINE_BYTES) {
+    this.#maxLineBytes = maxLineBytes;
+  }
+  push(chunk) {
+    const lines2 = [];
+    let start = 0;
+    for (let newline = chunk.indexOf(10); newline !== -1; newline = chunk.indexOf(10, start)) {
+      const tooLong2 = this.#take(chunk.subarray(start, newline));
+      if (tooLong2) return tooLong2;
+      const line = this.#drain();
+      if (line !== "") lines2.push(line);
+      start = newline + 1;
+    }
+    const tooLong = this.#take(chunk.subarray(start));
+    return tooLong ?? { ok: true, lines: lines2 };
+  }
+  /** The last line of a stream that did not end with a newline. */
+  end() {
+    const line = this.#drain();
+    return line === "" ? [] : [line];
+  }
+  #take(part) {
+    if (part.length === 0) return void 0;
+    this.#pendingBytes += part.length;
+    if (this.#pendingBytes > this.#maxLineBytes) {
+      this.#pending = [];
+      return { ok: false, error: `the engine sent a pull-stream line longer than ${formatLimit(this.#maxLineBytes)} (the daemon's lines are a few hundred bytes): prepull stopped reading it` };
+    }
+    this.#pending.push(part);
+    return void 0;
+  }
+  #drain() {
+    const line = Buffer.concat(this.#pending, this.#pendingBytes).toString("utf8").trim();
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    return line;
+  }
+};
+function formatLimit(bytes) {
+  return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : `${bytes} bytes`;
 }
 var LAYER_DONE = /* @__PURE__ */ new Set(["Download complete", "Pull complete", "Already exists"]);
 var LAYER_DOWNLOADED = /* @__PURE__ */ new Set([...LAYER_DONE, "Verifying Checksum", "Extracting"]);
 function applyLine(state, line) {
+  const target = state;
+  if (target === initialPullState) throw new Error("applyLine: fold into newPullState(), not the shared initialPullState");
+  if (target.stopped !== void 0) return state;
   const message = decode(line);
   if (!message) return state;
   const error = errorOf(message);
-  if (error !== void 0) return state.error === void 0 ? { ...state, error } : state;
-  const status = typeof message.status === "string" ? message.status : void 0;
+  if (error !== void 0) {
+    target.error ??= foreign(error);
+    return state;
+  }
+  const status = typeof message.status === "string" ? foreign(message.status, STATUS_LIMIT) : void 0;
   if (status === void 0) return state;
-  const id = typeof message.id === "string" && message.id !== "" ? message.id : void 0;
-  const next = { ...state, lines: state.lines + 1, lastStatus: status, lastId: id };
-  if (id === void 0) return applyGlobalStatus(next, status);
-  if (status.startsWith("Pulling from ")) return next;
-  return applyLayerStatus({ ...next, lastLayer: id }, id, status, message.progressDetail);
+  const id = typeof message.id === "string" && message.id !== "" ? foreign(message.id, STATUS_LIMIT) : void 0;
+  target.lines += 1;
+  target.lastStatus = status;
+  target.lastId = id;
+  if (id === void 0) applyGlobalStatus(target, status);
+  else if (!status.startsWith("Pulling from ")) applyLayerStatus(target, id, status, message.progressDetail);
+  return state;
+}
+function failPull(state, reason) {
+  state.stopped ??= reason;
+  return state;
 }
 function decode(line) {
   try {
@@ -9474,15 +9834,25 @@ function errorOf(message) {
   if (message.errorDetail !== void 0 || message.error !== void 0) return "the engine reported an error without a message";
   return void 0;
 }
+var DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 function applyGlobalStatus(state, status) {
   const digest = /^Digest: (\S+)/.exec(status)?.[1];
-  if (digest) return { ...state, digest };
-  if (status.startsWith("Status: Image is up to date for ")) return { ...state, upToDate: true, finished: true };
-  if (status.startsWith("Status: ")) return { ...state, finished: true };
-  return state;
+  if (digest !== void 0) {
+    if (DIGEST.test(digest)) state.digest = digest;
+    return;
+  }
+  if (status.startsWith("Status: Image is up to date for ")) {
+    state.upToDate = true;
+    state.finished = true;
+  } else if (status.startsWith("Status: ")) state.finished = true;
 }
 function applyLayerStatus(state, id, status, detail2) {
-  const known = Object.hasOwn(state.layers, id) ? state.layers[id] : void 0;
+  const known = state.layers.get(id);
+  if (known === void 0 && state.layers.size >= MAX_LAYERS) {
+    state.stopped ??= `the engine reported more than ${MAX_LAYERS} layers for one pull (an image has at most 127): prepull stopped reading the stream`;
+    return;
+  }
+  state.lastLayer = id;
   const layer = {
     bytes: known?.bytes ?? 0,
     total: known?.total,
@@ -9490,46 +9860,44 @@ function applyLayerStatus(state, id, status, detail2) {
     seenAt: state.lines
   };
   if (status === "Downloading") {
-    const current = finiteNonNegative(detail2?.current) ?? 0;
-    const announced = finiteNonNegative(detail2?.total) ?? 0;
+    const current = byteCount(detail2?.current) ?? 0;
+    const announced = byteCount(detail2?.total) ?? 0;
     const total = Math.max(announced, layer.total ?? 0) || void 0;
-    return withLayer(state, id, { ...layer, bytes: Math.max(layer.bytes, current), total });
+    return setLayer(state, id, known, { ...layer, bytes: Math.max(layer.bytes, current), total });
   }
   if (status === "Extracting" && layer.done && layer.bytes === 0) {
-    const size = finiteNonNegative(detail2?.total) ?? 0;
+    const size = byteCount(detail2?.total) ?? 0;
     const total = Math.max(size, layer.total ?? 0) || void 0;
-    return withLayer(state, id, { ...layer, total, bytes: total ?? 0 });
+    return setLayer(state, id, known, { ...layer, total, bytes: total ?? 0 });
   }
   if (LAYER_DONE.has(status) && layer.total !== void 0) {
-    return withLayer(state, id, { ...layer, bytes: Math.max(layer.bytes, layer.total) });
+    return setLayer(state, id, known, { ...layer, bytes: Math.max(layer.bytes, layer.total) });
   }
-  return withLayer(state, id, layer);
+  setLayer(state, id, known, layer);
 }
-function withLayer(state, id, layer) {
-  const layers = { ...state.layers, [id]: layer };
-  const all = Object.values(layers);
-  const sized = all.filter((l) => l.total !== void 0);
-  return {
-    ...state,
-    layers,
-    bytes: all.reduce((sum, l) => sum + l.bytes, 0),
-    total: sized.length > 0 ? sized.reduce((sum, l) => sum + (l.total ?? 0), 0) : void 0
-  };
+function setLayer(state, id, before, after) {
+  state.layers.set(id, after);
+  state.bytes += after.bytes - (before?.bytes ?? 0);
+  const sizedBefore = before?.total !== void 0;
+  const sizedAfter = after.total !== void 0;
+  state.sized += Number(sizedAfter) - Number(sizedBefore);
+  state.done += Number(after.done) - Number(before?.done ?? false);
+  const total = (state.total ?? 0) + (after.total ?? 0) - (before?.total ?? 0);
+  state.total = state.sized > 0 ? total : void 0;
 }
 function pullPhase(state) {
-  const layers = Object.values(state.layers);
-  if (layers.length === 0) return "resolving";
-  return layers.every((layer) => layer.done) ? "extracting" : "downloading";
+  if (state.layers.size === 0) return "resolving";
+  return state.done === state.layers.size ? "extracting" : "downloading";
 }
 function suspectLayer(state) {
   let suspect;
-  for (const entry of Object.entries(state.layers)) {
+  for (const entry of state.layers) {
     if (!entry[1].done && (suspect === void 0 || entry[1].seenAt < suspect[1].seenAt)) suspect = entry;
   }
   return suspect?.[0] ?? state.lastLayer;
 }
-function finiteNonNegative(value) {
-  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : void 0;
+function byteCount(value) {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? Math.min(Math.floor(value), Number.MAX_SAFE_INTEGER) : void 0;
 }
 
 // src/engine/client.ts
@@ -9541,7 +9909,7 @@ var INSPECT_BODY_LIMIT = 1024 * 1024;
 async function connectEngine(options = {}) {
   const env = options.env ?? process.env;
   const parsed = parseDockerHost(env, options.homedir);
-  if (!parsed.ok) return refuse("config", env.DOCKER_HOST ?? "", parsed.error);
+  if (!parsed.ok) return refuse("config", redactUserinfo(env.DOCKER_HOST ?? ""), parsed.error);
   const address = parsed.value;
   let tls;
   if (address.kind === "tcp" && address.tls) {
@@ -9555,7 +9923,7 @@ async function connectEngine(options = {}) {
   if (!version2.ok) return refuse("unreachable", address.url, version2.error.message);
   const negotiated = negotiate(version2.value, address.url);
   if (!negotiated.ok) return negotiated;
-  const credentials = options.credentials ?? createCredentialStore({ env, ...options.homedir ? { homedir: options.homedir } : {} });
+  const credentials = options.credentials ?? createCredentialStore({ env, ...options.homedir ? { homedir: options.homedir } : {}, ...options.signal ? { signal: options.signal } : {} });
   return { ok: true, value: createDockerEngine(transport, negotiated.value, credentials) };
 }
 function refuse(reason, address, message) {
@@ -9607,18 +9975,35 @@ function createDockerEngine(transport, info, credentials) {
 async function pull(transport, prefix, credentials, req) {
   if (req.signal.aborted) return abortedOutcome(initialPullState, false);
   const { reference } = req;
-  const auth = await credentials.forRegistry(reference.registry);
+  const auth = await untilAborted(credentials.forRegistry(reference.registry), req.signal);
+  if (auth === void 0 || req.signal.aborted) return abortedOutcome(initialPullState, false);
   if (!auth.ok) return { ok: false, kind: "credentials", message: `cannot pull ${reference.canonical}: ${auth.error.message}`, retryable: auth.error.retryable };
-  if (req.signal.aborted) return abortedOutcome(initialPullState, false);
   const headers = auth.value ? { "X-Registry-Auth": registryAuthHeader(auth.value) } : {};
   return streamPull(transport, `${prefix}/images/create?${pullQuery(reference)}`, headers, req);
+}
+function untilAborted(promise, signal) {
+  if (signal.aborted) return Promise.resolve(void 0);
+  return new Promise((resolve4, reject) => {
+    const onAbort = () => resolve4(void 0);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve4(value);
+      },
+      (error) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    );
+  });
 }
 function pullQuery(reference) {
   const params = new URLSearchParams({ fromImage: `${reference.registry}/${reference.repository}`, tag: reference.digest ?? reference.tag ?? "latest" });
   return params.toString();
 }
 function streamPull(transport, path2, headers, req) {
-  return new Promise((resolve3, reject) => {
+  return new Promise((resolve4, reject) => {
     const opened = open(transport, "POST", path2, headers);
     let state = initialPullState;
     let answered = false;
@@ -9629,7 +10014,7 @@ function streamPull(transport, path2, headers, req) {
       req.signal.removeEventListener("abort", onAbort);
       opened.request.destroy();
       if (outcome instanceof Error) reject(outcome);
-      else resolve3(outcome);
+      else resolve4(outcome);
     };
     const onAbort = () => finish2(abortedOutcome(state, answered));
     const guarded = (callback) => {
@@ -9656,13 +10041,17 @@ function streamPull(transport, path2, headers, req) {
       }
       answered = true;
       guarded(() => req.onAnswer?.());
+      state = newPullState();
+      const stopWith = (reason) => finish2(streamOutcome(failPull(state, reason), req.reference));
       followLines(res, {
         line: (line) => {
           if (done) return;
-          const before = state;
-          state = applyLine(state, line);
-          if (state.lines !== before.lines) guarded(() => req.onProgress?.(progressOf(state)));
+          const before = state.lines;
+          applyLine(state, line);
+          if (state.stopped !== void 0) return stopWith(state.stopped);
+          if (state.lines !== before) guarded(() => req.onProgress?.(progressOf(state)));
         },
+        tooLong: stopWith,
         end: () => finish2(streamOutcome(state, req.reference)),
         fail: failed
       });
@@ -9671,15 +10060,14 @@ function streamPull(transport, path2, headers, req) {
   });
 }
 function followLines(res, on) {
-  let rest = "";
-  res.setEncoding("utf8");
+  const splitter = new LineSplitter();
   res.on("data", (chunk) => {
-    const split = splitLines(rest, chunk);
-    rest = split.rest;
+    const split = splitter.push(chunk);
+    if (!split.ok) return on.tooLong(split.error);
     split.lines.forEach(on.line);
   });
   res.on("end", () => {
-    flushLines(rest).forEach(on.line);
+    splitter.end().forEach(on.line);
     on.end();
   });
   res.on("error", on.fail);
@@ -9691,7 +10079,8 @@ function progressOf(state) {
   return { status: state.lastStatus ?? "", id: state.lastId, bytes: state.bytes, total: state.total, phase: pullPhase(state) };
 }
 function streamOutcome(state, reference) {
-  if (state.error !== void 0) return { ok: false, kind: "engine", httpStatus: 200, message: state.error, bytes: state.bytes, answered: true };
+  const error = state.stopped ?? state.error;
+  if (error !== void 0) return { ok: false, kind: "engine", httpStatus: 200, message: error, bytes: state.bytes, answered: true };
   if (!state.finished) {
     return {
       ok: false,
@@ -9722,8 +10111,8 @@ function engineError(status, body, reference) {
 }
 function errorMessage(status, body, reference) {
   const message = parseJsonObject(body)?.message;
-  if (typeof message === "string" && message.trim() !== "") return message.trim();
-  const text = body.trim().slice(0, 500);
+  if (typeof message === "string" && message.trim() !== "") return foreign(message.trim());
+  const text = foreign(body.trim(), 500);
   return text !== "" ? text : `the engine answered HTTP ${status} for ${reference.canonical} without a message`;
 }
 async function inspect(transport, prefix, reference, signal) {
@@ -9759,9 +10148,9 @@ function open(transport, method, path2, headers) {
   return { request: request2, connected: () => connected };
 }
 function request(transport, method, path2, options) {
-  return new Promise((resolve3) => {
+  return new Promise((resolve4) => {
     const { signal } = options;
-    if (signal?.aborted) return resolve3({ ok: false, error: { kind: "aborted", message: `the request to ${transport.address.url} was cancelled` } });
+    if (signal?.aborted) return resolve4({ ok: false, error: { kind: "aborted", message: `the request to ${transport.address.url} was cancelled` } });
     const opened = open(transport, method, path2, {});
     let done = false;
     const finish2 = (result) => {
@@ -9770,7 +10159,7 @@ function request(transport, method, path2, options) {
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
       opened.request.destroy();
-      resolve3(result);
+      resolve4(result);
     };
     const onAbort = () => finish2({ ok: false, error: { kind: "aborted", message: `the request to ${transport.address.url} was cancelled` } });
     const failed = (error) => {
@@ -9793,7 +10182,7 @@ function request(transport, method, path2, options) {
   });
 }
 function readBody(res, limit) {
-  return new Promise((resolve3, reject) => {
+  return new Promise((resolve4, reject) => {
     const chunks = [];
     let size = 0;
     res.on("data", (chunk) => {
@@ -9801,10 +10190,10 @@ function readBody(res, limit) {
       size += chunk.length;
       if (size > limit) {
         res.destroy();
-        resolve3({ text: Buffer.concat(chunks).subarray(0, limit).toString("utf8"), truncated: true });
+        resolve4({ text: Buffer.concat(chunks).subarray(0, limit).toString("utf8"), truncated: true });
       }
     });
-    res.on("end", () => resolve3({ text: Buffer.concat(chunks).toString("utf8"), truncated: false }));
+    res.on("end", () => resolve4({ text: Buffer.concat(chunks).toString("utf8"), truncated: false }));
     res.on("error", reject);
     res.on("close", () => {
       if (!res.complete && size <= limit) reject(Object.assign(new Error("the connection closed before the answer ended"), { code: "ECONNRESET" }));
@@ -9920,13 +10309,13 @@ var OutageGate = class {
   pass(image, signal) {
     if (signal.aborted) return Promise.reject(signal.reason);
     if (this.#state.kind === "open") return Promise.resolve({ probe: 0, waitedMs: 0 });
-    return new Promise((resolve3, reject) => {
+    return new Promise((resolve4, reject) => {
       const waiter = {
         seq: this.#seq++,
         image,
         signal,
         enqueuedAt: this.clock.now(),
-        resolve: resolve3,
+        resolve: resolve4,
         reject,
         onAbort: () => {
           this.#queue = this.#queue.filter((w) => w !== waiter);
@@ -10185,10 +10574,10 @@ function createRegistryCoordinator(init) {
   const budget = createRetryBudget(init.options?.budget);
   const gate = createGate({ registry, clock, random: init.random, emit: init.emit, ...init.options?.gate ? { options: init.options.gate } : {} });
   let closedBy = "outage";
-  const running = /* @__PURE__ */ new Set();
+  const running2 = /* @__PURE__ */ new Set();
   const undecided = () => {
     const since = detector.countedSince;
-    return since !== void 0 && [...running].some((r) => r.startedAt <= since);
+    return since !== void 0 && [...running2].some((r) => r.startedAt <= since);
   };
   let attempts2 = 0;
   let failures = 0;
@@ -10240,14 +10629,14 @@ function createRegistryCoordinator(init) {
         }
         life = "running";
         run2.startedAt = clock.now();
-        running.add(run2);
+        running2.add(run2);
         return true;
       },
       answered() {
         if (life !== "running" && life !== "admitted") return;
         life = "answered";
         answeredAt = clock.now();
-        running.delete(run2);
+        running2.delete(run2);
         detector.answered({ at: answeredAt, repository });
         if (isCurrentProbe()) open3();
         else if (gate.state.kind !== "open" && closedBy === "outage") open3();
@@ -10256,7 +10645,7 @@ function createRegistryCoordinator(init) {
         if (life === "void" || life === "finished") return;
         life = "finished";
         signal.removeEventListener("abort", onAbort);
-        running.delete(run2);
+        running2.delete(run2);
         attempts2++;
         if (isCurrentProbe()) gate.probeAbandoned(probe);
       },
@@ -10264,7 +10653,7 @@ function createRegistryCoordinator(init) {
         if (life === "void" || life === "finished") throw new Error(`finish() called on a ${life} ticket for ${image} (${registry})`);
         life = "finished";
         signal.removeEventListener("abort", onAbort);
-        running.delete(run2);
+        running2.delete(run2);
         attempts2++;
         const success = outcome === "pulled" || outcome === "present";
         const transient = isTransient(outcome);
@@ -10366,112 +10755,12 @@ async function readStream(stream) {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-// src/report/summary.ts
-function formatDuration(ms) {
-  const safe = Number.isFinite(ms) && ms > 0 ? ms : 0;
-  if (Math.round(safe) < 1e3) return `${Math.round(safe)}ms`;
-  const tenths = Math.round(safe / 100);
-  if (tenths < 600) return `${(tenths / 10).toFixed(1)}s`;
-  const seconds3 = Math.round(safe / 1e3);
-  if (seconds3 < 3600) return `${Math.floor(seconds3 / 60)}m${pad2(seconds3 % 60)}s`;
-  const minutes = Math.round(safe / 6e4);
-  return `${Math.floor(minutes / 60)}h${pad2(minutes % 60)}m`;
-}
-function pad2(n) {
-  return String(n).padStart(2, "0");
-}
-var BYTE_UNITS = ["kB", "MB", "GB", "TB", "PB"];
-function formatBytes(n) {
-  const safe = Number.isFinite(n) && n > 0 ? Math.round(n) : 0;
-  if (safe < 1e3) return `${safe} B`;
-  let value = safe / 1e3;
-  let unit = 0;
-  while (unit < BYTE_UNITS.length - 1 && Math.round(value * 10) / 10 >= 1e3) {
-    value /= 1e3;
-    unit += 1;
-  }
-  return `${value.toFixed(1)} ${BYTE_UNITS[unit]}`;
-}
-var ANSI_SEQUENCE = /\u001b(?:\[[0-?]*[ -/]*[@-~]|\][^\u0007\u001b]*(?:\u0007|\u001b\\)|[@-Z\\-_])/g;
-var NON_SPACE_CONTROL = /[\u0000-\u0008\u000e-\u001f\u007f-\u009f]/g;
-function oneLine(text) {
-  return text.replace(ANSI_SEQUENCE, "").replace(NON_SPACE_CONTROL, "").replace(/\s+/g, " ").trim();
-}
-function reasonOf(image) {
-  const fallback = image.attempts.at(-1)?.message ?? "";
-  return oneLine(image.reason ?? fallback);
-}
-function describeOutcome(image) {
-  const reason = reasonOf(image);
-  if (image.status !== "failed") return reason;
-  return reason === "" ? image.class : `${image.class}: ${reason}`;
-}
-function countStatuses(images) {
-  const counts = { pulled: 0, present: 0, skipped: 0, failed: 0 };
-  for (const image of images) counts[image.status] += 1;
-  return counts;
-}
-var STATUS_ORDER = ["pulled", "present", "skipped", "failed"];
-function verdict(report) {
-  const counts = countStatuses(report.images);
-  const parts = STATUS_ORDER.filter((status) => counts[status] > 0).map((status) => `${counts[status]} ${status}`);
-  const what = parts.length === 0 ? "no images" : parts.join(", ");
-  return `${what} in ${formatDuration(report.durationMs)}${interruptionNote(report)}`;
-}
-function interruptionNote(report) {
-  if (report.interrupted === void 0) return "";
-  return report.interrupted === "deadline" ? " (deadline reached)" : ` (interrupted by ${report.interrupted})`;
-}
-function plural(n, noun) {
-  return `${n} ${noun}${n === 1 ? "" : "s"}`;
-}
-var ANSI_COLORS = {
-  pulled: "\x1B[32m",
-  present: "\x1B[32m",
-  skipped: "\x1B[33m",
-  failed: "\x1B[31m"
-};
-var ANSI_RESET = "\x1B[39m";
-function renderTable(header, rows, align) {
-  const all = [header.map((text) => ({ text })), ...rows];
-  const widths = header.map((_, column) => Math.max(...all.map((row) => row[column]?.text.length ?? 0)));
-  return all.map(
-    (row) => row.map((cell, column) => {
-      const gap = " ".repeat((widths[column] ?? 0) - cell.text.length);
-      const shown = cell.color === void 0 ? cell.text : `${cell.color}${cell.text}${ANSI_RESET}`;
-      return align[column] === "right" ? gap + shown : shown + gap;
-    }).join("  ").trimEnd()
-  );
-}
-function formatSummary(report, options = {}) {
-  const lines2 = [];
-  if (report.images.length > 0) {
-    const rows = report.images.map((image) => [
-      { text: image.status, ...options.color ? { color: ANSI_COLORS[image.status] } : {} },
-      { text: image.reference },
-      { text: String(image.attempts.length) },
-      { text: formatDuration(image.durationMs) },
-      { text: describeOutcome(image) }
-    ]);
-    lines2.push(...renderTable(["STATUS", "IMAGE", "ATTEMPTS", "TIME", "REASON"], rows, ["left", "left", "right", "right", "left"]));
-    lines2.push("");
-  }
-  if (report.registries.length > 0) {
-    const rows = report.registries.map((stats) => [
-      { text: stats.registry },
-      { text: String(stats.attempts) },
-      { text: String(stats.failures) },
-      { text: formatDuration(stats.gateClosedMs) }
-    ]);
-    lines2.push(...renderTable(["REGISTRY", "ATTEMPTS", "FAILURES", "GATE CLOSED"], rows, ["left", "right", "right", "right"]));
-    lines2.push("");
-  }
-  lines2.push(`prepull: ${verdict(report)}`);
-  return `${lines2.join("\n")}
-`;
-}
+// src/cli/run.ts
+init_summary();
 
 // src/report/github.ts
+init_limits();
+init_summary();
 function escapeData(s) {
   return s.replace(/%/g, "%25").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
 }
@@ -10512,36 +10801,46 @@ function headline(report) {
   if (report.interrupted !== void 0) return "Incomplete";
   return countStatuses(report.images).failed > 0 ? "Failed" : "OK";
 }
-function stepSummaryMarkdown(report) {
-  const lines2 = ["## prepull", "", `**${headline(report)}**: ${verdict(report)}`];
-  if (report.images.length > 0) {
-    lines2.push("", tableRow(["Image", "Status", "Attempts", "Time", "Reason"]), "| --- | --- | ---: | ---: | --- |");
-    for (const image of report.images) {
-      lines2.push(
-        tableRow([
-          escapeCell(image.reference),
-          image.status,
-          String(image.attempts.length),
-          formatDuration(image.durationMs),
-          escapeCell(describeOutcome(image))
-        ])
-      );
-    }
-  }
+var SUMMARY_REASON_CHARS = 1e3;
+function stepSummaryMarkdown(report, limit = STEP_SUMMARY_LIMIT) {
+  const head = ["## prepull", "", `**${headline(report)}**: ${verdict(report)}`];
+  const registries = [];
   if (report.registries.length > 0) {
-    lines2.push("", tableRow(["Registry", "Attempts", "Failures", "Gate closed"]), "| --- | ---: | ---: | ---: |");
+    registries.push("", tableRow(["Registry", "Attempts", "Failures", "Gate closed"]), "| --- | ---: | ---: | ---: |");
     for (const stats of report.registries) {
-      lines2.push(tableRow([escapeCell(stats.registry), String(stats.attempts), String(stats.failures), formatDuration(stats.gateClosedMs)]));
+      registries.push(tableRow([escapeCell(stats.registry), String(stats.attempts), String(stats.failures), formatDuration(stats.gateClosedMs)]));
     }
   }
-  return `${lines2.join("\n")}
+  const rows = report.images.map(
+    (image) => tableRow([
+      escapeCell(image.reference),
+      image.status,
+      String(image.attempts.length),
+      formatDuration(image.durationMs),
+      escapeCell(clip(describeOutcome(image), SUMMARY_REASON_CHARS))
+    ])
+  );
+  const imageHeader = rows.length > 0 ? ["", tableRow(["Image", "Status", "Attempts", "Time", "Reason"]), "| --- | --- | ---: | ---: | --- |"] : [];
+  const bytes = (lines2) => lines2.reduce((sum, line) => sum + Buffer.byteLength(line, "utf8") + 1, 0);
+  let budget = limit - bytes(head) - bytes(imageHeader) - bytes(registries) - 200;
+  const shown = [];
+  for (const row of rows) {
+    budget -= Buffer.byteLength(row, "utf8") + 1;
+    if (budget < 0) break;
+    shown.push(row);
+  }
+  const cut = rows.length - shown.length;
+  const note = cut > 0 ? [`| … ${cut} more image${cut === 1 ? "" : "s"} not shown: the summary would exceed GitHub's 1 MiB limit (the JSON and JUnit reports list every image) | | | | |`] : [];
+  return `${[...head, ...imageHeader, ...shown, ...note, ...registries].join("\n")}
 `;
 }
 
 // src/report/log-lines.ts
+init_limits();
+init_summary();
 function describeEvent(event, verbosity) {
   const text = describe(event, verbosity);
-  return text === void 0 ? void 0 : oneLine(text);
+  return text === void 0 ? void 0 : clip(oneLine(text));
 }
 function describe(event, verbosity) {
   const quiet = verbosity === "quiet";
@@ -10584,6 +10883,7 @@ function formatLogLine(event, verbosity, now) {
 }
 
 // src/report/live-view.ts
+init_summary();
 function initialView(images, maxAttempts, startedAt = 0) {
   const lines2 = {};
   for (const image of images) lines2[image] = { image, phase: "queued", bytes: 0, attempt: 0, maxAttempts };
@@ -10739,6 +11039,7 @@ function fit(text, width) {
 }
 
 // src/cli/console.ts
+init_summary();
 function wantsColor(args, io) {
   if (args.color !== void 0) return args.color;
   if (io.env.NO_COLOR !== void 0 && io.env.NO_COLOR !== "") return false;
@@ -10853,6 +11154,7 @@ async function syncDirectory(directory) {
 }
 
 // src/report/json.ts
+init_limits();
 var REPORT_KEYS = {
   schemaVersion: true,
   tool: true,
@@ -10896,7 +11198,23 @@ function pick(value, keys) {
   }
   return out;
 }
-function orderImage(image) {
+var DIGEST2 = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+function safeImage(image) {
+  const { digest, reason, ...rest } = image;
+  return {
+    ...rest,
+    input: foreign(image.input),
+    ...reason !== void 0 ? { reason: foreign(reason) } : {},
+    ...digest !== void 0 && DIGEST2.test(digest) ? { digest } : {},
+    bytes: wholeBytes(image.bytes),
+    attempts: image.attempts.map((attempt) => attempt.message === void 0 ? attempt : { ...attempt, message: foreign(attempt.message) })
+  };
+}
+function wholeBytes(n) {
+  return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
+}
+function orderImage(unsafe) {
+  const image = safeImage(unsafe);
   return { ...pick(image, IMAGE_KEYS), attempts: image.attempts.map((attempt) => pick(attempt, ATTEMPT_KEYS)) };
 }
 function toJson(report) {
@@ -10913,6 +11231,9 @@ function toJson(report) {
 }
 
 // src/report/junit.ts
+init_secrets();
+init_limits();
+init_summary();
 var SHORT_REASON_CHARS = 200;
 var ILLEGAL_XML_CHARS = /[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/gu;
 var ENTITIES = {
@@ -10925,7 +11246,7 @@ var ENTITIES = {
   "\r": "&#13;"
 };
 function escapeXmlText(text) {
-  return text.replace(ILLEGAL_XML_CHARS, "").replace(/[&<>"'\r]/g, (c) => ENTITIES[c] ?? c);
+  return maskSecrets(maskSecrets(text).replace(ILLEGAL_XML_CHARS, "")).replace(/[&<>"'\r]/g, (c) => ENTITIES[c] ?? c);
 }
 function escapeXmlAttribute(text) {
   return escapeXmlText(text).replace(/\t/g, "&#9;").replace(/\n/g, "&#10;");
@@ -10941,7 +11262,7 @@ function truncate(text, max) {
 }
 function attemptLine(attempt) {
   const absorbed = attempt.absorbed ? " (absorbed by the outage gate)" : "";
-  const message = attempt.message === void 0 ? "" : oneLine(attempt.message);
+  const message = attempt.message === void 0 ? "" : clip(oneLine(attempt.message));
   return `attempt ${attempt.number}: ${attempt.class} after ${formatDuration(attempt.durationMs)}${absorbed}${message === "" ? "" : `: ${message}`}`;
 }
 function attemptLog(image) {
@@ -11014,6 +11335,7 @@ function pulledList(report) {
 }
 
 // src/cli/outputs.ts
+init_summary();
 async function writeOutputs(report, args, io) {
   const outputs = [
     [args.json, "JSON report", toJson],
@@ -11027,7 +11349,7 @@ async function writeOutputs(report, args, io) {
       await writeFileAtomic(path2, render(report));
     } catch (error) {
       ok = false;
-      io.stderr.write(`prepull: could not write the ${what} to ${JSON.stringify(path2)}: ${error.message}
+      io.stderr.write(`prepull: ${terminalSafe(`could not write the ${what} to ${JSON.stringify(path2)}: ${error.message}`)}
 `);
     }
   }
@@ -11037,7 +11359,7 @@ async function writeOutputs(report, args, io) {
       await appendFile2(summary, stepSummaryMarkdown(report));
     } catch (error) {
       ok = false;
-      io.stderr.write(`prepull: could not append to GITHUB_STEP_SUMMARY ${JSON.stringify(summary)}: ${error.message}
+      io.stderr.write(`prepull: ${terminalSafe(`could not append to GITHUB_STEP_SUMMARY ${JSON.stringify(summary)}: ${error.message}`)}
 `);
     }
   }
@@ -11047,7 +11369,7 @@ async function writeOutputs(report, args, io) {
 // src/cli/run.ts
 async function run(args, io, version2, hooks = {}) {
   const fail6 = (message) => {
-    io.stderr.write(`prepull: ${message}
+    io.stderr.write(`prepull: ${terminalSafe(message)}
 `);
     return EXIT.usage;
   };
@@ -11135,7 +11457,8 @@ function version() {
 
 // src/action/action.ts
 import { randomUUID } from "node:crypto";
-import { resolve as resolve2 } from "node:path";
+import { resolve as resolve3 } from "node:path";
+init_summary();
 var VALUE_INPUTS = [...SETTINGS.map((s) => s.flag.slice(2)), "json", "junit", "pulled"];
 var PATH_LIST_INPUTS = ["file", "compose", "env-file"];
 var WORD_LIST_INPUTS = ["profile"];
@@ -11186,7 +11509,7 @@ function outputsOf(report, env, cwd) {
   };
   for (const name of REPORT_INPUTS) {
     const path2 = readInput(env, name);
-    if (path2 !== "") outputs[`${name}-path`] = resolve2(cwd, path2);
+    if (path2 !== "") outputs[`${name}-path`] = resolve3(cwd, path2);
   }
   return outputs;
 }

@@ -1,4 +1,5 @@
 // argv → what the user asked for. Pure: no files are read here, no environment is consulted.
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { SETTINGS, type SettingFlags } from "../policy/settings.js";
 import type { Result } from "../types.js";
@@ -61,6 +62,8 @@ export function parseCliArgs(argv: readonly string[]): Result<CliArgs, string> {
     const value = (v as Record<string, unknown>)[spec.flag.slice(2)];
     if (typeof value === "string") settings[spec.key] = value;
   }
+  const clash = sharedOutputPath({ "--json": v.json, "--junit": v.junit, "--pulled": v.pulled });
+  if (clash) return { ok: false, error: clash };
   const color = v["no-color"] ? false : v.color ? true : undefined;
   return {
     ok: true,
@@ -83,4 +86,17 @@ export function parseCliArgs(argv: readonly string[]): Result<CliArgs, string> {
       ...(color !== undefined ? { color } : {}),
     },
   };
+}
+
+/** Two outputs written to one file would silently leave only the last one: refused. Paths compare resolved ("./r.json" is "r.json"). */
+function sharedOutputPath(outputs: Readonly<Record<string, string | undefined>>): string | undefined {
+  const seen = new Map<string, string>();
+  for (const [flag, path] of Object.entries(outputs)) {
+    if (path === undefined) continue;
+    const key = resolve(path);
+    const other = seen.get(key);
+    if (other !== undefined) return `${other} and ${flag} name the same file ${JSON.stringify(path)}: each report needs its own file`;
+    seen.set(key, flag);
+  }
+  return undefined;
 }

@@ -1,5 +1,6 @@
 // --compose: the image list from the compose files the tests start.
 import { composeFilesFromEnv, discoverComposeImages } from "../sources/compose.js";
+import { terminalSafe } from "../report/summary.js";
 import type { Result } from "../types.js";
 import type { CliArgs } from "./args.js";
 import type { Io } from "./io.js";
@@ -10,9 +11,10 @@ export async function imagesFromCompose(args: CliArgs, io: Io): Promise<Result<s
   const found = await discoverComposeImages(paths, { env: io.env, envFiles: args.envFiles, profiles: args.profiles });
   if (!found.ok) return { ok: false, error: found.error.message };
   const { images, notPullable, warnings } = found.value;
-  for (const warning of warnings) io.stderr.write(`prepull: warning: ${warning}\n`);
+  // Service names, file names and images are the user's text: shown escaped, never acted on.
+  for (const warning of warnings) io.stderr.write(`prepull: warning: ${terminalSafe(warning)}\n`);
   if (!args.quiet) {
-    for (const s of notPullable) io.stderr.write(`prepull: not pullable: service ${s.service} in ${s.file} (${s.reason})\n`);
+    for (const s of notPullable) io.stderr.write(`prepull: not pullable: ${terminalSafe(`service ${JSON.stringify(s.service)} in ${s.file} (${s.reason})`)}\n`);
   }
   return { ok: true, value: images.map((i) => i.image) };
 }

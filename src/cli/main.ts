@@ -9,7 +9,8 @@ import { EXIT } from "../exit-codes.js";
 async function main(argv: readonly string[], io: Io): Promise<number> {
   const parsed = parseCliArgs(argv);
   if (!parsed.ok) {
-    io.stderr.write(`prepull: ${parsed.error}\n`);
+    const { terminalSafe } = await import("../report/summary.js");
+    io.stderr.write(`prepull: ${terminalSafe(parsed.error)}\n`);
     return EXIT.usage;
   }
   const args = parsed.value;

@@ -5,6 +5,7 @@ import { stepSummaryMarkdown } from "../report/github.js";
 import { toJson } from "../report/json.js";
 import { toJUnit } from "../report/junit.js";
 import { pulledList } from "../report/pulled.js";
+import { terminalSafe } from "../report/summary.js";
 import type { Report } from "../types.js";
 import type { CliArgs } from "./args.js";
 import type { Io } from "./io.js";
@@ -22,7 +23,7 @@ export async function writeOutputs(report: Report, args: CliArgs, io: Io): Promi
       await writeFileAtomic(path, render(report));
     } catch (error) {
       ok = false;
-      io.stderr.write(`prepull: could not write the ${what} to ${JSON.stringify(path)}: ${(error as Error).message}\n`);
+      io.stderr.write(`prepull: ${terminalSafe(`could not write the ${what} to ${JSON.stringify(path)}: ${(error as Error).message}`)}\n`);
     }
   }
   const summary = io.env.GITHUB_ACTIONS === "true" ? io.env.GITHUB_STEP_SUMMARY : undefined;
@@ -32,7 +33,7 @@ export async function writeOutputs(report: Report, args: CliArgs, io: Io): Promi
       await appendFile(summary, stepSummaryMarkdown(report));
     } catch (error) {
       ok = false;
-      io.stderr.write(`prepull: could not append to GITHUB_STEP_SUMMARY ${JSON.stringify(summary)}: ${(error as Error).message}\n`);
+      io.stderr.write(`prepull: ${terminalSafe(`could not append to GITHUB_STEP_SUMMARY ${JSON.stringify(summary)}: ${(error as Error).message}`)}\n`);
     }
   }
   return ok;

@@ -8,6 +8,7 @@ import { parseImageList, readImageListFile, readStream } from "../sources/image-
 import type { Report } from "../types.js";
 import type { CliArgs } from "./args.js";
 import type { Io } from "./io.js";
+import { terminalSafe } from "../report/summary.js";
 import { createConsole } from "./console.js";
 import { writeOutputs } from "./outputs.js";
 
@@ -18,7 +19,7 @@ export interface RunHooks {
 
 export async function run(args: CliArgs, io: Io, version: string, hooks: RunHooks = {}): Promise<number> {
   const fail = (message: string) => {
-    io.stderr.write(`prepull: ${message}\n`);
+    io.stderr.write(`prepull: ${terminalSafe(message)}\n`);
     return EXIT.usage;
   };
   const settings = resolveSettings(io.env, args.settings);

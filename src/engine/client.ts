@@ -6,9 +6,10 @@ import https from "node:https";
 import type { Socket } from "node:net";
 import type { Reference, Result } from "../types.js";
 import { createCredentialStore, registryAuthHeader, type CredentialStore } from "./credentials.js";
-import { loadTlsMaterial, parseDockerHost, type EngineAddress, type TlsMaterial } from "./docker-host.js";
+import { loadTlsMaterial, parseDockerHost, redactUserinfo, type EngineAddress, type TlsMaterial } from "./docker-host.js";
 import type { AttemptOutcome, Engine, PullProgress, PullRequest } from "./engine.js";
-import { applyLine, flushLines, initialPullState, pullPhase, splitLines, suspectLayer, type PullState } from "./pull-stream.js";
+import { foreign } from "../report/limits.js";
+import { applyLine, failPull, initialPullState, LineSplitter, newPullState, pullPhase, suspectLayer, type PullState } from "./pull-stream.js";
 
 /** The newest API version this client was written against; newer servers are spoken to in it. */
 export const NEWEST_API_VERSION = "1.45";
@@ -84,7 +85,7 @@ interface Answer {
 export async function connectEngine(options: ConnectOptions = {}): Promise<Result<DockerEngine, EngineUnreachable>> {
   const env = options.env ?? process.env;
   const parsed = parseDockerHost(env, options.homedir);
-  if (!parsed.ok) return refuse("config", env.DOCKER_HOST ?? "", parsed.error);
+  if (!parsed.ok) return refuse("config", redactUserinfo(env.DOCKER_HOST ?? ""), parsed.error);
   const address = parsed.value;
   let tls: TlsMaterial | undefined;
   if (address.kind === "tcp" && address.tls) {
@@ -99,7 +100,9 @@ export async function connectEngine(options: ConnectOptions = {}): Promise<Resul
   if (!version.ok) return refuse("unreachable", address.url, version.error.message);
   const negotiated = negotiate(version.value, address.url);
   if (!negotiated.ok) return negotiated;
-  const credentials = options.credentials ?? createCredentialStore({ env, ...(options.homedir ? { homedir: options.homedir } : {}) });
+  const credentials =
+    options.credentials ??
+    createCredentialStore({ env, ...(options.homedir ? { homedir: options.homedir } : {}), ...(options.signal ? { signal: options.signal } : {}) });
   return { ok: true, value: createDockerEngine(transport, negotiated.value, credentials) };
 }
 
@@ -165,11 +168,32 @@ function createDockerEngine(transport: Transport, info: EngineInfo, credentials:
 async function pull(transport: Transport, prefix: string, credentials: CredentialStore, req: PullRequest): Promise<AttemptOutcome> {
   if (req.signal.aborted) return abortedOutcome(initialPullState, false);
   const { reference } = req;
-  const auth = await credentials.forRegistry(reference.registry);
+  // A slow credential helper must not hold up a cancelled attempt: the lookup goes on (it is shared
+  // by every image of the registry), the attempt ends now.
+  const auth = await untilAborted(credentials.forRegistry(reference.registry), req.signal);
+  if (auth === undefined || req.signal.aborted) return abortedOutcome(initialPullState, false);
   if (!auth.ok) return { ok: false, kind: "credentials", message: `cannot pull ${reference.canonical}: ${auth.error.message}`, retryable: auth.error.retryable };
-  if (req.signal.aborted) return abortedOutcome(initialPullState, false);
   const headers: Record<string, string> = auth.value ? { "X-Registry-Auth": registryAuthHeader(auth.value) } : {};
   return streamPull(transport, `${prefix}/images/create?${pullQuery(reference)}`, headers, req);
+}
+
+/** The promise's value, or undefined as soon as the signal aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
 }
 
 /** Pure: by digest when there is one (the daemon takes a digest in the tag parameter). */
@@ -218,13 +242,18 @@ function streamPull(transport: Transport, path: string, headers: Record<string, 
       }
       answered = true;
       guarded(() => req.onAnswer?.());
+      state = newPullState();
+      const stopWith = (reason: string) => finish(streamOutcome(failPull(state, reason), req.reference));
       followLines(res, {
         line: (line) => {
           if (done) return;
-          const before = state;
-          state = applyLine(state, line);
-          if (state.lines !== before.lines) guarded(() => req.onProgress?.(progressOf(state)));
+          const before = state.lines;
+          applyLine(state, line);
+          // prepull's own limits (too many layers) end the attempt now; the daemon's error line waits for the stream's end.
+          if (state.stopped !== undefined) return stopWith(state.stopped);
+          if (state.lines !== before) guarded(() => req.onProgress?.(progressOf(state)));
         },
+        tooLong: stopWith,
         end: () => finish(streamOutcome(state, req.reference)),
         fail: failed,
       });
@@ -233,18 +262,23 @@ function streamPull(transport: Transport, path: string, headers: Record<string, 
   });
 }
 
-/** Feeds a JSON-lines body to `line`, whole lines only, whatever the chunk boundaries. */
-function followLines(res: http.IncomingMessage, on: { line: (line: string) => void; end: () => void; fail: (error: NodeJS.ErrnoException) => void }) {
-  let rest = "";
-  // utf8 decoding here keeps a character split across chunks whole.
-  res.setEncoding("utf8");
-  res.on("data", (chunk: string) => {
-    const split = splitLines(rest, chunk);
-    rest = split.rest;
+/**
+ * Feeds a JSON-lines body to `line`, whole lines only, whatever the chunk boundaries. A line longer
+ * than the splitter's cap ends the stream through `tooLong`. Every line costs O(1) and chunks come
+ * from separate socket reads, so signals and timers keep running however busy the stream is.
+ */
+function followLines(
+  res: http.IncomingMessage,
+  on: { line: (line: string) => void; tooLong: (reason: string) => void; end: () => void; fail: (error: NodeJS.ErrnoException) => void },
+) {
+  const splitter = new LineSplitter();
+  res.on("data", (chunk: Buffer) => {
+    const split = splitter.push(chunk);
+    if (!split.ok) return on.tooLong(split.error);
     split.lines.forEach(on.line);
   });
   res.on("end", () => {
-    flushLines(rest).forEach(on.line);
+    splitter.end().forEach(on.line);
     on.end();
   });
   res.on("error", on.fail);
@@ -260,7 +294,8 @@ function progressOf(state: PullState): PullProgress {
 
 /** Pure: how a complete 200 stream ended. */
 export function streamOutcome(state: PullState, reference: Reference): AttemptOutcome {
-  if (state.error !== undefined) return { ok: false, kind: "engine", httpStatus: 200, message: state.error, bytes: state.bytes, answered: true };
+  const error = state.stopped ?? state.error;
+  if (error !== undefined) return { ok: false, kind: "engine", httpStatus: 200, message: error, bytes: state.bytes, answered: true };
   if (!state.finished) {
     // Every successful pull ends with "Status: …"; a stream without it did not finish its work.
     return {
@@ -295,10 +330,12 @@ export function engineError(status: number, body: Answer["body"], reference: Ref
   return { ok: false, kind: "engine", httpStatus: status, message: errorMessage(status, body, reference), bytes: 0, answered: false };
 }
 
+/** The engine's words, masked and bounded as they enter prepull. */
 function errorMessage(status: number, body: string, reference: Reference): string {
   const message = parseJsonObject(body)?.message;
-  if (typeof message === "string" && message.trim() !== "") return message.trim();
-  const text = body.trim().slice(0, 500);
+  if (typeof message === "string" && message.trim() !== "") return foreign(message.trim());
+  // Masked before the cut, so the cut cannot leave part of a secret behind.
+  const text = foreign(body.trim(), 500);
   return text !== "" ? text : `the engine answered HTTP ${status} for ${reference.canonical} without a message`;
 }
 

@@ -1,11 +1,14 @@
 // Registry credentials found the way the docker CLI finds them, so a CI job that ran `docker login`
 // (or configured a credential helper) pulls private images through prepull without extra setup.
 // Order, as in the CLI: credHelpers[registry], then credsStore, then the auths entries of config.json.
-// Secrets never enter a message: errors name files, registries and helpers, never their contents.
-import { spawn } from "node:child_process";
+// Secrets never enter a message: errors name files, registries and helpers, never their contents,
+// and every credential is registered with the masker (src/secrets.ts) the moment it is read.
+import { spawn, type ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { homedir as osHomedir } from "node:os";
 import { join } from "node:path";
+import { terminalSafe } from "../report/summary.js";
+import { secrets } from "../secrets.js";
 import type { Result } from "../types.js";
 
 export type RegistryAuth =
@@ -44,7 +47,17 @@ export interface CredentialStoreOptions {
   readonly runHelper?: RunHelper;
   /** How long a credential helper may take. Default 30 s: some fetch tokens over the network. */
   readonly helperTimeoutMs?: number;
+  /** The run's signal: aborting it kills a running helper (and its process group). */
+  readonly signal?: AbortSignal;
+  /**
+   * Told once when config.json cannot be used; pulls then go on anonymously, as the docker CLI
+   * does ("WARNING: Error loading config file"). Default: a line on stderr.
+   */
+  readonly onWarning?: (message: string) => void;
 }
+
+/** Most a credential helper may write; a real answer is a few kilobytes (an ECR token is ~2 KB). */
+export const HELPER_OUTPUT_LIMIT = 1024 * 1024;
 
 /** The key the docker CLI files Docker Hub credentials under. */
 export const DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/";
@@ -63,17 +76,31 @@ export function dockerConfigPath(env: NodeJS.ProcessEnv, homedir: string = osHom
 
 export function createCredentialStore(options: CredentialStoreOptions): CredentialStore {
   const path = dockerConfigPath(options.env, options.homedir);
-  const runHelper = options.runHelper ?? spawnHelper(options.env, options.helperTimeoutMs ?? 30_000);
+  const runHelper = options.runHelper ?? spawnHelper(options.env, options.helperTimeoutMs ?? 30_000, options.signal);
+  const warn = options.onWarning ?? ((message: string) => process.stderr.write(`prepull: warning: ${terminalSafe(message)}\n`));
   let config: Promise<Result<DockerConfig, CredentialError>> | undefined;
   const cache = new Map<string, Promise<Found>>();
+  const loadOnce = async (): Promise<Result<DockerConfig, CredentialError>> => {
+    const loaded = await loadDockerConfig(path);
+    // Short of file handles: no verdict on the file, ask again next time.
+    if (loaded.ok || loaded.error.retryable) return loaded;
+    // Like the docker CLI: one warning, then anonymous pulls; only images that need credentials fail.
+    warn(`${loaded.error.message} Pulling without credentials.`);
+    return { ok: true, value: { path, auths: {}, credHelpers: {} } };
+  };
   return {
     forRegistry(registry) {
       const key = hostKey(registry);
       let found = cache.get(key);
       if (!found) {
-        config ??= loadDockerConfig(path);
+        config ??= loadOnce();
         const loading = config;
-        found = loading.then((loaded) => (loaded.ok ? resolveAuth(loaded.value, registry, runHelper) : loaded));
+        found = loading
+          .then((loaded) => (loaded.ok ? resolveAuth(loaded.value, registry, runHelper) : loaded))
+          .then((result) => {
+            if (result.ok && result.value) registerCredentials(result.value);
+            return result;
+          });
         cache.set(key, found);
         // A failure that may pass (too many open files, a helper's time-out) is asked again next time.
         void found.then((result) => {
@@ -90,7 +117,17 @@ export function createCredentialStore(options: CredentialStoreOptions): Credenti
 /** Read errors that say nothing about the file itself: the next read may well succeed. */
 const PASSING_ERRORS: ReadonlySet<string> = new Set(["EMFILE", "ENFILE", "EAGAIN", "EBUSY", "EINTR"]);
 
-/** A missing file means no credentials; anything else unreadable is an error naming the file. */
+/** Registers every form of a credential the engine or a registry could quote back. */
+export function registerCredentials(auth: RegistryAuth): void {
+  if (auth.kind === "token") secrets.add(auth.identityToken);
+  else {
+    secrets.add(auth.password);
+    // The Basic authorization the engine sends the registry, and the config.json "auth" field.
+    secrets.addEncoded(Buffer.from(`${auth.username}:${auth.password}`, "utf8").toString("base64"));
+  }
+}
+
+/** A missing file means no credentials; anything else unreadable is an error naming the file (the store warns and goes on). */
 export async function loadDockerConfig(path: string): Promise<Result<DockerConfig, CredentialError>> {
   let text: string;
   try {
@@ -193,7 +230,10 @@ export function parseHelperRun(run: HelperRun, program: string, serverAddress: s
     error: { message: `credential helper ${program} failed for ${serverAddress}: ${why}; check that it is installed and works (${program} get), or remove it from the Docker config.`, retryable },
   });
   if (run.failure === "ENOENT") return fail(`it is not on PATH`);
-  if (run.failure === "timeout") return fail(`it did not answer in time`, true);
+  // A run cancelled, or a helper that timed out, may answer next time: not kept for the run.
+  if (run.failure === "aborted") return fail(`it was stopped because the run was cancelled`, true);
+  if (run.failure === "timeout") return fail(HELPER_TIMEOUT_WORDS, true);
+  if (run.failure === "output-limit") return fail(`its output is not the expected JSON {"ServerURL","Username","Secret"}: it wrote more than ${HELPER_OUTPUT_LIMIT / (1024 * 1024)} MiB`);
   if (run.failure !== undefined) return fail(`it could not be run (${run.failure})`);
   // Like the CLI, a helper that knows nothing for this registry (or gives up) means anonymous pulls.
   if (run.exitCode !== 0) return { ok: true, value: undefined };
@@ -211,7 +251,9 @@ export function parseHelperRun(run: HelperRun, program: string, serverAddress: s
   return { ok: true, value: { kind: "basic", username, password: secret, serverAddress } };
 }
 
-/** The X-Registry-Auth value: padded base64url JSON, as the docker CLI sends it. */
+const HELPER_TIMEOUT_WORDS = "it did not answer in time";
+
+/** The X-Registry-Auth value: padded base64url JSON, as the docker CLI sends it. Registered with the masker, in every base64 spelling. */
 export function registryAuthHeader(auth: RegistryAuth): string {
   const body =
     auth.kind === "token"
@@ -219,31 +261,78 @@ export function registryAuthHeader(auth: RegistryAuth): string {
       : { username: auth.username, password: auth.password, serveraddress: auth.serverAddress };
   const encoded = Buffer.from(JSON.stringify(body), "utf8").toString("base64url");
   // Go's base64.URLEncoding (the daemon's decoder) expects the padding Node leaves out.
-  return encoded + "=".repeat((4 - (encoded.length % 4)) % 4);
+  const header = encoded + "=".repeat((4 - (encoded.length % 4)) % 4);
+  // Also here, not only in the store: a library caller may bring its own CredentialStore.
+  registerCredentials(auth);
+  secrets.addEncoded(header);
+  return header;
 }
 
-/** Default helper runner: spawn without a shell, PATH taken from the given environment. */
-export function spawnHelper(env: NodeJS.ProcessEnv, timeoutMs: number): RunHelper {
+/** After the helper exits, how long its output may take to drain before the pipe is let go. */
+const DRAIN_AFTER_EXIT_MS = 200;
+
+/** Helpers still running, killed (with their process groups) if the process exits first, e.g. on a second signal. */
+const running = new Set<ChildProcess>();
+const killRunning = () => {
+  for (const child of running) killGroup(child);
+};
+
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    // The helper leads its own process group (detached): this reaches whatever it started too.
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+    // Already gone.
+  }
+}
+
+/**
+ * Default helper runner: spawn without a shell, PATH taken from the given environment. Bounded:
+ * output (HELPER_OUTPUT_LIMIT), time (timeoutMs), the run's signal, and a child of the helper
+ * that keeps stdout open is not waited for once the helper itself has exited.
+ */
+export function spawnHelper(env: NodeJS.ProcessEnv, timeoutMs: number, signal?: AbortSignal): RunHelper {
   return (program, args, input) =>
     new Promise<HelperRun>((resolve) => {
-      const child = spawn(program, [...args], { env, stdio: ["pipe", "pipe", "ignore"], shell: false });
+      if (signal?.aborted) return resolve({ exitCode: null, stdout: "", failure: "aborted" });
+      const child = spawn(program, [...args], { env, stdio: ["pipe", "pipe", "ignore"], shell: false, detached: true });
       const chunks: Buffer[] = [];
+      let size = 0;
       let settled = false;
-      const finish = (run: HelperRun) => {
+      let drainTimer: NodeJS.Timeout | undefined;
+      running.add(child);
+      if (running.size === 1) process.on("exit", killRunning);
+      const finish = (run: HelperRun, kill: boolean) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        clearTimeout(drainTimer);
+        signal?.removeEventListener("abort", onAbort);
+        if (kill) killGroup(child);
+        running.delete(child);
+        if (running.size === 0) process.off("exit", killRunning);
+        // Let go of the pipe: a grandchild holding it open must not keep prepull alive.
+        child.stdout?.destroy();
         resolve(run);
       };
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        finish({ exitCode: null, stdout: "", failure: "timeout" });
-      }, timeoutMs);
-      child.on("error", (error: NodeJS.ErrnoException) => finish({ exitCode: null, stdout: "", failure: error.code ?? "spawn error" }));
-      child.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
-      child.on("close", (code, signal) =>
-        finish(signal ? { exitCode: null, stdout: "", failure: `killed by ${signal}` } : { exitCode: code, stdout: Buffer.concat(chunks).toString("utf8") }),
-      );
+      const onAbort = () => finish({ exitCode: null, stdout: "", failure: "aborted" }, true);
+      const timer = setTimeout(() => finish({ exitCode: null, stdout: "", failure: "timeout" }, true), timeoutMs);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      child.on("error", (error: NodeJS.ErrnoException) => finish({ exitCode: null, stdout: "", failure: error.code ?? "spawn error" }, false));
+      child.stdout.on("data", (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > HELPER_OUTPUT_LIMIT) return finish({ exitCode: null, stdout: "", failure: "output-limit" }, true);
+        chunks.push(chunk);
+      });
+      const answer = (code: number | null, signalName: NodeJS.Signals | null): HelperRun =>
+        signalName ? { exitCode: null, stdout: "", failure: `killed by ${signalName}` } : { exitCode: code, stdout: Buffer.concat(chunks).toString("utf8") };
+      // "close" waits for stdout to end, which a grandchild can hold open forever; "exit" does not,
+      // so after exit the output gets a short moment to drain, then whatever arrived is the answer.
+      child.on("close", (code, signalName) => finish(answer(code, signalName), false));
+      child.on("exit", (code, signalName) => {
+        drainTimer = setTimeout(() => finish(answer(code, signalName), false), DRAIN_AFTER_EXIT_MS);
+      });
       // A helper that exits before reading stdin makes the write fail with EPIPE; its exit code tells the story.
       child.stdin.on("error", () => undefined);
       child.stdin.end(input);

@@ -4,6 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { homedir as osHomedir } from "node:os";
 import { join } from "node:path";
+import { secrets } from "../secrets.js";
 import type { Result } from "../types.js";
 
 export const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
@@ -34,7 +35,7 @@ export interface TlsMaterial {
  * default DOCKER_CERT_PATH (~/.docker) and is a parameter so tests stay independent of the machine.
  */
 export function parseDockerHost(env: NodeJS.ProcessEnv, homedir: string = osHomedir()): Result<EngineAddress, string> {
-  const raw = env.DOCKER_HOST?.trim() || DEFAULT_DOCKER_HOST;
+  const raw = redactUserinfo(env.DOCKER_HOST?.trim() || DEFAULT_DOCKER_HOST);
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw)?.[1]?.toLowerCase();
   if (scheme === "unix") return parseUnix(raw);
   if (scheme === "tcp") return parseTcp(raw, tlsPaths(env, homedir));
@@ -69,6 +70,28 @@ function parseTcp(raw: string, tls: TlsPaths | undefined): Result<EngineAddress,
     ? { kind: "tcp", host, port, tls, url: `tcp://${shown}:${port}` }
     : { kind: "tcp", host, port, url: `tcp://${shown}:${port}` };
   return { ok: true, value };
+}
+
+/**
+ * DOCKER_HOST with the password of a `scheme://user:password@host` replaced by the mask, so no
+ * message quotes it; the password (raw and percent-decoded) is registered with the masker too.
+ */
+export function redactUserinfo(raw: string): string {
+  const match = /^([a-z][a-z0-9+.-]*:\/\/)([^/]*)@/i.exec(raw);
+  if (!match) return raw;
+  const [whole, scheme = "", userinfo = ""] = match;
+  const colon = userinfo.indexOf(":");
+  if (colon === -1) return raw;
+  const password = userinfo.slice(colon + 1);
+  if (password !== "") {
+    secrets.add(password);
+    try {
+      secrets.add(decodeURIComponent(password));
+    } catch {
+      // Not percent-encoded text: the raw form is registered already.
+    }
+  }
+  return `${scheme}${userinfo.slice(0, colon)}:***@${raw.slice(whole.length)}`;
 }
 
 /** Like the docker CLI: any non-empty DOCKER_TLS_VERIFY turns verified TLS on. */

@@ -24,10 +24,10 @@ export type SettingSpec =
   | (Common<"pullPolicy"> & { readonly type: "choice"; readonly choices: readonly Settings["pullPolicy"][]; readonly default: Settings["pullPolicy"] });
 
 /**
- * Node's timers fire at once for any wait at or above 2^31 − 1 ms (~24.8 days); no CI job waits
- * that long, so longer waits are refused instead of silently becoming a millisecond.
+ * Waits longer than Node's timer limit (2^31 − 1 ms, ~24.8 days) are honoured by the clock, which
+ * chains timers; past this a time cannot be counted in whole milliseconds (~285 000 years).
  */
-const MAX_WAIT_SECONDS = 2_000_000;
+const MAX_WAIT_SECONDS = Math.floor(Number.MAX_SAFE_INTEGER / 1000);
 
 /** Every knob, in the order --help and the README list them. */
 export const SETTINGS: readonly SettingSpec[] = [
@@ -90,7 +90,7 @@ function readOne(spec: SettingSpec, env: Readonly<Record<string, string | undefi
       if (!pattern.test(text)) return bad(`${spec.type === "count" ? "a whole number" : "a number of seconds"}; default ${spec.default}`);
       const value = Number(text);
       if (value < spec.min) return fail(source, `${source}=${JSON.stringify(raw)} is below the minimum ${spec.min} (${spec.help})`);
-      if (value > spec.max) return fail(source, `${source}=${JSON.stringify(raw)} is above the maximum ${spec.max} (${spec.help})`);
+      if (value > spec.max) return fail(source, `${source}=${JSON.stringify(raw)} is ${spec.type === "seconds" ? "too large to count in whole milliseconds" : `above the maximum ${spec.max}`} (${spec.help})`);
       return { ok: true, value: toInternal(spec, value) };
     }
   }

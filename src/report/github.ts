@@ -2,6 +2,7 @@
 // appended to GITHUB_STEP_SUMMARY. Escaping follows actions/toolkit (packages/core/src/command.ts);
 // without it, a newline in an engine message could end the command and start another one.
 import type { ImageResult, Report } from "../types.js";
+import { clip, STEP_SUMMARY_LIMIT } from "./limits.js";
 import { countStatuses, describeOutcome, formatDuration, oneLine, plural, reasonOf, verdict } from "./summary.js";
 
 /** Escapes a workflow command message. */
@@ -69,28 +70,43 @@ function headline(report: Report): string {
   return countStatuses(report.images).failed > 0 ? "Failed" : "OK";
 }
 
-/** Markdown for GITHUB_STEP_SUMMARY: heading, verdict, per-image table, per-registry table. Ends with a newline. */
-export function stepSummaryMarkdown(report: Report): string {
-  const lines = ["## prepull", "", `**${headline(report)}**: ${verdict(report)}`];
-  if (report.images.length > 0) {
-    lines.push("", tableRow(["Image", "Status", "Attempts", "Time", "Reason"]), "| --- | --- | ---: | ---: | --- |");
-    for (const image of report.images) {
-      lines.push(
-        tableRow([
-          escapeCell(image.reference),
-          image.status,
-          String(image.attempts.length),
-          formatDuration(image.durationMs),
-          escapeCell(describeOutcome(image)),
-        ]),
-      );
-    }
-  }
+/** Longest reason shown in one step-summary cell; the JSON and JUnit reports keep more. */
+const SUMMARY_REASON_CHARS = 1000;
+
+/**
+ * Markdown for GITHUB_STEP_SUMMARY: heading, verdict, per-image table, per-registry table. Ends
+ * with a newline. At most `limit` bytes (GitHub rejects a summary over 1 MiB): image rows that do
+ * not fit are left out, and a last row says how many.
+ */
+export function stepSummaryMarkdown(report: Report, limit: number = STEP_SUMMARY_LIMIT): string {
+  const head = ["## prepull", "", `**${headline(report)}**: ${verdict(report)}`];
+  const registries: string[] = [];
   if (report.registries.length > 0) {
-    lines.push("", tableRow(["Registry", "Attempts", "Failures", "Gate closed"]), "| --- | ---: | ---: | ---: |");
+    registries.push("", tableRow(["Registry", "Attempts", "Failures", "Gate closed"]), "| --- | ---: | ---: | ---: |");
     for (const stats of report.registries) {
-      lines.push(tableRow([escapeCell(stats.registry), String(stats.attempts), String(stats.failures), formatDuration(stats.gateClosedMs)]));
+      registries.push(tableRow([escapeCell(stats.registry), String(stats.attempts), String(stats.failures), formatDuration(stats.gateClosedMs)]));
     }
   }
-  return `${lines.join("\n")}\n`;
+  const rows = report.images.map((image) =>
+    tableRow([
+      escapeCell(image.reference),
+      image.status,
+      String(image.attempts.length),
+      formatDuration(image.durationMs),
+      escapeCell(clip(describeOutcome(image), SUMMARY_REASON_CHARS)),
+    ]),
+  );
+  const imageHeader = rows.length > 0 ? ["", tableRow(["Image", "Status", "Attempts", "Time", "Reason"]), "| --- | --- | ---: | ---: | --- |"] : [];
+  const bytes = (lines: readonly string[]) => lines.reduce((sum, line) => sum + Buffer.byteLength(line, "utf8") + 1, 0);
+  // Room for the fixed parts and the "not shown" row, then as many image rows as fit.
+  let budget = limit - bytes(head) - bytes(imageHeader) - bytes(registries) - 200;
+  const shown: string[] = [];
+  for (const row of rows) {
+    budget -= Buffer.byteLength(row, "utf8") + 1;
+    if (budget < 0) break;
+    shown.push(row);
+  }
+  const cut = rows.length - shown.length;
+  const note = cut > 0 ? [`| … ${cut} more image${cut === 1 ? "" : "s"} not shown: the summary would exceed GitHub's 1 MiB limit (the JSON and JUnit reports list every image) | | | | |`] : [];
+  return `${[...head, ...imageHeader, ...shown, ...note, ...registries].join("\n")}\n`;
 }

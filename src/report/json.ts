@@ -2,8 +2,12 @@
 // order, whatever order the scheduler built the objects in, so reports diff cleanly between runs.
 // The explicit key lists also act as an allow-list: a field smuggled onto an object at runtime
 // (a token, an auth header) never reaches the file.
+// Strings from outside (engine messages, reasons, the user's spelling) are masked and bounded
+// here once more, and digest and byte counts are checked against the schema's own rules, so a
+// hostile engine cannot make the report invalid.
 import { reportSettings } from "../policy/settings.js";
 import type { AttemptRecord, ImageResult, RegistryStats, Report } from "../types.js";
+import { foreign } from "./limits.js";
 
 /** Every key of T, in output order. `satisfies` makes the compiler flag a key added to T but not here. */
 type KeyOrder<T> = { readonly [K in keyof T]-?: true };
@@ -58,7 +62,27 @@ function pick<T extends object>(value: T, keys: KeyOrder<T>): Record<string, unk
   return out;
 }
 
-function orderImage(image: ImageResult): Record<string, unknown> {
+/** The schema's digest pattern (docs/report-schema.json). */
+const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+
+function safeImage(image: ImageResult): ImageResult {
+  const { digest, reason, ...rest } = image;
+  return {
+    ...rest,
+    input: foreign(image.input),
+    ...(reason !== undefined ? { reason: foreign(reason) } : {}),
+    ...(digest !== undefined && DIGEST.test(digest) ? { digest } : {}),
+    bytes: wholeBytes(image.bytes),
+    attempts: image.attempts.map((attempt) => (attempt.message === undefined ? attempt : { ...attempt, message: foreign(attempt.message) })),
+  };
+}
+
+function wholeBytes(n: number): number {
+  return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
+}
+
+function orderImage(unsafe: ImageResult): Record<string, unknown> {
+  const image = safeImage(unsafe);
   return { ...pick(image, IMAGE_KEYS), attempts: image.attempts.map((attempt) => pick(attempt, ATTEMPT_KEYS)) };
 }
 

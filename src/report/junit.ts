@@ -1,7 +1,9 @@
 // JUnit XML, so CI systems that already render test results (GitLab, Jenkins, GitHub test-report
 // actions) show each image as a test case: failed images as failures, skipped and present images
 // as skipped, with the per-attempt log where a person will look for it.
+import { maskSecrets } from "../secrets.js";
 import type { AttemptRecord, ImageResult, Report } from "../types.js";
+import { clip } from "./limits.js";
 import { countStatuses, describeOutcome, formatDuration, oneLine, plural, reasonOf } from "./summary.js";
 
 /** Longest failure message attribute; the full story is in the element text. */
@@ -21,9 +23,9 @@ const ENTITIES: Record<string, string> = {
   "\r": "&#13;",
 };
 
-/** Text content: markup characters escaped, illegal characters dropped, line feeds kept. */
+/** Text content: secrets masked, markup characters escaped, illegal characters dropped, line feeds kept. */
 export function escapeXmlText(text: string): string {
-  return text.replace(ILLEGAL_XML_CHARS, "").replace(/[&<>"'\r]/g, (c) => ENTITIES[c] ?? c);
+  return maskSecrets(maskSecrets(text).replace(ILLEGAL_XML_CHARS, "")).replace(/[&<>"'\r]/g, (c) => ENTITIES[c] ?? c);
 }
 
 /** Attribute value: as text, and tabs and line feeds encoded, since parsers turn literal ones into spaces. */
@@ -48,7 +50,7 @@ function truncate(text: string, max: number): string {
 /** "attempt 2: transient after 1.5s: received unexpected HTTP status: 503 Service Unavailable". */
 export function attemptLine(attempt: AttemptRecord): string {
   const absorbed = attempt.absorbed ? " (absorbed by the outage gate)" : "";
-  const message = attempt.message === undefined ? "" : oneLine(attempt.message);
+  const message = attempt.message === undefined ? "" : clip(oneLine(attempt.message));
   return `attempt ${attempt.number}: ${attempt.class} after ${formatDuration(attempt.durationMs)}${absorbed}${message === "" ? "" : `: ${message}`}`;
 }
 

@@ -1,19 +1,20 @@
 // One plain line per event, for CI logs: timestamped, no control codes. The TTY view and the
 // GitHub output consume the same events; the scheduler never formats anything itself.
 import type { PullEvent } from "../types.js";
+import { clip } from "./limits.js";
 import { formatBytes as bytes, oneLine, formatDuration as seconds } from "./summary.js";
 
 export type Verbosity = "quiet" | "normal" | "verbose";
 
 /**
- * The message for an event, or undefined when this verbosity does not show it. Always one line
- * without control codes: engine messages quote the registry's error text, which may hold line
+ * The message for an event, or undefined when this verbosity does not show it. Always one bounded
+ * line, secrets masked, without control codes: engine messages quote the registry's error text, which may hold line
  * breaks or escape sequences; a raw line break would start an unstamped line in a CI log (and,
  * under GitHub Actions, could start a workflow command such as "::error::").
  */
 export function describeEvent(event: PullEvent, verbosity: Verbosity): string | undefined {
   const text = describe(event, verbosity);
-  return text === undefined ? undefined : oneLine(text);
+  return text === undefined ? undefined : clip(oneLine(text));
 }
 
 function describe(event: PullEvent, verbosity: Verbosity): string | undefined {

@@ -1,6 +1,8 @@
 // The plain-text summary the CLI prints when a run ends, plus the small formatters the other
 // report formats share so that a duration or a reason reads the same in every output.
+import { maskSecrets } from "../secrets.js";
 import type { ImageResult, ImageStatus, Report } from "../types.js";
+import { clip } from "./limits.js";
 
 export interface SummaryOptions {
   /** Wrap statuses in ANSI colors. Off unless the caller knows the output is a color terminal. */
@@ -47,15 +49,42 @@ const ANSI_SEQUENCE = /\u001b(?:\[[0-?]*[ -/]*[@-~]|\][^\u0007\u001b]*(?:\u0007|
 // eslint-disable-next-line no-control-regex
 const NON_SPACE_CONTROL = /[\u0000-\u0008\u000e-\u001f\u007f-\u009f]/g;
 
-/** Foreign text made safe for one table cell or log line: no escape sequences, no control bytes, no line breaks. */
+/**
+ * Foreign text made safe for one table cell or log line: secrets masked, no escape sequences, no
+ * control bytes, no line breaks. Masked again after stripping, so a control byte planted inside a
+ * secret cannot smuggle it past the masker.
+ */
 export function oneLine(text: string): string {
-  return text.replace(ANSI_SEQUENCE, "").replace(NON_SPACE_CONTROL, "").replace(/\s+/g, " ").trim();
+  return maskSecrets(maskSecrets(text).replace(ANSI_SEQUENCE, "").replace(NON_SPACE_CONTROL, "").replace(/\s+/g, " ").trim());
+}
+
+// Control characters a terminal or a log viewer acts on, besides the line feed: C0, DEL, C1, and
+// the Unicode line and paragraph separators.
+// eslint-disable-next-line no-control-regex
+const SHOWN_ESCAPED = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * A message that quotes user-supplied or foreign text (a compose service name, a file path, an
+ * engine's words), made safe for stderr: secrets masked, every control character shown as an
+ * escape (\u001b) instead of acting, and no line that a CI runner could read as a workflow command:
+ * lines after the first are indented, and one that would still start with "::" (GitHub trims
+ * leading blanks) is marked with "> ".
+ */
+export function terminalSafe(text: string): string {
+  const escaped = maskSecrets(text).replace(SHOWN_ESCAPED, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return escaped
+    .split("\n")
+    .map((line, index) => {
+      const shown = index === 0 || /^\s/.test(line) ? line : `  ${line}`;
+      return /^\s*(?:::|##\[)/.test(shown) ? `> ${shown.trimStart()}` : shown;
+    })
+    .join("\n");
 }
 
 /** Why an image ended as it did: its reason, else the last engine message, else nothing. */
 export function reasonOf(image: ImageResult): string {
   const fallback = image.attempts.at(-1)?.message ?? "";
-  return oneLine(image.reason ?? fallback);
+  return clip(oneLine(image.reason ?? fallback));
 }
 
 /** The reason as shown next to an image; failures lead with their class, which says whether a rerun may help. */

@@ -103,7 +103,7 @@ describe("prepull in CI: inputs and outputs on a real engine and registry", () =
       assert.equal(run.code, 0, explain(run));
       assert.equal(run.stdout, expected.map((ref) => `${ref}\n`).join(""));
       // REGISTRY from the environment beat the .env beside the files; CACHE_TAG came from that .env.
-      assert.equal(run.stderr, `prepull: not pullable: service migrations in ${join(COMPOSE_DIR, "compose.yaml")} (build only)\n`);
+      assert.equal(run.stderr, `prepull: not pullable: service "migrations" in ${join(COMPOSE_DIR, "compose.yaml")} (build only)\n`);
       assert.equal(stack.proxy.count({ since }), 0, "--print must not reach the registry");
       assert.equal(stack.proxy.count({ repository: composeRepos() }), 0);
     });

@@ -36,7 +36,7 @@ describe("compose input from the command line", () => {
     const result = await runCli(["--print", "--compose", PROFILES], { env: baseEnv({ COMPOSE_PROFILES: "integration" }) });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, "docker.io/library/nginx:1.25.4\ndocker.io/confluentinc/cp-kafka:7.6.0\n");
-    assert.equal(result.stderr, `prepull: not pullable: service debug in ${PROFILES} (profile debug not enabled)\n`);
+    assert.equal(result.stderr, `prepull: not pullable: service "debug" in ${PROFILES} (profile debug not enabled)\n`);
   });
 
   it("without COMPOSE_FILE, no input is still a usage error", async () => {

@@ -206,3 +206,21 @@ describe("parseImageList", () => {
     assert.deepEqual(parseImageList("a\nb"), ["a", "b"]);
   });
 });
+
+describe("parseCliArgs: one file per output", () => {
+  for (const argv of [
+    ["--json", "r.out", "--junit", "r.out"],
+    ["--json", "r.out", "--pulled", "./r.out"],
+    ["--junit", "out/../r.xml", "--pulled", "r.xml"],
+    ["--json", "a.json", "--junit", "b.xml", "--pulled", "a.json"],
+  ]) {
+    it(`${argv.join(" ")} is refused, naming both flags and the file`, () => {
+      const error = rejected(argv);
+      assert.match(error, /^--(json|junit) and --(junit|pulled) name the same file ".+": each report needs its own file$/);
+    });
+  }
+
+  it("different files are fine", () => {
+    assert.deepEqual(parsed(["--json", "r.json", "--junit", "r.xml", "--pulled", "r.txt"]).json, "r.json");
+  });
+});

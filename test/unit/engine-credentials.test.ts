@@ -3,7 +3,8 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { createCredentialStore, parseHelperRun, registryAuthHeader, type RegistryAuth } from "../../src/engine/credentials.js";
+import { createCredentialStore, parseHelperRun, registryAuthHeader, spawnHelper, type RegistryAuth } from "../../src/engine/credentials.js";
+import { maskSecrets } from "../../src/secrets.js";
 
 const SECRET = "pa55-W0rd-never-printed";
 const TOKEN = "identity-token-never-printed";
@@ -103,21 +104,39 @@ describe("credentials: config.json auths", () => {
     assertNoSecret(found.error.message);
   });
 
-  it("reports malformed JSON naming the file, never quoting the content", async () => {
+  it("warns once about malformed JSON, naming the file and never quoting the content, then pulls anonymously", async () => {
     const dir = await configDir(`{"auths": {"r.example": {"auth": "${b64(`alice:${SECRET}`)}"}, ${SECRET}`);
-    const found = await createCredentialStore({ env: { DOCKER_CONFIG: dir } }).forRegistry("r.example");
-    assert.ok(!found.ok);
-    assert.ok(found.error.message.includes(join(dir, "config.json")), found.error.message);
-    assert.match(found.error.message, /not valid JSON/);
-    assertNoSecret(found.error.message);
+    const warnings: string[] = [];
+    const store = createCredentialStore({ env: { DOCKER_CONFIG: dir }, onWarning: (message) => warnings.push(message) });
+    const answers = await Promise.all([store.forRegistry("r.example"), store.forRegistry("docker.io"), store.forRegistry("ghcr.io")]);
+    assert.deepEqual(answers, [{ ok: true, value: undefined }, { ok: true, value: undefined }, { ok: true, value: undefined }]);
+    assert.equal(warnings.length, 1);
+    assert.ok(warnings[0]?.includes(join(dir, "config.json")), warnings[0]);
+    assert.match(warnings[0] ?? "", /not valid JSON.*Pulling without credentials/);
+    assertNoSecret(warnings[0] ?? "");
   });
 
-  it("reports fields of the wrong type", async () => {
+  it("warns about fields of the wrong type and an unreadable file, and goes on anonymously", async () => {
     for (const config of [[], { auths: [] }, { credHelpers: "x" }, { credsStore: 3 }]) {
-      const found = await lookup(config, "r.example");
-      assert.ok(!found.ok, JSON.stringify(config));
-      assert.match(found.error.message, /cannot use the Docker config/);
+      const warnings: string[] = [];
+      const store = createCredentialStore({ env: { DOCKER_CONFIG: await configDir(config) }, onWarning: (m) => warnings.push(m) });
+      assert.deepEqual(await store.forRegistry("r.example"), { ok: true, value: undefined }, JSON.stringify(config));
+      assert.match(warnings.join("\n"), /cannot use the Docker config/);
     }
+    const unreadable = await configDir({});
+    await chmod(join(unreadable, "config.json"), 0);
+    const warnings: string[] = [];
+    const store = createCredentialStore({ env: { DOCKER_CONFIG: unreadable }, onWarning: (m) => warnings.push(m) });
+    assert.deepEqual(await store.forRegistry("r.example"), { ok: true, value: undefined });
+    // Root reads any file: the warning is only expected where the permission bites.
+    if (process.getuid?.() !== 0) assert.match(warnings.join("\n"), /cannot read the Docker config.*EACCES/);
+  });
+
+  it("registers what it reads with the masker, in every encoding", async () => {
+    const password = "fresh-pa55-for-masking";
+    await lookup({ auths: { "r.example": { auth: b64(`bob:${password}`) } } }, "r.example");
+    const text = `a ${password} b ${b64(`bob:${password}`)} c ${encodeURIComponent(password)} d ${b64(password).replace(/=+$/, "")}`;
+    assert.equal(maskSecrets(text), "a *** b *** c *** d ***");
   });
 });
 
@@ -133,6 +152,23 @@ const HELPERS: Record<string, string> = {
   garbled: `process.stdout.write("Username=alice Secret=${SECRET}");`,
   crash: `process.stdout.write("error: keychain is locked ${SECRET}\\n"); process.exit(2);`,
   slow: `setTimeout(() => process.stdout.write("{}"), 5000);`,
+  // Answers only from its second call on: the first call outlasts the timeout.
+  slowonce: `
+    const fs = require("node:fs");
+    const mark = ${JSON.stringify(join(tmpdir(), `prepull-slowonce-${process.pid}`))};
+    if (!fs.existsSync(mark)) { fs.writeFileSync(mark, ""); setTimeout(() => {}, 5000); }
+    else process.stdout.write(JSON.stringify({ ServerURL: input, Username: "<token>", Secret: ${JSON.stringify(TOKEN)} }));`,
+  // 100 MB of output: prepull must stop reading at its limit.
+  flood: `const block = "x".repeat(1 << 20); let n = 0; const w = () => { while (n < 100 && process.stdout.write(block)) n++; if (n < 100) process.stdout.once("drain", w); }; w();`,
+  // Answers, then leaves a child holding stdout open for 20 s (beyond the test's 10 s bound).
+  lingering: `
+    require("node:child_process").spawn(process.execPath, ["-e", "setTimeout(() => {}, 20000)"], { stdio: ["ignore", "inherit", "ignore"] }).unref();
+    process.stdout.write(JSON.stringify({ ServerURL: input, Username: "<token>", Secret: ${JSON.stringify(TOKEN)} }));`,
+  // Hangs with a child; writes both pids so the test can see they are gone.
+  hanging: `
+    const child = require("node:child_process").spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" });
+    require("node:fs").writeFileSync(process.env.PIDS_FILE, process.pid + " " + child.pid);
+    setTimeout(() => {}, 60000);`,
 };
 
 describe("credentials: credential helpers", () => {
@@ -227,17 +263,49 @@ process.stdin.on("data", (c) => (input += c)).on("end", () => {
     assert.equal(found.error.retryable, true, "a helper that timed out may answer next time");
   });
 
-  it("asks a helper that timed out again on the next lookup, instead of keeping its failure for the run", async () => {
-    let call = 0;
-    const store = createCredentialStore({
-      env: { ...env, DOCKER_CONFIG: await configDir({ credsStore: "flaky" }) },
-      runHelper: async () => (++call === 1 ? { exitCode: null, stdout: "", failure: "timeout" } : { exitCode: 0, stdout: JSON.stringify({ Username: "alice", Secret: SECRET }) }),
-    });
+  it("asks a helper that timed out again on the next lookup (it may answer then)", async () => {
+    await rm(join(tmpdir(), `prepull-slowonce-${process.pid}`), { force: true });
+    const store = await withHelpers({ credsStore: "slowonce" }, { helperTimeoutMs: 500 });
     const first = await store.forRegistry("r.example");
-    assert.ok(!first.ok && first.error.retryable);
-    const second = await store.forRegistry("r.example");
-    assert.deepEqual(second, { ok: true, value: { kind: "basic", username: "alice", password: SECRET, serverAddress: "r.example" } });
-    assert.equal(call, 2);
+    assert.ok(!first.ok);
+    assert.match(first.error.message, /did not answer in time/);
+    assert.deepEqual(await store.forRegistry("r.example"), { ok: true, value: { kind: "token", identityToken: TOKEN, serverAddress: "r.example" } });
+    await rm(join(tmpdir(), `prepull-slowonce-${process.pid}`), { force: true });
+  });
+
+  it("stops reading a helper's output at 1 MiB, with bounded memory", async () => {
+    const rssBefore = process.memoryUsage().rss;
+    const found = await (await withHelpers({ credsStore: "flood" })).forRegistry("r.example");
+    assert.ok(!found.ok);
+    assert.match(found.error.message, /docker-credential-flood.*not the expected JSON.*more than 1 MiB/);
+    assert.ok(process.memoryUsage().rss - rssBefore < 64 * 1024 * 1024, "memory grew by more than 64 MiB");
+  });
+
+  it("does not wait for a helper's child that keeps stdout open", async () => {
+    const started = Date.now();
+    const found = await (await withHelpers({ credsStore: "lingering" }, { helperTimeoutMs: 30_000 })).forRegistry("r.example");
+    assert.deepEqual(found, { ok: true, value: { kind: "token", identityToken: TOKEN, serverAddress: "r.example" } });
+    // A bound far below the child's 60 s and the 30 s timeout, not a timing of the normal case.
+    assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+  });
+
+  it("kills a hanging helper and its process group when the run's signal aborts", async () => {
+    const pidsFile = join(root, `pids-${counter++}`);
+    const controller = new AbortController();
+    const run = spawnHelper({ ...env, PIDS_FILE: pidsFile }, 30_000, controller.signal);
+    const answer = run("docker-credential-hanging", ["get"], "r.example");
+    let pids: number[] = [];
+    for (let i = 0; i < 200 && pids.length < 2; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      pids = (await readFile(pidsFile, "utf8").catch(() => "")).split(" ").filter(Boolean).map(Number);
+    }
+    assert.equal(pids.length, 2, "the helper did not start");
+    const started = Date.now();
+    controller.abort();
+    assert.equal((await answer).failure, "aborted");
+    assert.ok(Date.now() - started < 5_000);
+    for (let i = 0; i < 100 && pids.some(alive); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(pids.filter(alive), [], "helper or its child still running");
   });
 
   it("refuses a helper name that is a path", async () => {
@@ -264,6 +332,15 @@ process.stdin.on("data", (c) => (input += c)).on("end", () => {
     }
   });
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 describe("X-Registry-Auth", () => {
   const decode = (header: string) => JSON.parse(Buffer.from(header, "base64url").toString("utf8")) as unknown;

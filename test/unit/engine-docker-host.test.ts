@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { maskSecrets } from "../../src/secrets.js";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -79,6 +80,21 @@ describe("DOCKER_HOST", () => {
     assert.equal(parsed.value.port, 2375);
   });
 
+  it("never quotes a password in DOCKER_HOST, and registers it (raw and decoded) with the masker", () => {
+    for (const [value, password] of [
+      ["tcp://user:hunter2-docker-host@docker:2375", "hunter2-docker-host"],
+      ["tcp://user:p%40ss-w0rd-encoded@docker:2375", "p@ss-w0rd-encoded"],
+      ["tcp://user:at@sign-in-pw@docker:2375", "at@sign-in-pw"],
+      ["ssh://user:ssh-pw-9911@build-host", "ssh-pw-9911"],
+    ] as const) {
+      const parsed = parseDockerHost({ DOCKER_HOST: value }, HOME);
+      assert.ok(!parsed.ok, value);
+      assert.ok(!parsed.error.includes(password), parsed.error);
+      assert.match(parsed.error, /user:\*\*\*@/);
+      assert.equal(maskSecrets(`engine said ${password}`), "engine said ***");
+    }
+  });
+
   it("refuses ssh://, npipe:// and junk, naming the value and what is supported", () => {
     const cases: Array<[string, RegExp]> = [
       ["ssh://me@build-host", /ssh:\/\/ engines are not supported/],
@@ -88,7 +104,7 @@ describe("DOCKER_HOST", () => {
       ["tcp://", /host is missing|not a valid/],
       ["tcp://docker:notaport", /not a valid host:port/],
       ["tcp://docker:2375/some/path", /only host and port/],
-      ["tcp://user:pw@docker:2375", /only host and port/],
+      ["tcp://user@docker:2375", /only host and port/],
     ];
     for (const [value, why] of cases) {
       const parsed = parseDockerHost({ DOCKER_HOST: value }, HOME);
