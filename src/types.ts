@@ -68,6 +68,10 @@ export interface Settings {
   readonly deadlineMs: number;
   /** "missing" skips images the engine already has. */
   readonly pullPolicy: "always" | "missing";
+  /** "on": resolve every image with a manifest HEAD before pulling, and probe closed gates by HEAD (PULL_PREFLIGHT). */
+  readonly preflight: "on" | "off";
+  /** When a registry's pull quota cannot cover the batch: "fit" pulls what fits and fails the rest at once; "all" tries every image (PULL_QUOTA_PLAN). */
+  readonly quotaPlan: "fit" | "all";
 }
 
 /** One attempt as it is recorded in the report. */
@@ -96,8 +100,12 @@ export interface ImageResult {
   readonly class: OutcomeClass;
   /** Human-readable reason for anything but a clean pull. */
   readonly reason?: string;
+  /** The rule that decided the outcome when no engine attempt did (a preflight answer, the quota plan). */
+  readonly rule?: string;
   /** Content digest reported by the engine, when pulled. */
   readonly digest?: string;
+  /** The manifest digest the registry named for the reference before the pull (preflight). */
+  readonly resolvedDigest?: string;
   /** Bytes downloaded by the successful attempt. */
   readonly bytes: number;
   readonly durationMs: number;
@@ -112,6 +120,18 @@ export interface RegistryStats {
   readonly failures: number;
   /** Total time the outage gate of this registry was closed. */
   readonly gateClosedMs: number;
+  /** The registry's pull quota as its last answer told it (Docker Hub's ratelimit headers). */
+  readonly quota?: RegistryQuota;
+}
+
+export interface RegistryQuota {
+  /** Pulls allowed per window. */
+  readonly limit: number;
+  /** Pulls left when prepull last asked. */
+  readonly remaining?: number;
+  readonly windowSeconds?: number;
+  /** Whose quota: an IP address or an account id. */
+  readonly source?: string;
 }
 
 export interface Report {
@@ -145,6 +165,10 @@ export type PullEvent =
   | { readonly type: "gate-closed"; readonly at: number; readonly registry: string; readonly reason: string; readonly nextProbeAt?: number }
   | { readonly type: "gate-probe"; readonly at: number; readonly registry: string; readonly image: string; readonly probe: number }
   | { readonly type: "gate-opened"; readonly at: number; readonly registry: string; readonly released: number; readonly closedMs: number }
-  | { readonly type: "engine-wedged"; readonly at: number; readonly images: readonly string[]; readonly message: string };
+  | { readonly type: "engine-wedged"; readonly at: number; readonly images: readonly string[]; readonly message: string }
+  /** prepull cannot talk to this registry itself: it works through the engine only (said once per registry). */
+  | { readonly type: "registry-direct-off"; readonly at: number; readonly registry: string; readonly message: string }
+  /** The batch needs more pulls from this registry than its quota has left (said before pulling). */
+  | { readonly type: "quota-short"; readonly at: number; readonly registry: string; readonly quota: RegistryQuota; readonly needed: number; readonly notPulled: readonly string[]; readonly message: string };
 
 export type Result<T, E> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: E };

@@ -3,10 +3,12 @@
 // at the edge beside them, so run/ depends only on ports. Tests pass their own clock, random or engine.
 import { systemClock } from "./clock/clock.js";
 import { connectEngine } from "./engine/client.js";
+import { createCredentialStore } from "./engine/credentials.js";
 import type { Engine } from "./engine/engine.js";
 import { createRegistryCoordinator } from "./policy/registry-coordinator.js";
 import { seededRandom } from "./policy/random.js";
 import { watchAttempt } from "./policy/watchdog.js";
+import { createRegistryClient } from "./registry/index.js";
 import type { RunDependencies } from "./run/pull-images.js";
 import type { Clock, PullEvent, Random, Settings } from "./types.js";
 
@@ -20,7 +22,7 @@ export interface WiringOptions {
   readonly engine?: Engine;
 }
 
-export type Wired = Pick<RunDependencies, "settings" | "clock" | "random" | "connect" | "watchAttempt" | "coordinatorFor">;
+export type Wired = Pick<RunDependencies, "settings" | "clock" | "random" | "connect" | "watchAttempt" | "coordinatorFor" | "registryFor">;
 
 export function wireRun(options: WiringOptions): Wired {
   const clock = options.clock ?? systemClock;
@@ -28,11 +30,22 @@ export function wireRun(options: WiringOptions): Wired {
   // The one place a run gets its seed when none was given. It goes into the report, so any
   // run's jitter can be replayed with --seed.
   const seed = options.settings.seed ?? Date.now() >>> 0;
+  // One credential store for the engine's pulls and prepull's own registry requests: a credential
+  // helper runs once per registry.
+  const credentials = createCredentialStore({ env });
   return {
     settings: { ...options.settings, seed },
     clock,
     random: options.random ?? seededRandom(seed),
-    connect: engine ? async () => ({ ok: true, value: engine }) : (signal) => connectEngine({ env, ...(signal ? { signal } : {}) }),
+    connect: engine ? async () => ({ ok: true, value: engine }) : (signal) => connectEngine({ env, credentials, ...(signal ? { signal } : {}) }),
+    // Scheme and trust as the engine decides them: its insecure registries (GET /info) speak plain HTTP.
+    // An engine that cannot say which registries it treats as insecure (a custom one given to the
+    // library, without registryConfig) leaves scheme and trust unknown: then only it talks to registries.
+    registryFor: async (connected, signal) => {
+      if (!connected.registryConfig) return undefined;
+      const config = await connected.registryConfig(signal).catch(() => undefined);
+      return createRegistryClient({ clock, credentials, env, insecure: config?.insecure ?? [] });
+    },
     watchAttempt,
     // Each registry draws from its own stream, so adding an image on another registry does not
     // change this registry's probe times for a given seed.

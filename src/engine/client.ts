@@ -159,7 +159,33 @@ function createDockerEngine(transport: Transport, info: EngineInfo, credentials:
       if (!found.ok) throw new Error(found.error);
       return found.value !== undefined;
     },
+    async repoDigests(reference, signal) {
+      const found = await inspectImage(reference, signal);
+      if (!found.ok) throw new Error(found.error);
+      return found.value?.repoDigests;
+    },
+    ...(info.os && info.arch ? { platform: { os: info.os, architecture: info.arch } } : {}),
+    async registryConfig(signal) {
+      const answer = await request(transport, "GET", `${prefix}/info`, { signal, limit: INSPECT_BODY_LIMIT });
+      if (!answer.ok || answer.value.status !== 200 || answer.value.truncated) return undefined;
+      return registryConfigOf(parseJsonObject(answer.value.body));
+    },
   };
+}
+
+/** Pure: GET /info's RegistryConfig → the insecure registries (CIDRs and names) and the mirrors. */
+export function registryConfigOf(info: Record<string, unknown> | undefined): { insecure: string[]; mirrors: string[] } | undefined {
+  const config = info?.RegistryConfig;
+  if (typeof config !== "object" || config === null) return undefined;
+  const { InsecureRegistryCIDRs: cidrs, IndexConfigs: indexes, Mirrors: mirrors } = config as Record<string, unknown>;
+  const strings = (value: unknown) => (Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : []);
+  const insecureNames =
+    typeof indexes === "object" && indexes !== null
+      ? Object.entries(indexes as Record<string, unknown>)
+          .filter(([, entry]) => typeof entry === "object" && entry !== null && (entry as Record<string, unknown>).Secure === false)
+          .map(([name]) => name)
+      : [];
+  return { insecure: [...strings(cidrs), ...insecureNames], mirrors: strings(mirrors) };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -43,4 +43,10 @@ export interface Engine {
   pull(request: PullRequest): Promise<AttemptOutcome>;
   /** True when the engine already has the image (GET /images/{name}/json answers 200). */
   hasImage(reference: Reference, signal?: AbortSignal): Promise<boolean>;
+  /** The image's RepoDigests ("repo@sha256:…"), or undefined when the engine does not have it. Optional. */
+  repoDigests?(reference: Reference, signal?: AbortSignal): Promise<readonly string[] | undefined>;
+  /** The platform the engine pulls for (its OS and architecture). Optional. */
+  readonly platform?: { readonly os: string; readonly architecture: string; readonly variant?: string };
+  /** The registries the engine treats as insecure (CIDRs and host[:port] names) and its mirrors (GET /info). Optional. */
+  registryConfig?(signal?: AbortSignal): Promise<{ readonly insecure: readonly string[]; readonly mirrors: readonly string[] } | undefined>;
 }

@@ -26,7 +26,23 @@ export interface GateOptions {
   readonly flapWindowMs: number;
   /** Each flap doubles the first probe delay, at most this many times (and never beyond probeCapMs). Default 3. */
   readonly maxFlapDoublings: number;
+  /**
+   * Spacing of direct probes (a manifest HEAD, see Gate.probeWith): cheap for the registry and no
+   * engine slot, so they go about once a second instead of doubling. Default 1000, ±10 %.
+   */
+  readonly directProbeMs: number;
+  readonly directProbeJitter: number;
 }
+
+/**
+ * What a direct probe learned: the registry serves ("up"), still fails ("down"), asked us to wait
+ * until a time (`until`, a Retry-After), or cannot be reached directly ("unreachable": the gate
+ * falls back to letting a waiter's engine attempt probe).
+ */
+export type DirectProbeAnswer = "up" | "down" | "unreachable" | { readonly until: number; readonly reason: string };
+
+/** Runs one direct probe, for the registry of `image` (the oldest waiter's). */
+export type DirectProbe = (image: string) => Promise<DirectProbeAnswer>;
 
 export const DEFAULT_GATE_OPTIONS: GateOptions = {
   firstProbeMs: 1000,
@@ -35,6 +51,8 @@ export const DEFAULT_GATE_OPTIONS: GateOptions = {
   releaseSpreadMs: 1000,
   flapWindowMs: 30_000,
   maxFlapDoublings: 3,
+  directProbeMs: 1000,
+  directProbeJitter: 0.1,
 };
 
 export type GateState =
@@ -65,8 +83,19 @@ export interface Gate {
   readonly waiting: number;
   /** Total time the gate has been closed (or probing) so far, the current closure included. */
   closedMs(): number;
-  /** Resolves when the pull may start an attempt; rejects with signal.reason if aborted first. */
-  pass(image: string, signal: AbortSignal): Promise<GatePass>;
+  /**
+   * Resolves when the pull may start an attempt; rejects with signal.reason if aborted first.
+   * `mayProbe: false` (a manifest check, not an engine attempt) never becomes the probe: without
+   * direct probes such a waiter is let through at once, since only an engine attempt could probe.
+   */
+  pass(image: string, signal: AbortSignal, options?: { readonly mayProbe?: boolean }): Promise<GatePass>;
+  /**
+   * The registry asked for no requests before `until` (a Retry-After): closes the gate (or keeps
+   * it closed) with no probe and no opening before then.
+   */
+  closeUntil(until: number, reason: string): void;
+  /** Probes by manifest HEAD instead of by a waiter's engine attempt, until a probe answers "unreachable". */
+  probeWith(probe: DirectProbe | undefined): void;
   /** open → closed. False (and nothing changes) when the gate is not open. */
   close(reason: string): boolean;
   /** closed | probing → open, releasing every waiter. False when already open. */
@@ -99,6 +128,7 @@ export function releaseDelay(index: number, count: number, spreadMs: number, r: 
 interface Waiter {
   readonly seq: number;
   readonly image: string;
+  readonly mayProbe: boolean;
   readonly signal: AbortSignal;
   readonly enqueuedAt: number;
   readonly resolve: (pass: GatePass) => void;
@@ -117,6 +147,9 @@ class OutageGate implements Gate {
   #seq = 0;
   #closedTotal = 0;
   #timer: { readonly at: number; readonly controller: AbortController } | undefined;
+  #direct: DirectProbe | undefined;
+  /** No probe and no opening before this clock time (a Retry-After). */
+  #notBefore = 0;
 
   constructor(
     readonly registry: string,
@@ -139,13 +172,14 @@ class OutageGate implements Gate {
     return this.#closedTotal + (s.kind === "open" ? 0 : this.clock.now() - s.since);
   }
 
-  pass(image: string, signal: AbortSignal): Promise<GatePass> {
+  pass(image: string, signal: AbortSignal, options: { readonly mayProbe?: boolean } = {}): Promise<GatePass> {
     if (signal.aborted) return Promise.reject(signal.reason);
     if (this.#state.kind === "open") return Promise.resolve({ probe: 0, waitedMs: 0 });
     return new Promise<GatePass>((resolve, reject) => {
       const waiter: Waiter = {
         seq: this.#seq++,
         image,
+        mayProbe: options.mayProbe ?? true,
         signal,
         enqueuedAt: this.clock.now(),
         resolve,
@@ -174,6 +208,8 @@ class OutageGate implements Gate {
   open(): boolean {
     const s = this.#state;
     if (s.kind === "open") return false;
+    // The registry said when: an answer before then (an attempt already in flight) does not open early.
+    if (this.clock.now() < this.#notBefore) return false;
     const waiters = this.#queue;
     this.#queue = [];
     this.#transition({ kind: "open", flaps: s.flaps, openedAt: this.clock.now() }, waiters.length);
@@ -188,6 +224,23 @@ class OutageGate implements Gate {
     const reason = `probe ${probe} failed${detail ? `: ${detail}` : ""}`;
     this.#transition({ kind: "closed", since: s.since, reason, probes: probe, flaps: s.flaps, nextProbeAt: now + this.#probeDelay(probe, s.flaps) });
     return true;
+  }
+
+  closeUntil(until: number, reason: string): void {
+    this.#notBefore = Math.max(this.#notBefore, until);
+    const s = this.#state;
+    const now = this.clock.now();
+    if (s.kind === "open") {
+      this.#transition({ kind: "closed", since: now, reason, probes: 0, flaps: s.flaps, nextProbeAt: this.#notBefore });
+    } else if (s.kind === "closed") {
+      this.#transition({ ...s, reason, nextProbeAt: Math.max(s.nextProbeAt, this.#notBefore) });
+    }
+    // probing: the probe's answer decides, and no later probe goes before #notBefore.
+  }
+
+  probeWith(probe: DirectProbe | undefined): void {
+    this.#direct = probe;
+    this.#schedule();
   }
 
   probeAbandoned(probe: number): boolean {
@@ -220,16 +273,29 @@ class OutageGate implements Gate {
   }
 
   #probeDelay(sent: number, flaps: number): number {
-    return probeDelay(sent, flaps, this.options, this.random());
+    const o = this.options;
+    const delay = this.#direct ? Math.round(o.directProbeMs * (1 - o.directProbeJitter + 2 * o.directProbeJitter * this.random())) : probeDelay(sent, flaps, o, this.random());
+    return Math.max(delay, this.#notBefore - this.clock.now());
   }
 
-  /** Lets the oldest waiter probe when one is due; otherwise sleeps exactly until the next probe time. */
+  /** Probes when one is due (by HEAD, or by letting the oldest waiter go); otherwise sleeps exactly until the next probe time. */
   #schedule(due = false): void {
     const s = this.#state;
     if (s.kind !== "closed" || this.#queue.length === 0) return this.#cancelTimer();
+    if (!this.#direct && this.#queue.some((w) => !w.mayProbe)) {
+      // Only an engine attempt can probe now: manifest checks waiting here go on (to their attempts).
+      const checks = this.#queue.filter((w) => !w.mayProbe);
+      this.#queue = this.#queue.filter((w) => w.mayProbe);
+      for (const w of checks) {
+        w.signal.removeEventListener("abort", w.onAbort);
+        w.resolve({ probe: 0, waitedMs: this.clock.now() - w.enqueuedAt });
+      }
+      if (this.#queue.length === 0) return this.#cancelTimer();
+    }
     const now = this.clock.now();
     if (due || now >= s.nextProbeAt) {
       this.#cancelTimer();
+      if (this.#direct) return this.#probeDirect(s, this.#direct, (this.#queue[0] as Waiter).image);
       const waiter = this.#queue.shift() as Waiter;
       waiter.signal.removeEventListener("abort", waiter.onAbort);
       this.#transition({ kind: "probing", since: s.since, probe: s.probes + 1, image: waiter.image, flaps: s.flaps });
@@ -248,6 +314,32 @@ class OutageGate implements Gate {
         this.#schedule(current.kind === "closed" && current.nextProbeAt === timer.at);
       },
       () => undefined,
+    );
+  }
+
+  /** One manifest HEAD as the probe: no waiter goes until it says the registry serves. */
+  #probeDirect(s: Extract<GateState, { kind: "closed" }>, probe: DirectProbe, image: string): void {
+    const number = s.probes + 1;
+    this.#transition({ kind: "probing", since: s.since, probe: number, image, flaps: s.flaps });
+    const current = () => this.#state.kind === "probing" && this.#state.probe === number;
+    probe(image).then(
+      (answer) => {
+        if (!current()) return;
+        if (answer === "up") {
+          if (!this.open()) this.probeFailed(number, "the registry answers, but asked to wait longer");
+        } else if (answer === "unreachable") {
+          this.#direct = undefined;
+          this.probeAbandoned(number);
+        } else if (answer === "down") {
+          this.probeFailed(number);
+        } else {
+          this.#notBefore = Math.max(this.#notBefore, answer.until);
+          this.probeFailed(number, answer.reason);
+        }
+      },
+      () => {
+        if (current()) this.probeFailed(number, "the probe could not be made");
+      },
     );
   }
 
@@ -299,5 +391,7 @@ export function validateGateOptions(o: GateOptions): GateOptions {
   check("releaseSpreadMs", Number.isFinite(o.releaseSpreadMs) && o.releaseSpreadMs >= 0, "a number of milliseconds >= 0");
   check("flapWindowMs", Number.isFinite(o.flapWindowMs) && o.flapWindowMs >= 0, "a number of milliseconds >= 0");
   check("maxFlapDoublings", Number.isInteger(o.maxFlapDoublings) && o.maxFlapDoublings >= 0, "an integer >= 0");
+  check("directProbeMs", positive(o.directProbeMs), "a positive number of milliseconds");
+  check("directProbeJitter", o.directProbeJitter >= 0 && o.directProbeJitter < 1, "a fraction in [0, 1)");
   return o;
 }

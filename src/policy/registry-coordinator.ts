@@ -8,7 +8,7 @@
 // slot is held → ticket.answered() when the registry resolved the manifest → ticket.finish().
 import type { Clock, OutcomeClass, PullEvent, Random } from "../types.js";
 import { createRetryBudget, type BudgetOptions } from "./budget.js";
-import { createGate, type GateOptions, type GateState } from "./gate.js";
+import { createGate, type DirectProbe, type GateOptions, type GateState } from "./gate.js";
 import { isTransient } from "./retry.js";
 import { createTripDetector, type TripOptions } from "./trip.js";
 
@@ -68,7 +68,30 @@ export interface Coordinator {
   stats(): { attempts: number; failures: number; gateClosedMs: number };
 }
 
-export interface RegistryCoordinator extends Coordinator {
+/** A manifest check made directly (prepull's own HEAD, not an engine attempt), as the registry's health sees it. */
+export interface ManifestCheck {
+  /** The registry resolved the manifest: it serves. */
+  answered(): void;
+  /** The registry failed the check transiently (5xx, 408): evidence toward an outage, like an engine attempt's. */
+  failed(): void;
+  /** Anything else (not found, denied, throttled, unreachable): says nothing about an outage. */
+  done(): void;
+}
+
+/** What the scheduler needs beyond attempts when it can talk to the registry directly (issue 8). */
+export interface DirectCoordination {
+  /** Resolves once the gate is open; never makes the caller the probe. */
+  whenOpen(image: string, signal: AbortSignal): Promise<void>;
+  readonly isOpen: boolean;
+  /** A manifest check starts now; it counts toward the gate like an attempt (but spends nothing). */
+  check(repository: string): ManifestCheck;
+  /** The registry asked for no requests before `until`. */
+  throttle(until: number, reason: string): void;
+  /** While the gate is closed, probe with this (a manifest HEAD) instead of an engine attempt. */
+  probeWith(probe: DirectProbe | undefined): void;
+}
+
+export interface RegistryCoordinator extends Coordinator, DirectCoordination {
   readonly registry: string;
   /** For status displays and tests. */
   readonly gateState: GateState;
@@ -223,6 +246,46 @@ export function createRegistryCoordinator(init: { registry: string; clock: Clock
       return budget.available;
     },
     admit,
+    async whenOpen(image, signal) {
+      await gate.pass(image, signal, { mayProbe: false });
+    },
+    get isOpen() {
+      return gate.state.kind === "open";
+    },
+    check(repository) {
+      const run = { startedAt: clock.now() };
+      running.add(run);
+      let settled = false;
+      const settle = () => {
+        const first = !settled;
+        settled = true;
+        running.delete(run);
+        return first;
+      };
+      return {
+        answered() {
+          if (!settle()) return;
+          const at = clock.now();
+          detector.answered({ at, repository });
+          detector.record({ at, repository, kind: "success", answeredAt: at });
+          if (gate.state.kind !== "open" && closedBy === "outage") open();
+        },
+        failed() {
+          if (!settle()) return;
+          const tripped = detector.record({ at: clock.now(), repository, kind: "transient", startedAt: run.startedAt });
+          if (tripped && gate.state.kind === "open" && !undecided()) close("outage", detector.reason ?? "the registry looks down");
+        },
+        done() {
+          settle();
+        },
+      };
+    },
+    throttle(until, reason) {
+      gate.closeUntil(until, reason);
+    },
+    probeWith(probe) {
+      gate.probeWith(probe);
+    },
     stats() {
       return { attempts, failures, gateClosedMs: gate.closedMs() };
     },

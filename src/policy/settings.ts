@@ -4,6 +4,7 @@
 import type { Result, Settings } from "../types.js";
 
 type NumberKey = { [K in keyof Settings]-?: Settings[K] extends number ? K : never }[keyof Settings];
+type ChoiceKey = "pullPolicy" | "preflight" | "quotaPlan";
 
 interface Common<K extends keyof Settings> {
   /** Field of Settings. */
@@ -21,7 +22,7 @@ export type SettingSpec =
   /** Whole numbers ("count") or seconds that may be fractional, stored in milliseconds. */
   | (Common<NumberKey> & { readonly type: "count" | "seconds"; readonly min: number; readonly max: number; readonly default: number })
   | (Common<"seed"> & { readonly type: "seed" })
-  | (Common<"pullPolicy"> & { readonly type: "choice"; readonly choices: readonly Settings["pullPolicy"][]; readonly default: Settings["pullPolicy"] });
+  | { [K in ChoiceKey]: Common<K> & { readonly type: "choice"; readonly choices: readonly Settings[K][]; readonly default: Settings[K] } }[ChoiceKey];
 
 /**
  * Waits longer than Node's timer limit (2^31 − 1 ms, ~24.8 days) are honoured by the clock, which
@@ -41,6 +42,8 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: "deadlineMs", env: "PULL_DEADLINE", flag: "--deadline", report: "deadlineMs", type: "seconds", min: 0.001, max: MAX_WAIT_SECONDS, default: 900, help: "deadline for the whole run; then every unfinished image fails as `deadline`" },
   { key: "seed", env: "PULL_SEED", flag: "--seed", report: "seed", type: "seed", help: "seed of the jitter, for reproducible schedules" },
   { key: "pullPolicy", env: "PULL_POLICY", flag: "--pull", report: "pullPolicy", type: "choice", choices: ["always", "missing"], default: "missing", help: "`missing` asks the engine first and reports images it has as `present`" },
+  { key: "preflight", env: "PULL_PREFLIGHT", flag: "--preflight", report: "preflight", type: "choice", choices: ["on", "off"], default: "on", help: "`on` resolves every image with one manifest HEAD before pulling and probes a down registry by HEAD; `off` talks to the engine only" },
+  { key: "quotaPlan", env: "PULL_QUOTA_PLAN", flag: "--quota-plan", report: "quotaPlan", type: "choice", choices: ["fit", "all"], default: "fit", help: "when a registry's pull quota cannot cover the batch: `fit` pulls what fits and fails the rest at once, `all` tries every image" },
 ];
 
 export interface SettingsError {
@@ -84,7 +87,7 @@ function readOne(spec: SettingSpec, env: Readonly<Record<string, string | undefi
     case "seed":
       return /^\d+$/.test(text) && Number(text) <= 0xffffffff ? { ok: true, value: Number(text) } : bad("a whole number from 0 to 4294967295");
     case "choice":
-      return (spec.choices as readonly string[]).includes(text) ? { ok: true, value: text } : fail(source, `${source}=${JSON.stringify(raw)} is not a pull policy: use ${spec.choices.map((c) => `"${c}"`).join(" or ")}`);
+      return (spec.choices as readonly string[]).includes(text) ? { ok: true, value: text } : fail(source, `${source}=${JSON.stringify(raw)} is not ${spec.key === "pullPolicy" ? "a pull policy" : "a valid choice"}: use ${spec.choices.map((c) => `"${c}"`).join(" or ")}`);
     default: {
       const pattern = spec.type === "count" ? /^\d+$/ : /^\d+(\.\d+)?$/;
       if (!pattern.test(text)) return bad(`${spec.type === "count" ? "a whole number" : "a number of seconds"}; default ${spec.default}`);

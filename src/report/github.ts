@@ -1,6 +1,7 @@
 // GitHub Actions output: workflow commands written to stdout (groups, annotations) and the Markdown
 // appended to GITHUB_STEP_SUMMARY. Escaping follows actions/toolkit (packages/core/src/command.ts);
 // without it, a newline in an engine message could end the command and start another one.
+import { describeQuota } from "../policy/quota-plan.js";
 import type { ImageResult, Report } from "../types.js";
 import { clip, STEP_SUMMARY_LIMIT } from "./limits.js";
 import { countStatuses, describeOutcome, formatDuration, oneLine, plural, reasonOf, verdict } from "./summary.js";
@@ -82,9 +83,11 @@ export function stepSummaryMarkdown(report: Report, limit: number = STEP_SUMMARY
   const head = ["## prepull", "", `**${headline(report)}**: ${verdict(report)}`];
   const registries: string[] = [];
   if (report.registries.length > 0) {
-    registries.push("", tableRow(["Registry", "Attempts", "Failures", "Gate closed"]), "| --- | ---: | ---: | ---: |");
+    const quotas = report.registries.some((stats) => stats.quota !== undefined);
+    registries.push("", tableRow(["Registry", "Attempts", "Failures", "Gate closed", ...(quotas ? ["Pull quota"] : [])]), `| --- | ---: | ---: | ---: |${quotas ? " --- |" : ""}`);
     for (const stats of report.registries) {
-      registries.push(tableRow([escapeCell(stats.registry), String(stats.attempts), String(stats.failures), formatDuration(stats.gateClosedMs)]));
+      const quota = quotas ? [stats.quota ? escapeCell(describeQuota(stats.quota)) : ""] : [];
+      registries.push(tableRow([escapeCell(stats.registry), String(stats.attempts), String(stats.failures), formatDuration(stats.gateClosedMs), ...quota]));
     }
   }
   const rows = report.images.map((image) =>

@@ -34,7 +34,9 @@ const IMAGE_KEYS = {
   status: true,
   class: true,
   reason: true,
+  rule: true,
   digest: true,
+  resolvedDigest: true,
   bytes: true,
   durationMs: true,
   attempts: true,
@@ -51,7 +53,7 @@ const ATTEMPT_KEYS = {
   absorbed: true,
 } as const satisfies KeyOrder<AttemptRecord>;
 
-const REGISTRY_KEYS = { registry: true, attempts: true, failures: true, gateClosedMs: true } as const satisfies KeyOrder<RegistryStats>;
+const REGISTRY_KEYS = { registry: true, attempts: true, failures: true, gateClosedMs: true, quota: true } as const satisfies KeyOrder<RegistryStats>;
 
 /** A plain object with the listed keys in list order; absent optional fields are left out. */
 function pick<T extends object>(value: T, keys: KeyOrder<T>): Record<string, unknown> {

@@ -56,6 +56,8 @@ export function applyEvent(view: ViewState, event: PullEvent): ViewState {
     case "gate-opened":
       return withGate(view, event.registry, undefined);
     case "engine-wedged":
+    case "registry-direct-off":
+    case "quota-short":
       return view;
     default: {
       const line = view.lines[event.image];
@@ -75,7 +77,7 @@ function withGate(view: ViewState, registry: string, gate: GateLine | undefined)
 
 const RUNNING: ReadonlySet<Phase> = new Set(["resolving", "downloading", "extracting"]);
 
-function updateLine(line: ImageLine, event: Exclude<PullEvent, { type: "gate-closed" | "gate-opened" | "gate-probe" | "engine-wedged" }>): ImageLine {
+function updateLine(line: ImageLine, event: Exclude<PullEvent, { type: "gate-closed" | "gate-opened" | "gate-probe" | "engine-wedged" | "registry-direct-off" | "quota-short" }>): ImageLine {
   const { until: _until, note: _note, ...rest } = line;
   switch (event.type) {
     case "attempt-started":

@@ -53,6 +53,10 @@ function describe(event: PullEvent, verbosity: Verbosity): string | undefined {
       return quiet ? undefined : `registry ${event.registry} answers again after ${seconds(event.closedMs)}: gate open, ${event.released} waiting pull${event.released === 1 ? "" : "s"} released`;
     case "engine-wedged":
       return event.message;
+    case "registry-direct-off":
+      return quiet ? undefined : `registry ${event.registry}: ${event.message}`;
+    case "quota-short":
+      return event.message;
   }
 }
 

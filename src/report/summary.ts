@@ -1,5 +1,6 @@
 // The plain-text summary the CLI prints when a run ends, plus the small formatters the other
 // report formats share so that a duration or a reason reads the same in every output.
+import { describeQuota } from "../policy/quota-plan.js";
 import { maskSecrets } from "../secrets.js";
 import type { ImageResult, ImageStatus, Report } from "../types.js";
 import { clip } from "./limits.js";
@@ -169,13 +170,16 @@ export function formatSummary(report: Report, options: SummaryOptions = {}): str
     lines.push("");
   }
   if (report.registries.length > 0) {
+    // The quota column appears only when a registry reported one (Docker Hub's ratelimit headers).
+    const quotas = report.registries.some((stats) => stats.quota !== undefined);
     const rows = report.registries.map((stats): Cell[] => [
       { text: stats.registry },
       { text: String(stats.attempts) },
       { text: String(stats.failures) },
       { text: formatDuration(stats.gateClosedMs) },
+      ...(quotas ? [{ text: stats.quota ? oneLine(describeQuota(stats.quota)) : "" }] : []),
     ]);
-    lines.push(...renderTable(["REGISTRY", "ATTEMPTS", "FAILURES", "GATE CLOSED"], rows, ["left", "right", "right", "right"]));
+    lines.push(...renderTable(["REGISTRY", "ATTEMPTS", "FAILURES", "GATE CLOSED", ...(quotas ? ["QUOTA"] : [])], rows, ["left", "right", "right", "right", "left"]));
     lines.push("");
   }
   lines.push(`prepull: ${verdict(report)}`);

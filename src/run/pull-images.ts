@@ -4,7 +4,8 @@ import type { Engine } from "../engine/engine.js";
 import { EXIT } from "../exit-codes.js";
 import { dedupeReferences, formatReferenceError, parseReference, type ReferenceError } from "../reference/index.js";
 import type { Clock, ImageResult, PullEvent, Random, Reference, Report, Settings } from "../types.js";
-import type { Coordinator } from "../policy/registry-coordinator.js";
+import type { Coordinator, DirectCoordination } from "../policy/registry-coordinator.js";
+import type { RegistryClient } from "../registry/index.js";
 import type { WatchAttempt } from "../policy/watchdog.js";
 import { schedule } from "./scheduler.js";
 
@@ -23,7 +24,9 @@ export interface RunDependencies {
   /** Returns the engine, or why it cannot be reached (the run then reports every image as engine-unreachable). */
   readonly connect: (signal?: AbortSignal) => Promise<{ ok: true; value: Engine } | { ok: false; error: { message: string } }>;
   readonly watchAttempt: WatchAttempt;
-  readonly coordinatorFor?: (registry: string, emit: (event: PullEvent) => void) => Coordinator;
+  readonly coordinatorFor?: (registry: string, emit: (event: PullEvent) => void) => Coordinator & DirectCoordination;
+  /** prepull's own registry client for this engine (its insecure registries), when the run may talk to registries directly. */
+  readonly registryFor?: (engine: Engine, signal?: AbortSignal) => Promise<RegistryClient | undefined>;
   readonly signal?: AbortSignal;
   readonly onEvent?: (event: PullEvent) => void;
   readonly version: string;
@@ -63,8 +66,13 @@ export async function runPlan(references: readonly Reference[], deps: RunDepende
     const message = connected.error.message;
     return finished(references.map((r) => failedResult(r, "engine-unreachable", message)), [], undefined);
   }
-  const result = await schedule(references, {
-    engine: connected.value,
+  const engine = connected.value;
+  const registry = deps.settings.preflight === "on" && deps.registryFor ? await deps.registryFor(engine, deps.signal) : undefined;
+  let result: Awaited<ReturnType<typeof schedule>>;
+  try {
+    result = await schedule(references, {
+    engine,
+    ...(registry ? { registry } : {}),
     settings: deps.settings,
     clock,
     random: deps.random,
@@ -74,6 +82,9 @@ export async function runPlan(references: readonly Reference[], deps: RunDepende
     ...(deps.onEvent ? { onEvent: deps.onEvent } : {}),
     ...(deps.coordinatorFor ? { coordinatorFor: deps.coordinatorFor } : {}),
   });
+  } finally {
+    registry?.close();
+  }
   const interrupted = result.interrupted === "deadline" ? "deadline" : result.interrupted === "aborted" ? deps.interruption?.() : undefined;
   return finished(result.images, result.registries, interrupted);
 }

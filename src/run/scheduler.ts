@@ -5,8 +5,11 @@
 import { setMaxListeners } from "node:events";
 import { classify, classifyOwn, type Classification } from "../classify/index.js";
 import type { AttemptOutcome, Engine, PullProgress } from "../engine/engine.js";
-import type { Coordinator, RegistryTicket } from "../policy/registry-coordinator.js";
-import { FIRST_ATTEMPT, decide, voided, type RetryRecord } from "../policy/retry.js";
+import type { Coordinator, DirectCoordination, RegistryTicket } from "../policy/registry-coordinator.js";
+import { FIRST_ATTEMPT, MAX_ABSORBED_PER_IMAGE, decide, voided, type Next, type RetryRecord } from "../policy/retry.js";
+import { parseReference } from "../reference/index.js";
+import type { RegistryClient } from "../registry/index.js";
+import { createDirectState, createQuotaBarrier, gateProbe, preflight, waitForManifest, type DirectContext, type DirectState, type Settled } from "./direct.js";
 import { engineWedged, type AttemptWatch, type WatchAttempt, type WatchVerdict } from "../policy/watchdog.js";
 import type { AttemptRecord, Clock, ImageResult, OutcomeClass, PullEvent, Random, Reference, RegistryStats, Settings } from "../types.js";
 import { createSlots, type Slots } from "./slots.js";
@@ -20,8 +23,10 @@ export interface ScheduleOptions {
   readonly signal?: AbortSignal;
   readonly onEvent?: (event: PullEvent) => void;
   /** One coordinator per registry; the default coordinates nothing (every attempt admitted at once). */
-  readonly coordinatorFor?: (registry: string, emit: (event: PullEvent) => void) => Coordinator;
+  readonly coordinatorFor?: (registry: string, emit: (event: PullEvent) => void) => Coordinator & DirectCoordination;
   readonly watchAttempt: WatchAttempt;
+  /** prepull's own registry client: preflight, HEAD polls and HEAD probes (issue 8). Absent: the engine alone talks to registries. */
+  readonly registry?: RegistryClient;
   /** Converts the clock's milliseconds into wall-clock ISO time for the report. */
   readonly toIso?: (ms: number) => string;
 }
@@ -43,9 +48,20 @@ interface RunContext {
   readonly slots: Slots;
   readonly signal: AbortSignal;
   readonly emit: (event: PullEvent) => void;
-  readonly coordinator: (registry: string) => Coordinator;
+  readonly coordinator: (registry: string) => Coordinator & DirectCoordination;
   readonly endReason: () => "deadline" | "aborted";
+  /** Talking to registries directly, when the run can. */
+  readonly direct?: {
+    readonly ctx: DirectContext;
+    readonly state: DirectState;
+    /** Manifest checks in flight at once: cheap, but still bounded. */
+    readonly checks: Slots;
+    readonly barrier: ReturnType<typeof createQuotaBarrier>;
+  };
 }
+
+/** Preflight HEADs in flight at once (a HEAD is cheap for the registry; the bound keeps sockets few). */
+const PREFLIGHT_PARALLEL = 16;
 
 const DEADLINE = Symbol("deadline");
 
@@ -65,7 +81,20 @@ export async function schedule(references: readonly Reference[], options: Schedu
     () => deadline.abort(DEADLINE),
     () => undefined,
   );
-  const coordinators = new Map<string, Coordinator>();
+  const coordinators = new Map<string, Coordinator & DirectCoordination>();
+  const byImage = new Map(references.map((r) => [r.canonical, r]));
+  const directState = createDirectState();
+  const directCtx: DirectContext | undefined = options.registry
+    ? {
+        client: options.registry,
+        clock: options.clock,
+        random: options.random,
+        signal,
+        emit,
+        ...(options.engine.platform ? { platform: options.engine.platform } : {}),
+        coordination: (registry) => context.coordinator(registry),
+      }
+    : undefined;
   const context: RunContext = {
     options,
     inFlight: new Map(),
@@ -78,15 +107,30 @@ export async function schedule(references: readonly Reference[], options: Schedu
       if (!coordinator) {
         coordinator = (options.coordinatorFor ?? uncoordinated)(registry, emit);
         coordinators.set(registry, coordinator);
+        // A closed gate asks the registry with a HEAD, not with an engine attempt.
+        if (directCtx) coordinator.probeWith(gateProbe(registry, directCtx, directState, byImage));
       }
       return coordinator;
     },
     endReason: () => (deadline.signal.aborted ? "deadline" : "aborted"),
+    ...(directCtx
+      ? {
+          direct: {
+            ctx: directCtx,
+            state: directState,
+            checks: createSlots(PREFLIGHT_PARALLEL),
+            barrier: createQuotaBarrier({ references, plan: options.settings.quotaPlan, quotaOf: (registry) => options.registry?.lastQuota(registry), emit, clock: options.clock }),
+          },
+        }
+      : {}),
   };
   try {
     const pulled = await Promise.all(references.map((reference) => pullImage(reference, context)));
     const images = pulled.map((image) => blameCallback(image, callbackErrors));
-    const registries = [...coordinators.entries()].map(([registry, c]) => ({ registry, ...c.stats() }));
+    const registries = [...coordinators.entries()].map(([registry, c]) => {
+      const quota = options.registry?.lastQuota(registry);
+      return { registry, ...c.stats(), ...(quota ? { quota } : {}) };
+    });
     const interrupted = deadline.signal.aborted ? "deadline" : options.signal?.aborted ? "aborted" : undefined;
     return { images, registries, peakConcurrency: context.slots.highWater, ...(interrupted ? { interrupted } : {}) };
   } finally {
@@ -124,7 +168,7 @@ function describeError(error: unknown): { message: string; stack?: string } {
 }
 
 /** The default: no gate, no budget; still counts attempts and failures per registry. */
-function uncoordinated(): Coordinator {
+function uncoordinated(): Coordinator & DirectCoordination {
   let attempts = 0;
   let failures = 0;
   return {
@@ -145,6 +189,11 @@ function uncoordinated(): Coordinator {
       },
     }),
     stats: () => ({ attempts, failures, gateClosedMs: 0 }),
+    whenOpen: async () => undefined,
+    isOpen: true,
+    check: () => ({ answered: () => undefined, failed: () => undefined, done: () => undefined }),
+    throttle: () => undefined,
+    probeWith: () => undefined,
   };
 }
 
@@ -153,6 +202,8 @@ interface ImageState {
   readonly startedAt: number;
   readonly attempts: AttemptRecord[];
   record: RetryRecord;
+  /** The digest the registry named in the preflight. */
+  resolvedDigest?: string;
 }
 
 /** One image's whole life. A bug anywhere in it (ours, or the engine's we were given) fails this image as "internal", never the run. */
@@ -164,6 +215,9 @@ async function pullImage(reference: Reference, context: RunContext): Promise<Ima
     const { message, stack } = describeError(error);
     context.emit({ type: "failed", at: context.options.clock.now(), image: reference.canonical, class: "internal", message, attempts: state.attempts.length });
     return finish(state, context, "failed", "internal", { reason: `internal error (a bug: please report it): ${message}`, ...(stack ? { stack } : {}) });
+  } finally {
+    // Whatever ended this image, its registry's other images must not wait for its preflight.
+    void context.direct?.barrier.arrive(reference, false);
   }
 }
 
@@ -175,6 +229,8 @@ async function attempts(state: ImageState, context: RunContext): Promise<ImageRe
     context.emit({ type: "present", at: clock.now(), image });
     return finish(state, context, "present", "present", { reason: "already present on the engine (--pull missing)" });
   }
+  const settled = await beforeFirstPull(state, context);
+  if (settled) return settled;
   const coordinator = context.coordinator(reference.registry);
   for (;;) {
     if (context.signal.aborted) return interrupted(state, context);
@@ -222,13 +278,123 @@ async function attempts(state: ImageState, context: RunContext): Promise<ImageRe
         return finish(state, context, "failed", attempt.class, { reason: attempt.hint ? `${attempt.message} (${attempt.hint})` : attempt.message });
       case "requeue":
         continue;
-      case "retry":
-        context.emit({ type: "waiting", at: clock.now(), image, delayMs: next.delayMs, reason: next.reason });
-        try {
-          await clock.sleep(next.delayMs, context.signal);
-        } catch {
-          return interrupted(state, context);
+      case "retry": {
+        const waited = await waitToRetry(state, attempt, next, context);
+        if (waited !== "go") return waited;
+      }
+    }
+  }
+}
+
+/**
+ * Before the first engine attempt, when the run talks to registries directly: the preflight HEAD
+ * (which may end the image with no attempt), "present by digest" under --pull always, and the
+ * registry's quota plan. Undefined: go and pull.
+ */
+async function beforeFirstPull(state: ImageState, context: RunContext): Promise<ImageResult | undefined> {
+  const direct = context.direct;
+  if (!direct) return undefined;
+  const { reference } = state;
+  const { clock, engine, settings } = context.options;
+  let found: Awaited<ReturnType<typeof preflight>>;
+  try {
+    await direct.checks.acquire(context.signal);
+    try {
+      found = await preflight(reference, direct.ctx, direct.state);
+    } finally {
+      direct.checks.release();
+    }
+  } catch (error) {
+    if (context.signal.aborted) return interrupted(state, context);
+    throw error;
+  }
+  if (found.digest) state.resolvedDigest = found.digest;
+  if (found.kind === "settled") return settle(state, context, found);
+  if (settings.pullPolicy === "always" && found.digest && (await hasDigest(engine, reference, found.digest, context))) {
+    context.emit({ type: "present", at: clock.now(), image: reference.canonical });
+    return finish(state, context, "present", "present", { reason: `already on the engine with the digest the registry names (${found.digest}): not pulled again` });
+  }
+  const cut = await direct.barrier.arrive(reference, true);
+  return cut ? settle(state, context, cut) : undefined;
+}
+
+/** An image ended before any engine attempt, as the registry's answer decided. */
+function settle(state: ImageState, context: RunContext, settled: Settled): ImageResult {
+  const { clock } = context.options;
+  const image = state.reference.canonical;
+  if (settled.status === "skipped") context.emit({ type: "skipped", at: clock.now(), image, message: settled.reason });
+  else if (settled.status === "present") context.emit({ type: "present", at: clock.now(), image });
+  else context.emit({ type: "failed", at: clock.now(), image, class: settled.class, message: settled.reason, attempts: state.attempts.length });
+  return finish(state, context, settled.status, settled.class, { reason: settled.reason, rule: settled.rule });
+}
+
+/** Whether the engine's copy of the image is the one the registry names (its RepoDigests hold that digest). */
+async function hasDigest(engine: Engine, reference: Reference, digest: string, context: RunContext): Promise<boolean> {
+  if (!engine.repoDigests) return false;
+  try {
+    const digests = await abandonable(engine.repoDigests(reference, context.signal), context.signal, context.options.clock);
+    if (digests === "abandoned" || digests === undefined) return false;
+    return digests.some((entry) => {
+      const parsed = parseReference(entry);
+      return parsed.ok && parsed.value.registry === reference.registry && parsed.value.repository === reference.repository && parsed.value.digest === digest;
+    });
+  } catch {
+    return false; // not knowing: pull
+  }
+}
+
+/**
+ * The wait before a retry. When the registry can be asked directly and the attempt failed on its
+ * manifest (or was rate-limited), the wait asks for the manifest instead of sleeping, and a wait
+ * that ends with the manifest still failing spends the next attempt without the engine.
+ */
+async function waitToRetry(state: ImageState, attempt: AttemptEnd, first: Extract<Next, { action: "retry" }>, context: RunContext): Promise<"go" | ImageResult> {
+  const { clock, settings, random } = context.options;
+  const image = state.reference.canonical;
+  const direct = context.direct;
+  const asks = direct && !direct.state.off.has(state.reference.registry) && (attempt.class === "rate-limited" || (attempt.class === "transient" && !attempt.answered));
+  let next = first;
+  for (;;) {
+    context.emit({ type: "waiting", at: clock.now(), image, delayMs: next.delayMs, reason: next.reason });
+    try {
+      if (!asks) {
+        await clock.sleep(next.delayMs, context.signal);
+        return "go";
+      }
+      if (attempt.class === "rate-limited") {
+        // The engine drops Retry-After: let the gate ask the registry (HEAD) how long to wait.
+        context.coordinator(state.reference.registry).throttle(clock.now() + 1000, "rate-limited through the engine: asking the registry how long to wait");
+      }
+      const waited = await waitForManifest(state.reference, next.delayMs, direct.ctx, direct.state);
+      switch (waited.kind) {
+        case "go":
+          return "go";
+        case "settled":
+          return settle(state, context, waited);
+        case "gate-closed":
+          // The registry's outage, not the image's: the wait goes on without spending, a bounded number of times.
+          if (attempt.class === "rate-limited") return "go";
+          if (state.record.absorbed < MAX_ABSORBED_PER_IMAGE) {
+            state.record = { ...state.record, absorbed: state.record.absorbed + 1, nextFree: true };
+            continue;
+          }
+          return "go";
+        case "spent": {
+          const startedAt = clock.now();
+          const spent: AttemptEnd = { startedAt, class: "transient", rule: waited.rule, message: waited.message, bytes: 0, answered: false };
+          const decision = decide(state.record, { class: "transient", outage: false }, settings, random);
+          recordAttempt(state, spent, false, context);
+          state.record = decision.record;
+          if (decision.next.action !== "retry") {
+            context.emit({ type: "failed", at: clock.now(), image, class: "transient", message: waited.message, attempts: state.attempts.length });
+            return finish(state, context, "failed", "transient", { reason: waited.message });
+          }
+          next = decision.next;
         }
+      }
+    } catch (error) {
+      if (context.signal.aborted) return interrupted(state, context);
+      throw error;
     }
   }
 }
@@ -273,6 +439,8 @@ function abandonable<T>(work: Promise<T>, signal: AbortSignal, clock: Clock): Pr
 interface AttemptEnd {
   readonly class: OutcomeClass;
   readonly message: string;
+  /** The engine got past the manifest (the registry answered) before the attempt ended. */
+  readonly answered?: boolean;
   readonly stack?: string;
   readonly rule?: string;
   readonly hint?: string;
@@ -328,7 +496,8 @@ async function runAttempt(state: ImageState, ticket: RegistryTicket, context: Ru
 /** The engine's answer and the watchdog's verdict → the attempt's class and the words for people. */
 function understand(outcome: AttemptOutcome, verdict: WatchVerdict, startedAt: number, context: RunContext): AttemptEnd {
   const base = { startedAt };
-  const classified = (c: Classification, message: string, bytes: number): AttemptEnd => ({ ...base, class: c.class, rule: c.rule, message, bytes, ...(c.hint ? { hint: c.hint } : {}) });
+  const answered = !outcome.ok && "answered" in outcome ? outcome.answered : true;
+  const classified = (c: Classification, message: string, bytes: number): AttemptEnd => ({ ...base, answered, class: c.class, rule: c.rule, message, bytes, ...(c.hint ? { hint: c.hint } : {}) });
   if (outcome.ok) {
     return { ...base, class: "pulled", message: outcome.upToDate ? "image is up to date" : "downloaded", bytes: outcome.bytes, ...(outcome.digest ? { digest: outcome.digest } : {}) };
   }
@@ -400,7 +569,7 @@ function interrupted(state: ImageState, context: RunContext): ImageResult {
   return finish(state, context, "failed", reason, { reason: message });
 }
 
-function finish(state: ImageState, context: RunContext, status: ImageResult["status"], outcome: OutcomeClass, extra: { reason?: string; digest?: string; bytes?: number; stack?: string }): ImageResult {
+function finish(state: ImageState, context: RunContext, status: ImageResult["status"], outcome: OutcomeClass, extra: { reason?: string; digest?: string; bytes?: number; stack?: string; rule?: string }): ImageResult {
   return {
     input: state.reference.input,
     reference: state.reference.canonical,
@@ -408,7 +577,9 @@ function finish(state: ImageState, context: RunContext, status: ImageResult["sta
     status,
     class: outcome,
     ...(extra.reason !== undefined ? { reason: extra.reason } : {}),
+    ...(extra.rule !== undefined ? { rule: extra.rule } : {}),
     ...(extra.digest !== undefined ? { digest: extra.digest } : {}),
+    ...(state.resolvedDigest !== undefined ? { resolvedDigest: state.resolvedDigest } : {}),
     bytes: extra.bytes ?? 0,
     durationMs: context.options.clock.now() - state.startedAt,
     attempts: state.attempts,

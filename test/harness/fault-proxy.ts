@@ -27,7 +27,12 @@ export interface FaultMatch {
   readonly ref?: string;
   /** Pattern tested against the request path (with query). */
   readonly path?: RegExp;
+  /** Who sent it: prepull's own registry client, or anyone else (the engine). Default: both. */
+  readonly client?: RequestClient;
 }
+
+/** prepull's own registry client says so in its User-Agent ("prepull/<version>"); everything else is the engine. */
+export type RequestClient = "prepull" | "engine";
 
 export interface FaultWhen {
   /** The rule applies from afterMs after it was added ... */
@@ -99,6 +104,7 @@ export interface ProxyLogEntry {
   rule?: string;
   /** Requests (of any kind) already in flight when this one started. */
   readonly inFlightAtStart: number;
+  readonly client: RequestClient;
   /** Upstream or socket error text, if any. */
   error?: string;
 }
@@ -116,6 +122,7 @@ export interface RequestFilter {
   readonly fault?: string | boolean;
   /** Only entries that started at or after this time (ms since proxy start). */
   readonly since?: number;
+  readonly client?: RequestClient;
 }
 
 export type RequestSelector = RequestFilter | ((entry: ProxyLogEntry) => boolean);
@@ -212,6 +219,7 @@ function ruleMatches(match: FaultMatch, entry: ProxyLogEntry): boolean {
   if (match.digest !== undefined && entry.ref !== match.digest) return false;
   if (match.ref !== undefined && entry.ref !== match.ref) return false;
   if (match.path !== undefined && !match.path.test(entry.path)) return false;
+  if (match.client !== undefined && match.client !== entry.client) return false;
   return true;
 }
 
@@ -231,6 +239,7 @@ function selectorMatches(selector: RequestSelector | undefined, entry: ProxyLogE
     if (typeof f.fault === "string" && entry.fault !== f.fault) return false;
   }
   if (f.since !== undefined && entry.startedAt < f.since) return false;
+  if (f.client !== undefined && entry.client !== f.client) return false;
   return true;
 }
 
@@ -459,6 +468,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       startedAt: now(),
       bytes: 0,
       inFlightAtStart: open.size,
+      client: /^prepull\//.test(req.headers["user-agent"] ?? "") ? "prepull" : "engine",
     };
     log.push(entry);
     open.add(entry);

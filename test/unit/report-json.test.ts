@@ -48,7 +48,9 @@ describe("toJson", () => {
     "rateLimitBackoffMs": 60000,
     "stallTimeoutMs": 60000,
     "deadlineMs": 1800000,
-    "pullPolicy": "always"
+    "pullPolicy": "always",
+    "preflight": "on",
+    "quotaPlan": "fit"
   },
   "images": [
     {

@@ -23,6 +23,8 @@ describe("settings", () => {
       stallTimeoutMs: 60_000,
       deadlineMs: 900_000,
       pullPolicy: "missing",
+      preflight: "on",
+      quotaPlan: "fit",
     });
   });
 
