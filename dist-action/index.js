@@ -49,6 +49,27 @@ var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__ge
   mod
 ));
 
+// src/policy/quota-plan.ts
+function planQuota(needed, quota, plan) {
+  const remaining2 = quota?.remaining;
+  if (remaining2 === void 0 || needed.length <= remaining2) return { notPulled: [], short: 0 };
+  const short = needed.length - remaining2;
+  return { notPulled: plan === "fit" ? needed.slice(remaining2) : [], short };
+}
+function describeQuota(quota) {
+  const window = quota.windowSeconds !== void 0 ? ` per ${formatWindow(quota.windowSeconds)}` : "";
+  const left = quota.remaining !== void 0 ? `${quota.remaining} of ${quota.limit} pulls left` : `${quota.limit} pulls`;
+  return `${left}${window}${quota.source ? ` for ${quota.source}` : ""}`;
+}
+function formatWindow(seconds3) {
+  return seconds3 % 3600 === 0 ? `${seconds3 / 3600} h` : seconds3 % 60 === 0 ? `${seconds3 / 60} min` : `${seconds3} s`;
+}
+var init_quota_plan = __esm({
+  "src/policy/quota-plan.ts"() {
+    "use strict";
+  }
+});
+
 // src/secrets.ts
 function escapeRegExp(text) {
   return text.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
@@ -186,9 +207,9 @@ function interruptionNote(report) {
 function plural(n, noun) {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
-function renderTable(header, rows, align) {
-  const all = [header.map((text) => ({ text })), ...rows];
-  const widths = header.map((_, column) => Math.max(...all.map((row) => row[column]?.text.length ?? 0)));
+function renderTable(header2, rows, align) {
+  const all = [header2.map((text) => ({ text })), ...rows];
+  const widths = header2.map((_, column) => Math.max(...all.map((row) => row[column]?.text.length ?? 0)));
   return all.map(
     (row) => row.map((cell, column) => {
       const gap = " ".repeat((widths[column] ?? 0) - cell.text.length);
@@ -211,13 +232,15 @@ function formatSummary(report, options = {}) {
     lines2.push("");
   }
   if (report.registries.length > 0) {
+    const quotas = report.registries.some((stats) => stats.quota !== void 0);
     const rows = report.registries.map((stats) => [
       { text: stats.registry },
       { text: String(stats.attempts) },
       { text: String(stats.failures) },
-      { text: formatDuration(stats.gateClosedMs) }
+      { text: formatDuration(stats.gateClosedMs) },
+      ...quotas ? [{ text: stats.quota ? oneLine(describeQuota(stats.quota)) : "" }] : []
     ]);
-    lines2.push(...renderTable(["REGISTRY", "ATTEMPTS", "FAILURES", "GATE CLOSED"], rows, ["left", "right", "right", "right"]));
+    lines2.push(...renderTable(["REGISTRY", "ATTEMPTS", "FAILURES", "GATE CLOSED", ...quotas ? ["QUOTA"] : []], rows, ["left", "right", "right", "right", "left"]));
     lines2.push("");
   }
   lines2.push(`prepull: ${verdict(report)}`);
@@ -228,6 +251,7 @@ var BYTE_UNITS, ANSI_SEQUENCE, NON_SPACE_CONTROL, SHOWN_ESCAPED, STATUS_ORDER, A
 var init_summary = __esm({
   "src/report/summary.ts"() {
     "use strict";
+    init_quota_plan();
     init_secrets();
     init_limits();
     BYTE_UNITS = ["kB", "MB", "GB", "TB", "PB"];
@@ -392,7 +416,7 @@ var init_interpolate = __esm({
 });
 
 // src/sources/env-file.ts
-import { readFile as readFile4 } from "node:fs/promises";
+import { readFile as readFile5 } from "node:fs/promises";
 function parseEnvFile(text, file, environment, inherited = EMPTY) {
   const src = text.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n");
   const values = /* @__PURE__ */ new Map();
@@ -430,7 +454,7 @@ function parseEnvFile(text, file, environment, inherited = EMPTY) {
 async function readEnvFile(path2, environment, options = {}) {
   let text;
   try {
-    text = await readFile4(path2, "utf8");
+    text = await readFile5(path2, "utf8");
   } catch (error) {
     const code = error.code;
     if (code === "ENOENT" && options.optional === true) return { ok: true, value: { values: /* @__PURE__ */ new Map(), warnings: [] } };
@@ -1827,9 +1851,9 @@ ${indent}`) + "'";
         start = start.replace(/\n+/g, `$&${indent}`);
       }
       const indentSize = indent ? "2" : "1";
-      let header = (startWithSpace ? indentSize : "") + chomp;
+      let header2 = (startWithSpace ? indentSize : "") + chomp;
       if (comment) {
-        header += " " + commentString(comment.replace(/ ?[\r\n]+/g, " "));
+        header2 += " " + commentString(comment.replace(/ ?[\r\n]+/g, " "));
         if (onComment)
           onComment();
       }
@@ -1844,11 +1868,11 @@ ${indent}`) + "'";
         }
         const body = foldFlowLines.foldFlowLines(`${start}${foldedValue}${end}`, indent, foldFlowLines.FOLD_BLOCK, foldOptions);
         if (!literalFallback)
-          return `>${header}
+          return `>${header2}
 ${indent}${body}`;
       }
       value = value.replace(/\n+/g, `$&${indent}`);
-      return `|${header}
+      return `|${header2}
 ${indent}${start}${value}${end}`;
     }
     function plainString(item, ctx, onComment, onChompKeep) {
@@ -4951,10 +4975,10 @@ var require_resolve_block_scalar = __commonJS({
     var Scalar = require_Scalar();
     function resolveBlockScalar(ctx, scalar, onError) {
       const start = scalar.offset;
-      const header = parseBlockScalarHeader(scalar, ctx.options.strict, onError);
-      if (!header)
+      const header2 = parseBlockScalarHeader(scalar, ctx.options.strict, onError);
+      if (!header2)
         return { value: "", type: null, comment: "", range: [start, start, start] };
-      const type = header.mode === ">" ? Scalar.Scalar.BLOCK_FOLDED : Scalar.Scalar.BLOCK_LITERAL;
+      const type = header2.mode === ">" ? Scalar.Scalar.BLOCK_FOLDED : Scalar.Scalar.BLOCK_LITERAL;
       const lines2 = scalar.source ? splitLines(scalar.source) : [];
       let chompStart = lines2.length;
       for (let i = lines2.length - 1; i >= 0; --i) {
@@ -4965,26 +4989,26 @@ var require_resolve_block_scalar = __commonJS({
           break;
       }
       if (chompStart === 0) {
-        const value2 = header.chomp === "+" && lines2.length > 0 ? "\n".repeat(Math.max(1, lines2.length - 1)) : "";
-        let end2 = start + header.length;
+        const value2 = header2.chomp === "+" && lines2.length > 0 ? "\n".repeat(Math.max(1, lines2.length - 1)) : "";
+        let end2 = start + header2.length;
         if (scalar.source)
           end2 += scalar.source.length;
-        return { value: value2, type, comment: header.comment, range: [start, end2, end2] };
+        return { value: value2, type, comment: header2.comment, range: [start, end2, end2] };
       }
-      let trimIndent = scalar.indent + header.indent;
-      let offset = scalar.offset + header.length;
+      let trimIndent = scalar.indent + header2.indent;
+      let offset = scalar.offset + header2.length;
       let contentStart = 0;
       for (let i = 0; i < chompStart; ++i) {
         const [indent, content] = lines2[i];
         if (content === "" || content === "\r") {
-          if (header.indent === 0 && indent.length > trimIndent)
+          if (header2.indent === 0 && indent.length > trimIndent)
             trimIndent = indent.length;
         } else {
           if (indent.length < trimIndent) {
             const message = "Block scalars with more-indented leading empty lines must use an explicit indentation indicator";
             onError(offset + indent.length, "MISSING_CHAR", message);
           }
-          if (header.indent === 0)
+          if (header2.indent === 0)
             trimIndent = indent.length;
           contentStart = i;
           if (trimIndent === 0 && !ctx.atRoot) {
@@ -5011,7 +5035,7 @@ var require_resolve_block_scalar = __commonJS({
         if (crlf)
           content = content.slice(0, -1);
         if (content && indent.length < trimIndent) {
-          const src = header.indent ? "explicit indentation indicator" : "first line";
+          const src = header2.indent ? "explicit indentation indicator" : "first line";
           const message = `Block scalar lines must not be less indented than their ${src}`;
           onError(offset - content.length - (crlf ? 2 : 1), "BAD_INDENT", message);
           indent = "";
@@ -5038,7 +5062,7 @@ var require_resolve_block_scalar = __commonJS({
           prevMoreIndented = false;
         }
       }
-      switch (header.chomp) {
+      switch (header2.chomp) {
         case "-":
           break;
         case "+":
@@ -5050,8 +5074,8 @@ var require_resolve_block_scalar = __commonJS({
         default:
           value += "\n";
       }
-      const end = start + header.length + scalar.source.length;
-      return { value, type, comment: header.comment, range: [start, end, end] };
+      const end = start + header2.length + scalar.source.length;
+      return { value, type, comment: header2.comment, range: [start, end, end] };
     }
     function parseBlockScalarHeader({ offset, props }, strict, onError) {
       if (props[0].type !== "block-scalar-header") {
@@ -5890,10 +5914,10 @@ var require_cst_scalar = __commonJS({
             type = "QUOTE_DOUBLE";
             break;
           case "block-scalar": {
-            const header = token.props[0];
-            if (header.type !== "block-scalar-header")
+            const header2 = token.props[0];
+            if (header2.type !== "block-scalar-header")
               throw new Error("Invalid block scalar header");
-            type = header.source[0] === ">" ? "BLOCK_FOLDED" : "BLOCK_LITERAL";
+            type = header2.source[0] === ">" ? "BLOCK_FOLDED" : "BLOCK_LITERAL";
             break;
           }
           default:
@@ -5925,10 +5949,10 @@ var require_cst_scalar = __commonJS({
       const head = source.substring(0, he);
       const body = source.substring(he + 1) + "\n";
       if (token.type === "block-scalar") {
-        const header = token.props[0];
-        if (header.type !== "block-scalar-header")
+        const header2 = token.props[0];
+        if (header2.type !== "block-scalar-header")
           throw new Error("Invalid block scalar header");
-        header.source = head;
+        header2.source = head;
         token.source = body;
       } else {
         const { offset } = token;
@@ -7875,13 +7899,13 @@ function parseComposeFile(text, file) {
   if (!data.ok) return data;
   const top = data.value;
   if (top === null || top === void 0) return fail5(file, `${file}: the file is empty; a Compose file is a mapping with a "services" key`);
-  if (!isMapping(top)) return fail5(file, `${file}: a Compose file must be a mapping at the top level, found ${describe2(top)}`);
+  if (!isMapping(top)) return fail5(file, `${file}: a Compose file must be a mapping at the top level, found ${describe3(top)}`);
   const includes = readIncludes(file, top.get("include"));
   if (!includes.ok) return includes;
   const services = top.get("services");
   if (services === void 0 || services === null) return { ok: true, value: { services: [], includes: includes.value } };
   if (!isMapping(services)) {
-    return fail5(file, `${file}: "services" must be a mapping of service names to definitions, found ${describe2(services)}`);
+    return fail5(file, `${file}: "services" must be a mapping of service names to definitions, found ${describe3(services)}`);
   }
   const specs = [];
   for (const [name, definition] of services) {
@@ -7893,7 +7917,7 @@ function parseComposeFile(text, file) {
 }
 function readIncludes(file, value) {
   if (value === void 0 || value === null) return { ok: true, value: [] };
-  if (!Array.isArray(value)) return fail5(file, `${file}: "include" must be a list of paths or of mappings with "path", found ${describe2(value)}`);
+  if (!Array.isArray(value)) return fail5(file, `${file}: "include" must be a list of paths or of mappings with "path", found ${describe3(value)}`);
   const includes = [];
   for (const entry of value) {
     if (typeof entry === "string") {
@@ -7902,7 +7926,7 @@ function readIncludes(file, value) {
     }
     const paths = isMapping(entry) ? stringList(entry.get("path")) : void 0;
     if (!isMapping(entry) || paths === void 0 || paths.length === 0) {
-      return fail5(file, `${file}: each "include" entry must be a path or a mapping with "path" (a path or a list of paths), found ${describe2(entry)}`);
+      return fail5(file, `${file}: each "include" entry must be a path or a mapping with "path" (a path or a list of paths), found ${describe3(entry)}`);
     }
     const projectDirectory = entry.get("project_directory");
     const envFiles = stringList(entry.get("env_file"));
@@ -7941,17 +7965,17 @@ function parseYaml(text, file) {
 }
 function readService(file, service, definition) {
   if (!isMapping(definition)) {
-    return fail5(file, `${file}: service "${service}" must be a mapping (image, build, ...), found ${describe2(definition)}`, service);
+    return fail5(file, `${file}: service "${service}" must be a mapping (image, build, ...), found ${describe3(definition)}`, service);
   }
   const image = definition.get("image");
   if (image !== void 0 && image !== null && typeof image !== "string") {
-    return fail5(file, `${file}: service "${service}": image must be a string, found ${describe2(image)}; quote the value`, service);
+    return fail5(file, `${file}: service "${service}": image must be a string, found ${describe3(image)}; quote the value`, service);
   }
   const pullPolicy = definition.get("pull_policy");
   const extended = extendedService(definition.get("extends"));
   const profiles = definition.get("profiles");
   if (profiles !== void 0 && profiles !== null && stringList(profiles) === void 0) {
-    return fail5(file, `${file}: service "${service}": profiles must be a list of names, found ${describe2(profiles)}`, service);
+    return fail5(file, `${file}: service "${service}": profiles must be a list of names, found ${describe3(profiles)}`, service);
   }
   return {
     ok: true,
@@ -7977,7 +8001,7 @@ function extendedService(value) {
 function isMapping(value) {
   return value instanceof Map;
 }
-function describe2(value) {
+function describe3(value) {
   if (value === null || value === void 0) return "nothing";
   if (Array.isArray(value)) return "a list";
   if (value instanceof Map) return "a mapping";
@@ -7996,8 +8020,8 @@ var init_compose_parse = __esm({
 });
 
 // src/sources/compose.ts
-import { readdir, readFile as readFile5, stat } from "node:fs/promises";
-import { basename as basename2, dirname as dirname2, join as join4, resolve as resolve2 } from "node:path";
+import { readdir as readdir2, readFile as readFile6, stat as stat2 } from "node:fs/promises";
+import { basename as basename2, dirname as dirname2, join as join5, resolve as resolve2 } from "node:path";
 function composeFilesFromEnv(env, platform = process.platform) {
   const separator = env.COMPOSE_PATH_SEPARATOR || (platform === "win32" ? ";" : ":");
   return splitList(env.COMPOSE_FILE, separator);
@@ -8103,7 +8127,7 @@ async function walkInclude(file, include, context, walk) {
   if (!projectDirectory.ok) return projectDirectory;
   let variables = NO_VARIABLES;
   if (include.envFiles === void 0) {
-    const dotenv = await readEnvFile(join4(projectDirectory.value, ".env"), context.lookup, { optional: true });
+    const dotenv = await readEnvFile(join5(projectDirectory.value, ".env"), context.lookup, { optional: true });
     if (!dotenv.ok) return { ok: false, error: fromEnvFileError(dotenv.error) };
     variables = dotenv.value.values;
     walk.warnings.push(...dotenv.value.warnings);
@@ -8178,7 +8202,7 @@ async function loadFile(file, walk) {
   if (cached !== void 0) return { ok: true, value: cached };
   let text;
   try {
-    text = await readFile5(file, "utf8");
+    text = await readFile6(file, "utf8");
   } catch (error) {
     return { ok: false, error: { file, message: `${file}: cannot be read (${error.message})` } };
   }
@@ -8244,10 +8268,10 @@ async function expandPaths(paths) {
       add(path2);
       continue;
     }
-    const names = (await readdir(path2)).filter(isComposeFileName).sort(byCodePoint);
+    const names = (await readdir2(path2)).filter(isComposeFileName).sort(byCodePoint);
     const found = [];
     for (const name of names) {
-      if (await entryKind(join4(path2, name)) === "file") found.push(join4(path2, name));
+      if (await entryKind(join5(path2, name)) === "file") found.push(join5(path2, name));
     }
     if (found.length === 0) warnings.push(`${path2}: no Compose files here (names matching *compose*.y?(a)ml); nothing to pull from it`);
     found.forEach(add);
@@ -8256,7 +8280,7 @@ async function expandPaths(paths) {
 }
 async function entryKind(path2) {
   try {
-    return (await stat(path2)).isDirectory() ? "directory" : "file";
+    return (await stat2(path2)).isDirectory() ? "directory" : "file";
   } catch {
     return "missing";
   }
@@ -8279,7 +8303,7 @@ async function projectDotenv(file, environment, cache) {
   const directory = resolve2(dirname2(file));
   const cached = cache.get(directory);
   if (cached !== void 0) return { ok: true, value: { values: cached, warnings: [] } };
-  const parsed = await readEnvFile(join4(dirname2(file), ".env"), environment, { optional: true });
+  const parsed = await readEnvFile(join5(dirname2(file), ".env"), environment, { optional: true });
   if (!parsed.ok) return { ok: false, error: fromEnvFileError(parsed.error) };
   cache.set(directory, parsed.value.values);
   return parsed;
@@ -8349,7 +8373,9 @@ var SETTINGS = [
   { key: "stallTimeoutMs", env: "PULL_STALL_TIMEOUT", flag: "--stall-timeout", report: "stallTimeoutMs", type: "seconds", min: 1e-3, max: MAX_WAIT_SECONDS, default: 60, help: "abort an attempt that has downloaded no bytes for this long" },
   { key: "deadlineMs", env: "PULL_DEADLINE", flag: "--deadline", report: "deadlineMs", type: "seconds", min: 1e-3, max: MAX_WAIT_SECONDS, default: 900, help: "deadline for the whole run; then every unfinished image fails as `deadline`" },
   { key: "seed", env: "PULL_SEED", flag: "--seed", report: "seed", type: "seed", help: "seed of the jitter, for reproducible schedules" },
-  { key: "pullPolicy", env: "PULL_POLICY", flag: "--pull", report: "pullPolicy", type: "choice", choices: ["always", "missing"], default: "missing", help: "`missing` asks the engine first and reports images it has as `present`" }
+  { key: "pullPolicy", env: "PULL_POLICY", flag: "--pull", report: "pullPolicy", type: "choice", choices: ["always", "missing"], default: "missing", help: "`missing` asks the engine first and reports images it has as `present`" },
+  { key: "preflight", env: "PULL_PREFLIGHT", flag: "--preflight", report: "preflight", type: "choice", choices: ["on", "off"], default: "on", help: "`on` resolves every image with one manifest HEAD before pulling and probes a down registry by HEAD; `off` talks to the engine only" },
+  { key: "quotaPlan", env: "PULL_QUOTA_PLAN", flag: "--quota-plan", report: "quotaPlan", type: "choice", choices: ["fit", "all"], default: "fit", help: "when a registry's pull quota cannot cover the batch: `fit` pulls what fits and fails the rest at once, `all` tries every image" }
 ];
 function resolveSettings(env, flags = {}, code = {}) {
   const values = {};
@@ -8377,7 +8403,7 @@ function readOne(spec, env, flags, code) {
     case "seed":
       return /^\d+$/.test(text) && Number(text) <= 4294967295 ? { ok: true, value: Number(text) } : bad("a whole number from 0 to 4294967295");
     case "choice":
-      return spec.choices.includes(text) ? { ok: true, value: text } : fail(source, `${source}=${JSON.stringify(raw)} is not a pull policy: use ${spec.choices.map((c) => `"${c}"`).join(" or ")}`);
+      return spec.choices.includes(text) ? { ok: true, value: text } : fail(source, `${source}=${JSON.stringify(raw)} is not ${spec.key === "pullPolicy" ? "a pull policy" : "a valid choice"}: use ${spec.choices.map((c) => `"${c}"`).join(" or ")}`);
     default: {
       const pattern = spec.type === "count" ? /^\d+$/ : /^\d+(\.\d+)?$/;
       if (!pattern.test(text)) return bad(`${spec.type === "count" ? "a whole number" : "a number of seconds"}; default ${spec.default}`);
@@ -8866,562 +8892,8 @@ function voided(record) {
   return { ...record, nextFree: true };
 }
 
-// src/policy/watchdog.ts
-function watchAttempt(options) {
-  const { clock, stallTimeoutMs, timeoutMs, signal } = options;
-  for (const [name, value] of [["stallTimeoutMs", stallTimeoutMs], ["timeoutMs", timeoutMs]]) {
-    if (!(typeof value === "number" && value > 0)) throw new RangeError(`watchAttempt option ${name} must be a positive number of milliseconds (or Infinity), got ${String(value)}`);
-  }
-  const startedAt = clock.now();
-  let lastProgressAt = startedAt;
-  let bytes = 0;
-  let progressLayer;
-  let lineLayer;
-  let lastStatus;
-  let done = false;
-  const wake = new AbortController();
-  const stop = () => {
-    if (done) return;
-    done = true;
-    wake.abort();
-  };
-  const stopped = new Promise((resolve4) => wake.signal.addEventListener("abort", () => resolve4(), { once: true }));
-  const verdict2 = (async () => {
-    try {
-      for (; ; ) {
-        if (done) return { kind: "stopped" };
-        const now = clock.now();
-        const stallAt = lastProgressAt + stallTimeoutMs;
-        const capAt = startedAt + timeoutMs;
-        if (now >= stallAt) {
-          done = true;
-          const layer = progressLayer ?? lineLayer;
-          return { kind: "stalled", idleMs: now - lastProgressAt, ...layer !== void 0 ? { layer } : {}, ...lastStatus !== void 0 ? { lastStatus } : {} };
-        }
-        if (now >= capAt) {
-          done = true;
-          return { kind: "timeout" };
-        }
-        const next = Math.min(stallAt, capAt);
-        if (Number.isFinite(next)) await clock.sleep(next - now, wake.signal);
-        else await stopped;
-      }
-    } catch {
-      return { kind: "stopped" };
-    } finally {
-      signal?.removeEventListener("abort", stop);
-    }
-  })();
-  if (signal?.aborted) stop();
-  else signal?.addEventListener("abort", stop, { once: true });
-  return {
-    verdict: verdict2,
-    stop,
-    get lastProgressAt() {
-      return lastProgressAt;
-    },
-    get bytes() {
-      return bytes;
-    },
-    get lastStatus() {
-      return lastStatus;
-    },
-    progress(p) {
-      if (done) return;
-      if (p.status !== void 0) lastStatus = p.status;
-      if (p.layer !== void 0) lineLayer = p.layer;
-      if (p.bytes > bytes) {
-        bytes = p.bytes;
-        lastProgressAt = clock.now();
-        progressLayer = p.layer ?? progressLayer;
-      }
-    }
-  };
-}
-var WEDGE_MIN_PULLS = 2;
-function engineWedged(inFlight, now, windowMs, minPulls = WEDGE_MIN_PULLS) {
-  return inFlight.length >= minPulls && inFlight.every((p) => now - p.lastProgressAt >= windowMs && isWaiting(p.status));
-}
-function isWaiting(status) {
-  const s = status?.trim().toLowerCase();
-  return s !== void 0 && (s.startsWith("waiting") || s === "pulling fs layer");
-}
-
-// src/run/slots.ts
-function createSlots(limit) {
-  let inUse = 0;
-  let highWater = 0;
-  const waiters = [];
-  const take = () => {
-    inUse++;
-    highWater = Math.max(highWater, inUse);
-  };
-  return {
-    get inUse() {
-      return inUse;
-    },
-    get highWater() {
-      return highWater;
-    },
-    acquire(signal) {
-      if (signal?.aborted) return Promise.reject(signal.reason);
-      if (inUse < limit && waiters.length === 0) {
-        take();
-        return Promise.resolve();
-      }
-      return new Promise((resolve4, reject) => {
-        const grant = () => {
-          signal?.removeEventListener("abort", onAbort);
-          take();
-          resolve4();
-        };
-        const onAbort = () => {
-          const index = waiters.indexOf(grant);
-          if (index >= 0) waiters.splice(index, 1);
-          reject(signal?.reason);
-        };
-        signal?.addEventListener("abort", onAbort, { once: true });
-        waiters.push(grant);
-      });
-    },
-    release() {
-      inUse--;
-      const next = waiters.shift();
-      if (next) next();
-    }
-  };
-}
-
-// src/run/scheduler.ts
-var DEADLINE = /* @__PURE__ */ Symbol("deadline");
-var ABANDON_GRACE_MS = 2e3;
-async function schedule(references, options) {
-  const callbackErrors = /* @__PURE__ */ new Map();
-  const emit = guardedEmit(options.onEvent, callbackErrors);
-  const stop = new AbortController();
-  const deadline = new AbortController();
-  const signal = AbortSignal.any([stop.signal, deadline.signal, ...options.signal ? [options.signal] : []]);
-  setMaxListeners(0, signal, stop.signal, deadline.signal, ...options.signal ? [options.signal] : []);
-  options.clock.sleep(options.settings.deadlineMs, stop.signal).then(
-    () => deadline.abort(DEADLINE),
-    () => void 0
-  );
-  const coordinators = /* @__PURE__ */ new Map();
-  const context = {
-    options,
-    inFlight: /* @__PURE__ */ new Map(),
-    wedgeReported: false,
-    slots: createSlots(options.settings.parallel),
-    signal,
-    emit,
-    coordinator: (registry) => {
-      let coordinator = coordinators.get(registry);
-      if (!coordinator) {
-        coordinator = (options.coordinatorFor ?? uncoordinated)(registry, emit);
-        coordinators.set(registry, coordinator);
-      }
-      return coordinator;
-    },
-    endReason: () => deadline.signal.aborted ? "deadline" : "aborted"
-  };
-  try {
-    const pulled = await Promise.all(references.map((reference) => pullImage(reference, context)));
-    const images = pulled.map((image) => blameCallback(image, callbackErrors));
-    const registries = [...coordinators.entries()].map(([registry, c]) => ({ registry, ...c.stats() }));
-    const interrupted2 = deadline.signal.aborted ? "deadline" : options.signal?.aborted ? "aborted" : void 0;
-    return { images, registries, peakConcurrency: context.slots.highWater, ...interrupted2 ? { interrupted: interrupted2 } : {} };
-  } finally {
-    stop.abort();
-  }
-}
-function guardedEmit(onEvent, errors) {
-  if (!onEvent) return () => void 0;
-  return (event) => {
-    try {
-      onEvent(event);
-    } catch (error) {
-      const keys = "image" in event ? [event.image] : "registry" in event ? [`registry:${event.registry}`] : event.images;
-      for (const key of keys) if (!errors.has(key)) errors.set(key, error);
-    }
-  };
-}
-function blameCallback(image, errors) {
-  const error = errors.get(image.reference) ?? errors.get(`registry:${image.registry}`);
-  if (error === void 0) return image;
-  const { message, stack } = describeError(error);
-  return { ...image, status: "failed", class: "internal", reason: `the onEvent callback threw while this image was pulled: ${message}`, ...stack ? { stack } : {} };
-}
-function describeError(error) {
-  if (error instanceof Error) return { message: `${error.name}: ${error.message}`, ...error.stack ? { stack: error.stack } : {} };
-  return { message: String(error) };
-}
-function uncoordinated() {
-  let attempts2 = 0;
-  let failures = 0;
-  return {
-    admit: async (image) => ({
-      image,
-      probe: 0,
-      paid: false,
-      waitedMs: 0,
-      start: () => true,
-      answered: () => void 0,
-      finish: (outcome) => {
-        attempts2++;
-        if (outcome !== "pulled" && outcome !== "present" && outcome !== "skipped-platform") failures++;
-        return { outage: false };
-      },
-      abandon: () => {
-        attempts2++;
-      }
-    }),
-    stats: () => ({ attempts: attempts2, failures, gateClosedMs: 0 })
-  };
-}
-async function pullImage(reference, context) {
-  const state = { reference, startedAt: context.options.clock.now(), attempts: [], record: FIRST_ATTEMPT };
-  try {
-    return await attempts(state, context);
-  } catch (error) {
-    const { message, stack } = describeError(error);
-    context.emit({ type: "failed", at: context.options.clock.now(), image: reference.canonical, class: "internal", message, attempts: state.attempts.length });
-    return finish(state, context, "failed", "internal", { reason: `internal error (a bug: please report it): ${message}`, ...stack ? { stack } : {} });
-  }
-}
-async function attempts(state, context) {
-  const { clock, engine, settings, random } = context.options;
-  const { reference } = state;
-  const image = reference.canonical;
-  if (settings.pullPolicy === "missing" && await isPresent(engine, reference, context)) {
-    context.emit({ type: "present", at: clock.now(), image });
-    return finish(state, context, "present", "present", { reason: "already present on the engine (--pull missing)" });
-  }
-  const coordinator = context.coordinator(reference.registry);
-  for (; ; ) {
-    if (context.signal.aborted) return interrupted(state, context);
-    let ticket;
-    try {
-      ticket = await coordinator.admit(image, { paid: !state.record.nextFree, signal: context.signal, repository: reference.repository });
-      await context.slots.acquire(context.signal);
-    } catch {
-      return interrupted(state, context);
-    }
-    if (!ticket.start()) {
-      context.slots.release();
-      state.record = voided(state.record);
-      continue;
-    }
-    let attempt;
-    try {
-      attempt = await runAttempt(state, ticket, context);
-    } finally {
-      context.slots.release();
-    }
-    if (attempt.class === "aborted" || attempt.class === "deadline" || attempt.class === "internal") {
-      ticket.abandon();
-      recordAttempt(state, attempt, false, context);
-      if (attempt.class !== "internal") return interrupted(state, context);
-      context.emit({ type: "failed", at: clock.now(), image, class: "internal", message: attempt.message, attempts: state.attempts.length });
-      return finish(state, context, "failed", "internal", { reason: `internal error (a bug: please report it): ${attempt.message}`, ...attempt.stack ? { stack: attempt.stack } : {} });
-    }
-    const { outage } = ticket.finish(attempt.class);
-    const decision = decide(state.record, { class: attempt.class, outage }, settings, random);
-    const record = recordAttempt(state, attempt, decision.absorbed, context);
-    state.record = decision.record;
-    const next = decision.next;
-    switch (next.action) {
-      case "pulled":
-        context.emit({ type: "pulled", at: clock.now(), image, attempt: record.number, durationMs: record.durationMs, bytes: attempt.bytes, ...attempt.digest ? { digest: attempt.digest } : {} });
-        return finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, ...attempt.digest ? { digest: attempt.digest } : {} });
-      case "skipped":
-        context.emit({ type: "skipped", at: clock.now(), image, message: attempt.message });
-        return finish(state, context, "skipped", "skipped-platform", { reason: attempt.message });
-      case "fail":
-        context.emit({ type: "failed", at: clock.now(), image, class: attempt.class, message: attempt.message, attempts: state.attempts.length });
-        return finish(state, context, "failed", attempt.class, { reason: attempt.hint ? `${attempt.message} (${attempt.hint})` : attempt.message });
-      case "requeue":
-        continue;
-      case "retry":
-        context.emit({ type: "waiting", at: clock.now(), image, delayMs: next.delayMs, reason: next.reason });
-        try {
-          await clock.sleep(next.delayMs, context.signal);
-        } catch {
-          return interrupted(state, context);
-        }
-    }
-  }
-}
-async function isPresent(engine, reference, context) {
-  try {
-    await context.slots.acquire(context.signal);
-  } catch {
-    return false;
-  }
-  try {
-    const answer = await abandonable(engine.hasImage(reference, context.signal), context.signal, context.options.clock);
-    return answer === true;
-  } catch {
-    return false;
-  } finally {
-    context.slots.release();
-  }
-}
-function abandonable(work, signal, clock) {
-  const stop = new AbortController();
-  const gaveUp = new Promise((resolve4) => {
-    const onAbort = () => clock.sleep(ABANDON_GRACE_MS, stop.signal).then(
-      () => resolve4("abandoned"),
-      () => void 0
-    );
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
-    stop.signal.addEventListener("abort", () => signal.removeEventListener("abort", onAbort), { once: true });
-  });
-  return Promise.race([work, gaveUp]).finally(() => stop.abort());
-}
-async function runAttempt(state, ticket, context) {
-  const { clock, engine, settings } = context.options;
-  const image = state.reference.canonical;
-  const startedAt = clock.now();
-  const controller = new AbortController();
-  const signal = AbortSignal.any([controller.signal, context.signal]);
-  const watch = context.options.watchAttempt({ clock, stallTimeoutMs: settings.stallTimeoutMs, timeoutMs: settings.timeoutMs, signal });
-  let verdict2 = { kind: "stopped" };
-  context.inFlight.set(image, watch);
-  watch.verdict.then(
-    (v) => {
-      if (v.kind === "stopped") return;
-      if (v.kind === "stalled") reportWedge(context);
-      verdict2 = v;
-      controller.abort(v);
-    },
-    () => void 0
-  );
-  const number = state.attempts.length + 1;
-  context.emit({ type: "attempt-started", at: startedAt, image, attempt: number, maxAttempts: settings.attempts, ...ticket.probe > 0 ? { probe: true } : {} });
-  let outcome;
-  try {
-    const pulling = engine.pull({
-      reference: state.reference,
-      signal,
-      onAnswer: () => ticket.answered(),
-      onProgress: (p) => {
-        watch.progress({ bytes: p.bytes, ...p.id ? { layer: p.id } : {}, status: p.status });
-        context.emit({ type: "progress", at: clock.now(), image, bytes: p.bytes, status: p.status, ...p.total !== void 0 ? { total: p.total } : {}, ...p.id ? { layer: p.id } : {}, ...p.phase ? { phase: p.phase } : {} });
-      }
-    });
-    outcome = await abandonable(pulling, signal, clock);
-  } catch (error) {
-    const { message, stack } = describeError(error);
-    return { startedAt, class: "internal", message, bytes: 0, ...stack ? { stack } : {} };
-  } finally {
-    watch.stop();
-    context.inFlight.delete(image);
-  }
-  if (outcome === "abandoned") outcome = { ok: false, kind: "aborted", bytes: watch.bytes, answered: false };
-  return understand(outcome, verdict2, startedAt, context);
-}
-function understand(outcome, verdict2, startedAt, context) {
-  const base = { startedAt };
-  const classified = (c, message, bytes) => ({ ...base, class: c.class, rule: c.rule, message, bytes, ...c.hint ? { hint: c.hint } : {} });
-  if (outcome.ok) {
-    return { ...base, class: "pulled", message: outcome.upToDate ? "image is up to date" : "downloaded", bytes: outcome.bytes, ...outcome.digest ? { digest: outcome.digest } : {} };
-  }
-  switch (outcome.kind) {
-    case "unreachable":
-      return { ...base, class: "engine-unreachable", message: outcome.message, bytes: 0 };
-    case "credentials":
-      return classified(classifyOwn(outcome), outcome.message, 0);
-    case "lost":
-      return classified(classifyOwn(outcome), outcome.message, outcome.bytes);
-    case "engine":
-      return classified(classify({ message: outcome.message, ...outcome.httpStatus !== void 0 ? { httpStatus: outcome.httpStatus } : {} }), outcome.message, outcome.bytes);
-  }
-  const seconds3 = (ms) => `${Math.round(ms / 100) / 10}s`;
-  const { settings } = context.options;
-  if (verdict2.kind === "stalled") {
-    const layer = outcome.lastLayer ?? verdict2.layer;
-    const where = layer ? `layer ${layer}` : outcome.answered ? "the download" : "the registry's answer (no response from the engine yet)";
-    return { ...base, class: "stalled", message: `no progress for ${seconds3(verdict2.idleMs)} waiting for ${where}${verdict2.lastStatus ? ` (last status: ${verdict2.lastStatus})` : ""}`, bytes: outcome.bytes };
-  }
-  if (verdict2.kind === "timeout") {
-    return { ...base, class: "timeout", message: `attempt exceeded PULL_TIMEOUT (${seconds3(settings.timeoutMs)}) after ${outcome.bytes} bytes`, bytes: outcome.bytes };
-  }
-  const reason = context.endReason();
-  return { ...base, class: reason, message: reason === "deadline" ? `the run reached PULL_DEADLINE (${seconds3(settings.deadlineMs)})` : "the run was cancelled", bytes: outcome.bytes };
-}
-function reportWedge(context) {
-  if (context.wedgeReported) return;
-  const { clock, settings } = context.options;
-  const flights = [...context.inFlight.entries()].map(([image, watch]) => ({ image, lastProgressAt: watch.lastProgressAt, ...watch.lastStatus !== void 0 ? { status: watch.lastStatus } : {} }));
-  if (!engineWedged(flights, clock.now(), settings.stallTimeoutMs)) return;
-  context.wedgeReported = true;
-  const seconds3 = Math.round(settings.stallTimeoutMs / 1e3);
-  context.emit({
-    type: "engine-wedged",
-    at: clock.now(),
-    images: flights.map((f) => f.image),
-    message: `engine wedged: all ${flights.length} pulls in flight have waited ${seconds3}s for a download slot; stalled registry connections hold the engine's download slots (max-concurrent-downloads) and cancelling a pull does not free them. Restart dockerd, or raise max-concurrent-downloads.`
-  });
-}
-function recordAttempt(state, attempt, absorbed, context) {
-  const { clock } = context.options;
-  const toIso = context.options.toIso ?? ((ms) => new Date(ms).toISOString());
-  const durationMs = clock.now() - attempt.startedAt;
-  const record = {
-    number: state.attempts.length + 1,
-    startedAt: toIso(attempt.startedAt),
-    durationMs,
-    class: attempt.class,
-    ...attempt.rule !== void 0 ? { rule: attempt.rule } : {},
-    ...attempt.class === "pulled" ? {} : { message: attempt.message },
-    ...absorbed ? { absorbed: true } : {}
-  };
-  state.attempts.push(record);
-  if (attempt.class !== "pulled" && attempt.class !== "aborted" && attempt.class !== "deadline" && attempt.class !== "internal") {
-    context.emit({ type: "attempt-failed", at: clock.now(), image: state.reference.canonical, attempt: record.number, class: attempt.class, message: attempt.message, durationMs, ...absorbed ? { absorbed: true } : {} });
-  }
-  return record;
-}
-function interrupted(state, context) {
-  const reason = context.endReason();
-  const message = reason === "deadline" ? "not finished when the run reached PULL_DEADLINE" : "not finished when the run was cancelled";
-  context.emit({ type: "failed", at: context.options.clock.now(), image: state.reference.canonical, class: reason, message, attempts: state.attempts.length });
-  return finish(state, context, "failed", reason, { reason: message });
-}
-function finish(state, context, status, outcome, extra) {
-  return {
-    input: state.reference.input,
-    reference: state.reference.canonical,
-    registry: state.reference.registry,
-    status,
-    class: outcome,
-    ...extra.reason !== void 0 ? { reason: extra.reason } : {},
-    ...extra.digest !== void 0 ? { digest: extra.digest } : {},
-    bytes: extra.bytes ?? 0,
-    durationMs: context.options.clock.now() - state.startedAt,
-    attempts: state.attempts,
-    ...extra.stack !== void 0 ? { stack: extra.stack } : {}
-  };
-}
-
-// src/run/pull-images.ts
-function planReferences(inputs) {
-  const references = [];
-  const errors = [];
-  for (const input of inputs) {
-    const parsed = parseReference(input);
-    if (parsed.ok) references.push(parsed.value);
-    else errors.push(parsed.error);
-  }
-  return errors.length > 0 ? { ok: false, error: errors } : { ok: true, value: dedupeReferences(references) };
-}
-async function runPlan(references, deps) {
-  const { clock } = deps;
-  const wallStart = Date.now();
-  const clockStart = clock.now();
-  const toIso = (ms) => new Date(wallStart + (ms - clockStart)).toISOString();
-  const finished = (images, registries, interrupted3) => buildReport(deps, images, registries, toIso(clockStart), toIso(clock.now()), clock.now() - clockStart, interrupted3);
-  let connected;
-  try {
-    connected = await deps.connect(deps.signal);
-  } catch (error) {
-    return finished(references.map((r) => failedResult(r, "internal", `internal error while connecting to the engine (a bug: please report it): ${String(error)}`)), [], void 0);
-  }
-  if (!connected.ok) {
-    if (deps.signal?.aborted) return finished(references.map((r) => failedResult(r, "aborted", "not started: the run was cancelled while connecting to the engine")), [], deps.interruption?.());
-    const message = connected.error.message;
-    return finished(references.map((r) => failedResult(r, "engine-unreachable", message)), [], void 0);
-  }
-  const result = await schedule(references, {
-    engine: connected.value,
-    settings: deps.settings,
-    clock,
-    random: deps.random,
-    watchAttempt: deps.watchAttempt,
-    toIso,
-    ...deps.signal ? { signal: deps.signal } : {},
-    ...deps.onEvent ? { onEvent: deps.onEvent } : {},
-    ...deps.coordinatorFor ? { coordinatorFor: deps.coordinatorFor } : {}
-  });
-  const interrupted2 = result.interrupted === "deadline" ? "deadline" : result.interrupted === "aborted" ? deps.interruption?.() : void 0;
-  return finished(result.images, result.registries, interrupted2);
-}
-function failedResult(reference, outcome, message) {
-  return {
-    input: reference.input,
-    reference: reference.canonical,
-    registry: reference.registry,
-    status: "failed",
-    class: outcome,
-    reason: message,
-    bytes: 0,
-    durationMs: 0,
-    attempts: []
-  };
-}
-function buildReport(deps, images, registries, startedAt, endedAt, durationMs, interrupted2) {
-  return {
-    schemaVersion: 1,
-    tool: { name: "prepull", version: deps.version },
-    startedAt,
-    endedAt,
-    durationMs,
-    settings: deps.settings,
-    images,
-    registries,
-    ...interrupted2 ? { interrupted: interrupted2 } : {},
-    exitCode: exitCodeFor(images, interrupted2)
-  };
-}
-function exitCodeFor(images, interrupted2) {
-  if (interrupted2 === "SIGINT") return EXIT.sigint;
-  if (interrupted2 === "SIGTERM") return EXIT.sigterm;
-  const failed = images.filter((i) => i.status === "failed");
-  if (failed.length === 0) return EXIT.ok;
-  if (failed.every((i) => i.class === "engine-unreachable")) return EXIT.engineUnreachable;
-  return EXIT.failed;
-}
-
-// src/clock/clock.ts
-var MAX_TIMER_MS = 2 ** 31 - 1;
-var nodeTimers = {
-  now: () => Date.now(),
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle)
-};
-function createSystemClock(timers = nodeTimers, maxTimerMs = MAX_TIMER_MS) {
-  return {
-    now: timers.now,
-    sleep: (ms, signal) => new Promise((resolve4, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const deadline = timers.now() + Math.max(0, ms);
-      let handle;
-      const onAbort = () => {
-        timers.clearTimeout(handle);
-        reject(signal?.reason);
-      };
-      const arm = () => {
-        const left = deadline - timers.now();
-        if (left > maxTimerMs) {
-          handle = timers.setTimeout(arm, maxTimerMs);
-          return;
-        }
-        handle = timers.setTimeout(() => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve4();
-        }, Math.max(0, left));
-      };
-      arm();
-      signal?.addEventListener("abort", onAbort, { once: true });
-    })
-  };
-}
-var systemClock = createSystemClock();
-
-// src/engine/client.ts
-import http from "node:http";
-import https from "node:https";
+// src/run/direct.ts
+init_quota_plan();
 
 // src/engine/credentials.ts
 init_summary();
@@ -9587,10 +9059,10 @@ var HELPER_TIMEOUT_WORDS = "it did not answer in time";
 function registryAuthHeader(auth) {
   const body = auth.kind === "token" ? { identitytoken: auth.identityToken, serveraddress: auth.serverAddress } : { username: auth.username, password: auth.password, serveraddress: auth.serverAddress };
   const encoded = Buffer.from(JSON.stringify(body), "utf8").toString("base64url");
-  const header = encoded + "=".repeat((4 - encoded.length % 4) % 4);
+  const header2 = encoded + "=".repeat((4 - encoded.length % 4) % 4);
   registerCredentials(auth);
-  secrets.addEncoded(header);
-  return header;
+  secrets.addEncoded(header2);
+  return header2;
 }
 var DRAIN_AFTER_EXIT_MS = 200;
 var running = /* @__PURE__ */ new Set();
@@ -9651,11 +9123,1828 @@ function isRecord(value) {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+// src/version.ts
+import { readFileSync } from "node:fs";
+function version() {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
+  return pkg.version;
+}
+
+// src/registry/manifest.ts
+import { createHash } from "node:crypto";
+var MEDIA_TYPES = {
+  dockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
+  dockerList: "application/vnd.docker.distribution.manifest.list.v2+json",
+  ociManifest: "application/vnd.oci.image.manifest.v1+json",
+  ociIndex: "application/vnd.oci.image.index.v1+json"
+};
+var MANIFEST_ACCEPT = [MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerList, MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest].join(", ");
+var MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
+function isIndexMediaType(mediaType) {
+  const base = mediaType?.split(";")[0]?.trim().toLowerCase();
+  return base === MEDIA_TYPES.ociIndex || base === MEDIA_TYPES.dockerList;
+}
+var DIGEST = /^sha256:[a-f0-9]{64}$|^sha512:[a-f0-9]{128}$/;
+function isDigest(value) {
+  return value !== void 0 && DIGEST.test(value);
+}
+function sha256Digest(body) {
+  return `sha256:${createHash("sha256").update(body).digest("hex")}`;
+}
+function mediaTypeOf(contentType, body) {
+  const header2 = contentType?.split(";")[0]?.trim();
+  if (header2 && header2 !== "application/json" && header2 !== "application/octet-stream") return header2;
+  if (body) {
+    const parsed = parseJson(body);
+    if (isRecord2(parsed) && typeof parsed.mediaType === "string") return parsed.mediaType;
+  }
+  return header2 || void 0;
+}
+function parseErrorBody(body) {
+  const parsed = parseJson(Buffer.from(body));
+  if (!isRecord2(parsed) || !Array.isArray(parsed.errors)) return [];
+  return parsed.errors.flatMap(
+    (e) => isRecord2(e) && typeof e.code === "string" ? [{ code: e.code.toUpperCase(), ...typeof e.message === "string" ? { message: e.message.slice(0, 200) } : {} }] : []
+  );
+}
+function platformsOfIndex(body) {
+  const parsed = parseJson(body);
+  if (!isRecord2(parsed) || !Array.isArray(parsed.manifests)) return { ok: false, error: "the index has no manifests array" };
+  const platforms = [];
+  for (const entry of parsed.manifests) {
+    if (!isRecord2(entry) || !isRecord2(entry.platform)) continue;
+    const { os, architecture, variant } = entry.platform;
+    if (typeof os !== "string" || typeof architecture !== "string") continue;
+    const osVersion = entry.platform["os.version"];
+    platforms.push({
+      os,
+      architecture,
+      ...typeof variant === "string" && variant !== "" ? { variant } : {},
+      ...typeof osVersion === "string" ? { osVersion } : {}
+    });
+  }
+  return { ok: true, platforms };
+}
+function hasPlatform(platforms, wanted) {
+  const want = normalizePlatform(wanted);
+  return platforms.some((p) => {
+    const have = normalizePlatform(p);
+    if (have.os !== want.os || have.architecture !== want.architecture) return false;
+    return want.variant === void 0 || have.variant === void 0 || have.variant === want.variant;
+  });
+}
+var ARCH_ALIASES = { x86_64: "amd64", "x86-64": "amd64", aarch64: "arm64", armhf: "arm", armel: "arm", i386: "386" };
+var DEFAULT_VARIANT = { arm64: "v8", arm: "v7" };
+function normalizePlatform(p) {
+  const os = p.os.toLowerCase();
+  const architecture = ARCH_ALIASES[p.architecture.toLowerCase()] ?? p.architecture.toLowerCase();
+  const variant = p.variant?.toLowerCase() ?? DEFAULT_VARIANT[architecture];
+  return { os, architecture, ...variant !== void 0 && architecture !== "amd64" ? { variant } : {} };
+}
+function parseJson(body) {
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch {
+    return void 0;
+  }
+}
+function isRecord2(value) {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+// src/registry/quota.ts
+function parseRateLimitValue(value) {
+  if (value === void 0) return void 0;
+  const first = value.split(",")[0] ?? "";
+  const [countPart = "", ...params] = first.split(";").map((p) => p.trim());
+  if (!/^\d+$/.test(countPart)) return void 0;
+  const count = Number(countPart);
+  let windowSeconds;
+  for (const param of params) {
+    const match = /^w\s*=\s*(\d+)$/i.exec(param);
+    if (match) windowSeconds = Number(match[1]);
+  }
+  return windowSeconds === void 0 ? { count } : { count, windowSeconds };
+}
+function parseQuota(headers) {
+  const limit = parseRateLimitValue(single(headers["ratelimit-limit"]));
+  if (!limit) return void 0;
+  const remaining2 = parseRateLimitValue(single(headers["ratelimit-remaining"]));
+  const source = single(headers["docker-ratelimit-source"])?.trim();
+  const windowSeconds = limit.windowSeconds ?? remaining2?.windowSeconds;
+  return {
+    limit: limit.count,
+    ...remaining2 ? { remaining: remaining2.count } : {},
+    ...windowSeconds !== void 0 ? { windowSeconds } : {},
+    ...source ? { source } : {}
+  };
+}
+function single(value) {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+// src/registry/throttle.ts
+var HUB_QUOTA_TEXT = /pull rate limit|increase-rate-limit|rate-limit|pull limit/i;
+var RULES = [
+  // Hub's quota 429 has a long message with a link; on HEAD (no body) the exhausted quota header says it.
+  { id: "hub-quota", kind: "quota", test: (i) => i.isDockerHub && (HUB_QUOTA_TEXT.test(i.body) || parseQuota(i.headers)?.remaining === 0) },
+  { id: "hub-abuse", kind: "abuse", test: (i) => i.isDockerHub },
+  { id: "ghcr-body-retry-after", kind: "generic", test: (i) => bodyRetryAfterMs(i.body) !== void 0 },
+  { id: "html-page", kind: "generic", test: (i) => /text\/html/i.test(String(i.headers["content-type"] ?? "")) || /^\s*</.test(i.body) },
+  { id: "ecr-rate-exceeded", kind: "generic", test: (i) => /rate exceeded/i.test(i.body) },
+  { id: "toomanyrequests", kind: "generic", test: (i) => /toomanyrequests|too many requests/i.test(i.body) },
+  { id: "status-429", kind: "generic", test: () => true }
+];
+function classifyThrottle(input) {
+  const rule = RULES.find((r) => r.test(input)) ?? { id: "status-429", kind: "generic" };
+  const retryAfterMs = retryAfterFromHeaders(input.headers, input.wallNowMs) ?? bodyRetryAfterMs(input.body);
+  return { kind: rule.kind, rule: rule.id, ...retryAfterMs !== void 0 ? { retryAfterMs } : {} };
+}
+function retryAfterFromHeaders(headers, wallNowMs) {
+  const value = headers["retry-after"];
+  if (typeof value !== "string") return void 0;
+  const served = typeof headers.date === "string" ? parseHttpDate(headers.date) : void 0;
+  return parseRetryAfter(value, served ?? wallNowMs);
+}
+function parseRetryAfter(value, nowMs) {
+  const text = value.trim();
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1e3);
+  const at = parseHttpDate(text);
+  return at === void 0 ? void 0 : Math.max(0, at - nowMs);
+}
+function parseHttpDate(text) {
+  if (!/[a-z]/i.test(text)) return void 0;
+  const asctime = /^[A-Za-z]{3} [A-Za-z]{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$/.test(text);
+  const ms = Date.parse(asctime ? `${text} GMT` : text);
+  return Number.isNaN(ms) ? void 0 : ms;
+}
+function bodyRetryAfterMs(body) {
+  const match = /retry-after:\s*((?:\d+(?:\.\d+)?(?:ns|us|µs|μs|ms|s|m|h))+)/i.exec(body);
+  return match?.[1] === void 0 ? void 0 : parseGoDuration(match[1]);
+}
+var UNIT_MS = { ns: 1e-6, us: 1e-3, "µs": 1e-3, "μs": 1e-3, ms: 1, s: 1e3, m: 6e4, h: 36e5 };
+function parseGoDuration(text) {
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|μs|ms|s|m|h)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== text) return void 0;
+  return parts.reduce((sum, p) => sum + Number(p[1]) * (UNIT_MS[p[2] ?? ""] ?? 0), 0);
+}
+
+// src/registry/interpret.ts
+function failureOf(response, ctx) {
+  const { status, headers } = response;
+  const body = response.body.toString("utf8");
+  const diagnostics = parseErrorBody(body);
+  const message = diagnostics.map((d) => d.message ? `${d.code}: ${d.message}` : d.code).join("; ") || void 0;
+  const withMessage = message ? { message } : {};
+  if (status === 429) {
+    const throttle = classifyThrottle({ status, headers, body, isDockerHub: ctx.isDockerHub, wallNowMs: ctx.wallNow });
+    const quota = parseQuota(headers);
+    return {
+      kind: "throttled",
+      stage: ctx.stage,
+      status,
+      throttle,
+      ...throttle.retryAfterMs !== void 0 ? { until: ctx.now + throttle.retryAfterMs } : {},
+      ...quota ? { quota } : {}
+    };
+  }
+  if (status === 404) {
+    const nameUnknown = diagnostics.some((d) => d.code === "NAME_UNKNOWN");
+    return { kind: "not-found", stage: ctx.stage, reason: nameUnknown ? "name-unknown" : "manifest-unknown", ...withMessage };
+  }
+  const denied = diagnostics.some((d) => d.code === "DENIED" || d.code === "UNAUTHORIZED");
+  if (status === 401 || status === 403 || status === 400 && denied) {
+    return { kind: "denied", stage: ctx.stage, status, credentialsSent: ctx.credentialsSent, ...withMessage };
+  }
+  if (status === 408 || status >= 500) {
+    const retryAfterMs = retryAfterFromHeaders(headers, ctx.wallNow);
+    return { kind: "unavailable", stage: ctx.stage, status, ...retryAfterMs !== void 0 ? { until: ctx.now + retryAfterMs } : {}, ...withMessage };
+  }
+  return { kind: "rejected", stage: ctx.stage, status, ...withMessage };
+}
+function unreachable(stage, cause) {
+  return { kind: "unreachable", stage, cause };
+}
+
+// src/registry/token.ts
+var MIN_TOKEN_LIFETIME_S = 60;
+var CLIENT_ID = "prepull";
+function tokenRequest(challenge, scopes, auth) {
+  const url = new URL(challenge.realm);
+  if (auth?.kind === "token") {
+    const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: auth.identityToken, client_id: CLIENT_ID });
+    if (challenge.service) form.set("service", challenge.service);
+    if (scopes.length > 0) form.set("scope", scopes.join(" "));
+    return { method: "POST", url, headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: form.toString() };
+  }
+  if (challenge.service) url.searchParams.set("service", challenge.service);
+  for (const scope of scopes) url.searchParams.append("scope", scope);
+  if (auth?.kind !== "basic") return { method: "GET", url, headers: {} };
+  url.searchParams.set("account", auth.username);
+  return { method: "GET", url, headers: { Authorization: basicAuthorization(auth.username, auth.password) } };
+}
+function basicAuthorization(username, password) {
+  return `Basic ${Buffer.from(`${username}:${password}`, "utf8").toString("base64")}`;
+}
+function parseTokenResponse(body, receivedAt) {
+  let parsed;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return { ok: false, error: "the token endpoint's answer is not JSON" };
+  }
+  if (typeof parsed !== "object" || parsed === null) return { ok: false, error: "the token endpoint's answer is not a JSON object" };
+  const answer = parsed;
+  const token = typeof answer.token === "string" && answer.token !== "" ? answer.token : answer.access_token;
+  if (typeof token !== "string" || token === "") return { ok: false, error: "the token endpoint's answer has no token" };
+  const expiresIn = typeof answer.expires_in === "number" && Number.isFinite(answer.expires_in) ? answer.expires_in : 0;
+  return { ok: true, value: { token, expiresAt: receivedAt + Math.max(MIN_TOKEN_LIFETIME_S, expiresIn) * 1e3 } };
+}
+var TokenCache = class {
+  #entries = /* @__PURE__ */ new Map();
+  /** Requests to the realm in flight, so parallel requests for one scope share one token request. */
+  pending = /* @__PURE__ */ new Map();
+  static key(challenge, scopes, identity) {
+    return JSON.stringify([challenge.realm, challenge.service ?? "", [...scopes].sort(), identity]);
+  }
+  get(key, now) {
+    const entry = this.#entries.get(key);
+    if (entry && now < entry.expiresAt) return entry.token;
+    this.#entries.delete(key);
+    return void 0;
+  }
+  set(key, token) {
+    this.#entries.set(key, token);
+  }
+  delete(key) {
+    this.#entries.delete(key);
+  }
+  get size() {
+    return this.#entries.size;
+  }
+};
+function identityOf(auth) {
+  if (!auth) return "anonymous";
+  return auth.kind === "basic" ? `basic:${auth.username}` : "identity-token";
+}
+
+// src/registry/transport.ts
+import { Agent as HttpAgent, request as httpRequest } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { connect as tlsConnect } from "node:tls";
+
+// src/registry/redact.ts
+function redactUrl(url) {
+  let parsed;
+  try {
+    parsed = typeof url === "string" ? new URL(url) : url;
+  } catch {
+    return "<unparseable URL>";
+  }
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname}${parsed.search ? "?…" : ""}`;
+}
+function redactText(text, secrets2 = []) {
+  let out = text.replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, "$1 <redacted>").replace(/([a-z][a-z0-9+.-]*:\/\/)[^/\s@]+@/gi, "$1").replace(/([?&](?:access_token|token|refresh_token|password|secret)=)[^&\s]*/gi, "$1<redacted>");
+  for (const secret of secrets2) if (secret.length >= 4) out = out.split(secret).join("<redacted>");
+  return out;
+}
+
+// src/registry/transport.ts
+var REDIRECTS = /* @__PURE__ */ new Set([301, 302, 303, 307, 308]);
+function createTransport(options) {
+  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 16 });
+  const httpsAgents = /* @__PURE__ */ new Map();
+  const httpsAgentFor = (host, tls) => {
+    let agent = httpsAgents.get(host);
+    if (!agent) {
+      agent = new HttpsAgent({ keepAlive: true, maxSockets: 16, ...tls });
+      httpsAgents.set(host, agent);
+    }
+    return agent;
+  };
+  const once = async (request2, url, headers, signal) => {
+    const proxy = options.proxyFor(url);
+    const https2 = url.protocol === "https:";
+    const tls = https2 ? await options.tlsFor(url.host) : {};
+    const base = { method: request2.method, headers: { ...headers, Host: url.host }, signal };
+    let req;
+    let tunnelled = [];
+    if (proxy && https2) {
+      const socket = await tunnel(proxy, url, signal);
+      const secure = tlsConnect({ socket, servername: url.hostname, ...tls });
+      tunnelled = [secure, socket];
+      req = httpsRequest({ ...base, host: url.hostname, port: url.port || 443, path: url.pathname + url.search, createConnection: () => secure });
+    } else if (proxy) {
+      req = httpRequest({ ...base, host: proxy.hostname, port: proxy.port || 80, path: url.href, headers: { ...base.headers, ...proxyAuthorization(proxy) }, agent: httpAgent });
+    } else if (https2) {
+      req = httpsRequest({ ...base, host: url.hostname, port: url.port || 443, path: url.pathname + url.search, servername: url.hostname, agent: httpsAgentFor(url.host, tls) });
+    } else {
+      req = httpRequest({ ...base, host: url.hostname, port: url.port || 80, path: url.pathname + url.search, agent: httpAgent });
+    }
+    try {
+      const res = await exchange(req, request2.body);
+      const { body, truncated } = request2.method === "HEAD" ? { body: Buffer.alloc(0), truncated: false } : await readBounded(res, request2.maxBodyBytes);
+      return { status: res.statusCode ?? 0, headers: res.headers, body, truncated, url };
+    } finally {
+      for (const socket of tunnelled) socket.destroy();
+    }
+  };
+  return {
+    async send(request2, callerSignal) {
+      callerSignal?.throwIfAborted();
+      const timeout = AbortSignal.timeout(options.timeoutMs);
+      const signal = callerSignal ? AbortSignal.any([callerSignal, timeout]) : timeout;
+      let url = request2.url;
+      let method = request2.method;
+      let headers = { "User-Agent": options.userAgent, ...request2.headers };
+      try {
+        for (let hop = 0; ; hop++) {
+          const response = await once({ ...request2, method }, url, headers, signal);
+          const location = response.headers.location;
+          if (!REDIRECTS.has(response.status) || typeof location !== "string" || hop >= (options.maxRedirects ?? 5)) {
+            return { ok: true, response };
+          }
+          const next = new URL(location, url);
+          if (next.origin !== url.origin) headers = withoutAuthorization(headers);
+          if (response.status === 303 && method === "POST") method = "GET";
+          url = next;
+        }
+      } catch (error) {
+        if (callerSignal?.aborted) throw callerSignal.reason;
+        if (timeout.aborted) return { ok: false, cause: `no complete answer from ${redactUrl(url)} within ${options.timeoutMs} ms` };
+        return { ok: false, cause: `${request2.method} ${redactUrl(url)}: ${describe(error)}` };
+      }
+    },
+    close() {
+      httpAgent.destroy();
+      for (const agent of httpsAgents.values()) agent.destroy();
+      httpsAgents.clear();
+    }
+  };
+}
+function untilAborted(shared, signal) {
+  if (!signal) return shared;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve4, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    shared.then(resolve4, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+function exchange(req, body) {
+  return new Promise((resolve4, reject) => {
+    req.once("response", resolve4);
+    req.once("error", reject);
+    req.end(body);
+  });
+}
+function readBounded(res, max) {
+  return new Promise((resolve4, reject) => {
+    const chunks = [];
+    let size = 0;
+    let settled = false;
+    const settle3 = (action) => {
+      if (settled) return;
+      settled = true;
+      action();
+    };
+    res.on("data", (chunk) => {
+      if (settled) return;
+      const room = max - size;
+      if (chunk.length > room) {
+        chunks.push(chunk.subarray(0, room));
+        settle3(() => resolve4({ body: Buffer.concat(chunks), truncated: true }));
+        res.destroy();
+        return;
+      }
+      chunks.push(chunk);
+      size += chunk.length;
+    });
+    res.once("end", () => settle3(() => resolve4({ body: Buffer.concat(chunks), truncated: false })));
+    res.once("error", (error) => settle3(() => reject(error)));
+    res.once("aborted", () => settle3(() => reject(new Error("the connection closed before the body was complete"))));
+  });
+}
+function tunnel(proxy, url, signal) {
+  const target = `${url.hostname.includes(":") ? `[${url.hostname}]` : url.hostname}:${url.port || 443}`;
+  return new Promise((resolve4, reject) => {
+    const req = httpRequest({
+      host: proxy.hostname,
+      port: proxy.port || 80,
+      method: "CONNECT",
+      path: target,
+      headers: { Host: target, ...proxyAuthorization(proxy) },
+      signal
+    });
+    req.once("connect", (res, socket) => {
+      if (res.statusCode === 200) resolve4(socket);
+      else {
+        socket.destroy();
+        reject(new Error(`the proxy ${redactUrl(proxy)} refused the tunnel to ${target} with HTTP ${res.statusCode}`));
+      }
+    });
+    req.once("error", reject);
+    req.end();
+  });
+}
+function proxyAuthorization(proxy) {
+  if (proxy.username === "") return {};
+  const user = decodeURIComponent(proxy.username);
+  const password = decodeURIComponent(proxy.password);
+  return { "Proxy-Authorization": `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}` };
+}
+function withoutAuthorization(headers) {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => name.toLowerCase() !== "authorization"));
+}
+function describe(error) {
+  const code = error?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  return redactText(code && !message.includes(code) ? `${code}: ${message}` : message);
+}
+
+// src/registry/auth.ts
+var TOKEN_MAX_BYTES = 256 * 1024;
+async function authorization(scheme, scopes, auth, ctx) {
+  if (scheme.kind === "none") return { ok: true, value: void 0 };
+  if (scheme.kind === "basic") {
+    return { ok: true, value: auth?.kind === "basic" ? basicAuthorization(auth.username, auth.password) : void 0 };
+  }
+  const token = await bearerToken(scheme, scopes, auth, ctx);
+  return token.ok ? { ok: true, value: `Bearer ${token.value}` } : token;
+}
+function hasCachedToken(scheme, scopes, auth, tokens, now) {
+  return scheme.kind === "bearer" && tokens.get(TokenCache.key(scheme, scopes, identityOf(auth)), now) !== void 0;
+}
+function forgetToken(scheme, scopes, auth, tokens) {
+  if (scheme.kind === "bearer") tokens.delete(TokenCache.key(scheme, scopes, identityOf(auth)));
+}
+async function bearerToken(challenge, scopes, auth, ctx) {
+  const key = TokenCache.key(challenge, scopes, identityOf(auth));
+  const cached = ctx.tokens.get(key, ctx.clock.now());
+  if (cached !== void 0) return { ok: true, value: cached };
+  let shared = ctx.tokens.pending.get(key);
+  if (!shared) {
+    const { signal: _callerSignal, ...unsignalled } = ctx;
+    shared = fetchToken(key, challenge, scopes, auth, unsignalled).finally(() => ctx.tokens.pending.delete(key));
+    ctx.tokens.pending.set(key, shared);
+  }
+  return untilAborted(shared, ctx.signal);
+}
+async function fetchToken(key, challenge, scopes, auth, ctx) {
+  const request2 = tokenRequest(challenge, scopes, auth);
+  const sent = await ctx.transport.send(
+    { method: request2.method, url: request2.url, headers: request2.headers, ...request2.body !== void 0 ? { body: request2.body } : {}, maxBodyBytes: TOKEN_MAX_BYTES },
+    ctx.signal
+  );
+  if (!sent.ok) return { ok: false, error: unreachable("token", sent.cause) };
+  const { response } = sent;
+  const interpretation = { stage: "token", isDockerHub: ctx.isDockerHub, credentialsSent: auth !== void 0, now: ctx.clock.now(), wallNow: ctx.wallNow() };
+  if (response.status < 200 || response.status > 299) return { ok: false, error: failureOf(response, interpretation) };
+  if (response.truncated) return { ok: false, error: { kind: "protocol-error", stage: "token", message: "the token endpoint's answer is larger than 256 KiB" } };
+  const parsed = parseTokenResponse(response.body.toString("utf8"), ctx.clock.now());
+  if (!parsed.ok) return { ok: false, error: { kind: "protocol-error", stage: "token", message: parsed.error } };
+  ctx.tokens.set(key, parsed.value);
+  return { ok: true, value: parsed.value.token };
+}
+
+// src/registry/challenge.ts
+var TOKEN = /[!#$%&'*+.^_`|~0-9A-Za-z-]/;
+function parseChallenges(header2) {
+  if (header2 === void 0) return [];
+  const challenges = [];
+  let i = 0;
+  const skip = (chars) => {
+    while (i < header2.length && chars.test(header2[i] ?? "")) i++;
+  };
+  const token = () => {
+    const start = i;
+    while (i < header2.length && TOKEN.test(header2[i] ?? "")) i++;
+    return header2.slice(start, i);
+  };
+  while (i < header2.length) {
+    skip(/[\s,]/);
+    const word = token();
+    if (word === "") {
+      i++;
+      continue;
+    }
+    const afterWord = i;
+    skip(/\s/);
+    const current = challenges[challenges.length - 1];
+    if (header2[i] === "=" && current) {
+      i++;
+      skip(/\s/);
+      current.params[word.toLowerCase()] = header2[i] === '"' ? quoted() : bare();
+    } else {
+      i = afterWord;
+      challenges.push({ scheme: word.toLowerCase(), params: {} });
+    }
+  }
+  return challenges;
+  function quoted() {
+    let value = "";
+    i++;
+    while (i < header2.length && header2[i] !== '"') {
+      if (header2[i] === "\\" && i + 1 < header2.length) i++;
+      value += header2[i];
+      i++;
+    }
+    i++;
+    return value;
+  }
+  function bare() {
+    const start = i;
+    while (i < header2.length && !/[\s,]/.test(header2[i] ?? "")) i++;
+    return header2.slice(start, i);
+  }
+}
+function authSchemeOf(challenges) {
+  const bearer = challenges.find((c) => c.scheme === "bearer" && typeof c.params.realm === "string" && c.params.realm !== "");
+  if (bearer) {
+    const { realm = "", service, scope, error } = bearer.params;
+    return { kind: "bearer", realm, ...service ? { service } : {}, ...scope ? { scope } : {}, ...error ? { error } : {} };
+  }
+  if (challenges.some((c) => c.scheme === "basic")) return { kind: "basic" };
+  return void 0;
+}
+
+// src/registry/proxy.ts
+import { BlockList as BlockList2, isIP as isIP2 } from "node:net";
+
+// src/registry/trust.ts
+import { lookup as dnsLookup } from "node:dns/promises";
+import { readFile as readFile2, readdir, stat } from "node:fs/promises";
+import { BlockList, isIP } from "node:net";
+import { join as join2 } from "node:path";
+import { rootCertificates } from "node:tls";
+var DEFAULT_CERTS_DIR = "/etc/docker/certs.d";
+var ALWAYS_INSECURE = ["127.0.0.0/8", "::1/128"];
+var systemLookup = async (host) => (await dnsLookup(host, { all: true })).map((a) => a.address);
+function insecurePolicy(entries, lookup = systemLookup, lookupTimeoutMs = 5e3) {
+  const cidrs = new BlockList();
+  const names = /* @__PURE__ */ new Set();
+  for (const entry of [...ALWAYS_INSECURE, ...entries]) {
+    const trimmed = entry.trim().toLowerCase();
+    const slash = trimmed.indexOf("/");
+    if (slash === -1) {
+      if (trimmed === "") throw new Error(`insecure registry entry ${JSON.stringify(entry)} is empty`);
+      names.add(trimmed);
+      continue;
+    }
+    const address = trimmed.slice(0, slash);
+    const prefix = Number(trimmed.slice(slash + 1));
+    const family = isIP(address);
+    if (family === 0 || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === 4 ? 32 : 128)) {
+      throw new Error(`insecure registry entry ${JSON.stringify(entry)} is neither a host[:port] nor a CIDR like 10.0.0.0/8`);
+    }
+    cidrs.addSubnet(address, prefix, family === 4 ? "ipv4" : "ipv6");
+  }
+  const inCidrs = (ip) => {
+    const family = isIP(ip);
+    return family !== 0 && cidrs.check(ip, family === 4 ? "ipv4" : "ipv6");
+  };
+  const cache = /* @__PURE__ */ new Map();
+  return {
+    isInsecure(host) {
+      const key = host.toLowerCase();
+      let answer = cache.get(key);
+      if (!answer) {
+        answer = decide2(key);
+        cache.set(key, answer);
+      }
+      return answer;
+    }
+  };
+  async function decide2(host) {
+    if (names.has(host)) return true;
+    const name = hostnameOf(host);
+    if (names.has(name)) return true;
+    if (isIP(name) !== 0) return inCidrs(name);
+    const addresses = await withTimeout(lookup(name), lookupTimeoutMs).catch(() => []);
+    return addresses.some(inCidrs);
+  }
+}
+function hostnameOf(host) {
+  if (host.startsWith("[")) return host.slice(1, host.indexOf("]"));
+  const colons = host.split(":").length - 1;
+  return colons === 1 ? host.split(":")[0] ?? host : host;
+}
+var CERT_FILE_MAX_BYTES = 1024 * 1024;
+async function tlsMaterialFor(certsDir, host) {
+  const dir = join2(certsDir, host);
+  let files;
+  try {
+    files = (await readdir(dir)).sort();
+  } catch {
+    return {};
+  }
+  const read = async (name) => {
+    const path2 = join2(dir, name);
+    const info = await stat(path2);
+    if (info.size > CERT_FILE_MAX_BYTES) throw new Error(`${path2} is larger than 1 MiB; it is not a certificate`);
+    return readFile2(path2, "utf8");
+  };
+  const cas = await Promise.all(files.filter((f) => f.endsWith(".crt")).map(read));
+  const certName = files.find((f) => f.endsWith(".cert"));
+  const keyName = certName ? `${certName.slice(0, -".cert".length)}.key` : void 0;
+  if (certName && keyName && !files.includes(keyName)) {
+    throw new Error(`${join2(dir, certName)} has no matching ${keyName}: the engine would refuse this directory too`);
+  }
+  return {
+    ...cas.length > 0 ? { ca: [...rootCertificates, ...cas] } : {},
+    ...certName && keyName ? { cert: await read(certName), key: await read(keyName) } : {}
+  };
+}
+function withTimeout(promise, ms) {
+  let timer;
+  const timeout = new Promise((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error("timeout")), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// src/registry/proxy.ts
+function envProxyResolver(env) {
+  const httpsProxy = parseProxy(env.HTTPS_PROXY ?? env.https_proxy, "HTTPS_PROXY");
+  const httpProxy = parseProxy(env.HTTP_PROXY ?? env.http_proxy, "HTTP_PROXY");
+  const bypass = noProxyMatcher(env.NO_PROXY ?? env.no_proxy ?? "");
+  return (url) => {
+    const proxy = url.protocol === "https:" ? httpsProxy : httpProxy;
+    if (!proxy) return void 0;
+    const host = hostnameOf(url.host).toLowerCase();
+    if (host === "localhost" || isLoopback(host)) return void 0;
+    return bypass(host, url.port || (url.protocol === "https:" ? "443" : "80")) ? void 0 : proxy;
+  };
+}
+function parseProxy(value, name) {
+  if (value === void 0 || value.trim() === "") return void 0;
+  const text = /^[a-z][a-z0-9+.-]*:\/\//i.test(value.trim()) ? value.trim() : `http://${value.trim()}`;
+  let url;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`${name} is not a URL (expected e.g. http://proxy.example:3128)`);
+  }
+  if (url.protocol !== "http:") throw new Error(`${name} uses ${url.protocol}//; prepull's registry client supports http:// proxies only`);
+  return url;
+}
+function noProxyMatcher(list) {
+  const cidrs = new BlockList2();
+  const exact = [];
+  const suffixes = [];
+  let all = false;
+  for (const raw of list.split(",")) {
+    const entry = raw.trim().toLowerCase();
+    if (entry === "") continue;
+    if (entry === "*") {
+      all = true;
+      continue;
+    }
+    if (entry.includes("/")) {
+      const [address = "", prefix = ""] = entry.split("/");
+      const family = isIP2(address);
+      if (family !== 0 && /^\d+$/.test(prefix)) cidrs.addSubnet(address, Number(prefix), family === 4 ? "ipv4" : "ipv6");
+      continue;
+    }
+    const portMatch = /^(.*?)(?::(\d+))?$/.exec(entry.startsWith("[") ? entry.replace(/^\[(.*)\]/, "$1") : entry);
+    const host = isIP2(entry) === 6 ? entry : portMatch?.[1] ?? entry;
+    const port = isIP2(entry) === 6 ? void 0 : portMatch?.[2];
+    if (isIP2(host) !== 0) exact.push({ host, ...port ? { port } : {} });
+    else if (host.startsWith("*.")) suffixes.push({ suffix: host.slice(1), ...port ? { port } : {}, alsoExact: false });
+    else if (host.startsWith(".")) suffixes.push({ suffix: host, ...port ? { port } : {}, alsoExact: false });
+    else suffixes.push({ suffix: `.${host}`, ...port ? { port } : {}, alsoExact: true });
+  }
+  return (host, port) => {
+    if (all) return true;
+    const family = isIP2(host);
+    if (family !== 0) {
+      if (cidrs.check(host, family === 4 ? "ipv4" : "ipv6")) return true;
+      return exact.some((e) => e.host === host && (e.port === void 0 || e.port === port));
+    }
+    return suffixes.some(
+      (s) => (s.port === void 0 || s.port === port) && (host.endsWith(s.suffix) || s.alsoExact && host === s.suffix.slice(1))
+    );
+  };
+}
+function isLoopback(host) {
+  if (isIP2(host) === 4) return host.startsWith("127.");
+  return host === "::1";
+}
+
+// src/registry/client.ts
+var DEFAULT_TIMEOUT_MS = 1e4;
+var ERROR_BODY_MAX_BYTES = 64 * 1024;
+function apiHost(registry) {
+  return hostKey(registry) === "docker.io" ? "registry-1.docker.io" : registry;
+}
+function createRegistryClient(options) {
+  const { clock } = options;
+  if (options.timeoutMs !== void 0 && !(Number.isFinite(options.timeoutMs) && options.timeoutMs > 0)) {
+    throw new Error(`registry client: timeoutMs must be a number of milliseconds > 0; got ${String(options.timeoutMs)}`);
+  }
+  const env = options.env ?? process.env;
+  const wallNow = options.wallNow ?? Date.now;
+  const insecure = insecurePolicy(options.insecure ?? [], options.lookup ?? systemLookup);
+  const certsDir = options.certsDir ?? DEFAULT_CERTS_DIR;
+  const tlsCache = /* @__PURE__ */ new Map();
+  const transport = createTransport({
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    proxyFor: options.proxyFor ?? envProxyResolver(env),
+    tlsFor: (host) => {
+      let material = tlsCache.get(host);
+      if (!material) {
+        material = tlsMaterialFor(certsDir, host);
+        tlsCache.set(host, material);
+      }
+      return material;
+    },
+    userAgent: `prepull/${version()}`
+  });
+  const tokens = new TokenCache();
+  const states = /* @__PURE__ */ new Map();
+  const platformCache = /* @__PURE__ */ new Map();
+  const stateOf = (registry) => {
+    const key = hostKey(registry);
+    let state = states.get(key);
+    if (!state) {
+      state = {};
+      states.set(key, state);
+    }
+    return state;
+  };
+  const isHub = (registry) => hostKey(registry) === "docker.io";
+  const context = (registry, stage, credentialsSent) => ({
+    stage,
+    isDockerHub: isHub(registry),
+    credentialsSent,
+    now: clock.now(),
+    wallNow: wallNow()
+  });
+  const urlFor = async (registry, path2) => {
+    const host = apiHost(registry);
+    const scheme = await insecure.isInsecure(host) ? "http" : "https";
+    return new URL(`${scheme}://${host}${path2}`);
+  };
+  const credentialsFor = async (registry) => {
+    if (!options.credentials) return { ok: true, value: void 0 };
+    const found = await options.credentials.forRegistry(registry);
+    return found.ok ? found : { ok: false, error: { kind: "credentials-error", message: found.error.message } };
+  };
+  const ping = async (registry, signal) => {
+    const sent = await transport.send({ method: "GET", url: await urlFor(registry, "/v2/"), maxBodyBytes: ERROR_BODY_MAX_BYTES }, signal);
+    if (!sent.ok) return unreachable("ping", sent.cause);
+    const { response } = sent;
+    const state = stateOf(registry);
+    if (response.status >= 200 && response.status <= 299) {
+      state.scheme = { kind: "none" };
+      return { kind: "ok", auth: "none" };
+    }
+    if (response.status === 401) {
+      const scheme = authSchemeOf(parseChallenges(header(response, "www-authenticate")));
+      state.scheme = scheme ?? { kind: "basic" };
+      return { kind: "ok", auth: state.scheme.kind };
+    }
+    const failure = failureOf(response, context(registry, "ping", false));
+    if (failure.kind === "throttled" || failure.kind === "unavailable") return failure;
+    state.scheme = { kind: "none" };
+    return { kind: "ok", auth: "none" };
+  };
+  const schemeFor = async (registry, signal) => {
+    const state = stateOf(registry);
+    if (state.scheme) return { ok: true, value: state.scheme };
+    state.ping ??= ping(registry).finally(() => {
+      state.ping = void 0;
+    });
+    const pinged = await untilAborted(state.ping, signal);
+    return pinged.kind === "ok" && state.scheme ? { ok: true, value: state.scheme } : { ok: false, error: pinged.kind === "ok" ? unreachable("ping", "no scheme learned") : pinged };
+  };
+  const authorizedSend = async (registry, repository, request2, auth, signal) => {
+    const learned = await schemeFor(registry, signal);
+    if (!learned.ok) return learned;
+    let scheme = learned.value;
+    const url = await urlFor(registry, request2.path);
+    const ownScope = `repository:${repository}:pull`;
+    let scopes = [ownScope];
+    const authContext = { transport, clock, tokens, wallNow, isDockerHub: isHub(registry), ...signal ? { signal } : {} };
+    for (let attempt = 0; ; attempt++) {
+      const reused = hasCachedToken(scheme, scopes, auth, tokens, clock.now());
+      const authz = await authorization(scheme, scopes, auth, authContext);
+      if (!authz.ok) return authz;
+      const credentialsSent = auth !== void 0 && authz.value !== void 0;
+      const headers = authz.value === void 0 ? request2.headers : { ...request2.headers, Authorization: authz.value };
+      const sent = await transport.send({ method: request2.method, url, headers, maxBodyBytes: request2.maxBodyBytes }, signal);
+      if (!sent.ok) return { ok: false, error: unreachable("manifest", sent.cause) };
+      const { response } = sent;
+      const answer = { ok: true, value: { response, credentialsSent } };
+      if (response.status !== 401 || attempt > 0) return answer;
+      forgetToken(scheme, scopes, auth, tokens);
+      const challenged = authSchemeOf(parseChallenges(header(response, "www-authenticate")));
+      const wider = challenged?.kind === "bearer" && challenged.scope !== void 0 && !scopes.includes(challenged.scope);
+      const changed = challenged !== void 0 && (!sameScheme(challenged, scheme) || wider);
+      if (!reused && !changed) return answer;
+      if (challenged) {
+        scheme = challenged;
+        stateOf(registry).scheme = challenged;
+        if (wider && challenged.kind === "bearer" && challenged.scope) scopes = [ownScope, challenged.scope];
+      }
+    }
+  };
+  const recordQuota = (registry, response) => {
+    const quota = parseQuota(response.headers);
+    if (quota) stateOf(registry).quota = quota;
+    return quota;
+  };
+  const resolveWith = async (target, auth, options2) => {
+    const reference = target.digest ?? target.tag ?? "latest";
+    const path2 = `/v2/${target.repository}/manifests/${reference}`;
+    const headers = { Accept: MANIFEST_ACCEPT };
+    const head = await authorizedSend(target.registry, target.repository, { method: "HEAD", path: path2, headers, maxBodyBytes: 0 }, auth, options2.signal);
+    if (!head.ok) return head.error;
+    const { response, credentialsSent } = head.value;
+    const quota = recordQuota(target.registry, response);
+    if (response.status === 404 && options2.explainNotFound !== false) {
+      const get2 = await authorizedSend(target.registry, target.repository, { method: "GET", path: path2, headers, maxBodyBytes: ERROR_BODY_MAX_BYTES }, auth, options2.signal);
+      if (get2.ok && get2.value.response.status === 404) return failureOf(get2.value.response, context(target.registry, "manifest", credentialsSent));
+    }
+    if (response.status < 200 || response.status > 299) return failureOf(response, context(target.registry, "manifest", credentialsSent));
+    const headDigest = header(response, "docker-content-digest");
+    const headType = mediaTypeOf(header(response, "content-type"));
+    const withQuota = quota ? { quota } : {};
+    if (isDigest(headDigest)) return { kind: "ok", digest: headDigest, ...typed(headType), isIndex: isIndexMediaType(headType), ...withQuota, via: "head" };
+    if (isDigest(target.digest)) return { kind: "ok", digest: target.digest, ...typed(headType), isIndex: isIndexMediaType(headType), ...withQuota, via: "head" };
+    const get = await authorizedSend(target.registry, target.repository, { method: "GET", path: path2, headers, maxBodyBytes: MANIFEST_MAX_BYTES }, auth, options2.signal);
+    if (!get.ok) return get.error;
+    const body = get.value.response;
+    const getQuota = recordQuota(target.registry, body) ?? quota;
+    if (body.status < 200 || body.status > 299) return failureOf(body, context(target.registry, "manifest", get.value.credentialsSent));
+    if (body.truncated) return { kind: "protocol-error", stage: "manifest", message: `the manifest of ${target.repository}:${reference} is larger than 4 MiB` };
+    const mediaType = mediaTypeOf(header(body, "content-type"), body.body);
+    const getDigest = header(body, "docker-content-digest");
+    return {
+      kind: "ok",
+      digest: isDigest(getDigest) ? getDigest : sha256Digest(body.body),
+      ...typed(mediaType),
+      isIndex: isIndexMediaType(mediaType),
+      ...getQuota ? { quota: getQuota } : {},
+      via: "get"
+    };
+  };
+  const platformsWith = async (target, digest, signal) => {
+    const auth = await credentialsFor(target.registry);
+    if (!auth.ok) return auth.error;
+    const path2 = `/v2/${target.repository}/manifests/${digest}`;
+    const get = await authorizedSend(target.registry, target.repository, { method: "GET", path: path2, headers: { Accept: MANIFEST_ACCEPT }, maxBodyBytes: MANIFEST_MAX_BYTES }, auth.value, signal);
+    if (!get.ok) return get.error;
+    const { response, credentialsSent } = get.value;
+    recordQuota(target.registry, response);
+    if (response.status < 200 || response.status > 299) return failureOf(response, context(target.registry, "manifest", credentialsSent));
+    if (response.truncated) return { kind: "protocol-error", stage: "manifest", message: `the manifest ${digest} is larger than 4 MiB` };
+    if (digest.startsWith("sha256:") && sha256Digest(response.body) !== digest) {
+      return { kind: "protocol-error", stage: "manifest", message: `the registry served content for ${digest} that does not hash to it` };
+    }
+    const mediaType = mediaTypeOf(header(response, "content-type"), response.body);
+    if (!isIndexMediaType(mediaType)) return { kind: "ok", ...typed(mediaType) };
+    const parsed = platformsOfIndex(response.body);
+    if (!parsed.ok) return { kind: "protocol-error", stage: "manifest", message: `index ${digest}: ${parsed.error}` };
+    return { kind: "ok", ...typed(mediaType), platforms: parsed.platforms };
+  };
+  return {
+    ping: (registry, requestOptions = {}) => ping(registry, requestOptions.signal),
+    async resolveManifest(target, resolveOptions = {}) {
+      const auth = await credentialsFor(target.registry);
+      if (!auth.ok) return auth.error;
+      const result = await resolveWith(target, auth.value, resolveOptions);
+      if (result.kind !== "denied" || !result.credentialsSent) return result;
+      const anonymous = await resolveWith(target, void 0, { ...resolveOptions, explainNotFound: false });
+      return { ...result, anonymousWorks: anonymous.kind === "ok" };
+    },
+    platformsOf(target, digest, requestOptions = {}) {
+      const key = `${hostKey(target.registry)}/${digest}`;
+      let cached = platformCache.get(key);
+      if (!cached) {
+        cached = platformsWith(target, digest, requestOptions.signal);
+        platformCache.set(key, cached);
+        cached.then(
+          (result) => {
+            if (result.kind !== "ok") platformCache.delete(key);
+          },
+          () => platformCache.delete(key)
+        );
+      }
+      return cached;
+    },
+    lastQuota: (registry) => stateOf(registry).quota,
+    close: () => transport.close()
+  };
+}
+function header(response, name) {
+  const value = response.headers[name];
+  return Array.isArray(value) ? value.join(", ") : value;
+}
+function sameScheme(a, b) {
+  if (a.kind !== b.kind) return false;
+  return a.kind !== "bearer" || b.kind !== "bearer" || a.realm === b.realm && a.service === b.service;
+}
+function typed(mediaType) {
+  return mediaType === void 0 ? {} : { mediaType };
+}
+
+// src/run/direct.ts
+var MANIFEST_POLL_MS = 1e3;
+var THROTTLE_FALLBACK_MS = 2e3;
+var THROTTLE_FALLBACK_CAP_MS = 3e4;
+function createDirectState() {
+  return { off: /* @__PURE__ */ new Set(), throttles: /* @__PURE__ */ new Map(), served: /* @__PURE__ */ new Map(), asked: /* @__PURE__ */ new Map() };
+}
+async function preflight(reference, ctx, state) {
+  const gate = ctx.coordination(reference.registry);
+  for (; ; ) {
+    if (state.off.has(reference.registry)) return { kind: "pull" };
+    await gate.whenOpen(reference.canonical, ctx.signal);
+    const check = gate.check(reference.repository);
+    const result = await ctx.client.resolveManifest(reference, { signal: ctx.signal });
+    if (result.kind === "ok") {
+      check.answered();
+      state.served.set(reference.registry, reference);
+      const quota = quotaExhausted(reference.registry, result.quota);
+      if (quota) return { kind: "settled", digest: result.digest, ...quota };
+      const platform = result.isIndex ? await missingPlatform(reference, result.digest, ctx) : void 0;
+      return platform ? { kind: "settled", digest: result.digest, ...platform } : { kind: "pull", digest: result.digest };
+    }
+    if (result.kind === "unavailable") {
+      check.failed();
+      if (gate.isOpen) return { kind: "pull" };
+      continue;
+    }
+    check.done();
+    const settled = settle(reference, result, ctx, state);
+    if (settled === "again") continue;
+    if (settled === "engine") return { kind: "pull" };
+    return { kind: "settled", ...settled };
+  }
+}
+function settle(reference, result, ctx, state) {
+  const { registry } = reference;
+  switch (result.kind) {
+    case "not-found":
+      return result.reason === "name-unknown" ? { status: "failed", class: "permanent", rule: "registry-name-unknown", reason: `repository ${registry}/${reference.repository} not found on the registry (name unknown): check the image name` } : { status: "failed", class: "permanent", rule: "registry-manifest-unknown", reason: `manifest unknown: ${registry} has no ${reference.digest ? `manifest ${reference.digest}` : `tag "${reference.tag ?? "latest"}"`} for ${reference.repository}: check the tag` };
+    case "denied":
+      return { status: "failed", class: "permanent", rule: "registry-denied", reason: deniedReason(reference, result) };
+    case "throttled": {
+      if (result.throttle.kind === "quota") return quotaFailure(registry, result.quota ?? ctx.client.lastQuota(registry));
+      throttleGate(registry, result.until, `the registry asked to slow down (HTTP ${result.status}, ${result.throttle.rule})`, ctx, state);
+      return "again";
+    }
+    case "unreachable":
+      turnOff(registry, `prepull cannot reach it directly (${result.cause}); pulling through the engine only`, ctx, state);
+      return "engine";
+    default:
+      return "engine";
+  }
+}
+function deniedReason(reference, result) {
+  const base = `access denied to ${reference.registry}/${reference.repository} (HTTP ${result.status})`;
+  if (result.credentialsSent && result.anonymousWorks) {
+    return `${base} with the credentials in your Docker config, although the image is public (an anonymous pull works): the stored credentials for ${reference.registry} are stale or lack access; log in again (docker login ${reference.registry}) or remove them`;
+  }
+  if (result.credentialsSent) return `${base} with the credentials in your Docker config: check that this account may pull the image, and the image name`;
+  return `${base} without credentials: the image is private or does not exist; log in (docker login ${reference.registry}) or check the name`;
+}
+async function missingPlatform(reference, digest, ctx) {
+  if (!ctx.platform) return void 0;
+  const found = await ctx.client.platformsOf(reference, digest, { signal: ctx.signal });
+  if (found.kind !== "ok" || found.platforms === void 0 || hasPlatform(found.platforms, ctx.platform)) return void 0;
+  const wanted = [ctx.platform.os, ctx.platform.architecture, ctx.platform.variant].filter(Boolean).join("/");
+  const has = found.platforms.filter((p) => p.os !== "unknown").map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join("/"));
+  return { status: "skipped", class: "skipped-platform", rule: "registry-no-platform", reason: `no matching manifest for ${wanted} in the manifest list entries (it has ${has.join(", ") || "no platforms"})` };
+}
+function quotaExhausted(registry, quota) {
+  return quota?.remaining === 0 ? quotaFailure(registry, quota) : void 0;
+}
+function quotaFailure(registry, quota) {
+  return { status: "failed", class: "rate-limited", rule: "registry-pull-quota", reason: `${registry}'s pull quota is used up${quota ? ` (${describeQuota(quota)})` : ""}: waiting helps nobody for hours; log in (docker login) for a larger quota, or pull through a mirror` };
+}
+function throttleGate(registry, until, reason, ctx, state) {
+  let at = until;
+  if (at === void 0) {
+    const count = state.throttles.get(registry) ?? 0;
+    state.throttles.set(registry, count + 1);
+    at = ctx.clock.now() + Math.min(THROTTLE_FALLBACK_CAP_MS, THROTTLE_FALLBACK_MS * 2 ** count);
+  }
+  ctx.coordination(registry).throttle(at, `${reason}: no requests for ${Math.max(0, Math.round((at - ctx.clock.now()) / 100) / 10)}s`);
+}
+function turnOff(registry, message, ctx, state) {
+  if (state.off.has(registry)) return;
+  state.off.add(registry);
+  ctx.coordination(registry).probeWith(void 0);
+  ctx.emit({ type: "registry-direct-off", at: ctx.clock.now(), registry, message });
+}
+function gateProbe(registry, ctx, state, byImage) {
+  return async (image) => {
+    const reference = state.served.get(registry) ?? byImage.get(image);
+    if (!reference || state.off.has(registry)) return "unreachable";
+    const result = await ctx.client.resolveManifest(reference, { signal: ctx.signal, explainNotFound: false });
+    switch (result.kind) {
+      case "ok":
+      case "not-found":
+      case "denied":
+      case "rejected":
+        return "up";
+      case "unavailable":
+        return result.until !== void 0 ? { until: result.until, reason: `the registry asked to wait (HTTP ${result.status} with Retry-After)` } : "down";
+      case "throttled":
+        return { until: result.until ?? ctx.clock.now() + THROTTLE_FALLBACK_MS, reason: `the registry asked to slow down (HTTP ${result.status})` };
+      case "unreachable":
+        turnOff(registry, `prepull cannot reach it directly (${result.cause}); pulling through the engine only`, ctx, state);
+        return "unreachable";
+      default:
+        return "unreachable";
+    }
+  };
+}
+async function waitForManifest(reference, delayMs, ctx, state) {
+  const { clock, signal } = ctx;
+  const gate = ctx.coordination(reference.registry);
+  const deadline = clock.now() + delayMs;
+  let last;
+  const image = reference.canonical;
+  for (; ; ) {
+    if (state.off.has(reference.registry)) {
+      await clock.sleep(Math.max(0, deadline - clock.now()), signal);
+      return { kind: "go" };
+    }
+    if (!gate.isOpen) return await openedBefore(gate, reference, deadline, ctx) ? { kind: "go" } : { kind: "gate-closed" };
+    const nextAsk = (state.asked.get(image) ?? Number.NEGATIVE_INFINITY) + pollDelay(ctx.random);
+    await clock.sleep(Math.max(0, Math.min(nextAsk, deadline) - clock.now()), signal);
+    if (!gate.isOpen) continue;
+    if (last && clock.now() >= deadline && clock.now() < nextAsk) return { kind: "spent", ...last };
+    state.asked.set(image, clock.now());
+    const result = await ctx.client.resolveManifest(reference, { signal, explainNotFound: false });
+    if (result.kind === "ok") {
+      state.served.set(reference.registry, reference);
+      const quota = quotaExhausted(reference.registry, result.quota);
+      return quota ? { kind: "settled", ...quota } : { kind: "go" };
+    }
+    if (result.kind === "unavailable") last = { message: `the manifest still fails: HTTP ${result.status}${result.message ? ` ${result.message}` : ""} (asked the registry directly)`, rule: "registry-unavailable" };
+    else {
+      const settled = settle(reference, result, ctx, state);
+      if (settled === "engine" || typeof settled === "object" && settled.class !== "rate-limited") return { kind: "go" };
+      if (typeof settled === "object") return { kind: "settled", ...settled };
+    }
+    if (clock.now() >= deadline) return last ? { kind: "spent", ...last } : { kind: "go" };
+  }
+}
+async function openedBefore(gate, reference, deadline, ctx) {
+  const stop = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, stop.signal]);
+  try {
+    return await Promise.race([
+      gate.whenOpen(reference.canonical, signal).then(() => true),
+      ctx.clock.sleep(Math.max(0, deadline - ctx.clock.now()), signal).then(() => false)
+    ]);
+  } finally {
+    stop.abort();
+  }
+}
+function pollDelay(random) {
+  return Math.round(MANIFEST_POLL_MS * (0.9 + 0.2 * random()));
+}
+function createQuotaBarrier(init) {
+  const groups = /* @__PURE__ */ new Map();
+  for (const reference of init.references) {
+    let group = groups.get(reference.registry);
+    if (!group) {
+      let resolve4 = () => void 0;
+      const settled = new Promise((r) => resolve4 = r);
+      group = { expected: /* @__PURE__ */ new Set(), needed: /* @__PURE__ */ new Set(), order: [], settled, resolve: resolve4, reason: "" };
+      groups.set(reference.registry, group);
+    }
+    group.expected.add(reference.canonical);
+    group.order.push(reference.canonical);
+  }
+  const decide2 = (registry, group) => {
+    const quota = init.quotaOf(registry);
+    const needed = group.order.filter((image) => group.needed.has(image));
+    const plan = planQuota(needed, quota, init.plan);
+    if (plan.short > 0 && quota) {
+      const what = init.plan === "fit" ? `pulling the first ${needed.length - plan.short} and failing the other ${plan.short} now (--quota-plan all tries them anyway)` : "trying every image anyway (--quota-plan all)";
+      group.reason = `not pulled: ${registry}'s pull quota (${describeQuota(quota)}) is ${plan.short} short of the ${needed.length} pulls this batch needs; log in (docker login) for a larger quota, or pull through a mirror`;
+      init.emit({ type: "quota-short", at: init.clock.now(), registry, quota, needed: needed.length, notPulled: plan.notPulled, message: `registry ${registry}: the batch needs ${needed.length} pulls, its quota has ${quota.remaining ?? "?"} left (${describeQuota(quota)}): ${what}` });
+    }
+    group.resolve(new Set(plan.notPulled));
+  };
+  return {
+    async arrive(reference, pulls) {
+      const group = groups.get(reference.registry);
+      if (!group || !group.expected.has(reference.canonical)) return void 0;
+      group.expected.delete(reference.canonical);
+      if (pulls) group.needed.add(reference.canonical);
+      if (group.expected.size === 0) decide2(reference.registry, group);
+      if (!pulls) return void 0;
+      const notPulled = await group.settled;
+      return notPulled.has(reference.canonical) ? { status: "failed", class: "rate-limited", rule: "quota-plan", reason: group.reason } : void 0;
+    }
+  };
+}
+
+// src/policy/watchdog.ts
+function watchAttempt(options) {
+  const { clock, stallTimeoutMs, timeoutMs, signal } = options;
+  for (const [name, value] of [["stallTimeoutMs", stallTimeoutMs], ["timeoutMs", timeoutMs]]) {
+    if (!(typeof value === "number" && value > 0)) throw new RangeError(`watchAttempt option ${name} must be a positive number of milliseconds (or Infinity), got ${String(value)}`);
+  }
+  const startedAt = clock.now();
+  let lastProgressAt = startedAt;
+  let bytes = 0;
+  let progressLayer;
+  let lineLayer;
+  let lastStatus;
+  let done = false;
+  const wake = new AbortController();
+  const stop = () => {
+    if (done) return;
+    done = true;
+    wake.abort();
+  };
+  const stopped = new Promise((resolve4) => wake.signal.addEventListener("abort", () => resolve4(), { once: true }));
+  const verdict2 = (async () => {
+    try {
+      for (; ; ) {
+        if (done) return { kind: "stopped" };
+        const now = clock.now();
+        const stallAt = lastProgressAt + stallTimeoutMs;
+        const capAt = startedAt + timeoutMs;
+        if (now >= stallAt) {
+          done = true;
+          const layer = progressLayer ?? lineLayer;
+          return { kind: "stalled", idleMs: now - lastProgressAt, ...layer !== void 0 ? { layer } : {}, ...lastStatus !== void 0 ? { lastStatus } : {} };
+        }
+        if (now >= capAt) {
+          done = true;
+          return { kind: "timeout" };
+        }
+        const next = Math.min(stallAt, capAt);
+        if (Number.isFinite(next)) await clock.sleep(next - now, wake.signal);
+        else await stopped;
+      }
+    } catch {
+      return { kind: "stopped" };
+    } finally {
+      signal?.removeEventListener("abort", stop);
+    }
+  })();
+  if (signal?.aborted) stop();
+  else signal?.addEventListener("abort", stop, { once: true });
+  return {
+    verdict: verdict2,
+    stop,
+    get lastProgressAt() {
+      return lastProgressAt;
+    },
+    get bytes() {
+      return bytes;
+    },
+    get lastStatus() {
+      return lastStatus;
+    },
+    progress(p) {
+      if (done) return;
+      if (p.status !== void 0) lastStatus = p.status;
+      if (p.layer !== void 0) lineLayer = p.layer;
+      if (p.bytes > bytes) {
+        bytes = p.bytes;
+        lastProgressAt = clock.now();
+        progressLayer = p.layer ?? progressLayer;
+      }
+    }
+  };
+}
+var WEDGE_MIN_PULLS = 2;
+function engineWedged(inFlight, now, windowMs, minPulls = WEDGE_MIN_PULLS) {
+  return inFlight.length >= minPulls && inFlight.every((p) => now - p.lastProgressAt >= windowMs && isWaiting(p.status));
+}
+function isWaiting(status) {
+  const s = status?.trim().toLowerCase();
+  return s !== void 0 && (s.startsWith("waiting") || s === "pulling fs layer");
+}
+
+// src/run/slots.ts
+function createSlots(limit) {
+  let inUse = 0;
+  let highWater = 0;
+  const waiters = [];
+  const take = () => {
+    inUse++;
+    highWater = Math.max(highWater, inUse);
+  };
+  return {
+    get inUse() {
+      return inUse;
+    },
+    get highWater() {
+      return highWater;
+    },
+    acquire(signal) {
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      if (inUse < limit && waiters.length === 0) {
+        take();
+        return Promise.resolve();
+      }
+      return new Promise((resolve4, reject) => {
+        const grant = () => {
+          signal?.removeEventListener("abort", onAbort);
+          take();
+          resolve4();
+        };
+        const onAbort = () => {
+          const index = waiters.indexOf(grant);
+          if (index >= 0) waiters.splice(index, 1);
+          reject(signal?.reason);
+        };
+        signal?.addEventListener("abort", onAbort, { once: true });
+        waiters.push(grant);
+      });
+    },
+    release() {
+      inUse--;
+      const next = waiters.shift();
+      if (next) next();
+    }
+  };
+}
+
+// src/run/scheduler.ts
+var PREFLIGHT_PARALLEL = 16;
+var DEADLINE = /* @__PURE__ */ Symbol("deadline");
+var ABANDON_GRACE_MS = 2e3;
+async function schedule(references, options) {
+  const callbackErrors = /* @__PURE__ */ new Map();
+  const emit = guardedEmit(options.onEvent, callbackErrors);
+  const stop = new AbortController();
+  const deadline = new AbortController();
+  const signal = AbortSignal.any([stop.signal, deadline.signal, ...options.signal ? [options.signal] : []]);
+  setMaxListeners(0, signal, stop.signal, deadline.signal, ...options.signal ? [options.signal] : []);
+  options.clock.sleep(options.settings.deadlineMs, stop.signal).then(
+    () => deadline.abort(DEADLINE),
+    () => void 0
+  );
+  const coordinators = /* @__PURE__ */ new Map();
+  const byImage = new Map(references.map((r) => [r.canonical, r]));
+  const directState = createDirectState();
+  const directCtx = options.registry ? {
+    client: options.registry,
+    clock: options.clock,
+    random: options.random,
+    signal,
+    emit,
+    ...options.engine.platform ? { platform: options.engine.platform } : {},
+    coordination: (registry) => context.coordinator(registry)
+  } : void 0;
+  const context = {
+    options,
+    inFlight: /* @__PURE__ */ new Map(),
+    wedgeReported: false,
+    slots: createSlots(options.settings.parallel),
+    signal,
+    emit,
+    coordinator: (registry) => {
+      let coordinator = coordinators.get(registry);
+      if (!coordinator) {
+        coordinator = (options.coordinatorFor ?? uncoordinated)(registry, emit);
+        coordinators.set(registry, coordinator);
+        if (directCtx) coordinator.probeWith(gateProbe(registry, directCtx, directState, byImage));
+      }
+      return coordinator;
+    },
+    endReason: () => deadline.signal.aborted ? "deadline" : "aborted",
+    ...directCtx ? {
+      direct: {
+        ctx: directCtx,
+        state: directState,
+        checks: createSlots(PREFLIGHT_PARALLEL),
+        barrier: createQuotaBarrier({ references, plan: options.settings.quotaPlan, quotaOf: (registry) => options.registry?.lastQuota(registry), emit, clock: options.clock })
+      }
+    } : {}
+  };
+  try {
+    const pulled = await Promise.all(references.map((reference) => pullImage(reference, context)));
+    const images = pulled.map((image) => blameCallback(image, callbackErrors));
+    const registries = [...coordinators.entries()].map(([registry, c]) => {
+      const quota = options.registry?.lastQuota(registry);
+      return { registry, ...c.stats(), ...quota ? { quota } : {} };
+    });
+    const interrupted2 = deadline.signal.aborted ? "deadline" : options.signal?.aborted ? "aborted" : void 0;
+    return { images, registries, peakConcurrency: context.slots.highWater, ...interrupted2 ? { interrupted: interrupted2 } : {} };
+  } finally {
+    stop.abort();
+  }
+}
+function guardedEmit(onEvent, errors) {
+  if (!onEvent) return () => void 0;
+  return (event) => {
+    try {
+      onEvent(event);
+    } catch (error) {
+      const keys = "image" in event ? [event.image] : "registry" in event ? [`registry:${event.registry}`] : event.images;
+      for (const key of keys) if (!errors.has(key)) errors.set(key, error);
+    }
+  };
+}
+function blameCallback(image, errors) {
+  const error = errors.get(image.reference) ?? errors.get(`registry:${image.registry}`);
+  if (error === void 0) return image;
+  const { message, stack } = describeError(error);
+  return { ...image, status: "failed", class: "internal", reason: `the onEvent callback threw while this image was pulled: ${message}`, ...stack ? { stack } : {} };
+}
+function describeError(error) {
+  if (error instanceof Error) return { message: `${error.name}: ${error.message}`, ...error.stack ? { stack: error.stack } : {} };
+  return { message: String(error) };
+}
+function uncoordinated() {
+  let attempts2 = 0;
+  let failures = 0;
+  return {
+    admit: async (image) => ({
+      image,
+      probe: 0,
+      paid: false,
+      waitedMs: 0,
+      start: () => true,
+      answered: () => void 0,
+      finish: (outcome) => {
+        attempts2++;
+        if (outcome !== "pulled" && outcome !== "present" && outcome !== "skipped-platform") failures++;
+        return { outage: false };
+      },
+      abandon: () => {
+        attempts2++;
+      }
+    }),
+    stats: () => ({ attempts: attempts2, failures, gateClosedMs: 0 }),
+    whenOpen: async () => void 0,
+    isOpen: true,
+    check: () => ({ answered: () => void 0, failed: () => void 0, done: () => void 0 }),
+    throttle: () => void 0,
+    probeWith: () => void 0
+  };
+}
+async function pullImage(reference, context) {
+  const state = { reference, startedAt: context.options.clock.now(), attempts: [], record: FIRST_ATTEMPT };
+  try {
+    return await attempts(state, context);
+  } catch (error) {
+    const { message, stack } = describeError(error);
+    context.emit({ type: "failed", at: context.options.clock.now(), image: reference.canonical, class: "internal", message, attempts: state.attempts.length });
+    return finish(state, context, "failed", "internal", { reason: `internal error (a bug: please report it): ${message}`, ...stack ? { stack } : {} });
+  } finally {
+    void context.direct?.barrier.arrive(reference, false);
+  }
+}
+async function attempts(state, context) {
+  const { clock, engine, settings, random } = context.options;
+  const { reference } = state;
+  const image = reference.canonical;
+  if (settings.pullPolicy === "missing" && await isPresent(engine, reference, context)) {
+    context.emit({ type: "present", at: clock.now(), image });
+    return finish(state, context, "present", "present", { reason: "already present on the engine (--pull missing)" });
+  }
+  const settled = await beforeFirstPull(state, context);
+  if (settled) return settled;
+  const coordinator = context.coordinator(reference.registry);
+  for (; ; ) {
+    if (context.signal.aborted) return interrupted(state, context);
+    let ticket;
+    try {
+      ticket = await coordinator.admit(image, { paid: !state.record.nextFree, signal: context.signal, repository: reference.repository });
+      await context.slots.acquire(context.signal);
+    } catch {
+      return interrupted(state, context);
+    }
+    if (!ticket.start()) {
+      context.slots.release();
+      state.record = voided(state.record);
+      continue;
+    }
+    let attempt;
+    try {
+      attempt = await runAttempt(state, ticket, context);
+    } finally {
+      context.slots.release();
+    }
+    if (attempt.class === "aborted" || attempt.class === "deadline" || attempt.class === "internal") {
+      ticket.abandon();
+      recordAttempt(state, attempt, false, context);
+      if (attempt.class !== "internal") return interrupted(state, context);
+      context.emit({ type: "failed", at: clock.now(), image, class: "internal", message: attempt.message, attempts: state.attempts.length });
+      return finish(state, context, "failed", "internal", { reason: `internal error (a bug: please report it): ${attempt.message}`, ...attempt.stack ? { stack: attempt.stack } : {} });
+    }
+    const { outage } = ticket.finish(attempt.class);
+    const decision = decide(state.record, { class: attempt.class, outage }, settings, random);
+    const record = recordAttempt(state, attempt, decision.absorbed, context);
+    state.record = decision.record;
+    const next = decision.next;
+    switch (next.action) {
+      case "pulled":
+        context.emit({ type: "pulled", at: clock.now(), image, attempt: record.number, durationMs: record.durationMs, bytes: attempt.bytes, ...attempt.digest ? { digest: attempt.digest } : {} });
+        return finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, ...attempt.digest ? { digest: attempt.digest } : {} });
+      case "skipped":
+        context.emit({ type: "skipped", at: clock.now(), image, message: attempt.message });
+        return finish(state, context, "skipped", "skipped-platform", { reason: attempt.message });
+      case "fail":
+        context.emit({ type: "failed", at: clock.now(), image, class: attempt.class, message: attempt.message, attempts: state.attempts.length });
+        return finish(state, context, "failed", attempt.class, { reason: attempt.hint ? `${attempt.message} (${attempt.hint})` : attempt.message });
+      case "requeue":
+        continue;
+      case "retry": {
+        const waited = await waitToRetry(state, attempt, next, context);
+        if (waited !== "go") return waited;
+      }
+    }
+  }
+}
+async function beforeFirstPull(state, context) {
+  const direct = context.direct;
+  if (!direct) return void 0;
+  const { reference } = state;
+  const { clock, engine, settings } = context.options;
+  let found;
+  try {
+    await direct.checks.acquire(context.signal);
+    try {
+      found = await preflight(reference, direct.ctx, direct.state);
+    } finally {
+      direct.checks.release();
+    }
+  } catch (error) {
+    if (context.signal.aborted) return interrupted(state, context);
+    throw error;
+  }
+  if (found.digest) state.resolvedDigest = found.digest;
+  if (found.kind === "settled") return settle2(state, context, found);
+  if (settings.pullPolicy === "always" && found.digest && await hasDigest(engine, reference, found.digest, context)) {
+    context.emit({ type: "present", at: clock.now(), image: reference.canonical });
+    return finish(state, context, "present", "present", { reason: `already on the engine with the digest the registry names (${found.digest}): not pulled again` });
+  }
+  const cut = await direct.barrier.arrive(reference, true);
+  return cut ? settle2(state, context, cut) : void 0;
+}
+function settle2(state, context, settled) {
+  const { clock } = context.options;
+  const image = state.reference.canonical;
+  if (settled.status === "skipped") context.emit({ type: "skipped", at: clock.now(), image, message: settled.reason });
+  else if (settled.status === "present") context.emit({ type: "present", at: clock.now(), image });
+  else context.emit({ type: "failed", at: clock.now(), image, class: settled.class, message: settled.reason, attempts: state.attempts.length });
+  return finish(state, context, settled.status, settled.class, { reason: settled.reason, rule: settled.rule });
+}
+async function hasDigest(engine, reference, digest, context) {
+  if (!engine.repoDigests) return false;
+  try {
+    const digests = await abandonable(engine.repoDigests(reference, context.signal), context.signal, context.options.clock);
+    if (digests === "abandoned" || digests === void 0) return false;
+    return digests.some((entry) => {
+      const parsed = parseReference(entry);
+      return parsed.ok && parsed.value.registry === reference.registry && parsed.value.repository === reference.repository && parsed.value.digest === digest;
+    });
+  } catch {
+    return false;
+  }
+}
+async function waitToRetry(state, attempt, first, context) {
+  const { clock, settings, random } = context.options;
+  const image = state.reference.canonical;
+  const direct = context.direct;
+  const asks = direct && !direct.state.off.has(state.reference.registry) && (attempt.class === "rate-limited" || attempt.class === "transient" && !attempt.answered);
+  let next = first;
+  for (; ; ) {
+    context.emit({ type: "waiting", at: clock.now(), image, delayMs: next.delayMs, reason: next.reason });
+    try {
+      if (!asks) {
+        await clock.sleep(next.delayMs, context.signal);
+        return "go";
+      }
+      if (attempt.class === "rate-limited") {
+        context.coordinator(state.reference.registry).throttle(clock.now() + 1e3, "rate-limited through the engine: asking the registry how long to wait");
+      }
+      const waited = await waitForManifest(state.reference, next.delayMs, direct.ctx, direct.state);
+      switch (waited.kind) {
+        case "go":
+          return "go";
+        case "settled":
+          return settle2(state, context, waited);
+        case "gate-closed":
+          if (attempt.class === "rate-limited") return "go";
+          if (state.record.absorbed < MAX_ABSORBED_PER_IMAGE) {
+            state.record = { ...state.record, absorbed: state.record.absorbed + 1, nextFree: true };
+            continue;
+          }
+          return "go";
+        case "spent": {
+          const startedAt = clock.now();
+          const spent = { startedAt, class: "transient", rule: waited.rule, message: waited.message, bytes: 0, answered: false };
+          const decision = decide(state.record, { class: "transient", outage: false }, settings, random);
+          recordAttempt(state, spent, false, context);
+          state.record = decision.record;
+          if (decision.next.action !== "retry") {
+            context.emit({ type: "failed", at: clock.now(), image, class: "transient", message: waited.message, attempts: state.attempts.length });
+            return finish(state, context, "failed", "transient", { reason: waited.message });
+          }
+          next = decision.next;
+        }
+      }
+    } catch (error) {
+      if (context.signal.aborted) return interrupted(state, context);
+      throw error;
+    }
+  }
+}
+async function isPresent(engine, reference, context) {
+  try {
+    await context.slots.acquire(context.signal);
+  } catch {
+    return false;
+  }
+  try {
+    const answer = await abandonable(engine.hasImage(reference, context.signal), context.signal, context.options.clock);
+    return answer === true;
+  } catch {
+    return false;
+  } finally {
+    context.slots.release();
+  }
+}
+function abandonable(work, signal, clock) {
+  const stop = new AbortController();
+  const gaveUp = new Promise((resolve4) => {
+    const onAbort = () => clock.sleep(ABANDON_GRACE_MS, stop.signal).then(
+      () => resolve4("abandoned"),
+      () => void 0
+    );
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    stop.signal.addEventListener("abort", () => signal.removeEventListener("abort", onAbort), { once: true });
+  });
+  return Promise.race([work, gaveUp]).finally(() => stop.abort());
+}
+async function runAttempt(state, ticket, context) {
+  const { clock, engine, settings } = context.options;
+  const image = state.reference.canonical;
+  const startedAt = clock.now();
+  const controller = new AbortController();
+  const signal = AbortSignal.any([controller.signal, context.signal]);
+  const watch = context.options.watchAttempt({ clock, stallTimeoutMs: settings.stallTimeoutMs, timeoutMs: settings.timeoutMs, signal });
+  let verdict2 = { kind: "stopped" };
+  context.inFlight.set(image, watch);
+  watch.verdict.then(
+    (v) => {
+      if (v.kind === "stopped") return;
+      if (v.kind === "stalled") reportWedge(context);
+      verdict2 = v;
+      controller.abort(v);
+    },
+    () => void 0
+  );
+  const number = state.attempts.length + 1;
+  context.emit({ type: "attempt-started", at: startedAt, image, attempt: number, maxAttempts: settings.attempts, ...ticket.probe > 0 ? { probe: true } : {} });
+  let outcome;
+  try {
+    const pulling = engine.pull({
+      reference: state.reference,
+      signal,
+      onAnswer: () => ticket.answered(),
+      onProgress: (p) => {
+        watch.progress({ bytes: p.bytes, ...p.id ? { layer: p.id } : {}, status: p.status });
+        context.emit({ type: "progress", at: clock.now(), image, bytes: p.bytes, status: p.status, ...p.total !== void 0 ? { total: p.total } : {}, ...p.id ? { layer: p.id } : {}, ...p.phase ? { phase: p.phase } : {} });
+      }
+    });
+    outcome = await abandonable(pulling, signal, clock);
+  } catch (error) {
+    const { message, stack } = describeError(error);
+    return { startedAt, class: "internal", message, bytes: 0, ...stack ? { stack } : {} };
+  } finally {
+    watch.stop();
+    context.inFlight.delete(image);
+  }
+  if (outcome === "abandoned") outcome = { ok: false, kind: "aborted", bytes: watch.bytes, answered: false };
+  return understand(outcome, verdict2, startedAt, context);
+}
+function understand(outcome, verdict2, startedAt, context) {
+  const base = { startedAt };
+  const answered = !outcome.ok && "answered" in outcome ? outcome.answered : true;
+  const classified = (c, message, bytes) => ({ ...base, answered, class: c.class, rule: c.rule, message, bytes, ...c.hint ? { hint: c.hint } : {} });
+  if (outcome.ok) {
+    return { ...base, class: "pulled", message: outcome.upToDate ? "image is up to date" : "downloaded", bytes: outcome.bytes, ...outcome.digest ? { digest: outcome.digest } : {} };
+  }
+  switch (outcome.kind) {
+    case "unreachable":
+      return { ...base, class: "engine-unreachable", message: outcome.message, bytes: 0 };
+    case "credentials":
+      return classified(classifyOwn(outcome), outcome.message, 0);
+    case "lost":
+      return classified(classifyOwn(outcome), outcome.message, outcome.bytes);
+    case "engine":
+      return classified(classify({ message: outcome.message, ...outcome.httpStatus !== void 0 ? { httpStatus: outcome.httpStatus } : {} }), outcome.message, outcome.bytes);
+  }
+  const seconds3 = (ms) => `${Math.round(ms / 100) / 10}s`;
+  const { settings } = context.options;
+  if (verdict2.kind === "stalled") {
+    const layer = outcome.lastLayer ?? verdict2.layer;
+    const where = layer ? `layer ${layer}` : outcome.answered ? "the download" : "the registry's answer (no response from the engine yet)";
+    return { ...base, class: "stalled", message: `no progress for ${seconds3(verdict2.idleMs)} waiting for ${where}${verdict2.lastStatus ? ` (last status: ${verdict2.lastStatus})` : ""}`, bytes: outcome.bytes };
+  }
+  if (verdict2.kind === "timeout") {
+    return { ...base, class: "timeout", message: `attempt exceeded PULL_TIMEOUT (${seconds3(settings.timeoutMs)}) after ${outcome.bytes} bytes`, bytes: outcome.bytes };
+  }
+  const reason = context.endReason();
+  return { ...base, class: reason, message: reason === "deadline" ? `the run reached PULL_DEADLINE (${seconds3(settings.deadlineMs)})` : "the run was cancelled", bytes: outcome.bytes };
+}
+function reportWedge(context) {
+  if (context.wedgeReported) return;
+  const { clock, settings } = context.options;
+  const flights = [...context.inFlight.entries()].map(([image, watch]) => ({ image, lastProgressAt: watch.lastProgressAt, ...watch.lastStatus !== void 0 ? { status: watch.lastStatus } : {} }));
+  if (!engineWedged(flights, clock.now(), settings.stallTimeoutMs)) return;
+  context.wedgeReported = true;
+  const seconds3 = Math.round(settings.stallTimeoutMs / 1e3);
+  context.emit({
+    type: "engine-wedged",
+    at: clock.now(),
+    images: flights.map((f) => f.image),
+    message: `engine wedged: all ${flights.length} pulls in flight have waited ${seconds3}s for a download slot; stalled registry connections hold the engine's download slots (max-concurrent-downloads) and cancelling a pull does not free them. Restart dockerd, or raise max-concurrent-downloads.`
+  });
+}
+function recordAttempt(state, attempt, absorbed, context) {
+  const { clock } = context.options;
+  const toIso = context.options.toIso ?? ((ms) => new Date(ms).toISOString());
+  const durationMs = clock.now() - attempt.startedAt;
+  const record = {
+    number: state.attempts.length + 1,
+    startedAt: toIso(attempt.startedAt),
+    durationMs,
+    class: attempt.class,
+    ...attempt.rule !== void 0 ? { rule: attempt.rule } : {},
+    ...attempt.class === "pulled" ? {} : { message: attempt.message },
+    ...absorbed ? { absorbed: true } : {}
+  };
+  state.attempts.push(record);
+  if (attempt.class !== "pulled" && attempt.class !== "aborted" && attempt.class !== "deadline" && attempt.class !== "internal") {
+    context.emit({ type: "attempt-failed", at: clock.now(), image: state.reference.canonical, attempt: record.number, class: attempt.class, message: attempt.message, durationMs, ...absorbed ? { absorbed: true } : {} });
+  }
+  return record;
+}
+function interrupted(state, context) {
+  const reason = context.endReason();
+  const message = reason === "deadline" ? "not finished when the run reached PULL_DEADLINE" : "not finished when the run was cancelled";
+  context.emit({ type: "failed", at: context.options.clock.now(), image: state.reference.canonical, class: reason, message, attempts: state.attempts.length });
+  return finish(state, context, "failed", reason, { reason: message });
+}
+function finish(state, context, status, outcome, extra) {
+  return {
+    input: state.reference.input,
+    reference: state.reference.canonical,
+    registry: state.reference.registry,
+    status,
+    class: outcome,
+    ...extra.reason !== void 0 ? { reason: extra.reason } : {},
+    ...extra.rule !== void 0 ? { rule: extra.rule } : {},
+    ...extra.digest !== void 0 ? { digest: extra.digest } : {},
+    ...state.resolvedDigest !== void 0 ? { resolvedDigest: state.resolvedDigest } : {},
+    bytes: extra.bytes ?? 0,
+    durationMs: context.options.clock.now() - state.startedAt,
+    attempts: state.attempts,
+    ...extra.stack !== void 0 ? { stack: extra.stack } : {}
+  };
+}
+
+// src/run/pull-images.ts
+function planReferences(inputs) {
+  const references = [];
+  const errors = [];
+  for (const input of inputs) {
+    const parsed = parseReference(input);
+    if (parsed.ok) references.push(parsed.value);
+    else errors.push(parsed.error);
+  }
+  return errors.length > 0 ? { ok: false, error: errors } : { ok: true, value: dedupeReferences(references) };
+}
+async function runPlan(references, deps) {
+  const { clock } = deps;
+  const wallStart = Date.now();
+  const clockStart = clock.now();
+  const toIso = (ms) => new Date(wallStart + (ms - clockStart)).toISOString();
+  const finished = (images, registries, interrupted3) => buildReport(deps, images, registries, toIso(clockStart), toIso(clock.now()), clock.now() - clockStart, interrupted3);
+  let connected;
+  try {
+    connected = await deps.connect(deps.signal);
+  } catch (error) {
+    return finished(references.map((r) => failedResult(r, "internal", `internal error while connecting to the engine (a bug: please report it): ${String(error)}`)), [], void 0);
+  }
+  if (!connected.ok) {
+    if (deps.signal?.aborted) return finished(references.map((r) => failedResult(r, "aborted", "not started: the run was cancelled while connecting to the engine")), [], deps.interruption?.());
+    const message = connected.error.message;
+    return finished(references.map((r) => failedResult(r, "engine-unreachable", message)), [], void 0);
+  }
+  const engine = connected.value;
+  const registry = deps.settings.preflight === "on" && deps.registryFor ? await deps.registryFor(engine, deps.signal) : void 0;
+  let result;
+  try {
+    result = await schedule(references, {
+      engine,
+      ...registry ? { registry } : {},
+      settings: deps.settings,
+      clock,
+      random: deps.random,
+      watchAttempt: deps.watchAttempt,
+      toIso,
+      ...deps.signal ? { signal: deps.signal } : {},
+      ...deps.onEvent ? { onEvent: deps.onEvent } : {},
+      ...deps.coordinatorFor ? { coordinatorFor: deps.coordinatorFor } : {}
+    });
+  } finally {
+    registry?.close();
+  }
+  const interrupted2 = result.interrupted === "deadline" ? "deadline" : result.interrupted === "aborted" ? deps.interruption?.() : void 0;
+  return finished(result.images, result.registries, interrupted2);
+}
+function failedResult(reference, outcome, message) {
+  return {
+    input: reference.input,
+    reference: reference.canonical,
+    registry: reference.registry,
+    status: "failed",
+    class: outcome,
+    reason: message,
+    bytes: 0,
+    durationMs: 0,
+    attempts: []
+  };
+}
+function buildReport(deps, images, registries, startedAt, endedAt, durationMs, interrupted2) {
+  return {
+    schemaVersion: 1,
+    tool: { name: "prepull", version: deps.version },
+    startedAt,
+    endedAt,
+    durationMs,
+    settings: deps.settings,
+    images,
+    registries,
+    ...interrupted2 ? { interrupted: interrupted2 } : {},
+    exitCode: exitCodeFor(images, interrupted2)
+  };
+}
+function exitCodeFor(images, interrupted2) {
+  if (interrupted2 === "SIGINT") return EXIT.sigint;
+  if (interrupted2 === "SIGTERM") return EXIT.sigterm;
+  const failed = images.filter((i) => i.status === "failed");
+  if (failed.length === 0) return EXIT.ok;
+  if (failed.every((i) => i.class === "engine-unreachable")) return EXIT.engineUnreachable;
+  return EXIT.failed;
+}
+
+// src/clock/clock.ts
+var MAX_TIMER_MS = 2 ** 31 - 1;
+var nodeTimers = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle)
+};
+function createSystemClock(timers = nodeTimers, maxTimerMs = MAX_TIMER_MS) {
+  return {
+    now: timers.now,
+    sleep: (ms, signal) => new Promise((resolve4, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const deadline = timers.now() + Math.max(0, ms);
+      let handle;
+      const onAbort = () => {
+        timers.clearTimeout(handle);
+        reject(signal?.reason);
+      };
+      const arm = () => {
+        const left = deadline - timers.now();
+        if (left > maxTimerMs) {
+          handle = timers.setTimeout(arm, maxTimerMs);
+          return;
+        }
+        handle = timers.setTimeout(() => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve4();
+        }, Math.max(0, left));
+      };
+      arm();
+      signal?.addEventListener("abort", onAbort, { once: true });
+    })
+  };
+}
+var systemClock = createSystemClock();
+
+// src/engine/client.ts
+import http from "node:http";
+import https from "node:https";
+
 // src/engine/docker-host.ts
 init_secrets();
-import { readFile as readFile2 } from "node:fs/promises";
+import { readFile as readFile3 } from "node:fs/promises";
 import { homedir as osHomedir2 } from "node:os";
-import { join as join2 } from "node:path";
+import { join as join3 } from "node:path";
 var DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
 var PLAIN_TCP_PORT = 2375;
 var TLS_TCP_PORT = 2376;
@@ -9710,8 +10999,8 @@ function redactUserinfo(raw) {
 }
 function tlsPaths(env, homedir) {
   if (!env.DOCKER_TLS_VERIFY) return void 0;
-  const dir = env.DOCKER_CERT_PATH || join2(homedir, ".docker");
-  return { caPath: join2(dir, "ca.pem"), certPath: join2(dir, "cert.pem"), keyPath: join2(dir, "key.pem") };
+  const dir = env.DOCKER_CERT_PATH || join3(homedir, ".docker");
+  return { caPath: join3(dir, "ca.pem"), certPath: join3(dir, "cert.pem"), keyPath: join3(dir, "key.pem") };
 }
 async function loadTlsMaterial(paths) {
   const files = [
@@ -9722,7 +11011,7 @@ async function loadTlsMaterial(paths) {
   const loaded = {};
   for (const [name, path2] of files) {
     try {
-      loaded[name] = await readFile2(path2);
+      loaded[name] = await readFile3(path2);
     } catch (error) {
       const code = error.code ?? "read error";
       return fail3(`cannot read the Docker TLS file ${path2} (${code}): DOCKER_TLS_VERIFY is set, so ca.pem, cert.pem and key.pem must be in DOCKER_CERT_PATH (default ~/.docker).`);
@@ -9834,11 +11123,11 @@ function errorOf(message) {
   if (message.errorDetail !== void 0 || message.error !== void 0) return "the engine reported an error without a message";
   return void 0;
 }
-var DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+var DIGEST2 = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 function applyGlobalStatus(state, status) {
   const digest = /^Digest: (\S+)/.exec(status)?.[1];
   if (digest !== void 0) {
-    if (DIGEST.test(digest)) state.digest = digest;
+    if (DIGEST2.test(digest)) state.digest = digest;
     return;
   }
   if (status.startsWith("Status: Image is up to date for ")) {
@@ -9903,7 +11192,7 @@ function byteCount(value) {
 // src/engine/client.ts
 var NEWEST_API_VERSION = "1.45";
 var OLDEST_API_VERSION = "1.24";
-var DEFAULT_TIMEOUT_MS = 15e3;
+var DEFAULT_TIMEOUT_MS2 = 15e3;
 var ERROR_BODY_LIMIT = 64 * 1024;
 var INSPECT_BODY_LIMIT = 1024 * 1024;
 async function connectEngine(options = {}) {
@@ -9918,7 +11207,7 @@ async function connectEngine(options = {}) {
     tls = loaded.value;
   }
   const agent = tls ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
-  const transport = { address, agent, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, ...tls ? { tls } : {} };
+  const transport = { address, agent, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS2, ...tls ? { tls } : {} };
   const version2 = await request(transport, "GET", "/version", { signal: options.signal, limit: ERROR_BODY_LIMIT });
   if (!version2.ok) return refuse("unreachable", address.url, version2.error.message);
   const negotiated = negotiate(version2.value, address.url);
@@ -9969,19 +11258,38 @@ function createDockerEngine(transport, info, credentials) {
       const found = await inspectImage(reference, signal);
       if (!found.ok) throw new Error(found.error);
       return found.value !== void 0;
+    },
+    async repoDigests(reference, signal) {
+      const found = await inspectImage(reference, signal);
+      if (!found.ok) throw new Error(found.error);
+      return found.value?.repoDigests;
+    },
+    ...info.os && info.arch ? { platform: { os: info.os, architecture: info.arch } } : {},
+    async registryConfig(signal) {
+      const answer = await request(transport, "GET", `${prefix}/info`, { signal, limit: INSPECT_BODY_LIMIT });
+      if (!answer.ok || answer.value.status !== 200 || answer.value.truncated) return void 0;
+      return registryConfigOf(parseJsonObject(answer.value.body));
     }
   };
+}
+function registryConfigOf(info) {
+  const config = info?.RegistryConfig;
+  if (typeof config !== "object" || config === null) return void 0;
+  const { InsecureRegistryCIDRs: cidrs, IndexConfigs: indexes, Mirrors: mirrors } = config;
+  const strings = (value) => Array.isArray(value) ? value.filter((v) => typeof v === "string") : [];
+  const insecureNames = typeof indexes === "object" && indexes !== null ? Object.entries(indexes).filter(([, entry]) => typeof entry === "object" && entry !== null && entry.Secure === false).map(([name]) => name) : [];
+  return { insecure: [...strings(cidrs), ...insecureNames], mirrors: strings(mirrors) };
 }
 async function pull(transport, prefix, credentials, req) {
   if (req.signal.aborted) return abortedOutcome(initialPullState, false);
   const { reference } = req;
-  const auth = await untilAborted(credentials.forRegistry(reference.registry), req.signal);
+  const auth = await untilAborted2(credentials.forRegistry(reference.registry), req.signal);
   if (auth === void 0 || req.signal.aborted) return abortedOutcome(initialPullState, false);
   if (!auth.ok) return { ok: false, kind: "credentials", message: `cannot pull ${reference.canonical}: ${auth.error.message}`, retryable: auth.error.retryable };
   const headers = auth.value ? { "X-Registry-Auth": registryAuthHeader(auth.value) } : {};
   return streamPull(transport, `${prefix}/images/create?${pullQuery(reference)}`, headers, req);
 }
-function untilAborted(promise, signal) {
+function untilAborted2(promise, signal) {
   if (signal.aborted) return Promise.resolve(void 0);
   return new Promise((resolve4, reject) => {
     const onAbort = () => resolve4(void 0);
@@ -10265,7 +11573,9 @@ var DEFAULT_GATE_OPTIONS = {
   probeJitter: 0.2,
   releaseSpreadMs: 1e3,
   flapWindowMs: 3e4,
-  maxFlapDoublings: 3
+  maxFlapDoublings: 3,
+  directProbeMs: 1e3,
+  directProbeJitter: 0.1
 };
 function probeDelay(sent, flaps, options, r) {
   const nominal = Math.min(options.probeCapMs, options.firstProbeMs * 2 ** (sent + flaps));
@@ -10296,6 +11606,9 @@ var OutageGate = class {
   #seq = 0;
   #closedTotal = 0;
   #timer;
+  #direct;
+  /** No probe and no opening before this clock time (a Retry-After). */
+  #notBefore = 0;
   get state() {
     return this.#state;
   }
@@ -10306,13 +11619,14 @@ var OutageGate = class {
     const s = this.#state;
     return this.#closedTotal + (s.kind === "open" ? 0 : this.clock.now() - s.since);
   }
-  pass(image, signal) {
+  pass(image, signal, options = {}) {
     if (signal.aborted) return Promise.reject(signal.reason);
     if (this.#state.kind === "open") return Promise.resolve({ probe: 0, waitedMs: 0 });
     return new Promise((resolve4, reject) => {
       const waiter = {
         seq: this.#seq++,
         image,
+        mayProbe: options.mayProbe ?? true,
         signal,
         enqueuedAt: this.clock.now(),
         resolve: resolve4,
@@ -10339,6 +11653,7 @@ var OutageGate = class {
   open() {
     const s = this.#state;
     if (s.kind === "open") return false;
+    if (this.clock.now() < this.#notBefore) return false;
     const waiters = this.#queue;
     this.#queue = [];
     this.#transition({ kind: "open", flaps: s.flaps, openedAt: this.clock.now() }, waiters.length);
@@ -10352,6 +11667,20 @@ var OutageGate = class {
     const reason = `probe ${probe} failed${detail2 ? `: ${detail2}` : ""}`;
     this.#transition({ kind: "closed", since: s.since, reason, probes: probe, flaps: s.flaps, nextProbeAt: now + this.#probeDelay(probe, s.flaps) });
     return true;
+  }
+  closeUntil(until, reason) {
+    this.#notBefore = Math.max(this.#notBefore, until);
+    const s = this.#state;
+    const now = this.clock.now();
+    if (s.kind === "open") {
+      this.#transition({ kind: "closed", since: now, reason, probes: 0, flaps: s.flaps, nextProbeAt: this.#notBefore });
+    } else if (s.kind === "closed") {
+      this.#transition({ ...s, reason, nextProbeAt: Math.max(s.nextProbeAt, this.#notBefore) });
+    }
+  }
+  probeWith(probe) {
+    this.#direct = probe;
+    this.#schedule();
   }
   probeAbandoned(probe) {
     const s = this.#state;
@@ -10381,15 +11710,27 @@ var OutageGate = class {
     this.#schedule();
   }
   #probeDelay(sent, flaps) {
-    return probeDelay(sent, flaps, this.options, this.random());
+    const o = this.options;
+    const delay = this.#direct ? Math.round(o.directProbeMs * (1 - o.directProbeJitter + 2 * o.directProbeJitter * this.random())) : probeDelay(sent, flaps, o, this.random());
+    return Math.max(delay, this.#notBefore - this.clock.now());
   }
-  /** Lets the oldest waiter probe when one is due; otherwise sleeps exactly until the next probe time. */
+  /** Probes when one is due (by HEAD, or by letting the oldest waiter go); otherwise sleeps exactly until the next probe time. */
   #schedule(due = false) {
     const s = this.#state;
     if (s.kind !== "closed" || this.#queue.length === 0) return this.#cancelTimer();
+    if (!this.#direct && this.#queue.some((w) => !w.mayProbe)) {
+      const checks = this.#queue.filter((w) => !w.mayProbe);
+      this.#queue = this.#queue.filter((w) => w.mayProbe);
+      for (const w of checks) {
+        w.signal.removeEventListener("abort", w.onAbort);
+        w.resolve({ probe: 0, waitedMs: this.clock.now() - w.enqueuedAt });
+      }
+      if (this.#queue.length === 0) return this.#cancelTimer();
+    }
     const now = this.clock.now();
     if (due || now >= s.nextProbeAt) {
       this.#cancelTimer();
+      if (this.#direct) return this.#probeDirect(s, this.#direct, this.#queue[0].image);
       const waiter = this.#queue.shift();
       waiter.signal.removeEventListener("abort", waiter.onAbort);
       this.#transition({ kind: "probing", since: s.since, probe: s.probes + 1, image: waiter.image, flaps: s.flaps });
@@ -10408,6 +11749,31 @@ var OutageGate = class {
         this.#schedule(current.kind === "closed" && current.nextProbeAt === timer.at);
       },
       () => void 0
+    );
+  }
+  /** One manifest HEAD as the probe: no waiter goes until it says the registry serves. */
+  #probeDirect(s, probe, image) {
+    const number = s.probes + 1;
+    this.#transition({ kind: "probing", since: s.since, probe: number, image, flaps: s.flaps });
+    const current = () => this.#state.kind === "probing" && this.#state.probe === number;
+    probe(image).then(
+      (answer) => {
+        if (!current()) return;
+        if (answer === "up") {
+          if (!this.open()) this.probeFailed(number, "the registry answers, but asked to wait longer");
+        } else if (answer === "unreachable") {
+          this.#direct = void 0;
+          this.probeAbandoned(number);
+        } else if (answer === "down") {
+          this.probeFailed(number);
+        } else {
+          this.#notBefore = Math.max(this.#notBefore, answer.until);
+          this.probeFailed(number, answer.reason);
+        }
+      },
+      () => {
+        if (current()) this.probeFailed(number, "the probe could not be made");
+      }
     );
   }
   #cancelTimer() {
@@ -10455,6 +11821,8 @@ function validateGateOptions(o) {
   check("releaseSpreadMs", Number.isFinite(o.releaseSpreadMs) && o.releaseSpreadMs >= 0, "a number of milliseconds >= 0");
   check("flapWindowMs", Number.isFinite(o.flapWindowMs) && o.flapWindowMs >= 0, "a number of milliseconds >= 0");
   check("maxFlapDoublings", Number.isInteger(o.maxFlapDoublings) && o.maxFlapDoublings >= 0, "an integer >= 0");
+  check("directProbeMs", positive2(o.directProbeMs), "a positive number of milliseconds");
+  check("directProbeJitter", o.directProbeJitter >= 0 && o.directProbeJitter < 1, "a fraction in [0, 1)");
   return o;
 }
 
@@ -10695,6 +12063,46 @@ function createRegistryCoordinator(init) {
       return budget.available;
     },
     admit,
+    async whenOpen(image, signal) {
+      await gate.pass(image, signal, { mayProbe: false });
+    },
+    get isOpen() {
+      return gate.state.kind === "open";
+    },
+    check(repository) {
+      const run2 = { startedAt: clock.now() };
+      running2.add(run2);
+      let settled = false;
+      const settle3 = () => {
+        const first = !settled;
+        settled = true;
+        running2.delete(run2);
+        return first;
+      };
+      return {
+        answered() {
+          if (!settle3()) return;
+          const at = clock.now();
+          detector.answered({ at, repository });
+          detector.record({ at, repository, kind: "success", answeredAt: at });
+          if (gate.state.kind !== "open" && closedBy === "outage") open3();
+        },
+        failed() {
+          if (!settle3()) return;
+          const tripped = detector.record({ at: clock.now(), repository, kind: "transient", startedAt: run2.startedAt });
+          if (tripped && gate.state.kind === "open" && !undecided()) close("outage", detector.reason ?? "the registry looks down");
+        },
+        done() {
+          settle3();
+        }
+      };
+    },
+    throttle(until, reason) {
+      gate.closeUntil(until, reason);
+    },
+    probeWith(probe) {
+      gate.probeWith(probe);
+    },
     stats() {
       return { attempts: attempts2, failures, gateClosedMs: gate.closedMs() };
     }
@@ -10718,11 +12126,21 @@ function wireRun(options) {
   const clock = options.clock ?? systemClock;
   const { engine, env } = options;
   const seed = options.settings.seed ?? Date.now() >>> 0;
+  let store;
+  const credentials = (signal) => store ??= createCredentialStore({ env, ...signal ? { signal } : {} });
   return {
     settings: { ...options.settings, seed },
     clock,
     random: options.random ?? seededRandom(seed),
-    connect: engine ? async () => ({ ok: true, value: engine }) : (signal) => connectEngine({ env, ...signal ? { signal } : {} }),
+    connect: engine ? async () => ({ ok: true, value: engine }) : (signal) => connectEngine({ env, credentials: credentials(signal), ...signal ? { signal } : {} }),
+    // Scheme and trust as the engine decides them: its insecure registries (GET /info) speak plain HTTP.
+    // An engine that cannot say which registries it treats as insecure (a custom one given to the
+    // library, without registryConfig) leaves scheme and trust unknown: then only it talks to registries.
+    registryFor: async (connected, signal) => {
+      if (!connected.registryConfig) return void 0;
+      const config = await connected.registryConfig(signal).catch(() => void 0);
+      return createRegistryClient({ clock, credentials: credentials(signal), env, insecure: config?.insecure ?? [] });
+    },
     watchAttempt,
     // Each registry draws from its own stream, so adding an image on another registry does not
     // change this registry's probe times for a given seed.
@@ -10736,13 +12154,13 @@ function hash(text) {
 }
 
 // src/sources/image-list.ts
-import { readFile as readFile3 } from "node:fs/promises";
+import { readFile as readFile4 } from "node:fs/promises";
 function parseImageList(text) {
   return text.split(/\r?\n/).map((line) => line.replace(/(^|\s)#.*$/, "").trim()).filter((line) => line !== "");
 }
 async function readImageListFile(path2) {
   try {
-    return { ok: true, value: parseImageList(await readFile3(path2, "utf8")) };
+    return { ok: true, value: parseImageList(await readFile4(path2, "utf8")) };
   } catch (error) {
     const code = error.code;
     const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : code === "EACCES" ? "permission denied" : error.message;
@@ -10759,6 +12177,7 @@ async function readStream(stream) {
 init_summary();
 
 // src/report/github.ts
+init_quota_plan();
 init_limits();
 init_summary();
 function escapeData(s) {
@@ -10806,9 +12225,11 @@ function stepSummaryMarkdown(report, limit = STEP_SUMMARY_LIMIT) {
   const head = ["## prepull", "", `**${headline(report)}**: ${verdict(report)}`];
   const registries = [];
   if (report.registries.length > 0) {
-    registries.push("", tableRow(["Registry", "Attempts", "Failures", "Gate closed"]), "| --- | ---: | ---: | ---: |");
+    const quotas = report.registries.some((stats) => stats.quota !== void 0);
+    registries.push("", tableRow(["Registry", "Attempts", "Failures", "Gate closed", ...quotas ? ["Pull quota"] : []]), `| --- | ---: | ---: | ---: |${quotas ? " --- |" : ""}`);
     for (const stats of report.registries) {
-      registries.push(tableRow([escapeCell(stats.registry), String(stats.attempts), String(stats.failures), formatDuration(stats.gateClosedMs)]));
+      const quota = quotas ? [stats.quota ? escapeCell(describeQuota(stats.quota)) : ""] : [];
+      registries.push(tableRow([escapeCell(stats.registry), String(stats.attempts), String(stats.failures), formatDuration(stats.gateClosedMs), ...quota]));
     }
   }
   const rows = report.images.map(
@@ -10839,10 +12260,10 @@ function stepSummaryMarkdown(report, limit = STEP_SUMMARY_LIMIT) {
 init_limits();
 init_summary();
 function describeEvent(event, verbosity) {
-  const text = describe(event, verbosity);
+  const text = describe2(event, verbosity);
   return text === void 0 ? void 0 : clip(oneLine(text));
 }
-function describe(event, verbosity) {
+function describe2(event, verbosity) {
   const quiet = verbosity === "quiet";
   switch (event.type) {
     case "attempt-started":
@@ -10871,6 +12292,10 @@ function describe(event, verbosity) {
     case "gate-opened":
       return quiet ? void 0 : `registry ${event.registry} answers again after ${formatDuration(event.closedMs)}: gate open, ${event.released} waiting pull${event.released === 1 ? "" : "s"} released`;
     case "engine-wedged":
+      return event.message;
+    case "registry-direct-off":
+      return quiet ? void 0 : `registry ${event.registry}: ${event.message}`;
+    case "quota-short":
       return event.message;
   }
 }
@@ -10902,6 +12327,8 @@ function applyEvent(view, event) {
     case "gate-opened":
       return withGate(view, event.registry, void 0);
     case "engine-wedged":
+    case "registry-direct-off":
+    case "quota-short":
       return view;
     default: {
       const line = view.lines[event.image];
@@ -11034,8 +12461,8 @@ function detail(line, timing) {
   return [timing ?? "", size, attempt, oneLine(line.note ?? "")].filter((s) => s !== "").join("  ");
 }
 function fit(text, width) {
-  const single = text.replace(/[\r\n\t]+/g, " ");
-  return single.length <= width ? single : `${single.slice(0, Math.max(1, width - 1))}…`;
+  const single2 = text.replace(/[\r\n\t]+/g, " ");
+  return single2.length <= width ? single2 : `${single2.slice(0, Math.max(1, width - 1))}…`;
 }
 
 // src/cli/console.ts
@@ -11175,7 +12602,9 @@ var IMAGE_KEYS = {
   status: true,
   class: true,
   reason: true,
+  rule: true,
   digest: true,
+  resolvedDigest: true,
   bytes: true,
   durationMs: true,
   attempts: true,
@@ -11190,7 +12619,7 @@ var ATTEMPT_KEYS = {
   message: true,
   absorbed: true
 };
-var REGISTRY_KEYS = { registry: true, attempts: true, failures: true, gateClosedMs: true };
+var REGISTRY_KEYS = { registry: true, attempts: true, failures: true, gateClosedMs: true, quota: true };
 function pick(value, keys) {
   const out = {};
   for (const key of Object.keys(keys)) {
@@ -11198,14 +12627,14 @@ function pick(value, keys) {
   }
   return out;
 }
-var DIGEST2 = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+var DIGEST3 = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 function safeImage(image) {
   const { digest, reason, ...rest } = image;
   return {
     ...rest,
     input: foreign(image.input),
     ...reason !== void 0 ? { reason: foreign(reason) } : {},
-    ...digest !== void 0 && DIGEST2.test(digest) ? { digest } : {},
+    ...digest !== void 0 && DIGEST3.test(digest) ? { digest } : {},
     bytes: wholeBytes(image.bytes),
     attempts: image.attempts.map((attempt) => attempt.message === void 0 ? attempt : { ...attempt, message: foreign(attempt.message) })
   };
@@ -11446,13 +12875,6 @@ function trapSignals() {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   return state;
-}
-
-// src/version.ts
-import { readFileSync } from "node:fs";
-function version() {
-  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
-  return pkg.version;
 }
 
 // src/action/action.ts

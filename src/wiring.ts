@@ -3,7 +3,7 @@
 // at the edge beside them, so run/ depends only on ports. Tests pass their own clock, random or engine.
 import { systemClock } from "./clock/clock.js";
 import { connectEngine } from "./engine/client.js";
-import { createCredentialStore } from "./engine/credentials.js";
+import { createCredentialStore, type CredentialStore } from "./engine/credentials.js";
 import type { Engine } from "./engine/engine.js";
 import { createRegistryCoordinator } from "./policy/registry-coordinator.js";
 import { seededRandom } from "./policy/random.js";
@@ -31,20 +31,22 @@ export function wireRun(options: WiringOptions): Wired {
   // run's jitter can be replayed with --seed.
   const seed = options.settings.seed ?? Date.now() >>> 0;
   // One credential store for the engine's pulls and prepull's own registry requests: a credential
-  // helper runs once per registry.
-  const credentials = createCredentialStore({ env });
+  // helper runs once per registry. It takes the run's signal (given to connect), which kills a
+  // helper that hangs when the run is cancelled.
+  let store: CredentialStore | undefined;
+  const credentials = (signal?: AbortSignal) => (store ??= createCredentialStore({ env, ...(signal ? { signal } : {}) }));
   return {
     settings: { ...options.settings, seed },
     clock,
     random: options.random ?? seededRandom(seed),
-    connect: engine ? async () => ({ ok: true, value: engine }) : (signal) => connectEngine({ env, credentials, ...(signal ? { signal } : {}) }),
+    connect: engine ? async () => ({ ok: true, value: engine }) : (signal) => connectEngine({ env, credentials: credentials(signal), ...(signal ? { signal } : {}) }),
     // Scheme and trust as the engine decides them: its insecure registries (GET /info) speak plain HTTP.
     // An engine that cannot say which registries it treats as insecure (a custom one given to the
     // library, without registryConfig) leaves scheme and trust unknown: then only it talks to registries.
     registryFor: async (connected, signal) => {
       if (!connected.registryConfig) return undefined;
       const config = await connected.registryConfig(signal).catch(() => undefined);
-      return createRegistryClient({ clock, credentials, env, insecure: config?.insecure ?? [] });
+      return createRegistryClient({ clock, credentials: credentials(signal), env, insecure: config?.insecure ?? [] });
     },
     watchAttempt,
     // Each registry draws from its own stream, so adding an image on another registry does not

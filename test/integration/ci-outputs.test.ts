@@ -304,6 +304,8 @@ describe("prepull in CI: inputs and outputs on a real engine and registry", () =
         stallTimeoutMs: 30_000,
         deadlineMs: 600_000,
         pullPolicy: "missing",
+        preflight: "off",
+        quotaPlan: "fit",
       });
     });
 

@@ -57,7 +57,7 @@ describe("the live view on a terminal", () => {
   async function startInTerminal(args: readonly string[], env: Record<string, string>, options: { redirect?: string; columns?: number } = {}): Promise<string> {
     const session = `s${++sessions}`;
     const script = files.file(`${session}.sh`);
-    const vars = Object.entries({ PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", PULL_SEED: "1", ...env })
+    const vars = Object.entries({ PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", PULL_SEED: "1", PULL_PREFLIGHT: "off", ...env })
       .map(([key, value]) => `${key}=${quote(value)}`)
       .join(" ");
     const command = [process.execPath, CLI, ...args].map(quote).join(" ");
