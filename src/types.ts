@@ -72,7 +72,26 @@ export interface Settings {
   readonly preflight: "on" | "off";
   /** When a registry's pull quota cannot cover the batch: "fit" pulls what fits and fails the rest at once; "all" tries every image (PULL_QUOTA_PLAN). */
   readonly quotaPlan: "fit" | "all";
+  /** Mirrors and pull-through caches, in the order they are tried (--mirror, PULL_MIRRORS). Absent: none. */
+  readonly mirrors?: readonly MirrorRule[];
+  /** Keep the mirror's name of an image pulled from a mirror, besides its own (--keep-mirror-names). Absent: false. */
+  readonly keepMirrorNames?: boolean;
 }
+
+/** One mirror of one registry: `REGISTRY=host[:port][/prefix]`. */
+export interface MirrorRule {
+  /** The registry it mirrors, normalized ("docker.io" for Hub). */
+  readonly registry: string;
+  /** The mirror's host[:port]. */
+  readonly host: string;
+  /** Path prefix put before the repository (a Harbor proxy project, an ECR pull-through prefix). */
+  readonly prefix?: string;
+  /** host[/prefix]: the mirror's name in logs and its key for coordination (its own gate, budget, quota). */
+  readonly key: string;
+}
+
+/** Where an image came from: already on the engine, an archive, a mirror, or its own registry. */
+export type ImageSource = "engine" | "archive" | "mirror" | "upstream";
 
 /** One attempt as it is recorded in the report. */
 export interface AttemptRecord {
@@ -87,6 +106,8 @@ export interface AttemptRecord {
   readonly rule?: string;
   /** True when a closed outage gate absorbed this failure, so it did not spend the image's attempts. */
   readonly absorbed?: boolean;
+  /** The mirror this attempt went to (its key, host[/prefix]); absent: the image's own registry. A mirror's failure never spends the image's attempts. */
+  readonly mirror?: string;
 }
 
 export interface ImageResult {
@@ -112,6 +133,10 @@ export interface ImageResult {
   readonly attempts: readonly AttemptRecord[];
   /** For class "internal": where the bug was thrown, so it can be reported and fixed. */
   readonly stack?: string;
+  /** Which source served the image ("engine": it was already present). */
+  readonly source?: ImageSource;
+  /** The mirror that served it (host[/prefix]), when source is "mirror". */
+  readonly mirror?: string;
 }
 
 export interface RegistryStats {
@@ -122,6 +147,10 @@ export interface RegistryStats {
   readonly gateClosedMs: number;
   /** The registry's pull quota as its last answer told it (Docker Hub's ratelimit headers). */
   readonly quota?: RegistryQuota;
+  /** Set when this entry is a mirror: the registry it mirrors. */
+  readonly mirrorOf?: string;
+  /** Bytes of the images this source served. */
+  readonly bytes?: number;
 }
 
 export interface RegistryQuota {
@@ -146,6 +175,8 @@ export interface Report {
   /** Set when the run was cut short. */
   readonly interrupted?: "SIGINT" | "SIGTERM" | "deadline";
   readonly exitCode: number;
+  /** The engine's own registry-mirrors (GET /info): what the daemon does by itself, for Docker Hub only. */
+  readonly engineMirrors?: readonly string[];
 }
 
 /** What a running attempt is doing: the manifest, the layers' download, or unpacking them. */
@@ -153,12 +184,14 @@ export type PullPhase = "resolving" | "downloading" | "extracting";
 
 /** What happened, as it happened. Consumers (console, TTY, GitHub) subscribe; the scheduler never formats. */
 export type PullEvent =
-  | { readonly type: "attempt-started"; readonly at: number; readonly image: string; readonly attempt: number; readonly maxAttempts: number; readonly probe?: boolean }
+  | { readonly type: "attempt-started"; readonly at: number; readonly image: string; readonly attempt: number; readonly maxAttempts: number; readonly probe?: boolean; readonly mirror?: string }
   | { readonly type: "progress"; readonly at: number; readonly image: string; readonly bytes: number; readonly total?: number; readonly status?: string; readonly layer?: string; readonly phase?: PullPhase }
-  | { readonly type: "attempt-failed"; readonly at: number; readonly image: string; readonly attempt: number; readonly class: OutcomeClass; readonly message: string; readonly durationMs: number; readonly absorbed?: boolean }
+  | { readonly type: "attempt-failed"; readonly at: number; readonly image: string; readonly attempt: number; readonly class: OutcomeClass; readonly message: string; readonly durationMs: number; readonly absorbed?: boolean; readonly mirror?: string }
   | { readonly type: "waiting"; readonly at: number; readonly image: string; readonly delayMs: number; readonly reason: "backoff" | "rate-limit" | "gate" }
-  | { readonly type: "pulled"; readonly at: number; readonly image: string; readonly attempt: number; readonly durationMs: number; readonly bytes: number; readonly digest?: string }
+  | { readonly type: "pulled"; readonly at: number; readonly image: string; readonly attempt: number; readonly durationMs: number; readonly bytes: number; readonly digest?: string; readonly mirror?: string }
   | { readonly type: "present"; readonly at: number; readonly image: string }
+  /** An attempt leaves a source for the next one (a mirror that lacks the image, is down or serves another digest); it spends nothing. */
+  | { readonly type: "failover"; readonly at: number; readonly image: string; readonly from: string; readonly to: string; readonly reason: string; readonly warning?: boolean }
   | { readonly type: "skipped"; readonly at: number; readonly image: string; readonly message: string }
   | { readonly type: "failed"; readonly at: number; readonly image: string; readonly class: OutcomeClass; readonly message: string; readonly attempts: number }
   /** nextProbeAt: when the gate lets its next probe through (clock ms), for countdowns. */

@@ -9,12 +9,12 @@ import { countStatuses } from "../report/summary.js";
 import type { Report, Result } from "../types.js";
 
 /** Inputs whose value is passed to the CLI option of the same name, once: every setting of the table, and the report paths. */
-export const VALUE_INPUTS: readonly string[] = [...SETTINGS.map((s) => s.flag.slice(2)), "json", "junit", "pulled"];
+export const VALUE_INPUTS: readonly string[] = [...SETTINGS.filter((s) => s.type !== "switch").map((s) => s.flag.slice(2)), "json", "junit", "pulled"];
 /** Inputs holding one path per line; each line becomes one repetition of the CLI option. */
 export const PATH_LIST_INPUTS = ["file", "compose", "env-file"] as const;
 /** Inputs holding names separated by spaces or newlines; each becomes one repetition of the option. */
 export const WORD_LIST_INPUTS = ["profile"] as const;
-export const BOOLEAN_INPUTS = ["quiet", "verbose"] as const;
+export const BOOLEAN_INPUTS: readonly string[] = ["quiet", "verbose", ...SETTINGS.filter((s) => s.type === "switch").map((s) => s.flag.slice(2))];
 /** The report files whose resolved paths are step outputs, by input name. */
 export const REPORT_INPUTS = ["json", "junit", "pulled"] as const;
 
@@ -78,6 +78,12 @@ export function outputsOf(report: Report, env: NodeJS.ProcessEnv, cwd: string): 
     "present-count": String(counts.present),
     "skipped-count": String(counts.skipped),
     "failed-count": String(counts.failed),
+    "mirrored-count": String(report.images.filter((image) => image.source === "mirror").length),
+    // One line per image that some source served: "<reference> <source>[ <mirror>]".
+    sources: report.images
+      .filter((image) => image.source !== undefined)
+      .map((image) => `${image.reference} ${image.source}${image.mirror !== undefined ? ` ${image.mirror}` : ""}`)
+      .join("\n"),
   };
   for (const name of REPORT_INPUTS) {
     const path = readInput(env, name);

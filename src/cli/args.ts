@@ -43,7 +43,9 @@ const OPTIONS = {
 } as const;
 
 /** Every setting's flag takes a string; policy/settings.ts validates it. */
-const SETTING_OPTIONS = Object.fromEntries(SETTINGS.map((s) => [s.flag.slice(2), { type: "string" as const, ...(s.short ? { short: s.short } : {}) }]));
+const SETTING_OPTIONS = Object.fromEntries(
+  SETTINGS.map((s) => [s.flag.slice(2), { type: s.type === "switch" ? ("boolean" as const) : ("string" as const), ...(s.type === "list" ? { multiple: true } : {}), ...(s.short ? { short: s.short } : {}) }]),
+);
 
 export function parseCliArgs(argv: readonly string[]): Result<CliArgs, string> {
   let parsed;
@@ -61,6 +63,8 @@ export function parseCliArgs(argv: readonly string[]): Result<CliArgs, string> {
   for (const spec of SETTINGS) {
     const value = (v as Record<string, unknown>)[spec.flag.slice(2)];
     if (typeof value === "string") settings[spec.key] = value;
+    else if (value === true) settings[spec.key] = "true";
+    else if (Array.isArray(value)) settings[spec.key] = value.filter((v): v is string => typeof v === "string");
   }
   const clash = sharedOutputPath({ "--json": v.json, "--junit": v.junit, "--pulled": v.pulled });
   if (clash) return { ok: false, error: clash };

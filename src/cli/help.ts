@@ -10,16 +10,29 @@ export function settingArgument(spec: SettingSpec): string {
       return "SEC";
     case "choice":
       return spec.choices.join("|");
+    case "list":
+      return "REG=MIRROR";
+    case "switch":
+      return "";
   }
 }
 
 /** The default as --help and the README show it. */
 export function settingDefault(spec: SettingSpec): string {
-  return spec.type === "seed" ? "random" : String(spec.default);
+  switch (spec.type) {
+    case "seed":
+      return "random";
+    case "list":
+      return "none";
+    case "switch":
+      return "off";
+    default:
+      return String(spec.default);
+  }
 }
 
 export function helpText(): string {
-  const knobs = SETTINGS.map((s) => `  ${`${s.short ? `-${s.short}, ` : "    "}${s.flag} ${settingArgument(s)}`.padEnd(28)}${s.env}, default ${settingDefault(s)}: ${s.help}`).join("\n");
+  const knobs = SETTINGS.map((s) => `  ${`${s.short ? `-${s.short}, ` : "    "}${s.flag} ${settingArgument(s)}`.trimEnd().padEnd(28)}${s.env}, default ${settingDefault(s)}: ${s.help}`).join("\n");
   return `prepull: pull every image a CI test batch needs, and keep going when the registry has a bad minute.
 
 Usage: prepull [options] [IMAGE...]
@@ -62,5 +75,5 @@ Exit codes: 0 every image pulled, present or skipped · 1 an image failed · 2 u
 
 /** The README's table of settings, row by row (a unit test keeps the README in step with the table). */
 export function settingsMarkdownRows(): string[] {
-  return SETTINGS.map((s) => `| \`${s.flag} ${settingArgument(s).replaceAll("|", "\\|")}\` | \`${s.env}\` | ${settingDefault(s)} | ${s.help} |`);
+  return SETTINGS.map((s) => `| \`${`${s.flag} ${settingArgument(s).replaceAll("|", "\\|")}`.trimEnd()}\` | \`${s.env}\` | ${settingDefault(s)} | ${s.help} |`);
 }

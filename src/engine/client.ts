@@ -164,6 +164,21 @@ function createDockerEngine(transport: Transport, info: EngineInfo, credentials:
       if (!found.ok) throw new Error(found.error);
       return found.value?.repoDigests;
     },
+    async tag(source, target, signal) {
+      if (target.tag === undefined) return { ok: false, error: `cannot name an image ${target.canonical}: the Engine API tags by tag, not by digest` };
+      const query = new URLSearchParams({ repo: `${target.registry}/${target.repository}`, tag: target.tag });
+      const answer = await request(transport, "POST", `${prefix}/images/${namePath(source)}/tag?${query.toString()}`, { signal, limit: INSPECT_BODY_LIMIT });
+      if (!answer.ok) return { ok: false, error: `cannot tag ${source} as ${target.canonical}: ${answer.error.message}` };
+      const { status, body } = answer.value;
+      return status === 201 || status === 200 ? { ok: true, value: undefined } : { ok: false, error: `the engine answered HTTP ${status} when asked to tag ${source} as ${target.canonical}: ${errorMessage(status, body, target)}` };
+    },
+    async removeImage(name, signal) {
+      const answer = await request(transport, "DELETE", `${prefix}/images/${namePath(name)}?noprune=1`, { signal, limit: INSPECT_BODY_LIMIT });
+      if (!answer.ok) return { ok: false, error: `cannot remove the name ${name}: ${answer.error.message}` };
+      const { status, body } = answer.value;
+      if (status === 200) return { ok: true, value: undefined };
+      return { ok: false, error: `the engine answered HTTP ${status} when asked to remove the name ${name}: ${foreign(String(parseJsonObject(body)?.message ?? body).trim(), 500) || "no message"}` };
+    },
     ...(info.os && info.arch ? { platform: { os: info.os, architecture: info.arch } } : {}),
     async registryConfig(signal) {
       const answer = await request(transport, "GET", `${prefix}/info`, { signal, limit: INSPECT_BODY_LIMIT });
@@ -383,6 +398,11 @@ function toImageInspect(json: Record<string, unknown>): ImageInspect {
   const text = (key: string) => (typeof json[key] === "string" && json[key] !== "" ? (json[key] as string) : undefined);
   const digests = Array.isArray(json.RepoDigests) ? json.RepoDigests.filter((d): d is string => typeof d === "string") : [];
   return { id: text("Id") ?? "", repoDigests: digests, architecture: text("Architecture"), os: text("Os"), variant: text("Variant") };
+}
+
+/** Pure: an image name as a path segment of the Engine API (its slashes kept, the rest escaped). */
+export function namePath(name: string): string {
+  return name.split("/").map(encodeURIComponent).join("/");
 }
 
 /** Pure: the name the engine files the image under; by digest when there is one. */

@@ -1,6 +1,6 @@
 // What the scheduler needs from a container engine: one pull attempt, and "is it here already?".
 // The Docker Engine API client implements it; unit tests implement it with scripted fakes.
-import type { PullPhase, Reference } from "../types.js";
+import type { PullPhase, Reference, Result } from "../types.js";
 
 /** Progress of one attempt, cumulated over all layers. */
 export interface PullProgress {
@@ -47,6 +47,10 @@ export interface Engine {
   repoDigests?(reference: Reference, signal?: AbortSignal): Promise<readonly string[] | undefined>;
   /** The platform the engine pulls for (its OS and architecture). Optional. */
   readonly platform?: { readonly os: string; readonly architecture: string; readonly variant?: string };
+  /** Gives the image named `source` (a name or id the engine knows) the name `target` (POST /images/{source}/tag). Optional. */
+  tag?(source: string, target: Reference, signal?: AbortSignal): Promise<Result<void, string>>;
+  /** Removes the name `name` from its image, never the image's layers (DELETE /images/{name}?noprune=1); an image with other names keeps them. Optional. */
+  removeImage?(name: string, signal?: AbortSignal): Promise<Result<void, string>>;
   /** The registries the engine treats as insecure (CIDRs and host[:port] names) and its mirrors (GET /info). Optional. */
   registryConfig?(signal?: AbortSignal): Promise<{ readonly insecure: readonly string[]; readonly mirrors: readonly string[] } | undefined>;
 }

@@ -2,6 +2,7 @@
 // and one validator for values from flags, the environment and code. Pure: env and flags come
 // in as data. Adding a knob is one row here, plus its field in Settings and its README row.
 import type { Result, Settings } from "../types.js";
+import { parseMirrorList } from "./mirrors.js";
 
 type NumberKey = { [K in keyof Settings]-?: Settings[K] extends number ? K : never }[keyof Settings];
 type ChoiceKey = "pullPolicy" | "preflight" | "quotaPlan";
@@ -22,7 +23,11 @@ export type SettingSpec =
   /** Whole numbers ("count") or seconds that may be fractional, stored in milliseconds. */
   | (Common<NumberKey> & { readonly type: "count" | "seconds"; readonly min: number; readonly max: number; readonly default: number })
   | (Common<"seed"> & { readonly type: "seed" })
-  | { [K in ChoiceKey]: Common<K> & { readonly type: "choice"; readonly choices: readonly Settings[K][]; readonly default: Settings[K] } }[ChoiceKey];
+  | { [K in ChoiceKey]: Common<K> & { readonly type: "choice"; readonly choices: readonly Settings[K][]; readonly default: Settings[K] } }[ChoiceKey]
+  /** A list: the flag may be repeated; the variable holds entries separated by commas, spaces or newlines. */
+  | (Common<"mirrors"> & { readonly type: "list" })
+  /** On or off: a flag without a value; the variable is true/false/1/0. Stored only when on. */
+  | (Common<"keepMirrorNames"> & { readonly type: "switch" });
 
 /**
  * Waits longer than Node's timer limit (2^31 − 1 ms, ~24.8 days) are honoured by the clock, which
@@ -43,6 +48,8 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: "seed", env: "PULL_SEED", flag: "--seed", report: "seed", type: "seed", help: "seed of the jitter, for reproducible schedules" },
   { key: "pullPolicy", env: "PULL_POLICY", flag: "--pull", report: "pullPolicy", type: "choice", choices: ["always", "missing"], default: "missing", help: "`missing` asks the engine first and reports images it has as `present`" },
   { key: "preflight", env: "PULL_PREFLIGHT", flag: "--preflight", report: "preflight", type: "choice", choices: ["on", "off"], default: "on", help: "`on` resolves every image with one manifest HEAD before pulling and probes a down registry by HEAD; `off` talks to the engine only" },
+  { key: "mirrors", env: "PULL_MIRRORS", flag: "--mirror", report: "mirrors", type: "list", help: "`REGISTRY=MIRROR[/prefix]`, repeatable: pull REGISTRY's images through this mirror or pull-through cache first, failing over to the next source (see Mirrors and caches)" },
+  { key: "keepMirrorNames", env: "PULL_KEEP_MIRROR_NAMES", flag: "--keep-mirror-names", report: "keepMirrorNames", type: "switch", help: "keep the mirror's name of an image a mirror served, besides its own name" },
   { key: "quotaPlan", env: "PULL_QUOTA_PLAN", flag: "--quota-plan", report: "quotaPlan", type: "choice", choices: ["fit", "all"], default: "fit", help: "when a registry's pull quota cannot cover the batch: `fit` pulls what fits and fails the rest at once, `all` tries every image" },
 ];
 
@@ -52,8 +59,8 @@ export interface SettingsError {
   readonly message: string;
 }
 
-/** Values given on the command line, as strings, keyed like Settings. */
-export type SettingFlags = Partial<Record<keyof Settings, string>>;
+/** Values given on the command line, as strings (a repeated flag: its values in order), keyed like Settings. */
+export type SettingFlags = Partial<Record<keyof Settings, string | readonly string[]>>;
 
 /**
  * The settings of a run: for each knob, a value given in code wins over a flag, which wins over
@@ -79,11 +86,23 @@ function readOne(spec: SettingSpec, env: Readonly<Record<string, string | undefi
   const fromCode: unknown = code[spec.key];
   if (fromCode !== undefined) return checkCodeValue(spec, fromCode);
   const fromFlag = flags[spec.key];
-  const [source, raw] = fromFlag !== undefined ? [spec.flag, fromFlag] : [spec.env, env[spec.env]];
+  if (spec.type === "list") {
+    const [source, entries] = fromFlag !== undefined ? [spec.flag, typeof fromFlag === "string" ? [fromFlag] : fromFlag] : [spec.env, [env[spec.env] ?? ""]];
+    const parsed = parseMirrorList(entries);
+    if (!parsed.ok) return fail(source, `${source}: ${parsed.error}`);
+    return { ok: true, value: parsed.value.length > 0 ? parsed.value : undefined };
+  }
+  if (Array.isArray(fromFlag)) return fail(spec.flag, `${spec.flag} was given more than once`);
+  const [source, raw] = fromFlag !== undefined ? [spec.flag, fromFlag as string] : [spec.env, env[spec.env]];
   if (raw === undefined || raw.trim() === "") return { ok: true, value: defaultOf(spec) };
   const text = raw.trim();
   const bad = (expected: string) => fail(source, `${source}=${JSON.stringify(raw)} is not ${expected} (${spec.help})`);
   switch (spec.type) {
+    case "switch": {
+      const on = /^(?:true|1|yes|on)$/i.test(text);
+      if (!on && !/^(?:false|0|no|off)$/i.test(text)) return bad("true or false");
+      return { ok: true, value: on ? true : undefined };
+    }
     case "seed":
       return /^\d+$/.test(text) && Number(text) <= 0xffffffff ? { ok: true, value: Number(text) } : bad("a whole number from 0 to 4294967295");
     case "choice":
@@ -103,6 +122,15 @@ function readOne(spec: SettingSpec, env: Readonly<Record<string, string | undefi
 function checkCodeValue(spec: SettingSpec, value: unknown): Result<unknown, SettingsError> {
   const source = `settings.${spec.key}`;
   switch (spec.type) {
+    case "switch":
+      return typeof value === "boolean" ? { ok: true, value: value || undefined } : fail(source, `${source} must be true or false, got ${String(value)}`);
+    case "list": {
+      if (!Array.isArray(value)) return fail(source, `${source} must be a list of mirror rules`);
+      // Rules given in code are checked as their text would be.
+      const parsed = parseMirrorList(value.map((r: unknown) => (typeof r === "string" ? r : typeof r === "object" && r !== null && "registry" in r && "key" in r ? `${String(r.registry)}=${String(r.key)}` : String(r))));
+      if (!parsed.ok) return fail(source, `${source}: ${parsed.error}`);
+      return { ok: true, value: parsed.value.length > 0 ? parsed.value : undefined };
+    }
     case "seed":
       return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 0xffffffff ? { ok: true, value } : fail(source, `${source} must be a whole number from 0 to 4294967295, got ${String(value)}`);
     case "choice":
@@ -121,6 +149,8 @@ function checkCodeValue(spec: SettingSpec, value: unknown): Result<unknown, Sett
 function defaultOf(spec: SettingSpec): unknown {
   switch (spec.type) {
     case "seed":
+    case "list":
+    case "switch":
       return undefined;
     case "choice":
       return spec.default;

@@ -87,13 +87,13 @@ export function stepSummaryMarkdown(report: Report, limit: number = STEP_SUMMARY
     registries.push("", tableRow(["Registry", "Attempts", "Failures", "Gate closed", ...(quotas ? ["Pull quota"] : [])]), `| --- | ---: | ---: | ---: |${quotas ? " --- |" : ""}`);
     for (const stats of report.registries) {
       const quota = quotas ? [stats.quota ? escapeCell(describeQuota(stats.quota)) : ""] : [];
-      registries.push(tableRow([escapeCell(stats.registry), String(stats.attempts), String(stats.failures), formatDuration(stats.gateClosedMs), ...quota]));
+      registries.push(tableRow([escapeCell(stats.mirrorOf ? `${stats.registry} (mirror of ${stats.mirrorOf})` : stats.registry), String(stats.attempts), String(stats.failures), formatDuration(stats.gateClosedMs), ...quota]));
     }
   }
   const rows = report.images.map((image) =>
     tableRow([
       escapeCell(image.reference),
-      image.status,
+      image.mirror !== undefined ? `${image.status} (mirror ${escapeCell(image.mirror)})` : image.status,
       String(image.attempts.length),
       formatDuration(image.durationMs),
       escapeCell(clip(describeOutcome(image), SUMMARY_REASON_CHARS)),

@@ -23,6 +23,7 @@ const REPORT_KEYS = {
   settings: true,
   images: true,
   registries: true,
+  engineMirrors: true,
 } as const satisfies KeyOrder<Report>;
 
 const TOOL_KEYS = { name: true, version: true } as const satisfies KeyOrder<Report["tool"]>;
@@ -39,6 +40,8 @@ const IMAGE_KEYS = {
   resolvedDigest: true,
   bytes: true,
   durationMs: true,
+  source: true,
+  mirror: true,
   attempts: true,
   stack: true,
 } as const satisfies KeyOrder<ImageResult>;
@@ -51,9 +54,10 @@ const ATTEMPT_KEYS = {
   rule: true,
   message: true,
   absorbed: true,
+  mirror: true,
 } as const satisfies KeyOrder<AttemptRecord>;
 
-const REGISTRY_KEYS = { registry: true, attempts: true, failures: true, gateClosedMs: true, quota: true } as const satisfies KeyOrder<RegistryStats>;
+const REGISTRY_KEYS = { registry: true, attempts: true, failures: true, gateClosedMs: true, quota: true, mirrorOf: true, bytes: true } as const satisfies KeyOrder<RegistryStats>;
 
 /** A plain object with the listed keys in list order; absent optional fields are left out. */
 function pick<T extends object>(value: T, keys: KeyOrder<T>): Record<string, unknown> {

@@ -51,7 +51,8 @@ function truncate(text: string, max: number): string {
 export function attemptLine(attempt: AttemptRecord): string {
   const absorbed = attempt.absorbed ? " (absorbed by the outage gate)" : "";
   const message = attempt.message === undefined ? "" : clip(oneLine(attempt.message));
-  return `attempt ${attempt.number}: ${attempt.class} after ${formatDuration(attempt.durationMs)}${absorbed}${message === "" ? "" : `: ${message}`}`;
+  const via = attempt.mirror === undefined ? "" : ` (mirror ${attempt.mirror}: spent no attempt)`;
+  return `attempt ${attempt.number}${via}: ${attempt.class} after ${formatDuration(attempt.durationMs)}${absorbed}${message === "" ? "" : `: ${message}`}`;
 }
 
 function attemptLog(image: ImageResult): string {
@@ -86,10 +87,10 @@ function testcase(image: ImageResult): string[] {
       return [`${open}>`, `      <skipped${attributes({ message: skippedMessage(image) })}/>`, "    </testcase>"];
     case "pulled":
       // A first-try pull needs no explanation; a pull that needed retries shows why it was slow.
-      if (image.attempts.length <= 1) return [`${open}/>`];
+      if (image.attempts.length <= 1 && image.mirror === undefined) return [`${open}/>`];
       return [
         `${open}>`,
-        `      <system-out>${escapeXmlText(`pulled after ${plural(image.attempts.length, "attempt")}\n${attemptLog(image)}`)}</system-out>`,
+        `      <system-out>${escapeXmlText(`pulled${image.mirror !== undefined ? ` from mirror ${image.mirror}` : ""} after ${plural(image.attempts.length, "attempt")}\n${attemptLog(image)}`)}</system-out>`,
         "    </testcase>",
       ];
   }

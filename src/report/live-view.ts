@@ -95,6 +95,8 @@ function updateLine(line: ImageLine, event: Exclude<PullEvent, { type: "gate-clo
       return { ...rest, phase: "pulled", bytes: event.bytes, note: `in ${formatDuration(event.durationMs)}` };
     case "present":
       return { ...rest, phase: "present", note: "already on the engine" };
+    case "failover":
+      return { ...rest, note: `${event.from} → ${event.to}: ${event.reason}` };
     case "skipped":
       return { ...rest, phase: "skipped", note: event.message };
     case "failed":

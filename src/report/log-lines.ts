@@ -21,20 +21,23 @@ function describe(event: PullEvent, verbosity: Verbosity): string | undefined {
   const quiet = verbosity === "quiet";
   switch (event.type) {
     case "attempt-started":
-      return quiet ? undefined : `${attemptLabel(event.attempt, event.maxAttempts)} ${event.image}${event.probe ? " (gate probe)" : ""}`;
+      return quiet ? undefined : `${attemptLabel(event.attempt, event.maxAttempts)} ${event.image}${event.mirror ? ` from mirror ${event.mirror}` : ""}${event.probe ? " (gate probe)" : ""}`;
     case "progress":
       // Byte counters arrive many times a second; only status changes are worth a log line.
       if (verbosity !== "verbose" || event.status === "Downloading" || event.status === "Extracting") return undefined;
       return `engine ${event.image}: ${event.layer ? `${event.layer}: ` : ""}${event.status ?? ""}`;
     case "attempt-failed":
-      return quiet ? undefined : `attempt ${event.attempt} of ${event.image} failed after ${seconds(event.durationMs)} [${event.class}]${event.absorbed ? " (absorbed by the closed gate: no attempt spent)" : ""}: ${event.message}`;
+      return quiet ? undefined : `attempt ${event.attempt} of ${event.image}${event.mirror ? ` from mirror ${event.mirror}` : ""} failed after ${seconds(event.durationMs)} [${event.class}]${event.mirror ? " (a mirror's failure: no attempt spent)" : event.absorbed ? " (absorbed by the closed gate: no attempt spent)" : ""}: ${event.message}`;
     case "waiting":
       if (quiet) return undefined;
       return event.reason === "rate-limit"
         ? `rate-limited: ${event.image} waits ${seconds(event.delayMs)} before retrying`
         : `${event.image} waits ${seconds(event.delayMs)} before retrying`;
     case "pulled":
-      return quiet ? undefined : `pulled ${event.image} in ${seconds(event.durationMs)} (${bytes(event.bytes)}, attempt ${event.attempt})`;
+      return quiet ? undefined : `pulled ${event.image}${event.mirror ? ` from mirror ${event.mirror}` : ""} in ${seconds(event.durationMs)} (${bytes(event.bytes)}, attempt ${event.attempt})`;
+    case "failover":
+      // A warning (a mirror serving another digest) shows even in quiet mode.
+      return quiet && !event.warning ? undefined : `${event.warning ? "WARNING: " : ""}${event.image}: ${event.from} → ${event.to}: ${event.reason}`;
     case "present":
       return quiet ? undefined : `present ${event.image} (already on the engine)`;
     case "skipped":

@@ -82,6 +82,12 @@ export function terminalSafe(text: string): string {
     .join("\n");
 }
 
+/** Which source served an image: "mirror HOST[/PREFIX]", "upstream", "engine"; empty when none did. */
+export function sourceOf(image: ImageResult): string {
+  if (image.source === "mirror") return `mirror ${image.mirror ?? "?"}`;
+  return image.source ?? "";
+}
+
 /** Why an image ended as it did: its reason, else the last engine message, else nothing. */
 export function reasonOf(image: ImageResult): string {
   const fallback = image.attempts.at(-1)?.message ?? "";
@@ -158,29 +164,37 @@ function renderTable(header: readonly string[], rows: readonly (readonly Cell[])
 /** The final per-image summary printed by the CLI; plain text unless options.color. Ends with a newline. */
 export function formatSummary(report: Report, options: SummaryOptions = {}): string {
   const lines: string[] = [];
+  // Source columns appear only in runs with mirrors, so a plain run's summary stays as narrow as before.
+  const mirrored = report.registries.some((stats) => stats.mirrorOf !== undefined) || report.images.some((image) => image.mirror !== undefined);
   if (report.images.length > 0) {
     const rows = report.images.map((image): Cell[] => [
       { text: image.status, ...(options.color ? { color: ANSI_COLORS[image.status] } : {}) },
       { text: image.reference },
+      ...(mirrored ? [{ text: sourceOf(image) }] : []),
       { text: String(image.attempts.length) },
       { text: formatDuration(image.durationMs) },
       { text: describeOutcome(image) },
     ]);
-    lines.push(...renderTable(["STATUS", "IMAGE", "ATTEMPTS", "TIME", "REASON"], rows, ["left", "left", "right", "right", "left"]));
+    lines.push(...renderTable(["STATUS", "IMAGE", ...(mirrored ? ["SOURCE"] : []), "ATTEMPTS", "TIME", "REASON"], rows, ["left", "left", ...(mirrored ? ["left" as const] : []), "right", "right", "left"]));
     lines.push("");
   }
   if (report.registries.length > 0) {
     // The quota column appears only when a registry reported one (Docker Hub's ratelimit headers).
     const quotas = report.registries.some((stats) => stats.quota !== undefined);
     const rows = report.registries.map((stats): Cell[] => [
-      { text: stats.registry },
+      { text: stats.mirrorOf ? `${stats.registry} (mirror of ${stats.mirrorOf})` : stats.registry },
       { text: String(stats.attempts) },
       { text: String(stats.failures) },
       { text: formatDuration(stats.gateClosedMs) },
+      ...(mirrored ? [{ text: formatBytes(stats.bytes ?? 0) }] : []),
       ...(quotas ? [{ text: stats.quota ? oneLine(describeQuota(stats.quota)) : "" }] : []),
     ]);
-    lines.push(...renderTable(["REGISTRY", "ATTEMPTS", "FAILURES", "GATE CLOSED", ...(quotas ? ["QUOTA"] : [])], rows, ["left", "right", "right", "right", "left"]));
+    const header = [mirrored ? "SOURCE" : "REGISTRY", "ATTEMPTS", "FAILURES", "GATE CLOSED", ...(mirrored ? ["BYTES"] : []), ...(quotas ? ["QUOTA"] : [])];
+    lines.push(...renderTable(header, rows, ["left", "right", "right", "right", "right", "left"]));
     lines.push("");
+  }
+  if (report.engineMirrors && report.engineMirrors.length > 0) {
+    lines.push(`engine registry-mirrors (dockerd uses them by itself, for Docker Hub only): ${report.engineMirrors.map(oneLine).join(", ")}`, "");
   }
   lines.push(`prepull: ${verdict(report)}`);
   return `${lines.join("\n")}\n`;

@@ -6,7 +6,8 @@ import type { DirectProbeAnswer } from "../policy/gate.js";
 import { describeQuota, planQuota } from "../policy/quota-plan.js";
 import type { DirectCoordination } from "../policy/registry-coordinator.js";
 import { hasPlatform, type Platform, type Quota, type RegistryClient, type RegistryFailure } from "../registry/index.js";
-import type { Clock, OutcomeClass, PullEvent, Random, Reference, RegistryQuota } from "../types.js";
+import { onMirror } from "../policy/mirrors.js";
+import type { Clock, MirrorRule, OutcomeClass, PullEvent, Random, Reference, RegistryQuota } from "../types.js";
 
 /** How often one image asks for its manifest while it waits to retry: about once a second (±10 %). */
 export const MANIFEST_POLL_MS = 1000;
@@ -57,10 +58,12 @@ export type PreflightResult = { readonly kind: "pull"; readonly digest?: string 
  * says; an outage's 5xx counts toward the gate like an engine attempt's; anything else (the
  * registry unreachable from here, an answer we cannot use) leaves the decision to the engine.
  */
-export async function preflight(reference: Reference, ctx: DirectContext, state: DirectState): Promise<PreflightResult> {
+export async function preflight(reference: Reference, ctx: DirectContext, state: DirectState, options: { readonly waitForGate?: boolean } = {}): Promise<PreflightResult> {
   const gate = ctx.coordination(reference.registry);
   for (;;) {
     if (state.off.has(reference.registry)) return { kind: "pull" };
+    // An image with mirrors does not wait for its registry's gate: a mirror may serve it meanwhile.
+    if (options.waitForGate === false && !gate.isOpen) return { kind: "pull" };
     await gate.whenOpen(reference.canonical, ctx.signal);
     const check = gate.check(reference.repository);
     const result = await ctx.client.resolveManifest(reference, { signal: ctx.signal });
@@ -301,4 +304,67 @@ export function createQuotaBarrier(init: {
       return notPulled.has(reference.canonical) ? { status: "failed", class: "rate-limited", rule: "quota-plan", reason: group.reason } : undefined;
     },
   };
+}
+
+/** What a mirror's manifest HEAD says about one image, before an attempt there. */
+export type MirrorCheck =
+  /** The mirror has it: pull it by this digest. */
+  | { readonly kind: "has"; readonly digest: string }
+  /** The mirror cannot serve this image (it lacks it, or refuses it): the next source, for the rest of the run. */
+  | { readonly kind: "lacks"; readonly reason: string }
+  /** The mirror names another digest for the tag than the registry does: not trusted, reported. */
+  | { readonly kind: "other-digest"; readonly digest: string; readonly reason: string }
+  /** The mirror is down or throttling now: the next source, this time. */
+  | { readonly kind: "down"; readonly reason: string }
+  /** prepull cannot ask it directly: the engine tries it by the image's own tag or digest. */
+  | { readonly kind: "unknown" };
+
+/**
+ * The manifest HEAD of an image on a mirror, through the mirror's own gate. By digest when the
+ * digest is known (a pull-through cache answers that from its store without asking upstream);
+ * by tag otherwise. A miss by digest asks the tag once, to tell a mirror that lacks the image from
+ * one that serves another digest under the same tag.
+ */
+export async function checkMirror(reference: Reference, rule: MirrorRule, digest: string | undefined, ctx: DirectContext, state: DirectState): Promise<MirrorCheck> {
+  if (state.off.has(rule.key)) return { kind: "unknown" };
+  const gate = ctx.coordination(rule.key);
+  const target = onMirror(reference, rule, digest);
+  const check = gate.check(target.repository);
+  const result = await ctx.client.resolveManifest(target, { signal: ctx.signal, explainNotFound: false });
+  switch (result.kind) {
+    case "ok":
+      check.answered();
+      state.served.set(rule.key, target);
+      return digest !== undefined && result.digest !== digest ? otherDigest(rule, digest, result.digest) : { kind: "has", digest: result.digest };
+    case "unavailable":
+      check.failed();
+      return { kind: "down", reason: `the mirror answered HTTP ${result.status}${result.message ? ` ${result.message}` : ""}` };
+    case "throttled":
+      check.done();
+      throttleGate(rule.key, result.until, `the mirror asked to slow down (HTTP ${result.status})`, ctx, state);
+      return { kind: "down", reason: `the mirror asked to slow down (HTTP ${result.status})` };
+    case "unreachable":
+      // A mirror that cannot be reached counts toward its gate: the next images skip it without asking.
+      check.failed();
+      return { kind: "down", reason: `the mirror cannot be reached (${result.cause})` };
+    case "not-found": {
+      check.done();
+      const what = digest ?? `tag "${reference.tag ?? "latest"}"`;
+      if (digest !== undefined && reference.tag !== undefined && reference.digest === undefined) {
+        const byTag = await ctx.client.resolveManifest(onMirror(reference, rule), { signal: ctx.signal, explainNotFound: false });
+        if (byTag.kind === "ok" && byTag.digest !== digest) return otherDigest(rule, digest, byTag.digest);
+      }
+      return { kind: "lacks", reason: `the mirror does not have ${target.repository} ${what} (404)` };
+    }
+    case "denied":
+      check.done();
+      return { kind: "lacks", reason: `the mirror denied access to ${target.repository} (HTTP ${result.status})` };
+    default:
+      check.done();
+      return { kind: "unknown" };
+  }
+}
+
+function otherDigest(rule: MirrorRule, expected: string, found: string): MirrorCheck {
+  return { kind: "other-digest", digest: found, reason: `mirror ${rule.key} serves ${found} for the tag, the registry names ${expected}: the mirror's copy differs (rewritten or stale), not trusted` };
 }

@@ -68,6 +68,8 @@ export async function runPlan(references: readonly Reference[], deps: RunDepende
   }
   const engine = connected.value;
   const registry = deps.settings.preflight === "on" && deps.registryFor ? await deps.registryFor(engine, deps.signal) : undefined;
+  // What the daemon does by itself (Docker Hub only), shown beside prepull's own mirrors.
+  const engineMirrors = (await engine.registryConfig?.(deps.signal).catch(() => undefined))?.mirrors ?? [];
   let result: Awaited<ReturnType<typeof schedule>>;
   try {
     result = await schedule(references, {
@@ -86,7 +88,8 @@ export async function runPlan(references: readonly Reference[], deps: RunDepende
     registry?.close();
   }
   const interrupted = result.interrupted === "deadline" ? "deadline" : result.interrupted === "aborted" ? deps.interruption?.() : undefined;
-  return finished(result.images, result.registries, interrupted);
+  const report = finished(result.images, result.registries, interrupted);
+  return engineMirrors.length > 0 ? { ...report, engineMirrors } : report;
 }
 
 function failedResult(reference: Reference, outcome: "engine-unreachable" | "aborted" | "internal", message: string): ImageResult {

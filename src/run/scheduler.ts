@@ -9,9 +9,10 @@ import type { Coordinator, DirectCoordination, RegistryTicket } from "../policy/
 import { FIRST_ATTEMPT, MAX_ABSORBED_PER_IMAGE, decide, voided, type Next, type RetryRecord } from "../policy/retry.js";
 import { parseReference } from "../reference/index.js";
 import type { RegistryClient } from "../registry/index.js";
-import { createDirectState, createQuotaBarrier, gateProbe, preflight, waitForManifest, type DirectContext, type DirectState, type Settled } from "./direct.js";
+import { checkMirror, createDirectState, createQuotaBarrier, gateProbe, preflight, waitForManifest, type DirectContext, type DirectState, type MirrorCheck, type Settled } from "./direct.js";
+import { chooseSource, mirrorsOf, onMirror } from "../policy/mirrors.js";
 import { engineWedged, type AttemptWatch, type WatchAttempt, type WatchVerdict } from "../policy/watchdog.js";
-import type { AttemptRecord, Clock, ImageResult, OutcomeClass, PullEvent, Random, Reference, RegistryStats, Settings } from "../types.js";
+import type { AttemptRecord, Clock, ImageResult, ImageSource, MirrorRule, OutcomeClass, PullEvent, Random, Reference, RegistryStats, Settings } from "../types.js";
 import { createSlots, type Slots } from "./slots.js";
 
 export interface ScheduleOptions {
@@ -107,8 +108,9 @@ export async function schedule(references: readonly Reference[], options: Schedu
       if (!coordinator) {
         coordinator = (options.coordinatorFor ?? uncoordinated)(registry, emit);
         coordinators.set(registry, coordinator);
-        // A closed gate asks the registry with a HEAD, not with an engine attempt.
-        if (directCtx) coordinator.probeWith(gateProbe(registry, directCtx, directState, byImage));
+        // A closed gate asks the registry with a HEAD, not with an engine attempt; a mirror's asks the mirror.
+        const rule = (options.settings.mirrors ?? []).find((m) => m.key === registry);
+        if (directCtx) coordinator.probeWith(gateProbe(registry, directCtx, directState, rule ? onMirrorByImage(references, rule) : byImage));
       }
       return coordinator;
     },
@@ -127,9 +129,12 @@ export async function schedule(references: readonly Reference[], options: Schedu
   try {
     const pulled = await Promise.all(references.map((reference) => pullImage(reference, context)));
     const images = pulled.map((image) => blameCallback(image, callbackErrors));
+    const served = bytesBySource(images);
     const registries = [...coordinators.entries()].map(([registry, c]) => {
-      const quota = options.registry?.lastQuota(registry);
-      return { registry, ...c.stats(), ...(quota ? { quota } : {}) };
+      const rule = (options.settings.mirrors ?? []).find((m) => m.key === registry);
+      const quota = options.registry?.lastQuota(rule ? rule.host : registry);
+      const bytes = served.get(registry);
+      return { registry, ...c.stats(), ...(quota ? { quota } : {}), ...(rule ? { mirrorOf: rule.registry } : {}), ...(bytes ? { bytes } : {}) };
     });
     const interrupted = deadline.signal.aborted ? "deadline" : options.signal?.aborted ? "aborted" : undefined;
     return { images, registries, peakConcurrency: context.slots.highWater, ...(interrupted ? { interrupted } : {}) };
@@ -204,11 +209,15 @@ interface ImageState {
   record: RetryRecord;
   /** The digest the registry named in the preflight. */
   resolvedDigest?: string;
+  /** Mirrors this image no longer tries: they lack it, refuse it or serve another digest. */
+  readonly passed: Set<string>;
+  /** Mirrors this image left since its last attempt upstream (down, closed, failed): tried again after it. */
+  readonly round: Set<string>;
 }
 
 /** One image's whole life. A bug anywhere in it (ours, or the engine's we were given) fails this image as "internal", never the run. */
 async function pullImage(reference: Reference, context: RunContext): Promise<ImageResult> {
-  const state: ImageState = { reference, startedAt: context.options.clock.now(), attempts: [], record: FIRST_ATTEMPT };
+  const state: ImageState = { reference, startedAt: context.options.clock.now(), attempts: [], record: FIRST_ATTEMPT, passed: new Set(), round: new Set() };
   try {
     return await attempts(state, context);
   } catch (error) {
@@ -229,11 +238,17 @@ async function attempts(state: ImageState, context: RunContext): Promise<ImageRe
     context.emit({ type: "present", at: clock.now(), image });
     return finish(state, context, "present", "present", { reason: "already present on the engine (--pull missing)" });
   }
-  const settled = await beforeFirstPull(state, context);
+  const mirrors = mirrorsOf(reference.registry, settings.mirrors);
+  const settled = await beforeFirstPull(state, context, mirrors.length > 0);
   if (settled) return settled;
   const coordinator = context.coordinator(reference.registry);
   for (;;) {
     if (context.signal.aborted) return interrupted(state, context);
+    if (mirrors.length > 0) {
+      const served = await viaMirrors(state, mirrors, context);
+      if (served) return served;
+      if (context.signal.aborted) return interrupted(state, context);
+    }
     let ticket: RegistryTicket;
     try {
       ticket = await coordinator.admit(image, { paid: !state.record.nextFree, signal: context.signal, repository: reference.repository });
@@ -253,14 +268,10 @@ async function attempts(state: ImageState, context: RunContext): Promise<ImageRe
     } finally {
       context.slots.release();
     }
-    if (attempt.class === "aborted" || attempt.class === "deadline" || attempt.class === "internal") {
-      // The run is ending, or a bug cut the attempt short: that says nothing about the registry.
-      ticket.abandon();
-      recordAttempt(state, attempt, false, context);
-      if (attempt.class !== "internal") return interrupted(state, context);
-      context.emit({ type: "failed", at: clock.now(), image, class: "internal", message: attempt.message, attempts: state.attempts.length });
-      return finish(state, context, "failed", "internal", { reason: `internal error (a bug: please report it): ${attempt.message}`, ...(attempt.stack ? { stack: attempt.stack } : {}) });
-    }
+    // The registry itself was tried: the mirrors get another chance before the next attempt.
+    state.round.clear();
+    const cut = endedEarly(state, ticket, attempt, context);
+    if (cut) return cut;
     const { outage } = ticket.finish(attempt.class);
     const decision = decide(state.record, { class: attempt.class, outage }, settings, random);
     const record = recordAttempt(state, attempt, decision.absorbed, context);
@@ -269,7 +280,7 @@ async function attempts(state: ImageState, context: RunContext): Promise<ImageRe
     switch (next.action) {
       case "pulled":
         context.emit({ type: "pulled", at: clock.now(), image, attempt: record.number, durationMs: record.durationMs, bytes: attempt.bytes, ...(attempt.digest ? { digest: attempt.digest } : {}) });
-        return finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, ...(attempt.digest ? { digest: attempt.digest } : {}) });
+        return finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, source: "upstream", ...(attempt.digest ? { digest: attempt.digest } : {}) });
       case "skipped":
         context.emit({ type: "skipped", at: clock.now(), image, message: attempt.message });
         return finish(state, context, "skipped", "skipped-platform", { reason: attempt.message });
@@ -291,7 +302,7 @@ async function attempts(state: ImageState, context: RunContext): Promise<ImageRe
  * (which may end the image with no attempt), "present by digest" under --pull always, and the
  * registry's quota plan. Undefined: go and pull.
  */
-async function beforeFirstPull(state: ImageState, context: RunContext): Promise<ImageResult | undefined> {
+async function beforeFirstPull(state: ImageState, context: RunContext, hasMirrors: boolean): Promise<ImageResult | undefined> {
   const direct = context.direct;
   if (!direct) return undefined;
   const { reference } = state;
@@ -300,7 +311,7 @@ async function beforeFirstPull(state: ImageState, context: RunContext): Promise<
   try {
     await direct.checks.acquire(context.signal);
     try {
-      found = await preflight(reference, direct.ctx, direct.state);
+      found = await preflight(reference, direct.ctx, direct.state, { waitForGate: !hasMirrors });
     } finally {
       direct.checks.release();
     }
@@ -309,12 +320,14 @@ async function beforeFirstPull(state: ImageState, context: RunContext): Promise<
     throw error;
   }
   if (found.digest) state.resolvedDigest = found.digest;
-  if (found.kind === "settled") return settle(state, context, found);
+  // A registry's used-up quota is what a mirror is for: the image goes to its mirrors instead.
+  if (found.kind === "settled" && !(hasMirrors && found.class === "rate-limited")) return settle(state, context, found);
   if (settings.pullPolicy === "always" && found.digest && (await hasDigest(engine, reference, found.digest, context))) {
     context.emit({ type: "present", at: clock.now(), image: reference.canonical });
     return finish(state, context, "present", "present", { reason: `already on the engine with the digest the registry names (${found.digest}): not pulled again` });
   }
-  const cut = await direct.barrier.arrive(reference, true);
+  // An image with mirrors does not count against its registry's quota plan: a mirror should serve it.
+  const cut = await direct.barrier.arrive(reference, !hasMirrors);
   return cut ? settle(state, context, cut) : undefined;
 }
 
@@ -449,7 +462,7 @@ interface AttemptEnd {
   readonly digest?: string;
 }
 
-async function runAttempt(state: ImageState, ticket: RegistryTicket, context: RunContext): Promise<AttemptEnd> {
+async function runAttempt(state: ImageState, ticket: RegistryTicket, context: RunContext, via?: { readonly reference: Reference; readonly mirror: string }): Promise<AttemptEnd> {
   const { clock, engine, settings } = context.options;
   const image = state.reference.canonical;
   const startedAt = clock.now();
@@ -468,11 +481,11 @@ async function runAttempt(state: ImageState, ticket: RegistryTicket, context: Ru
     () => undefined,
   );
   const number = state.attempts.length + 1;
-  context.emit({ type: "attempt-started", at: startedAt, image, attempt: number, maxAttempts: settings.attempts, ...(ticket.probe > 0 ? { probe: true } : {}) });
+  context.emit({ type: "attempt-started", at: startedAt, image, attempt: number, maxAttempts: settings.attempts, ...(ticket.probe > 0 ? { probe: true } : {}), ...(via ? { mirror: via.mirror } : {}) });
   let outcome: AttemptOutcome | "abandoned";
   try {
     const pulling = engine.pull({
-      reference: state.reference,
+      reference: via?.reference ?? state.reference,
       signal,
       onAnswer: () => ticket.answered(),
       onProgress: (p: PullProgress) => {
@@ -542,7 +555,7 @@ function reportWedge(context: RunContext): void {
   });
 }
 
-function recordAttempt(state: ImageState, attempt: AttemptEnd, absorbed: boolean, context: RunContext): AttemptRecord {
+function recordAttempt(state: ImageState, attempt: AttemptEnd, absorbed: boolean, context: RunContext, mirror?: string): AttemptRecord {
   const { clock } = context.options;
   const toIso = context.options.toIso ?? ((ms: number) => new Date(ms).toISOString());
   const durationMs = clock.now() - attempt.startedAt;
@@ -554,10 +567,11 @@ function recordAttempt(state: ImageState, attempt: AttemptEnd, absorbed: boolean
     ...(attempt.rule !== undefined ? { rule: attempt.rule } : {}),
     ...(attempt.class === "pulled" ? {} : { message: attempt.message }),
     ...(absorbed ? { absorbed: true } : {}),
+    ...(mirror !== undefined ? { mirror } : {}),
   };
   state.attempts.push(record);
   if (attempt.class !== "pulled" && attempt.class !== "aborted" && attempt.class !== "deadline" && attempt.class !== "internal") {
-    context.emit({ type: "attempt-failed", at: clock.now(), image: state.reference.canonical, attempt: record.number, class: attempt.class, message: attempt.message, durationMs, ...(absorbed ? { absorbed: true } : {}) });
+    context.emit({ type: "attempt-failed", at: clock.now(), image: state.reference.canonical, attempt: record.number, class: attempt.class, message: attempt.message, durationMs, ...(absorbed ? { absorbed: true } : {}), ...(mirror !== undefined ? { mirror } : {}) });
   }
   return record;
 }
@@ -569,7 +583,8 @@ function interrupted(state: ImageState, context: RunContext): ImageResult {
   return finish(state, context, "failed", reason, { reason: message });
 }
 
-function finish(state: ImageState, context: RunContext, status: ImageResult["status"], outcome: OutcomeClass, extra: { reason?: string; digest?: string; bytes?: number; stack?: string; rule?: string }): ImageResult {
+function finish(state: ImageState, context: RunContext, status: ImageResult["status"], outcome: OutcomeClass, extra: { reason?: string; digest?: string; bytes?: number; stack?: string; rule?: string; source?: ImageSource; mirror?: string }): ImageResult {
+  const source = extra.source ?? (status === "present" ? "engine" : undefined);
   return {
     input: state.reference.input,
     reference: state.reference.canonical,
@@ -584,5 +599,176 @@ function finish(state: ImageState, context: RunContext, status: ImageResult["sta
     durationMs: context.options.clock.now() - state.startedAt,
     attempts: state.attempts,
     ...(extra.stack !== undefined ? { stack: extra.stack } : {}),
+    ...(source !== undefined ? { source } : {}),
+    ...(extra.mirror !== undefined ? { mirror: extra.mirror } : {}),
   };
+}
+
+/** An attempt the run's end or a bug cut short: that says nothing about the source. Undefined: the attempt ended normally. */
+function endedEarly(state: ImageState, ticket: RegistryTicket, attempt: AttemptEnd, context: RunContext, mirror?: string): ImageResult | undefined {
+  if (attempt.class !== "aborted" && attempt.class !== "deadline" && attempt.class !== "internal") return undefined;
+  ticket.abandon();
+  recordAttempt(state, attempt, false, context, mirror);
+  if (attempt.class !== "internal") return interrupted(state, context);
+  context.emit({ type: "failed", at: context.options.clock.now(), image: state.reference.canonical, class: "internal", message: attempt.message, attempts: state.attempts.length });
+  return finish(state, context, "failed", "internal", { reason: `internal error (a bug: please report it): ${attempt.message}`, ...(attempt.stack ? { stack: attempt.stack } : {}) });
+}
+
+/** For a mirror's gate probe: each image as the mirror names it. */
+function onMirrorByImage(references: readonly Reference[], rule: MirrorRule): Map<string, Reference> {
+  return new Map(references.filter((r) => r.registry === rule.registry).map((r) => [r.canonical, onMirror(r, rule)]));
+}
+
+/** Bytes of the pulled images per source: the mirror's key, or the image's own registry. */
+function bytesBySource(images: readonly ImageResult[]): Map<string, number> {
+  const bytes = new Map<string, number>();
+  for (const image of images) {
+    if (image.status !== "pulled") continue;
+    const key = image.mirror ?? image.registry;
+    bytes.set(key, (bytes.get(key) ?? 0) + image.bytes);
+  }
+  return bytes;
+}
+
+type MirrorTry = { readonly kind: "served"; readonly image: ImageResult } | { readonly kind: "next"; readonly reason: string; readonly forRun: boolean; readonly warning?: boolean };
+
+/**
+ * One round over the image's mirrors, in order: each mirror whose gate is open and that has not
+ * been passed over gets one try. Leaving a mirror spends none of the image's attempts; a mirror
+ * that lacks the image (or serves another digest) is passed over for the rest of the run, one
+ * that is down only until the image has tried its own registry. Undefined: on to the registry.
+ */
+async function viaMirrors(state: ImageState, mirrors: readonly MirrorRule[], context: RunContext): Promise<ImageResult | undefined> {
+  for (;;) {
+    const views = mirrors.map((m) => ({ key: m.key, open: context.coordinator(m.key).isOpen, passed: state.passed.has(m.key) || state.round.has(m.key) }));
+    const key = chooseSource(views);
+    for (const view of views) {
+      if (view.key === key) break;
+      if (view.passed || view.open) continue;
+      state.round.add(view.key);
+      failover(state, mirrors, view.key, "its gate is closed (the mirror looks down)", context);
+    }
+    const rule = mirrors.find((m) => m.key === key);
+    if (!rule) return undefined;
+    const tried = await fromMirror(state, rule, context);
+    if (tried.kind === "served") return tried.image;
+    (tried.forRun ? state.passed : state.round).add(rule.key);
+    failover(state, mirrors, rule.key, tried.reason, context, tried.warning);
+  }
+}
+
+function failover(state: ImageState, mirrors: readonly MirrorRule[], from: string, reason: string, context: RunContext, warning?: boolean): void {
+  const next = chooseSource(mirrors.map((m) => ({ key: m.key, open: context.coordinator(m.key).isOpen, passed: state.passed.has(m.key) || state.round.has(m.key) })));
+  const to = next ? `mirror ${next}` : `registry ${state.reference.registry}`;
+  context.emit({ type: "failover", at: context.options.clock.now(), image: state.reference.canonical, from: `mirror ${from}`, to, reason, ...(warning ? { warning } : {}) });
+}
+
+/** One try of one mirror: its manifest HEAD (when prepull can ask), then one engine attempt by digest through the mirror's gate. */
+async function fromMirror(state: ImageState, rule: MirrorRule, context: RunContext): Promise<MirrorTry> {
+  const { reference } = state;
+  const image = reference.canonical;
+  const upstreamDigest = reference.digest ?? state.resolvedDigest;
+  const next = (reason: string, forRun: boolean, warning?: boolean): MirrorTry => ({ kind: "next", reason, forRun, ...(warning ? { warning } : {}) });
+  let digest = upstreamDigest;
+  const direct = context.direct;
+  if (direct) {
+    let found: MirrorCheck;
+    try {
+      await direct.checks.acquire(context.signal);
+      try {
+        found = await checkMirror(reference, rule, upstreamDigest, direct.ctx, direct.state);
+      } finally {
+        direct.checks.release();
+      }
+    } catch (error) {
+      if (context.signal.aborted) return { kind: "served", image: interrupted(state, context) };
+      throw error;
+    }
+    switch (found.kind) {
+      case "has":
+        digest = found.digest;
+        break;
+      case "lacks":
+        return next(found.reason, true);
+      case "other-digest":
+        return next(found.reason, true, true);
+      case "down":
+        return next(found.reason, false);
+      case "unknown":
+        break;
+    }
+  }
+  const gate = context.coordinator(rule.key);
+  if (!gate.isOpen) return next("its gate closed (the mirror looks down)", false);
+  const target = onMirror(reference, rule, digest);
+  let ticket: RegistryTicket;
+  try {
+    ticket = await gate.admit(image, { paid: false, signal: context.signal, repository: target.repository });
+    await context.slots.acquire(context.signal);
+  } catch {
+    return { kind: "served", image: interrupted(state, context) };
+  }
+  if (!ticket.start()) {
+    context.slots.release();
+    return next("its gate closed while the pull waited for a slot", false);
+  }
+  let attempt: AttemptEnd;
+  try {
+    attempt = await runAttempt(state, ticket, context, { reference: target, mirror: rule.key });
+  } finally {
+    context.slots.release();
+  }
+  const cut = endedEarly(state, ticket, attempt, context, rule.key);
+  if (cut) return { kind: "served", image: cut };
+  ticket.finish(attempt.class);
+  if (attempt.class !== "pulled") {
+    recordAttempt(state, attempt, false, context, rule.key);
+    return next(`the attempt failed [${attempt.class}]: ${attempt.message}`, attempt.class === "permanent" || attempt.class === "skipped-platform");
+  }
+  const engineName = nameOf(target);
+  if (upstreamDigest !== undefined && attempt.digest !== undefined && attempt.digest !== upstreamDigest) {
+    // Only possible when the mirror was pulled by tag: its copy is not the registry's.
+    if (!context.options.settings.keepMirrorNames) await context.options.engine.removeImage?.(engineName, context.signal).catch(() => undefined);
+    const reason = `mirror ${rule.key} served ${attempt.digest}, the registry names ${upstreamDigest}: the mirror's copy differs (rewritten or stale), not trusted`;
+    recordAttempt(state, { ...attempt, class: "permanent", rule: "mirror-other-digest", message: reason }, false, context, rule.key);
+    return next(reason, true, true);
+  }
+  const named = await nameAsOriginal(state, engineName, context);
+  if (!named.ok) {
+    recordAttempt(state, { ...attempt, class: "transient", rule: "mirror-tag-failed", message: named.error }, false, context, rule.key);
+    return next(named.error, false);
+  }
+  const record = recordAttempt(state, attempt, false, context, rule.key);
+  context.emit({ type: "pulled", at: context.options.clock.now(), image, attempt: record.number, durationMs: record.durationMs, bytes: attempt.bytes, mirror: rule.key, ...(attempt.digest ? { digest: attempt.digest } : {}) });
+  return {
+    kind: "served",
+    image: finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, source: "mirror", mirror: rule.key, ...(attempt.digest ? { digest: attempt.digest } : {}), ...(named.value ? { reason: named.value } : {}) }),
+  };
+}
+
+/** The name the engine files an image pulled from the mirror under. */
+function nameOf(reference: Reference): string {
+  return `${reference.registry}/${reference.repository}${reference.digest ? `@${reference.digest}` : `:${reference.tag ?? "latest"}`}`;
+}
+
+/**
+ * After a mirror served the image: give it its own name (what compose files and tests ask for)
+ * and take the mirror's name away unless --keep-mirror-names. Ok with a note when the image keeps
+ * the mirror's name (a reference by digest alone: the Engine API names images by tag only).
+ */
+async function nameAsOriginal(state: ImageState, engineName: string, context: RunContext): Promise<{ ok: true; value?: string } | { ok: false; error: string }> {
+  const { engine, settings } = context.options;
+  const { reference } = state;
+  if (reference.tag === undefined) return { ok: true, value: `pulled from a mirror by digest; the Engine API names images by tag only, so the engine knows it as ${engineName}` };
+  if (!engine.tag) return { ok: false, error: `this engine cannot tag images, so the mirror's copy would not carry the name ${reference.canonical}` };
+  let tagged: Awaited<ReturnType<NonNullable<Engine["tag"]>>>;
+  try {
+    tagged = await engine.tag(engineName, reference, context.signal);
+  } catch (error) {
+    return { ok: false, error: `tagging ${engineName} as ${reference.canonical} failed: ${describeError(error).message}` };
+  }
+  if (!tagged.ok) return { ok: false, error: tagged.error };
+  if (settings.keepMirrorNames || !engine.removeImage) return { ok: true };
+  const removed = await engine.removeImage(engineName, context.signal).catch((error: unknown) => ({ ok: false as const, error: describeError(error).message }));
+  return removed.ok ? { ok: true } : { ok: true, value: `pulled from a mirror; its name ${engineName} could not be removed: ${removed.error}` };
 }

@@ -80,6 +80,8 @@ describe("action outputs", () => {
       "present-count": "1",
       "skipped-count": "1",
       "failed-count": "1",
+      "mirrored-count": "0",
+      sources: "",
       "json-path": "/work/out/report.json",
       "pulled-path": "/abs/pulled.txt",
     });
