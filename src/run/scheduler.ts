@@ -676,7 +676,8 @@ async function fromMirror(state: ImageState, rule: MirrorRule, context: RunConte
     try {
       await direct.checks.acquire(context.signal);
       try {
-        found = await checkMirror(reference, rule, upstreamDigest, direct.ctx, direct.state);
+        // The gate may have closed while this HEAD waited for its turn.
+        found = context.coordinator(rule.key).isOpen ? await checkMirror(reference, rule, upstreamDigest, direct.ctx, direct.state) : { kind: "down", reason: "its gate closed (the mirror looks down)" };
       } finally {
         direct.checks.release();
       }
