@@ -320,22 +320,31 @@ export type MirrorCheck =
   | { readonly kind: "unknown" };
 
 /**
- * The manifest HEAD of an image on a mirror, through the mirror's own gate. By digest when the
- * digest is known (a pull-through cache answers that from its store without asking upstream);
- * by tag otherwise. A miss by digest asks the tag once, to tell a mirror that lacks the image from
- * one that serves another digest under the same tag.
+ * The manifest HEAD of an image on a mirror, through the mirror's own gate. By tag when the image
+ * has one: a pull-through cache then refreshes its tag from upstream (and falls back to its cached
+ * tag when upstream is down), and a static mirror's stale tag shows. When the tag names another
+ * digest than the registry does (or is missing), a second HEAD asks for the registry's digest:
+ * a mirror that holds it serves it; one that does not is reported, never trusted silently.
  */
 export async function checkMirror(reference: Reference, rule: MirrorRule, digest: string | undefined, ctx: DirectContext, state: DirectState): Promise<MirrorCheck> {
   if (state.off.has(rule.key)) return { kind: "unknown" };
   const gate = ctx.coordination(rule.key);
-  const target = onMirror(reference, rule, digest);
+  const target = onMirror(reference, rule);
   const check = gate.check(target.repository);
-  const result = await ctx.client.resolveManifest(target, { signal: ctx.signal, explainNotFound: false });
+  const head = (t: Reference) => ctx.client.resolveManifest(t, { signal: ctx.signal, explainNotFound: false });
+  const holdsDigest = async () => digest !== undefined && digest !== reference.digest && (await head(onMirror(reference, rule, digest))).kind === "ok";
+  const result = await head(target);
   switch (result.kind) {
     case "ok":
       check.answered();
       state.served.set(rule.key, target);
-      return digest !== undefined && result.digest !== digest ? otherDigest(rule, digest, result.digest) : { kind: "has", digest: result.digest };
+      if (digest === undefined || result.digest === digest) return { kind: "has", digest: result.digest };
+      if (await holdsDigest()) return { kind: "has", digest };
+      return { kind: "other-digest", digest: result.digest, reason: `mirror ${rule.key} names ${result.digest} for ${target.repository}:${reference.tag ?? "latest"}, the registry names ${digest}, and the mirror does not hold ${digest}: its copy differs (rewritten or stale), not trusted` };
+    case "not-found":
+      check.done();
+      if (digest !== undefined && (await holdsDigest())) return { kind: "has", digest };
+      return { kind: "lacks", reason: `the mirror does not have ${target.repository} ${reference.digest ?? `tag "${reference.tag ?? "latest"}"`}${digest !== undefined && digest !== reference.digest ? ` nor ${digest}` : ""} (404)` };
     case "unavailable":
       check.failed();
       return { kind: "down", reason: `the mirror answered HTTP ${result.status}${result.message ? ` ${result.message}` : ""}` };
@@ -347,15 +356,6 @@ export async function checkMirror(reference: Reference, rule: MirrorRule, digest
       // A mirror that cannot be reached counts toward its gate: the next images skip it without asking.
       check.failed();
       return { kind: "down", reason: `the mirror cannot be reached (${result.cause})` };
-    case "not-found": {
-      check.done();
-      const what = digest ?? `tag "${reference.tag ?? "latest"}"`;
-      if (digest !== undefined && reference.tag !== undefined && reference.digest === undefined) {
-        const byTag = await ctx.client.resolveManifest(onMirror(reference, rule), { signal: ctx.signal, explainNotFound: false });
-        if (byTag.kind === "ok" && byTag.digest !== digest) return otherDigest(rule, digest, byTag.digest);
-      }
-      return { kind: "lacks", reason: `the mirror does not have ${target.repository} ${what} (404)` };
-    }
     case "denied":
       check.done();
       return { kind: "lacks", reason: `the mirror denied access to ${target.repository} (HTTP ${result.status})` };
@@ -363,8 +363,4 @@ export async function checkMirror(reference: Reference, rule: MirrorRule, digest
       check.done();
       return { kind: "unknown" };
   }
-}
-
-function otherDigest(rule: MirrorRule, expected: string, found: string): MirrorCheck {
-  return { kind: "other-digest", digest: found, reason: `mirror ${rule.key} serves ${found} for the tag, the registry names ${expected}: the mirror's copy differs (rewritten or stale), not trusted` };
 }

@@ -213,11 +213,13 @@ interface ImageState {
   readonly passed: Set<string>;
   /** Mirrors this image left since its last attempt upstream (down, closed, failed): tried again after it. */
   readonly round: Set<string>;
+  /** What a mirror did that the user must hear of even when the image was pulled (another digest): the report's reason. */
+  readonly warnings: string[];
 }
 
 /** One image's whole life. A bug anywhere in it (ours, or the engine's we were given) fails this image as "internal", never the run. */
 async function pullImage(reference: Reference, context: RunContext): Promise<ImageResult> {
-  const state: ImageState = { reference, startedAt: context.options.clock.now(), attempts: [], record: FIRST_ATTEMPT, passed: new Set(), round: new Set() };
+  const state: ImageState = { reference, startedAt: context.options.clock.now(), attempts: [], record: FIRST_ATTEMPT, passed: new Set(), round: new Set(), warnings: [] };
   try {
     return await attempts(state, context);
   } catch (error) {
@@ -585,13 +587,14 @@ function interrupted(state: ImageState, context: RunContext): ImageResult {
 
 function finish(state: ImageState, context: RunContext, status: ImageResult["status"], outcome: OutcomeClass, extra: { reason?: string; digest?: string; bytes?: number; stack?: string; rule?: string; source?: ImageSource; mirror?: string }): ImageResult {
   const source = extra.source ?? (status === "present" ? "engine" : undefined);
+  const reason = extra.reason ?? (state.warnings.length > 0 ? state.warnings.join("; ") : undefined);
   return {
     input: state.reference.input,
     reference: state.reference.canonical,
     registry: state.reference.registry,
     status,
     class: outcome,
-    ...(extra.reason !== undefined ? { reason: extra.reason } : {}),
+    ...(reason !== undefined ? { reason } : {}),
     ...(extra.rule !== undefined ? { rule: extra.rule } : {}),
     ...(extra.digest !== undefined ? { digest: extra.digest } : {}),
     ...(state.resolvedDigest !== undefined ? { resolvedDigest: state.resolvedDigest } : {}),
@@ -653,6 +656,7 @@ async function viaMirrors(state: ImageState, mirrors: readonly MirrorRule[], con
     const tried = await fromMirror(state, rule, context);
     if (tried.kind === "served") return tried.image;
     (tried.forRun ? state.passed : state.round).add(rule.key);
+    if (tried.warning) state.warnings.push(tried.reason);
     failover(state, mirrors, rule.key, tried.reason, context, tried.warning);
   }
 }

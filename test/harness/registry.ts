@@ -33,6 +33,12 @@ export interface StartRegistryOptions {
   readonly htpasswd?: Credentials;
   /** Protect the registry with token auth (`auth: token`): clients get JWTs from this realm. */
   readonly token?: { readonly realm: string; readonly service: string; readonly issuer: string; readonly rootCertBundle: string };
+  /**
+   * Run as a pull-through cache (distribution's `proxy.remoteurl`): manifests by digest and blobs
+   * are served from its store once fetched; tags are asked upstream first, the cached tag used
+   * when upstream fails.
+   */
+  readonly proxyRemoteUrl?: string;
   /** How long to wait for GET /v2/ to answer. Default 15 000 ms. */
   readonly readyTimeoutMs?: number;
 }
@@ -85,6 +91,7 @@ async function launch(binary: string, dir: string, attempt: number, htpasswdFile
     http: { addr: host, secret: `prepull-test-${process.pid}-${port}`, headers: { "X-Content-Type-Options": ["nosniff"] } },
   };
   if (htpasswdFile) config.auth = { htpasswd: { realm: "prepull-test", path: htpasswdFile } };
+  if (options.proxyRemoteUrl) config.proxy = { remoteurl: options.proxyRemoteUrl };
   if (options.token) {
     const { realm, service, issuer, rootCertBundle } = options.token;
     config.auth = { token: { realm, service, issuer, rootcertbundle: rootCertBundle } };

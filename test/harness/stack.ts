@@ -40,8 +40,26 @@ export interface TokenEndpoint extends Endpoint {
   readonly password: string;
 }
 
+/**
+ * A pull-through cache (a CNCF registry in proxy mode) in front of the stack's registry, with a
+ * fault proxy on each side: `proxy` (what image references use: the engine and prepull talk to
+ * it) and `upstreamProxy` (the cache's own way to the registry). An upstream outage is a fault
+ * on both the stack's proxy and `upstreamProxy`.
+ */
+export interface CacheEndpoint {
+  readonly registry: Registry;
+  readonly proxy: FaultProxy;
+  readonly upstreamProxy: FaultProxy;
+  /** The front proxy's "127.0.0.1:PORT": the mirror's host. */
+  readonly host: string;
+}
+
 export interface Stack extends Endpoint {
   readonly engine: Dockerd;
+  /** Present when started with `mirrors`: a pull-through cache of the main registry. */
+  readonly cache?: CacheEndpoint;
+  /** Present when started with `mirrors`: a plain second registry, to seed by hand as a static mirror. */
+  readonly staticMirror?: Endpoint;
   /** Present when started with `auth`. */
   readonly auth?: AuthEndpoint;
   /** Present when started with `tokenAuth`. */
@@ -60,6 +78,8 @@ export interface StartStackOptions {
    * repositories named "public-…"); its user is the `auth` user, or generated.
    */
   readonly tokenAuth?: boolean;
+  /** Also start a pull-through cache of the main registry and a plain second registry (issue 11). */
+  readonly mirrors?: boolean;
   /** Seed of the proxies' random (probability rules). */
   readonly seed?: number;
   readonly dockerd?: StartDockerdOptions;
@@ -141,20 +161,31 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
       const seeded = await withProxy({ token: { realm, service, issuer: issuerName, rootCertBundle } }, pushToken);
       return { ...seeded, issuer, user: tokenCredentials.user, password: tokenCredentials.password };
     };
+    const seedOption = options.seed !== undefined ? { seed: options.seed } : {};
+    const withCache = async (upstream: Endpoint): Promise<CacheEndpoint> => {
+      const upstreamProxy = started(await startFaultProxy({ target: upstream.registry.host, ...seedOption }), true);
+      const registry = started(await startRegistry({ proxyRemoteUrl: `http://${upstreamProxy.host}` }));
+      const proxy = started(await startFaultProxy({ target: registry.host, ...seedOption }), true);
+      return { registry, proxy, upstreamProxy, host: proxy.host };
+    };
+    const mainEndpoint = withProxy({});
+    const mirrorParts = options.mirrors ? Promise.all([mainEndpoint.then(withCache), withProxy({})]) : Promise.resolve(undefined);
     // allSettled: if one part fails, the others have still registered their stop before we clean up.
     const results = await Promise.allSettled([
       startDockerd(options.dockerd).then((engine) => started(engine)),
-      withProxy({}),
+      mainEndpoint,
       credentials ? withProxy({ htpasswd: credentials }) : Promise.resolve(undefined),
       options.tokenAuth ? withTokenAuth() : Promise.resolve(undefined),
+      mirrorParts,
     ] as const);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
-    const [engine, main, authEndpoint, tokenEndpoint] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+    const [engine, main, authEndpoint, tokenEndpoint, mirrorEndpoints] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
       Dockerd,
       Endpoint,
       Endpoint | undefined,
       TokenEndpoint | undefined,
+      [CacheEndpoint, Endpoint] | undefined,
     ];
 
     let counter = 0;
@@ -172,6 +203,7 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
           }
         : {}),
       ...(tokenEndpoint ? { token: tokenEndpoint } : {}),
+      ...(mirrorEndpoints ? { cache: mirrorEndpoints[0], staticMirror: mirrorEndpoints[1] } : {}),
       image: (name: string) => `${name.toLowerCase().replace(/[^a-z0-9._/-]/g, "-")}-${(++counter).toString(36)}${randomBytes(3).toString("hex")}`,
       stop: stopAll,
     };

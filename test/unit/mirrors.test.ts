@@ -246,6 +246,16 @@ describe("the scheduler with a mirror", () => {
     assert.equal(images[0]?.source, "upstream");
     const warning = events.find((e) => e.type === "failover" && e.warning);
     assert.ok(warning && warning.type === "failover" && warning.reason.includes(D2) && warning.reason.includes(D1));
+     // The report says so too, on the image that was pulled anyway.
+    assert.ok(images[0]?.reason?.includes(D2));
+  });
+
+  it("a mirror whose tag is stale but that holds the registry's digest serves that digest", async () => {
+    const clock = new FakeClock();
+    const f = fakes(clock, (t) => (t.registry === MIRROR ? ok(t.digest ?? D2) : ok(D1)), (r) => pulledAs(r.digest ?? D1));
+    const { images } = await run(clock, ["registry.example/app:1"], f);
+    assert.deepEqual(f.pulls, [`${MIRROR}/app@${D1}`]);
+    assert.equal(images[0]?.source, "mirror");
   });
 
   it("a mirror whose HEADs fail closes its own gate; later images skip it without asking", async () => {
