@@ -9,7 +9,7 @@ import type { Coordinator, DirectCoordination, RegistryTicket } from "../policy/
 import { FIRST_ATTEMPT, MAX_ABSORBED_PER_IMAGE, decide, voided, type Next, type RetryRecord } from "../policy/retry.js";
 import { parseReference } from "../reference/index.js";
 import type { RegistryClient } from "../registry/index.js";
-import { checkMirror, createDirectState, createQuotaBarrier, gateProbe, preflight, waitForManifest, type DirectContext, type DirectState, type MirrorCheck, type Settled } from "./direct.js";
+import { MANIFEST_POLL_MS, checkMirror, createDirectState, createQuotaBarrier, gateProbe, preflight, waitForManifest, type DirectContext, type DirectState, type MirrorCheck, type Settled } from "./direct.js";
 import { chooseSource, mirrorsOf, onMirror } from "../policy/mirrors.js";
 import { engineWedged, type AttemptWatch, type WatchAttempt, type WatchVerdict } from "../policy/watchdog.js";
 import type { AttemptRecord, Clock, ImageResult, ImageSource, MirrorRule, OutcomeClass, PullEvent, Random, Reference, RegistryStats, Settings } from "../types.js";
@@ -251,9 +251,11 @@ async function attempts(state: ImageState, context: RunContext): Promise<ImageRe
       if (served) return served;
       if (context.signal.aborted) return interrupted(state, context);
     }
-    let ticket: RegistryTicket;
+    const admitted = mirrors.length > 0 ? await admitOrMirror(state, mirrors, coordinator, context) : await coordinator.admit(image, { paid: !state.record.nextFree, signal: context.signal, repository: reference.repository }).catch(() => undefined);
+    if (admitted === "mirror") continue;
+    if (admitted === undefined) return interrupted(state, context);
+    const ticket: RegistryTicket = admitted;
     try {
-      ticket = await coordinator.admit(image, { paid: !state.record.nextFree, signal: context.signal, repository: reference.repository });
       await context.slots.acquire(context.signal);
     } catch {
       return interrupted(state, context);
@@ -658,6 +660,47 @@ async function viaMirrors(state: ImageState, mirrors: readonly MirrorRule[], con
     (tried.forRun ? state.passed : state.round).add(rule.key);
     if (tried.warning) state.warnings.push(tried.reason);
     failover(state, mirrors, rule.key, tried.reason, context, tried.warning);
+  }
+}
+
+/**
+ * Admission to the registry's gate, for an image with mirrors. While it waits behind the closed
+ * gate, its mirrors are watched: a closed mirror gate until it opens (its HEAD probes run
+ * meanwhile), a mirror that is open but failed this image this round for about a second; the
+ * first to come back takes the image back to the mirrors ("mirror"), so a mirror serves while
+ * the registry is still down. Only with direct probes: without them a gate lets a watcher
+ * through at once. Undefined: the run is ending.
+ */
+async function admitOrMirror(state: ImageState, mirrors: readonly MirrorRule[], coordinator: Coordinator, context: RunContext): Promise<RegistryTicket | "mirror" | undefined> {
+  const image = state.reference.canonical;
+  const options = { paid: !state.record.nextFree, repository: state.reference.repository };
+  const direct = context.direct;
+  const candidates = direct ? mirrors.filter((m) => !state.passed.has(m.key) && !direct.state.off.has(m.key)) : [];
+  const closed = candidates.filter((m) => !context.coordinator(m.key).isOpen);
+  const open = candidates.filter((m) => context.coordinator(m.key).isOpen);
+  if (candidates.length === 0) return coordinator.admit(image, { ...options, signal: context.signal }).catch(() => undefined);
+  const stop = new AbortController();
+  const signal = AbortSignal.any([context.signal, stop.signal]);
+  let back: readonly string[] | undefined;
+  const { clock, random } = context.options;
+  Promise.race([
+    ...closed.map((m) => context.coordinator(m.key).whenOpen(image, signal).then(() => [m.key])),
+    ...(open.length > 0 ? [clock.sleep(Math.round(MANIFEST_POLL_MS * (0.9 + 0.2 * random())), signal).then(() => open.map((m) => m.key))] : []),
+  ]).then(
+    (keys) => {
+      back = keys;
+      stop.abort();
+    },
+    () => undefined,
+  );
+  try {
+    return await coordinator.admit(image, { ...options, signal });
+  } catch {
+    if (back === undefined || context.signal.aborted) return undefined;
+    for (const key of back) state.round.delete(key);
+    return "mirror";
+  } finally {
+    stop.abort();
   }
 }
 

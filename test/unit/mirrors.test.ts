@@ -271,4 +271,19 @@ describe("the scheduler with a mirror", () => {
     assert.ok(result.events.some((e) => e.type === "gate-closed" && e.registry === MIRROR));
     assert.ok(result.events.some((e) => e.type === "failover" && /gate (is )?closed/.test(e.reason)));
   });
+
+  it("upstream down and the mirror down too: the image waits for whichever comes back first, and the mirror serves", async () => {
+    const clock = new FakeClock();
+    const mirrorBack = 20_000;
+    const f = fakes(
+      clock,
+      (t) => (t.registry === MIRROR ? (clock.now() >= mirrorBack ? ok(D2) : down) : down),
+      (r) => (r.registry === MIRROR ? pulledAs(D2) : engine503),
+    );
+    const images = Array.from({ length: 20 }, (_, i) => `registry.example/app${i}:1`);
+    const result = await run(clock, images, f, settings({ PULL_RETRIES: "3" }));
+    assert.ok(result.images.every((i) => i.status === "pulled" && i.source === "mirror"), JSON.stringify(result.images.map((i) => [i.status, i.source, i.reason])));
+    // Once both gates closed, nothing went upstream through the engine: the images waited for a gate.
+    assert.ok(f.pulls.filter((p) => p.startsWith("registry.example")).length <= images.length);
+  });
 });
