@@ -180,6 +180,10 @@ function terminalSafe(text) {
     return /^\s*(?:::|##\[)/.test(shown) ? `> ${shown.trimStart()}` : shown;
   }).join("\n");
 }
+function sourceOf(image) {
+  if (image.source === "mirror") return `mirror ${image.mirror ?? "?"}`;
+  return image.source ?? "";
+}
 function reasonOf(image) {
   const fallback = image.attempts.at(-1)?.message ?? "";
   return clip(oneLine(image.reason ?? fallback));
@@ -220,28 +224,35 @@ function renderTable(header2, rows, align) {
 }
 function formatSummary(report, options = {}) {
   const lines2 = [];
+  const mirrored = report.registries.some((stats) => stats.mirrorOf !== void 0) || report.images.some((image) => image.mirror !== void 0);
   if (report.images.length > 0) {
     const rows = report.images.map((image) => [
       { text: image.status, ...options.color ? { color: ANSI_COLORS[image.status] } : {} },
       { text: image.reference },
+      ...mirrored ? [{ text: sourceOf(image) }] : [],
       { text: String(image.attempts.length) },
       { text: formatDuration(image.durationMs) },
       { text: describeOutcome(image) }
     ]);
-    lines2.push(...renderTable(["STATUS", "IMAGE", "ATTEMPTS", "TIME", "REASON"], rows, ["left", "left", "right", "right", "left"]));
+    lines2.push(...renderTable(["STATUS", "IMAGE", ...mirrored ? ["SOURCE"] : [], "ATTEMPTS", "TIME", "REASON"], rows, ["left", "left", ...mirrored ? ["left"] : [], "right", "right", "left"]));
     lines2.push("");
   }
   if (report.registries.length > 0) {
     const quotas = report.registries.some((stats) => stats.quota !== void 0);
     const rows = report.registries.map((stats) => [
-      { text: stats.registry },
+      { text: stats.mirrorOf ? `${stats.registry} (mirror of ${stats.mirrorOf})` : stats.registry },
       { text: String(stats.attempts) },
       { text: String(stats.failures) },
       { text: formatDuration(stats.gateClosedMs) },
+      ...mirrored ? [{ text: formatBytes(stats.bytes ?? 0) }] : [],
       ...quotas ? [{ text: stats.quota ? oneLine(describeQuota(stats.quota)) : "" }] : []
     ]);
-    lines2.push(...renderTable(["REGISTRY", "ATTEMPTS", "FAILURES", "GATE CLOSED", ...quotas ? ["QUOTA"] : []], rows, ["left", "right", "right", "right", "left"]));
+    const header2 = [mirrored ? "SOURCE" : "REGISTRY", "ATTEMPTS", "FAILURES", "GATE CLOSED", ...mirrored ? ["BYTES"] : [], ...quotas ? ["QUOTA"] : []];
+    lines2.push(...renderTable(header2, rows, ["left", "right", "right", "right", "right", "left"]));
     lines2.push("");
+  }
+  if (report.engineMirrors && report.engineMirrors.length > 0) {
+    lines2.push(`engine registry-mirrors (dockerd uses them by itself, for Docker Hub only): ${report.engineMirrors.map(oneLine).join(", ")}`, "");
   }
   lines2.push(`prepull: ${verdict(report)}`);
   return `${lines2.join("\n")}
@@ -8361,168 +8372,6 @@ import { appendFile as appendFile3 } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 
-// src/policy/settings.ts
-var MAX_WAIT_SECONDS = Math.floor(Number.MAX_SAFE_INTEGER / 1e3);
-var SETTINGS = [
-  { key: "attempts", env: "PULL_RETRIES", flag: "--retries", report: "retries", type: "count", min: 1, max: 1e3, default: 5, help: "attempts per image, the first included (at most 1000)" },
-  { key: "backoffBaseMs", env: "PULL_BACKOFF_BASE", flag: "--backoff-base", report: "backoffBaseMs", type: "seconds", min: 0, max: MAX_WAIT_SECONDS, default: 2, help: "wait before the first retry; doubled each retry" },
-  { key: "backoffMaxMs", env: "PULL_BACKOFF_MAX", flag: "--backoff-max", report: "backoffMaxMs", type: "seconds", min: 0, max: MAX_WAIT_SECONDS, default: 12, help: "cap on the doubled wait; jitter adds 0–10 % on top" },
-  { key: "timeoutMs", env: "PULL_TIMEOUT", flag: "--timeout", report: "timeoutMs", type: "seconds", min: 1e-3, max: MAX_WAIT_SECONDS, default: 300, help: "hard cap on one attempt, even while it downloads" },
-  { key: "parallel", env: "PULL_PARALLEL", flag: "--parallel", short: "p", report: "parallel", type: "count", min: 1, max: 1e3, default: 8, help: "pulls in flight at once, at most 1000 (dockerd used 314 MiB at 8, 697 MiB at 25 in ClickHouse's measurements)" },
-  { key: "rateLimitBackoffMs", env: "PULL_RATE_LIMIT_BACKOFF", flag: "--rate-limit-backoff", report: "rateLimitBackoffMs", type: "seconds", min: 0, max: MAX_WAIT_SECONDS, default: 30, help: "wait after a `toomanyrequests` answer; doubled each time" },
-  { key: "stallTimeoutMs", env: "PULL_STALL_TIMEOUT", flag: "--stall-timeout", report: "stallTimeoutMs", type: "seconds", min: 1e-3, max: MAX_WAIT_SECONDS, default: 60, help: "abort an attempt that has downloaded no bytes for this long" },
-  { key: "deadlineMs", env: "PULL_DEADLINE", flag: "--deadline", report: "deadlineMs", type: "seconds", min: 1e-3, max: MAX_WAIT_SECONDS, default: 900, help: "deadline for the whole run; then every unfinished image fails as `deadline`" },
-  { key: "seed", env: "PULL_SEED", flag: "--seed", report: "seed", type: "seed", help: "seed of the jitter, for reproducible schedules" },
-  { key: "pullPolicy", env: "PULL_POLICY", flag: "--pull", report: "pullPolicy", type: "choice", choices: ["always", "missing"], default: "missing", help: "`missing` asks the engine first and reports images it has as `present`" },
-  { key: "preflight", env: "PULL_PREFLIGHT", flag: "--preflight", report: "preflight", type: "choice", choices: ["on", "off"], default: "on", help: "`on` resolves every image with one manifest HEAD before pulling and probes a down registry by HEAD; `off` talks to the engine only" },
-  { key: "quotaPlan", env: "PULL_QUOTA_PLAN", flag: "--quota-plan", report: "quotaPlan", type: "choice", choices: ["fit", "all"], default: "fit", help: "when a registry's pull quota cannot cover the batch: `fit` pulls what fits and fails the rest at once, `all` tries every image" }
-];
-function resolveSettings(env, flags = {}, code = {}) {
-  const values = {};
-  for (const spec of SETTINGS) {
-    const read = readOne(spec, env, flags, code);
-    if (!read.ok) return read;
-    if (read.value !== void 0) values[spec.key] = read.value;
-  }
-  const settings = values;
-  if (settings.backoffMaxMs < settings.backoffBaseMs) {
-    const [max, base] = code.backoffMaxMs !== void 0 || code.backoffBaseMs !== void 0 ? ["settings.backoffMaxMs", "settings.backoffBaseMs"] : ["PULL_BACKOFF_MAX", "PULL_BACKOFF_BASE"];
-    return fail(max, `${max} (${settings.backoffMaxMs / 1e3}s) is below ${base} (${settings.backoffBaseMs / 1e3}s): the cap must be at least the base`);
-  }
-  return { ok: true, value: settings };
-}
-function readOne(spec, env, flags, code) {
-  const fromCode = code[spec.key];
-  if (fromCode !== void 0) return checkCodeValue(spec, fromCode);
-  const fromFlag = flags[spec.key];
-  const [source, raw] = fromFlag !== void 0 ? [spec.flag, fromFlag] : [spec.env, env[spec.env]];
-  if (raw === void 0 || raw.trim() === "") return { ok: true, value: defaultOf(spec) };
-  const text = raw.trim();
-  const bad = (expected) => fail(source, `${source}=${JSON.stringify(raw)} is not ${expected} (${spec.help})`);
-  switch (spec.type) {
-    case "seed":
-      return /^\d+$/.test(text) && Number(text) <= 4294967295 ? { ok: true, value: Number(text) } : bad("a whole number from 0 to 4294967295");
-    case "choice":
-      return spec.choices.includes(text) ? { ok: true, value: text } : fail(source, `${source}=${JSON.stringify(raw)} is not ${spec.key === "pullPolicy" ? "a pull policy" : "a valid choice"}: use ${spec.choices.map((c) => `"${c}"`).join(" or ")}`);
-    default: {
-      const pattern = spec.type === "count" ? /^\d+$/ : /^\d+(\.\d+)?$/;
-      if (!pattern.test(text)) return bad(`${spec.type === "count" ? "a whole number" : "a number of seconds"}; default ${spec.default}`);
-      const value = Number(text);
-      if (value < spec.min) return fail(source, `${source}=${JSON.stringify(raw)} is below the minimum ${spec.min} (${spec.help})`);
-      if (value > spec.max) return fail(source, `${source}=${JSON.stringify(raw)} is ${spec.type === "seconds" ? "too large to count in whole milliseconds" : `above the maximum ${spec.max}`} (${spec.help})`);
-      return { ok: true, value: toInternal(spec, value) };
-    }
-  }
-}
-function checkCodeValue(spec, value) {
-  const source = `settings.${spec.key}`;
-  switch (spec.type) {
-    case "seed":
-      return Number.isInteger(value) && value >= 0 && value <= 4294967295 ? { ok: true, value } : fail(source, `${source} must be a whole number from 0 to 4294967295, got ${String(value)}`);
-    case "choice":
-      return spec.choices.includes(value) ? { ok: true, value } : fail(source, `${source} must be ${spec.choices.map((c) => `"${c}"`).join(" or ")}, got ${String(value)}`);
-    default: {
-      const [min, max] = [toInternal(spec, spec.min), toInternal(spec, spec.max)];
-      const what = spec.type === "count" ? "a whole number" : "a number of milliseconds";
-      const whole = spec.type === "count" ? Number.isInteger(value) : true;
-      if (typeof value !== "number" || !Number.isFinite(value) || !whole || value < min) return fail(source, `${source} must be ${what} of at least ${min}, got ${String(value)}`);
-      if (value > max) return fail(source, `${source} must be ${what} of at most ${max}, got ${String(value)}`);
-      return { ok: true, value };
-    }
-  }
-}
-function defaultOf(spec) {
-  switch (spec.type) {
-    case "seed":
-      return void 0;
-    case "choice":
-      return spec.default;
-    default:
-      return toInternal(spec, spec.default);
-  }
-}
-function toInternal(spec, value) {
-  return spec.type === "seconds" ? Math.round(value * 1e3) : value;
-}
-function fail(source, message) {
-  return { ok: false, error: { source, message } };
-}
-function reportSettings(settings) {
-  const out = {};
-  for (const spec of SETTINGS) if (settings[spec.key] !== void 0) out[spec.report] = settings[spec.key];
-  return out;
-}
-
-// src/cli/args.ts
-var OPTIONS = {
-  help: { type: "boolean", short: "h" },
-  version: { type: "boolean", short: "V" },
-  file: { type: "string", short: "f", multiple: true },
-  compose: { type: "string", short: "c", multiple: true },
-  "env-file": { type: "string", multiple: true },
-  profile: { type: "string", multiple: true },
-  print: { type: "boolean" },
-  json: { type: "string" },
-  junit: { type: "string" },
-  pulled: { type: "string" },
-  quiet: { type: "boolean", short: "q" },
-  verbose: { type: "boolean", short: "v" },
-  color: { type: "boolean" },
-  "no-color": { type: "boolean" }
-};
-var SETTING_OPTIONS = Object.fromEntries(SETTINGS.map((s) => [s.flag.slice(2), { type: "string", ...s.short ? { short: s.short } : {} }]));
-function parseCliArgs(argv) {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...argv], options: { ...OPTIONS, ...SETTING_OPTIONS }, allowPositionals: true, strict: true });
-  } catch (error) {
-    const first = (error.message.split("\n")[0] ?? "").replace(/\. To specify a positional argument.*$/, "").replace(/\.$/, "");
-    return { ok: false, error: `${first}. Run "prepull --help" for usage.` };
-  }
-  const { values: v, positionals } = parsed;
-  if (v.quiet && v.verbose) return { ok: false, error: "--quiet and --verbose cannot be used together" };
-  const settings = {};
-  for (const spec of SETTINGS) {
-    const value = v[spec.flag.slice(2)];
-    if (typeof value === "string") settings[spec.key] = value;
-  }
-  const clash = sharedOutputPath({ "--json": v.json, "--junit": v.junit, "--pulled": v.pulled });
-  if (clash) return { ok: false, error: clash };
-  const color = v["no-color"] ? false : v.color ? true : void 0;
-  return {
-    ok: true,
-    value: {
-      help: v.help ?? false,
-      version: v.version ?? false,
-      images: positionals.filter((p) => p !== "-"),
-      readStdin: positionals.includes("-"),
-      files: v.file ?? [],
-      compose: v.compose ?? [],
-      envFiles: v["env-file"] ?? [],
-      profiles: v.profile ?? [],
-      print: v.print ?? false,
-      settings,
-      ...v.json !== void 0 ? { json: v.json } : {},
-      ...v.junit !== void 0 ? { junit: v.junit } : {},
-      ...v.pulled !== void 0 ? { pulled: v.pulled } : {},
-      quiet: v.quiet ?? false,
-      verbose: v.verbose ?? false,
-      ...color !== void 0 ? { color } : {}
-    }
-  };
-}
-function sharedOutputPath(outputs) {
-  const seen = /* @__PURE__ */ new Map();
-  for (const [flag, path2] of Object.entries(outputs)) {
-    if (path2 === void 0) continue;
-    const key = resolve(path2);
-    const other = seen.get(key);
-    if (other !== void 0) return `${other} and ${flag} name the same file ${JSON.stringify(path2)}: each report needs its own file`;
-    seen.set(key, flag);
-  }
-  return void 0;
-}
-
 // src/reference/grammar.ts
 var NAME_MAX_LENGTH = 255;
 var TAG_MAX_LENGTH = 128;
@@ -8629,21 +8478,21 @@ var DEFAULT_TAG = "latest";
 var BARE_IMAGE_ID = /^(?:[a-f0-9]{64}|sha(?:256|384|512):[a-fA-F0-9]+)$/;
 function parseReference(input) {
   const problem = checkWhole(input);
-  if (problem !== void 0) return fail2(input, problem);
+  if (problem !== void 0) return fail(input, problem);
   const parts = splitReference(input);
   const partProblem = checkParts(parts);
-  if (partProblem !== void 0) return fail2(input, partProblem);
+  if (partProblem !== void 0) return fail(input, partProblem);
   const reference = normalize(input, parts);
   const nameLength = reference.registry.length + 1 + reference.repository.length;
   if (nameLength > NAME_MAX_LENGTH) {
-    return fail2(input, `name is ${nameLength} characters long counting the registry; the limit is ${NAME_MAX_LENGTH}`);
+    return fail(input, `name is ${nameLength} characters long counting the registry; the limit is ${NAME_MAX_LENGTH}`);
   }
   return { ok: true, value: reference };
 }
 function formatReferenceError(error) {
   return `invalid image reference ${JSON.stringify(error.input)}: ${error.reason}`;
 }
-function fail2(input, reason) {
+function fail(input, reason) {
   return { ok: false, error: { input, reason } };
 }
 function checkWhole(input) {
@@ -8705,6 +8554,246 @@ function dedupeReferences(refs) {
     seen.add(ref.canonical);
     return true;
   });
+}
+
+// src/policy/mirrors.ts
+var HUB_ALIASES = /* @__PURE__ */ new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
+var HOST = /^(?:localhost|\[[0-9a-fA-F:]+\]|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(?::[0-9]{1,5})?$/;
+var PATH_COMPONENT2 = /^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$/;
+function parseMirrorRule(entry) {
+  const text = entry.trim();
+  const bad = (why) => ({ ok: false, error: `mirror ${JSON.stringify(entry)}: ${why}` });
+  const eq = text.indexOf("=");
+  if (eq < 0) return bad("expected REGISTRY=MIRROR, e.g. docker.io=mirror.example:5000 or ghcr.io=harbor.example/proxy-ghcr");
+  const registryText = text.slice(0, eq).trim().toLowerCase();
+  let mirrorText = text.slice(eq + 1).trim();
+  if (/^[a-z]+:\/\//i.test(mirrorText)) return bad("MIRROR is host[:port][/prefix] without a scheme (whether it speaks HTTP or HTTPS follows the engine's insecure-registries, as for any registry)");
+  mirrorText = mirrorText.replace(/\/+$/, "");
+  if (registryText === "" || !HOST.test(registryText) || registryText.includes("/")) return bad(`${JSON.stringify(registryText)} is not a registry host[:port]`);
+  const registry = HUB_ALIASES.has(registryText) ? DOCKER_HUB : registryText;
+  const [host = "", ...path2] = mirrorText.split("/");
+  if (host === "" || !HOST.test(host)) return bad(`${JSON.stringify(host)} is not a mirror host[:port]`);
+  if (!host.includes(".") && !host.includes(":") && host !== "localhost") return bad(`the mirror host ${JSON.stringify(host)} needs a dot or a port (or be localhost), else it reads as a Docker Hub repository`);
+  const badComponent = path2.find((c) => !PATH_COMPONENT2.test(c));
+  if (badComponent !== void 0) return bad(`the path prefix component ${JSON.stringify(badComponent)} must be lowercase letters, digits and separators`);
+  const prefix = path2.join("/");
+  const mirrorHost = HUB_ALIASES.has(host.toLowerCase()) ? DOCKER_HUB : host.toLowerCase();
+  if (mirrorHost === registry && prefix === "") return bad("the mirror is the registry itself");
+  return { ok: true, value: { registry, host: mirrorHost, ...prefix ? { prefix } : {}, key: prefix ? `${mirrorHost}/${prefix}` : mirrorHost } };
+}
+function parseMirrorList(entries) {
+  const rules = [];
+  const errors = [];
+  for (const entry of entries.flatMap((e) => e.split(/[\s,]+/)).filter((e) => e !== "")) {
+    const parsed = parseMirrorRule(entry);
+    if (!parsed.ok) errors.push(parsed.error);
+    else if (!rules.some((r) => r.registry === parsed.value.registry && r.key === parsed.value.key)) rules.push(parsed.value);
+  }
+  return errors.length > 0 ? { ok: false, error: errors.join("; ") } : { ok: true, value: rules };
+}
+function mirrorsOf(registry, rules) {
+  return (rules ?? []).filter((r) => r.registry === registry);
+}
+function onMirror(reference, rule, digest) {
+  const repository = rule.prefix ? `${rule.prefix}/${reference.repository}` : reference.repository;
+  const pin = digest ?? reference.digest;
+  const text = `${rule.host}/${repository}${pin ? `@${pin}` : `:${reference.tag ?? "latest"}`}`;
+  const parsed = parseReference(text);
+  if (!parsed.ok) throw new Error(`cannot name ${reference.canonical} on mirror ${rule.key}: ${parsed.error.reason}`);
+  return { ...parsed.value, input: reference.input };
+}
+function chooseSource(mirrors) {
+  return mirrors.find((m) => m.open && !m.passed)?.key;
+}
+
+// src/policy/settings.ts
+var MAX_WAIT_SECONDS = Math.floor(Number.MAX_SAFE_INTEGER / 1e3);
+var SETTINGS = [
+  { key: "attempts", env: "PULL_RETRIES", flag: "--retries", report: "retries", type: "count", min: 1, max: 1e3, default: 5, help: "attempts per image, the first included (at most 1000)" },
+  { key: "backoffBaseMs", env: "PULL_BACKOFF_BASE", flag: "--backoff-base", report: "backoffBaseMs", type: "seconds", min: 0, max: MAX_WAIT_SECONDS, default: 2, help: "wait before the first retry; doubled each retry" },
+  { key: "backoffMaxMs", env: "PULL_BACKOFF_MAX", flag: "--backoff-max", report: "backoffMaxMs", type: "seconds", min: 0, max: MAX_WAIT_SECONDS, default: 12, help: "cap on the doubled wait; jitter adds 0–10 % on top" },
+  { key: "timeoutMs", env: "PULL_TIMEOUT", flag: "--timeout", report: "timeoutMs", type: "seconds", min: 1e-3, max: MAX_WAIT_SECONDS, default: 300, help: "hard cap on one attempt, even while it downloads" },
+  { key: "parallel", env: "PULL_PARALLEL", flag: "--parallel", short: "p", report: "parallel", type: "count", min: 1, max: 1e3, default: 8, help: "pulls in flight at once, at most 1000 (dockerd used 314 MiB at 8, 697 MiB at 25 in ClickHouse's measurements)" },
+  { key: "rateLimitBackoffMs", env: "PULL_RATE_LIMIT_BACKOFF", flag: "--rate-limit-backoff", report: "rateLimitBackoffMs", type: "seconds", min: 0, max: MAX_WAIT_SECONDS, default: 30, help: "wait after a `toomanyrequests` answer; doubled each time" },
+  { key: "stallTimeoutMs", env: "PULL_STALL_TIMEOUT", flag: "--stall-timeout", report: "stallTimeoutMs", type: "seconds", min: 1e-3, max: MAX_WAIT_SECONDS, default: 60, help: "abort an attempt that has downloaded no bytes for this long" },
+  { key: "deadlineMs", env: "PULL_DEADLINE", flag: "--deadline", report: "deadlineMs", type: "seconds", min: 1e-3, max: MAX_WAIT_SECONDS, default: 900, help: "deadline for the whole run; then every unfinished image fails as `deadline`" },
+  { key: "seed", env: "PULL_SEED", flag: "--seed", report: "seed", type: "seed", help: "seed of the jitter, for reproducible schedules" },
+  { key: "pullPolicy", env: "PULL_POLICY", flag: "--pull", report: "pullPolicy", type: "choice", choices: ["always", "missing"], default: "missing", help: "`missing` asks the engine first and reports images it has as `present`" },
+  { key: "preflight", env: "PULL_PREFLIGHT", flag: "--preflight", report: "preflight", type: "choice", choices: ["on", "off"], default: "on", help: "`on` resolves every image with one manifest HEAD before pulling and probes a down registry by HEAD; `off` talks to the engine only" },
+  { key: "mirrors", env: "PULL_MIRRORS", flag: "--mirror", report: "mirrors", type: "list", help: "`REGISTRY=MIRROR[/prefix]`, repeatable: pull REGISTRY's images through this mirror or pull-through cache first, failing over to the next source (see Mirrors and caches)" },
+  { key: "keepMirrorNames", env: "PULL_KEEP_MIRROR_NAMES", flag: "--keep-mirror-names", report: "keepMirrorNames", type: "switch", help: "keep the mirror's name of an image a mirror served, besides its own name" },
+  { key: "quotaPlan", env: "PULL_QUOTA_PLAN", flag: "--quota-plan", report: "quotaPlan", type: "choice", choices: ["fit", "all"], default: "fit", help: "when a registry's pull quota cannot cover the batch: `fit` pulls what fits and fails the rest at once, `all` tries every image" }
+];
+function resolveSettings(env, flags = {}, code = {}) {
+  const values = {};
+  for (const spec of SETTINGS) {
+    const read = readOne(spec, env, flags, code);
+    if (!read.ok) return read;
+    if (read.value !== void 0) values[spec.key] = read.value;
+  }
+  const settings = values;
+  if (settings.backoffMaxMs < settings.backoffBaseMs) {
+    const [max, base] = code.backoffMaxMs !== void 0 || code.backoffBaseMs !== void 0 ? ["settings.backoffMaxMs", "settings.backoffBaseMs"] : ["PULL_BACKOFF_MAX", "PULL_BACKOFF_BASE"];
+    return fail2(max, `${max} (${settings.backoffMaxMs / 1e3}s) is below ${base} (${settings.backoffBaseMs / 1e3}s): the cap must be at least the base`);
+  }
+  return { ok: true, value: settings };
+}
+function readOne(spec, env, flags, code) {
+  const fromCode = code[spec.key];
+  if (fromCode !== void 0) return checkCodeValue(spec, fromCode);
+  const fromFlag = flags[spec.key];
+  if (spec.type === "list") {
+    const [source2, entries] = fromFlag !== void 0 ? [spec.flag, typeof fromFlag === "string" ? [fromFlag] : fromFlag] : [spec.env, [env[spec.env] ?? ""]];
+    const parsed = parseMirrorList(entries);
+    if (!parsed.ok) return fail2(source2, `${source2}: ${parsed.error}`);
+    return { ok: true, value: parsed.value.length > 0 ? parsed.value : void 0 };
+  }
+  if (Array.isArray(fromFlag)) return fail2(spec.flag, `${spec.flag} was given more than once`);
+  const [source, raw] = fromFlag !== void 0 ? [spec.flag, fromFlag] : [spec.env, env[spec.env]];
+  if (raw === void 0 || raw.trim() === "") return { ok: true, value: defaultOf(spec) };
+  const text = raw.trim();
+  const bad = (expected) => fail2(source, `${source}=${JSON.stringify(raw)} is not ${expected} (${spec.help})`);
+  switch (spec.type) {
+    case "switch": {
+      const on = /^(?:true|1|yes|on)$/i.test(text);
+      if (!on && !/^(?:false|0|no|off)$/i.test(text)) return bad("true or false");
+      return { ok: true, value: on ? true : void 0 };
+    }
+    case "seed":
+      return /^\d+$/.test(text) && Number(text) <= 4294967295 ? { ok: true, value: Number(text) } : bad("a whole number from 0 to 4294967295");
+    case "choice":
+      return spec.choices.includes(text) ? { ok: true, value: text } : fail2(source, `${source}=${JSON.stringify(raw)} is not ${spec.key === "pullPolicy" ? "a pull policy" : "a valid choice"}: use ${spec.choices.map((c) => `"${c}"`).join(" or ")}`);
+    default: {
+      const pattern = spec.type === "count" ? /^\d+$/ : /^\d+(\.\d+)?$/;
+      if (!pattern.test(text)) return bad(`${spec.type === "count" ? "a whole number" : "a number of seconds"}; default ${spec.default}`);
+      const value = Number(text);
+      if (value < spec.min) return fail2(source, `${source}=${JSON.stringify(raw)} is below the minimum ${spec.min} (${spec.help})`);
+      if (value > spec.max) return fail2(source, `${source}=${JSON.stringify(raw)} is ${spec.type === "seconds" ? "too large to count in whole milliseconds" : `above the maximum ${spec.max}`} (${spec.help})`);
+      return { ok: true, value: toInternal(spec, value) };
+    }
+  }
+}
+function checkCodeValue(spec, value) {
+  const source = `settings.${spec.key}`;
+  switch (spec.type) {
+    case "switch":
+      return typeof value === "boolean" ? { ok: true, value: value || void 0 } : fail2(source, `${source} must be true or false, got ${String(value)}`);
+    case "list": {
+      if (!Array.isArray(value)) return fail2(source, `${source} must be a list of mirror rules`);
+      const parsed = parseMirrorList(value.map((r) => typeof r === "string" ? r : typeof r === "object" && r !== null && "registry" in r && "key" in r ? `${String(r.registry)}=${String(r.key)}` : String(r)));
+      if (!parsed.ok) return fail2(source, `${source}: ${parsed.error}`);
+      return { ok: true, value: parsed.value.length > 0 ? parsed.value : void 0 };
+    }
+    case "seed":
+      return Number.isInteger(value) && value >= 0 && value <= 4294967295 ? { ok: true, value } : fail2(source, `${source} must be a whole number from 0 to 4294967295, got ${String(value)}`);
+    case "choice":
+      return spec.choices.includes(value) ? { ok: true, value } : fail2(source, `${source} must be ${spec.choices.map((c) => `"${c}"`).join(" or ")}, got ${String(value)}`);
+    default: {
+      const [min, max] = [toInternal(spec, spec.min), toInternal(spec, spec.max)];
+      const what = spec.type === "count" ? "a whole number" : "a number of milliseconds";
+      const whole = spec.type === "count" ? Number.isInteger(value) : true;
+      if (typeof value !== "number" || !Number.isFinite(value) || !whole || value < min) return fail2(source, `${source} must be ${what} of at least ${min}, got ${String(value)}`);
+      if (value > max) return fail2(source, `${source} must be ${what} of at most ${max}, got ${String(value)}`);
+      return { ok: true, value };
+    }
+  }
+}
+function defaultOf(spec) {
+  switch (spec.type) {
+    case "seed":
+    case "list":
+    case "switch":
+      return void 0;
+    case "choice":
+      return spec.default;
+    default:
+      return toInternal(spec, spec.default);
+  }
+}
+function toInternal(spec, value) {
+  return spec.type === "seconds" ? Math.round(value * 1e3) : value;
+}
+function fail2(source, message) {
+  return { ok: false, error: { source, message } };
+}
+function reportSettings(settings) {
+  const out = {};
+  for (const spec of SETTINGS) if (settings[spec.key] !== void 0) out[spec.report] = settings[spec.key];
+  return out;
+}
+
+// src/cli/args.ts
+var OPTIONS = {
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
+  file: { type: "string", short: "f", multiple: true },
+  compose: { type: "string", short: "c", multiple: true },
+  "env-file": { type: "string", multiple: true },
+  profile: { type: "string", multiple: true },
+  print: { type: "boolean" },
+  json: { type: "string" },
+  junit: { type: "string" },
+  pulled: { type: "string" },
+  quiet: { type: "boolean", short: "q" },
+  verbose: { type: "boolean", short: "v" },
+  color: { type: "boolean" },
+  "no-color": { type: "boolean" }
+};
+var SETTING_OPTIONS = Object.fromEntries(
+  SETTINGS.map((s) => [s.flag.slice(2), { type: s.type === "switch" ? "boolean" : "string", ...s.type === "list" ? { multiple: true } : {}, ...s.short ? { short: s.short } : {} }])
+);
+function parseCliArgs(argv) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: { ...OPTIONS, ...SETTING_OPTIONS }, allowPositionals: true, strict: true });
+  } catch (error) {
+    const first = (error.message.split("\n")[0] ?? "").replace(/\. To specify a positional argument.*$/, "").replace(/\.$/, "");
+    return { ok: false, error: `${first}. Run "prepull --help" for usage.` };
+  }
+  const { values: v, positionals } = parsed;
+  if (v.quiet && v.verbose) return { ok: false, error: "--quiet and --verbose cannot be used together" };
+  const settings = {};
+  for (const spec of SETTINGS) {
+    const value = v[spec.flag.slice(2)];
+    if (typeof value === "string") settings[spec.key] = value;
+    else if (value === true) settings[spec.key] = "true";
+    else if (Array.isArray(value)) settings[spec.key] = value.filter((v2) => typeof v2 === "string");
+  }
+  const clash = sharedOutputPath({ "--json": v.json, "--junit": v.junit, "--pulled": v.pulled });
+  if (clash) return { ok: false, error: clash };
+  const color = v["no-color"] ? false : v.color ? true : void 0;
+  return {
+    ok: true,
+    value: {
+      help: v.help ?? false,
+      version: v.version ?? false,
+      images: positionals.filter((p) => p !== "-"),
+      readStdin: positionals.includes("-"),
+      files: v.file ?? [],
+      compose: v.compose ?? [],
+      envFiles: v["env-file"] ?? [],
+      profiles: v.profile ?? [],
+      print: v.print ?? false,
+      settings,
+      ...v.json !== void 0 ? { json: v.json } : {},
+      ...v.junit !== void 0 ? { junit: v.junit } : {},
+      ...v.pulled !== void 0 ? { pulled: v.pulled } : {},
+      quiet: v.quiet ?? false,
+      verbose: v.verbose ?? false,
+      ...color !== void 0 ? { color } : {}
+    }
+  };
+}
+function sharedOutputPath(outputs) {
+  const seen = /* @__PURE__ */ new Map();
+  for (const [flag, path2] of Object.entries(outputs)) {
+    if (path2 === void 0) continue;
+    const key = resolve(path2);
+    const other = seen.get(key);
+    if (other !== void 0) return `${other} and ${flag} name the same file ${JSON.stringify(path2)}: each report needs its own file`;
+    seen.set(key, flag);
+  }
+  return void 0;
 }
 
 // src/exit-codes.ts
@@ -10056,10 +10145,11 @@ var THROTTLE_FALLBACK_CAP_MS = 3e4;
 function createDirectState() {
   return { off: /* @__PURE__ */ new Set(), throttles: /* @__PURE__ */ new Map(), served: /* @__PURE__ */ new Map(), asked: /* @__PURE__ */ new Map() };
 }
-async function preflight(reference, ctx, state) {
+async function preflight(reference, ctx, state, options = {}) {
   const gate = ctx.coordination(reference.registry);
   for (; ; ) {
     if (state.off.has(reference.registry)) return { kind: "pull" };
+    if (options.waitForGate === false && !gate.isOpen) return { kind: "pull" };
     await gate.whenOpen(reference.canonical, ctx.signal);
     const check = gate.check(reference.repository);
     const result = await ctx.client.resolveManifest(reference, { signal: ctx.signal });
@@ -10246,6 +10336,43 @@ function createQuotaBarrier(init) {
     }
   };
 }
+async function checkMirror(reference, rule, digest, ctx, state) {
+  if (state.off.has(rule.key)) return { kind: "unknown" };
+  const gate = ctx.coordination(rule.key);
+  const target = onMirror(reference, rule);
+  const check = gate.check(target.repository);
+  const head = (t) => ctx.client.resolveManifest(t, { signal: ctx.signal, explainNotFound: false });
+  const holdsDigest = async () => digest !== void 0 && digest !== reference.digest && (await head(onMirror(reference, rule, digest))).kind === "ok";
+  const result = await head(target);
+  switch (result.kind) {
+    case "ok":
+      check.answered();
+      state.served.set(rule.key, target);
+      if (digest === void 0 || result.digest === digest) return { kind: "has", digest: result.digest };
+      if (await holdsDigest()) return { kind: "has", digest };
+      return { kind: "other-digest", digest: result.digest, reason: `mirror ${rule.key} names ${result.digest} for ${target.repository}:${reference.tag ?? "latest"}, the registry names ${digest}, and the mirror does not hold ${digest}: its copy differs (rewritten or stale), not trusted` };
+    case "not-found":
+      check.done();
+      if (digest !== void 0 && await holdsDigest()) return { kind: "has", digest };
+      return { kind: "lacks", reason: `the mirror does not have ${target.repository} ${reference.digest ?? `tag "${reference.tag ?? "latest"}"`}${digest !== void 0 && digest !== reference.digest ? ` nor ${digest}` : ""} (404)` };
+    case "unavailable":
+      check.failed();
+      return { kind: "down", reason: `the mirror answered HTTP ${result.status}${result.message ? ` ${result.message}` : ""}` };
+    case "throttled":
+      check.done();
+      throttleGate(rule.key, result.until, `the mirror asked to slow down (HTTP ${result.status})`, ctx, state);
+      return { kind: "down", reason: `the mirror asked to slow down (HTTP ${result.status})` };
+    case "unreachable":
+      check.failed();
+      return { kind: "down", reason: `the mirror cannot be reached (${result.cause})` };
+    case "denied":
+      check.done();
+      return { kind: "lacks", reason: `the mirror denied access to ${target.repository} (HTTP ${result.status})` };
+    default:
+      check.done();
+      return { kind: "unknown" };
+  }
+}
 
 // src/policy/watchdog.ts
 function watchAttempt(options) {
@@ -10412,7 +10539,8 @@ async function schedule(references, options) {
       if (!coordinator) {
         coordinator = (options.coordinatorFor ?? uncoordinated)(registry, emit);
         coordinators.set(registry, coordinator);
-        if (directCtx) coordinator.probeWith(gateProbe(registry, directCtx, directState, byImage));
+        const rule = (options.settings.mirrors ?? []).find((m) => m.key === registry);
+        if (directCtx) coordinator.probeWith(gateProbe(registry, directCtx, directState, rule ? onMirrorByImage(references, rule) : byImage));
       }
       return coordinator;
     },
@@ -10429,9 +10557,12 @@ async function schedule(references, options) {
   try {
     const pulled = await Promise.all(references.map((reference) => pullImage(reference, context)));
     const images = pulled.map((image) => blameCallback(image, callbackErrors));
+    const served = bytesBySource(images);
     const registries = [...coordinators.entries()].map(([registry, c]) => {
-      const quota = options.registry?.lastQuota(registry);
-      return { registry, ...c.stats(), ...quota ? { quota } : {} };
+      const rule = (options.settings.mirrors ?? []).find((m) => m.key === registry);
+      const quota = options.registry?.lastQuota(rule ? rule.host : registry);
+      const bytes = served.get(registry);
+      return { registry, ...c.stats(), ...quota ? { quota } : {}, ...rule ? { mirrorOf: rule.registry } : {}, ...bytes ? { bytes } : {} };
     });
     const interrupted2 = deadline.signal.aborted ? "deadline" : options.signal?.aborted ? "aborted" : void 0;
     return { images, registries, peakConcurrency: context.slots.highWater, ...interrupted2 ? { interrupted: interrupted2 } : {} };
@@ -10489,7 +10620,7 @@ function uncoordinated() {
   };
 }
 async function pullImage(reference, context) {
-  const state = { reference, startedAt: context.options.clock.now(), attempts: [], record: FIRST_ATTEMPT };
+  const state = { reference, startedAt: context.options.clock.now(), attempts: [], record: FIRST_ATTEMPT, passed: /* @__PURE__ */ new Set(), round: /* @__PURE__ */ new Set(), warnings: [] };
   try {
     return await attempts(state, context);
   } catch (error) {
@@ -10508,14 +10639,22 @@ async function attempts(state, context) {
     context.emit({ type: "present", at: clock.now(), image });
     return finish(state, context, "present", "present", { reason: "already present on the engine (--pull missing)" });
   }
-  const settled = await beforeFirstPull(state, context);
+  const mirrors = mirrorsOf(reference.registry, settings.mirrors);
+  const settled = await beforeFirstPull(state, context, mirrors.length > 0);
   if (settled) return settled;
   const coordinator = context.coordinator(reference.registry);
   for (; ; ) {
     if (context.signal.aborted) return interrupted(state, context);
-    let ticket;
+    if (mirrors.length > 0) {
+      const served = await viaMirrors(state, mirrors, context);
+      if (served) return served;
+      if (context.signal.aborted) return interrupted(state, context);
+    }
+    const admitted = mirrors.length > 0 ? await admitOrMirror(state, mirrors, coordinator, context) : await coordinator.admit(image, { paid: !state.record.nextFree, signal: context.signal, repository: reference.repository }).catch(() => void 0);
+    if (admitted === "mirror") continue;
+    if (admitted === void 0) return interrupted(state, context);
+    const ticket = admitted;
     try {
-      ticket = await coordinator.admit(image, { paid: !state.record.nextFree, signal: context.signal, repository: reference.repository });
       await context.slots.acquire(context.signal);
     } catch {
       return interrupted(state, context);
@@ -10531,13 +10670,9 @@ async function attempts(state, context) {
     } finally {
       context.slots.release();
     }
-    if (attempt.class === "aborted" || attempt.class === "deadline" || attempt.class === "internal") {
-      ticket.abandon();
-      recordAttempt(state, attempt, false, context);
-      if (attempt.class !== "internal") return interrupted(state, context);
-      context.emit({ type: "failed", at: clock.now(), image, class: "internal", message: attempt.message, attempts: state.attempts.length });
-      return finish(state, context, "failed", "internal", { reason: `internal error (a bug: please report it): ${attempt.message}`, ...attempt.stack ? { stack: attempt.stack } : {} });
-    }
+    state.round.clear();
+    const cut = endedEarly(state, ticket, attempt, context);
+    if (cut) return cut;
     const { outage } = ticket.finish(attempt.class);
     const decision = decide(state.record, { class: attempt.class, outage }, settings, random);
     const record = recordAttempt(state, attempt, decision.absorbed, context);
@@ -10546,7 +10681,7 @@ async function attempts(state, context) {
     switch (next.action) {
       case "pulled":
         context.emit({ type: "pulled", at: clock.now(), image, attempt: record.number, durationMs: record.durationMs, bytes: attempt.bytes, ...attempt.digest ? { digest: attempt.digest } : {} });
-        return finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, ...attempt.digest ? { digest: attempt.digest } : {} });
+        return finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, source: "upstream", ...attempt.digest ? { digest: attempt.digest } : {} });
       case "skipped":
         context.emit({ type: "skipped", at: clock.now(), image, message: attempt.message });
         return finish(state, context, "skipped", "skipped-platform", { reason: attempt.message });
@@ -10562,7 +10697,7 @@ async function attempts(state, context) {
     }
   }
 }
-async function beforeFirstPull(state, context) {
+async function beforeFirstPull(state, context, hasMirrors) {
   const direct = context.direct;
   if (!direct) return void 0;
   const { reference } = state;
@@ -10571,7 +10706,7 @@ async function beforeFirstPull(state, context) {
   try {
     await direct.checks.acquire(context.signal);
     try {
-      found = await preflight(reference, direct.ctx, direct.state);
+      found = await preflight(reference, direct.ctx, direct.state, { waitForGate: !hasMirrors });
     } finally {
       direct.checks.release();
     }
@@ -10580,12 +10715,12 @@ async function beforeFirstPull(state, context) {
     throw error;
   }
   if (found.digest) state.resolvedDigest = found.digest;
-  if (found.kind === "settled") return settle2(state, context, found);
+  if (found.kind === "settled" && !(hasMirrors && found.class === "rate-limited")) return settle2(state, context, found);
   if (settings.pullPolicy === "always" && found.digest && await hasDigest(engine, reference, found.digest, context)) {
     context.emit({ type: "present", at: clock.now(), image: reference.canonical });
     return finish(state, context, "present", "present", { reason: `already on the engine with the digest the registry names (${found.digest}): not pulled again` });
   }
-  const cut = await direct.barrier.arrive(reference, true);
+  const cut = await direct.barrier.arrive(reference, !hasMirrors);
   return cut ? settle2(state, context, cut) : void 0;
 }
 function settle2(state, context, settled) {
@@ -10685,7 +10820,7 @@ function abandonable(work, signal, clock) {
   });
   return Promise.race([work, gaveUp]).finally(() => stop.abort());
 }
-async function runAttempt(state, ticket, context) {
+async function runAttempt(state, ticket, context, via) {
   const { clock, engine, settings } = context.options;
   const image = state.reference.canonical;
   const startedAt = clock.now();
@@ -10704,11 +10839,11 @@ async function runAttempt(state, ticket, context) {
     () => void 0
   );
   const number = state.attempts.length + 1;
-  context.emit({ type: "attempt-started", at: startedAt, image, attempt: number, maxAttempts: settings.attempts, ...ticket.probe > 0 ? { probe: true } : {} });
+  context.emit({ type: "attempt-started", at: startedAt, image, attempt: number, maxAttempts: settings.attempts, ...ticket.probe > 0 ? { probe: true } : {}, ...via ? { mirror: via.mirror } : {} });
   let outcome;
   try {
     const pulling = engine.pull({
-      reference: state.reference,
+      reference: via?.reference ?? state.reference,
       signal,
       onAnswer: () => ticket.answered(),
       onProgress: (p) => {
@@ -10771,7 +10906,7 @@ function reportWedge(context) {
     message: `engine wedged: all ${flights.length} pulls in flight have waited ${seconds3}s for a download slot; stalled registry connections hold the engine's download slots (max-concurrent-downloads) and cancelling a pull does not free them. Restart dockerd, or raise max-concurrent-downloads.`
   });
 }
-function recordAttempt(state, attempt, absorbed, context) {
+function recordAttempt(state, attempt, absorbed, context, mirror) {
   const { clock } = context.options;
   const toIso = context.options.toIso ?? ((ms) => new Date(ms).toISOString());
   const durationMs = clock.now() - attempt.startedAt;
@@ -10782,11 +10917,12 @@ function recordAttempt(state, attempt, absorbed, context) {
     class: attempt.class,
     ...attempt.rule !== void 0 ? { rule: attempt.rule } : {},
     ...attempt.class === "pulled" ? {} : { message: attempt.message },
-    ...absorbed ? { absorbed: true } : {}
+    ...absorbed ? { absorbed: true } : {},
+    ...mirror !== void 0 ? { mirror } : {}
   };
   state.attempts.push(record);
   if (attempt.class !== "pulled" && attempt.class !== "aborted" && attempt.class !== "deadline" && attempt.class !== "internal") {
-    context.emit({ type: "attempt-failed", at: clock.now(), image: state.reference.canonical, attempt: record.number, class: attempt.class, message: attempt.message, durationMs, ...absorbed ? { absorbed: true } : {} });
+    context.emit({ type: "attempt-failed", at: clock.now(), image: state.reference.canonical, attempt: record.number, class: attempt.class, message: attempt.message, durationMs, ...absorbed ? { absorbed: true } : {}, ...mirror !== void 0 ? { mirror } : {} });
   }
   return record;
 }
@@ -10797,21 +10933,200 @@ function interrupted(state, context) {
   return finish(state, context, "failed", reason, { reason: message });
 }
 function finish(state, context, status, outcome, extra) {
+  const source = extra.source ?? (status === "present" ? "engine" : void 0);
+  const reason = extra.reason ?? (state.warnings.length > 0 ? state.warnings.join("; ") : void 0);
   return {
     input: state.reference.input,
     reference: state.reference.canonical,
     registry: state.reference.registry,
     status,
     class: outcome,
-    ...extra.reason !== void 0 ? { reason: extra.reason } : {},
+    ...reason !== void 0 ? { reason } : {},
     ...extra.rule !== void 0 ? { rule: extra.rule } : {},
     ...extra.digest !== void 0 ? { digest: extra.digest } : {},
     ...state.resolvedDigest !== void 0 ? { resolvedDigest: state.resolvedDigest } : {},
     bytes: extra.bytes ?? 0,
     durationMs: context.options.clock.now() - state.startedAt,
     attempts: state.attempts,
-    ...extra.stack !== void 0 ? { stack: extra.stack } : {}
+    ...extra.stack !== void 0 ? { stack: extra.stack } : {},
+    ...source !== void 0 ? { source } : {},
+    ...extra.mirror !== void 0 ? { mirror: extra.mirror } : {}
   };
+}
+function endedEarly(state, ticket, attempt, context, mirror) {
+  if (attempt.class !== "aborted" && attempt.class !== "deadline" && attempt.class !== "internal") return void 0;
+  ticket.abandon();
+  recordAttempt(state, attempt, false, context, mirror);
+  if (attempt.class !== "internal") return interrupted(state, context);
+  context.emit({ type: "failed", at: context.options.clock.now(), image: state.reference.canonical, class: "internal", message: attempt.message, attempts: state.attempts.length });
+  return finish(state, context, "failed", "internal", { reason: `internal error (a bug: please report it): ${attempt.message}`, ...attempt.stack ? { stack: attempt.stack } : {} });
+}
+function onMirrorByImage(references, rule) {
+  return new Map(references.filter((r) => r.registry === rule.registry).map((r) => [r.canonical, onMirror(r, rule)]));
+}
+function bytesBySource(images) {
+  const bytes = /* @__PURE__ */ new Map();
+  for (const image of images) {
+    if (image.status !== "pulled") continue;
+    const key = image.mirror ?? image.registry;
+    bytes.set(key, (bytes.get(key) ?? 0) + image.bytes);
+  }
+  return bytes;
+}
+async function viaMirrors(state, mirrors, context) {
+  for (; ; ) {
+    const views = mirrors.map((m) => ({ key: m.key, open: context.coordinator(m.key).isOpen, passed: state.passed.has(m.key) || state.round.has(m.key) }));
+    const key = chooseSource(views);
+    for (const view of views) {
+      if (view.key === key) break;
+      if (view.passed || view.open) continue;
+      state.round.add(view.key);
+      failover(state, mirrors, view.key, "its gate is closed (the mirror looks down)", context);
+    }
+    const rule = mirrors.find((m) => m.key === key);
+    if (!rule) return void 0;
+    const tried = await fromMirror(state, rule, context);
+    if (tried.kind === "served") return tried.image;
+    (tried.forRun ? state.passed : state.round).add(rule.key);
+    if (tried.warning) state.warnings.push(tried.reason);
+    failover(state, mirrors, rule.key, tried.reason, context, tried.warning);
+  }
+}
+async function admitOrMirror(state, mirrors, coordinator, context) {
+  const image = state.reference.canonical;
+  const options = { paid: !state.record.nextFree, repository: state.reference.repository };
+  const direct = context.direct;
+  const candidates = direct ? mirrors.filter((m) => !state.passed.has(m.key) && !direct.state.off.has(m.key)) : [];
+  const closed = candidates.filter((m) => !context.coordinator(m.key).isOpen);
+  const open3 = candidates.filter((m) => context.coordinator(m.key).isOpen);
+  if (candidates.length === 0) return coordinator.admit(image, { ...options, signal: context.signal }).catch(() => void 0);
+  const stop = new AbortController();
+  const signal = AbortSignal.any([context.signal, stop.signal]);
+  let back;
+  const { clock, random } = context.options;
+  Promise.race([
+    ...closed.map((m) => context.coordinator(m.key).whenOpen(image, signal).then(() => [m.key])),
+    ...open3.length > 0 ? [clock.sleep(Math.round(MANIFEST_POLL_MS * (0.9 + 0.2 * random())), signal).then(() => open3.map((m) => m.key))] : []
+  ]).then(
+    (keys) => {
+      back = keys;
+      stop.abort();
+    },
+    () => void 0
+  );
+  try {
+    return await coordinator.admit(image, { ...options, signal });
+  } catch {
+    if (back === void 0 || context.signal.aborted) return void 0;
+    for (const key of back) state.round.delete(key);
+    return "mirror";
+  } finally {
+    stop.abort();
+  }
+}
+function failover(state, mirrors, from, reason, context, warning) {
+  const next = chooseSource(mirrors.map((m) => ({ key: m.key, open: context.coordinator(m.key).isOpen, passed: state.passed.has(m.key) || state.round.has(m.key) })));
+  const to = next ? `mirror ${next}` : `registry ${state.reference.registry}`;
+  context.emit({ type: "failover", at: context.options.clock.now(), image: state.reference.canonical, from: `mirror ${from}`, to, reason, ...warning ? { warning } : {} });
+}
+async function fromMirror(state, rule, context) {
+  const { reference } = state;
+  const image = reference.canonical;
+  const upstreamDigest = reference.digest ?? state.resolvedDigest;
+  const next = (reason, forRun, warning) => ({ kind: "next", reason, forRun, ...warning ? { warning } : {} });
+  let digest = upstreamDigest;
+  const direct = context.direct;
+  if (direct) {
+    let found;
+    try {
+      await direct.checks.acquire(context.signal);
+      try {
+        found = context.coordinator(rule.key).isOpen ? await checkMirror(reference, rule, upstreamDigest, direct.ctx, direct.state) : { kind: "down", reason: "its gate closed (the mirror looks down)" };
+      } finally {
+        direct.checks.release();
+      }
+    } catch (error) {
+      if (context.signal.aborted) return { kind: "served", image: interrupted(state, context) };
+      throw error;
+    }
+    switch (found.kind) {
+      case "has":
+        digest = found.digest;
+        break;
+      case "lacks":
+        return next(found.reason, true);
+      case "other-digest":
+        return next(found.reason, true, true);
+      case "down":
+        return next(found.reason, false);
+      case "unknown":
+        break;
+    }
+  }
+  const gate = context.coordinator(rule.key);
+  if (!gate.isOpen) return next("its gate closed (the mirror looks down)", false);
+  const target = onMirror(reference, rule, digest);
+  let ticket;
+  try {
+    ticket = await gate.admit(image, { paid: false, signal: context.signal, repository: target.repository });
+    await context.slots.acquire(context.signal);
+  } catch {
+    return { kind: "served", image: interrupted(state, context) };
+  }
+  if (!ticket.start()) {
+    context.slots.release();
+    return next("its gate closed while the pull waited for a slot", false);
+  }
+  let attempt;
+  try {
+    attempt = await runAttempt(state, ticket, context, { reference: target, mirror: rule.key });
+  } finally {
+    context.slots.release();
+  }
+  const cut = endedEarly(state, ticket, attempt, context, rule.key);
+  if (cut) return { kind: "served", image: cut };
+  ticket.finish(attempt.class);
+  if (attempt.class !== "pulled") {
+    recordAttempt(state, attempt, false, context, rule.key);
+    return next(`the attempt failed [${attempt.class}]: ${attempt.message}`, attempt.class === "permanent" || attempt.class === "skipped-platform");
+  }
+  const engineName = nameOf(target);
+  if (upstreamDigest !== void 0 && attempt.digest !== void 0 && attempt.digest !== upstreamDigest) {
+    if (!context.options.settings.keepMirrorNames) await context.options.engine.removeImage?.(engineName, context.signal).catch(() => void 0);
+    const reason = `mirror ${rule.key} served ${attempt.digest}, the registry names ${upstreamDigest}: the mirror's copy differs (rewritten or stale), not trusted`;
+    recordAttempt(state, { ...attempt, class: "permanent", rule: "mirror-other-digest", message: reason }, false, context, rule.key);
+    return next(reason, true, true);
+  }
+  const named = await nameAsOriginal(state, engineName, context);
+  if (!named.ok) {
+    recordAttempt(state, { ...attempt, class: "transient", rule: "mirror-tag-failed", message: named.error }, false, context, rule.key);
+    return next(named.error, false);
+  }
+  const record = recordAttempt(state, attempt, false, context, rule.key);
+  context.emit({ type: "pulled", at: context.options.clock.now(), image, attempt: record.number, durationMs: record.durationMs, bytes: attempt.bytes, mirror: rule.key, ...attempt.digest ? { digest: attempt.digest } : {} });
+  return {
+    kind: "served",
+    image: finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, source: "mirror", mirror: rule.key, ...attempt.digest ? { digest: attempt.digest } : {}, ...named.value ? { reason: named.value } : {} })
+  };
+}
+function nameOf(reference) {
+  return `${reference.registry}/${reference.repository}${reference.digest ? `@${reference.digest}` : `:${reference.tag ?? "latest"}`}`;
+}
+async function nameAsOriginal(state, engineName, context) {
+  const { engine, settings } = context.options;
+  const { reference } = state;
+  if (reference.tag === void 0) return { ok: true, value: `pulled from a mirror by digest; the Engine API names images by tag only, so the engine knows it as ${engineName}` };
+  if (!engine.tag) return { ok: false, error: `this engine cannot tag images, so the mirror's copy would not carry the name ${reference.canonical}` };
+  let tagged;
+  try {
+    tagged = await engine.tag(engineName, reference, context.signal);
+  } catch (error) {
+    return { ok: false, error: `tagging ${engineName} as ${reference.canonical} failed: ${describeError(error).message}` };
+  }
+  if (!tagged.ok) return { ok: false, error: tagged.error };
+  if (settings.keepMirrorNames || !engine.removeImage) return { ok: true };
+  const removed = await engine.removeImage(engineName, context.signal).catch((error) => ({ ok: false, error: describeError(error).message }));
+  return removed.ok ? { ok: true } : { ok: true, value: `pulled from a mirror; its name ${engineName} could not be removed: ${removed.error}` };
 }
 
 // src/run/pull-images.ts
@@ -10844,6 +11159,7 @@ async function runPlan(references, deps) {
   }
   const engine = connected.value;
   const registry = deps.settings.preflight === "on" && deps.registryFor ? await deps.registryFor(engine, deps.signal) : void 0;
+  const engineMirrors = (await engine.registryConfig?.(deps.signal).catch(() => void 0))?.mirrors ?? [];
   let result;
   try {
     result = await schedule(references, {
@@ -10862,7 +11178,8 @@ async function runPlan(references, deps) {
     registry?.close();
   }
   const interrupted2 = result.interrupted === "deadline" ? "deadline" : result.interrupted === "aborted" ? deps.interruption?.() : void 0;
-  return finished(result.images, result.registries, interrupted2);
+  const report = finished(result.images, result.registries, interrupted2);
+  return engineMirrors.length > 0 ? { ...report, engineMirrors } : report;
 }
 function failedResult(reference, outcome, message) {
   return {
@@ -11264,6 +11581,21 @@ function createDockerEngine(transport, info, credentials) {
       if (!found.ok) throw new Error(found.error);
       return found.value?.repoDigests;
     },
+    async tag(source, target, signal) {
+      if (target.tag === void 0) return { ok: false, error: `cannot name an image ${target.canonical}: the Engine API tags by tag, not by digest` };
+      const query = new URLSearchParams({ repo: `${target.registry}/${target.repository}`, tag: target.tag });
+      const answer = await request(transport, "POST", `${prefix}/images/${namePath(source)}/tag?${query.toString()}`, { signal, limit: INSPECT_BODY_LIMIT });
+      if (!answer.ok) return { ok: false, error: `cannot tag ${source} as ${target.canonical}: ${answer.error.message}` };
+      const { status, body } = answer.value;
+      return status === 201 || status === 200 ? { ok: true, value: void 0 } : { ok: false, error: `the engine answered HTTP ${status} when asked to tag ${source} as ${target.canonical}: ${errorMessage(status, body, target)}` };
+    },
+    async removeImage(name, signal) {
+      const answer = await request(transport, "DELETE", `${prefix}/images/${namePath(name)}?noprune=1`, { signal, limit: INSPECT_BODY_LIMIT });
+      if (!answer.ok) return { ok: false, error: `cannot remove the name ${name}: ${answer.error.message}` };
+      const { status, body } = answer.value;
+      if (status === 200) return { ok: true, value: void 0 };
+      return { ok: false, error: `the engine answered HTTP ${status} when asked to remove the name ${name}: ${foreign(String(parseJsonObject(body)?.message ?? body).trim(), 500) || "no message"}` };
+    },
     ...info.os && info.arch ? { platform: { os: info.os, architecture: info.arch } } : {},
     async registryConfig(signal) {
       const answer = await request(transport, "GET", `${prefix}/info`, { signal, limit: INSPECT_BODY_LIMIT });
@@ -11437,6 +11769,9 @@ function toImageInspect(json) {
   const text = (key) => typeof json[key] === "string" && json[key] !== "" ? json[key] : void 0;
   const digests = Array.isArray(json.RepoDigests) ? json.RepoDigests.filter((d) => typeof d === "string") : [];
   return { id: text("Id") ?? "", repoDigests: digests, architecture: text("Architecture"), os: text("Os"), variant: text("Variant") };
+}
+function namePath(name) {
+  return name.split("/").map(encodeURIComponent).join("/");
 }
 function imagePath(reference) {
   const name = `${reference.registry}/${reference.repository}`;
@@ -12229,13 +12564,13 @@ function stepSummaryMarkdown(report, limit = STEP_SUMMARY_LIMIT) {
     registries.push("", tableRow(["Registry", "Attempts", "Failures", "Gate closed", ...quotas ? ["Pull quota"] : []]), `| --- | ---: | ---: | ---: |${quotas ? " --- |" : ""}`);
     for (const stats of report.registries) {
       const quota = quotas ? [stats.quota ? escapeCell(describeQuota(stats.quota)) : ""] : [];
-      registries.push(tableRow([escapeCell(stats.registry), String(stats.attempts), String(stats.failures), formatDuration(stats.gateClosedMs), ...quota]));
+      registries.push(tableRow([escapeCell(stats.mirrorOf ? `${stats.registry} (mirror of ${stats.mirrorOf})` : stats.registry), String(stats.attempts), String(stats.failures), formatDuration(stats.gateClosedMs), ...quota]));
     }
   }
   const rows = report.images.map(
     (image) => tableRow([
       escapeCell(image.reference),
-      image.status,
+      image.mirror !== void 0 ? `${image.status} (mirror ${escapeCell(image.mirror)})` : image.status,
       String(image.attempts.length),
       formatDuration(image.durationMs),
       escapeCell(clip(describeOutcome(image), SUMMARY_REASON_CHARS))
@@ -12267,17 +12602,19 @@ function describe2(event, verbosity) {
   const quiet = verbosity === "quiet";
   switch (event.type) {
     case "attempt-started":
-      return quiet ? void 0 : `${attemptLabel(event.attempt, event.maxAttempts)} ${event.image}${event.probe ? " (gate probe)" : ""}`;
+      return quiet ? void 0 : `${attemptLabel(event.attempt, event.maxAttempts)} ${event.image}${event.mirror ? ` from mirror ${event.mirror}` : ""}${event.probe ? " (gate probe)" : ""}`;
     case "progress":
       if (verbosity !== "verbose" || event.status === "Downloading" || event.status === "Extracting") return void 0;
       return `engine ${event.image}: ${event.layer ? `${event.layer}: ` : ""}${event.status ?? ""}`;
     case "attempt-failed":
-      return quiet ? void 0 : `attempt ${event.attempt} of ${event.image} failed after ${formatDuration(event.durationMs)} [${event.class}]${event.absorbed ? " (absorbed by the closed gate: no attempt spent)" : ""}: ${event.message}`;
+      return quiet ? void 0 : `attempt ${event.attempt} of ${event.image}${event.mirror ? ` from mirror ${event.mirror}` : ""} failed after ${formatDuration(event.durationMs)} [${event.class}]${event.mirror ? " (a mirror's failure: no attempt spent)" : event.absorbed ? " (absorbed by the closed gate: no attempt spent)" : ""}: ${event.message}`;
     case "waiting":
       if (quiet) return void 0;
       return event.reason === "rate-limit" ? `rate-limited: ${event.image} waits ${formatDuration(event.delayMs)} before retrying` : `${event.image} waits ${formatDuration(event.delayMs)} before retrying`;
     case "pulled":
-      return quiet ? void 0 : `pulled ${event.image} in ${formatDuration(event.durationMs)} (${formatBytes(event.bytes)}, attempt ${event.attempt})`;
+      return quiet ? void 0 : `pulled ${event.image}${event.mirror ? ` from mirror ${event.mirror}` : ""} in ${formatDuration(event.durationMs)} (${formatBytes(event.bytes)}, attempt ${event.attempt})`;
+    case "failover":
+      return quiet && !event.warning ? void 0 : `${event.warning ? "WARNING: " : ""}${event.image}: ${event.from} → ${event.to}: ${event.reason}`;
     case "present":
       return quiet ? void 0 : `present ${event.image} (already on the engine)`;
     case "skipped":
@@ -12362,6 +12699,8 @@ function updateLine(line, event) {
       return { ...rest, phase: "pulled", bytes: event.bytes, note: `in ${formatDuration(event.durationMs)}` };
     case "present":
       return { ...rest, phase: "present", note: "already on the engine" };
+    case "failover":
+      return { ...rest, note: `${event.from} → ${event.to}: ${event.reason}` };
     case "skipped":
       return { ...rest, phase: "skipped", note: event.message };
     case "failed":
@@ -12592,7 +12931,8 @@ var REPORT_KEYS = {
   exitCode: true,
   settings: true,
   images: true,
-  registries: true
+  registries: true,
+  engineMirrors: true
 };
 var TOOL_KEYS = { name: true, version: true };
 var IMAGE_KEYS = {
@@ -12607,6 +12947,8 @@ var IMAGE_KEYS = {
   resolvedDigest: true,
   bytes: true,
   durationMs: true,
+  source: true,
+  mirror: true,
   attempts: true,
   stack: true
 };
@@ -12617,9 +12959,10 @@ var ATTEMPT_KEYS = {
   class: true,
   rule: true,
   message: true,
-  absorbed: true
+  absorbed: true,
+  mirror: true
 };
-var REGISTRY_KEYS = { registry: true, attempts: true, failures: true, gateClosedMs: true, quota: true };
+var REGISTRY_KEYS = { registry: true, attempts: true, failures: true, gateClosedMs: true, quota: true, mirrorOf: true, bytes: true };
 function pick(value, keys) {
   const out = {};
   for (const key of Object.keys(keys)) {
@@ -12692,7 +13035,8 @@ function truncate(text, max) {
 function attemptLine(attempt) {
   const absorbed = attempt.absorbed ? " (absorbed by the outage gate)" : "";
   const message = attempt.message === void 0 ? "" : clip(oneLine(attempt.message));
-  return `attempt ${attempt.number}: ${attempt.class} after ${formatDuration(attempt.durationMs)}${absorbed}${message === "" ? "" : `: ${message}`}`;
+  const via = attempt.mirror === void 0 ? "" : ` (mirror ${attempt.mirror}: spent no attempt)`;
+  return `attempt ${attempt.number}${via}: ${attempt.class} after ${formatDuration(attempt.durationMs)}${absorbed}${message === "" ? "" : `: ${message}`}`;
 }
 function attemptLog(image) {
   if (image.attempts.length === 0) return "no attempt was made";
@@ -12724,10 +13068,10 @@ ${attemptLog(image)}`;
     case "present":
       return [`${open3}>`, `      <skipped${attributes({ message: skippedMessage(image) })}/>`, "    </testcase>"];
     case "pulled":
-      if (image.attempts.length <= 1) return [`${open3}/>`];
+      if (image.attempts.length <= 1 && image.mirror === void 0) return [`${open3}/>`];
       return [
         `${open3}>`,
-        `      <system-out>${escapeXmlText(`pulled after ${plural(image.attempts.length, "attempt")}
+        `      <system-out>${escapeXmlText(`pulled${image.mirror !== void 0 ? ` from mirror ${image.mirror}` : ""} after ${plural(image.attempts.length, "attempt")}
 ${attemptLog(image)}`)}</system-out>`,
         "    </testcase>"
       ];
@@ -12881,10 +13225,10 @@ function trapSignals() {
 import { randomUUID } from "node:crypto";
 import { resolve as resolve3 } from "node:path";
 init_summary();
-var VALUE_INPUTS = [...SETTINGS.map((s) => s.flag.slice(2)), "json", "junit", "pulled"];
+var VALUE_INPUTS = [...SETTINGS.filter((s) => s.type !== "switch").map((s) => s.flag.slice(2)), "json", "junit", "pulled"];
 var PATH_LIST_INPUTS = ["file", "compose", "env-file"];
 var WORD_LIST_INPUTS = ["profile"];
-var BOOLEAN_INPUTS = ["quiet", "verbose"];
+var BOOLEAN_INPUTS = ["quiet", "verbose", ...SETTINGS.filter((s) => s.type === "switch").map((s) => s.flag.slice(2))];
 var REPORT_INPUTS = ["json", "junit", "pulled"];
 function inputVariable(name) {
   return `INPUT_${name.replace(/ /g, "_").toUpperCase()}`;
@@ -12927,7 +13271,10 @@ function outputsOf(report, env, cwd) {
     "pulled-count": String(counts.pulled),
     "present-count": String(counts.present),
     "skipped-count": String(counts.skipped),
-    "failed-count": String(counts.failed)
+    "failed-count": String(counts.failed),
+    "mirrored-count": String(report.images.filter((image) => image.source === "mirror").length),
+    // One line per image that some source served: "<reference> <source>[ <mirror>]".
+    sources: report.images.filter((image) => image.source !== void 0).map((image) => `${image.reference} ${image.source}${image.mirror !== void 0 ? ` ${image.mirror}` : ""}`).join("\n")
   };
   for (const name of REPORT_INPUTS) {
     const path2 = readInput(env, name);

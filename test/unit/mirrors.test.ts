@@ -11,7 +11,13 @@ import { watchAttempt } from "../../src/policy/watchdog.js";
 import { parseReference } from "../../src/reference/index.js";
 import type { ManifestResult, ManifestTarget, RegistryClient } from "../../src/registry/index.js";
 import { schedule } from "../../src/run/scheduler.js";
-import type { MirrorRule, PullEvent, Reference, Settings } from "../../src/types.js";
+import type { MirrorRule, PullEvent, Reference, Report, Settings } from "../../src/types.js";
+import { formatSummary } from "../../src/report/summary.js";
+import { toJson } from "../../src/report/json.js";
+import { toJUnit } from "../../src/report/junit.js";
+import { describeEvent } from "../../src/report/log-lines.js";
+import { allPulled, nginxPulled } from "../fixtures/reports.js";
+import { compileReportSchema } from "../fixtures/validators.js";
 
 const ref = (s: string): Reference => {
   const r = parseReference(s);
@@ -285,5 +291,42 @@ describe("the scheduler with a mirror", () => {
     assert.ok(result.images.every((i) => i.status === "pulled" && i.source === "mirror"), JSON.stringify(result.images.map((i) => [i.status, i.source, i.reason])));
     // Once both gates closed, nothing went upstream through the engine: the images waited for a gate.
     assert.ok(f.pulls.filter((p) => p.startsWith("registry.example")).length <= images.length);
+  });
+});
+
+describe("mirrors in the reports", () => {
+  const base: Report = { ...allPulled, images: [{ ...nginxPulled, source: "mirror", mirror: "harbor.example/proxy-hub", attempts: [{ ...nginxPulled.attempts[0]!, mirror: "harbor.example/proxy-hub" }] }], registries: [{ registry: "harbor.example/proxy-hub", attempts: 1, failures: 0, gateClosedMs: 0, mirrorOf: "docker.io", bytes: nginxPulled.bytes }, { registry: "docker.io", attempts: 0, failures: 0, gateClosedMs: 1500 }], engineMirrors: ["https://mirror.gcr.io/"] };
+
+  it("the summary shows each image's source, bytes per source, and the engine's own mirrors", () => {
+    const text = formatSummary(base);
+    assert.match(text, /STATUS\s+IMAGE\s+SOURCE/);
+    assert.match(text, /docker\.io\/library\/nginx:1\.27\s+mirror harbor\.example\/proxy-hub/);
+    assert.match(text, /harbor\.example\/proxy-hub \(mirror of docker\.io\)\s+1\s+0\s+0ms\s+72\.4 MB/);
+    assert.match(text, /engine registry-mirrors .*Docker Hub only.*https:\/\/mirror\.gcr\.io\//);
+  });
+
+  it("a plain run's summary has no source columns", () => {
+    assert.doesNotMatch(formatSummary(allPulled), /SOURCE|BYTES/);
+  });
+
+  it("the JSON report carries the source, valid against the schema", () => {
+    const json = JSON.parse(toJson(base)) as { images: Array<{ source: string; mirror: string; attempts: Array<{ mirror: string }> }>; registries: Array<{ mirrorOf?: string }>; engineMirrors: string[] };
+    const validate = compileReportSchema();
+    assert.ok(validate(json), JSON.stringify(validate.errors));
+    assert.equal(json.images[0]?.source, "mirror");
+    assert.equal(json.images[0]?.attempts[0]?.mirror, "harbor.example/proxy-hub");
+    assert.equal(json.registries[0]?.mirrorOf, "docker.io");
+    assert.deepEqual(json.engineMirrors, ["https://mirror.gcr.io/"]);
+  });
+
+  it("a failover is a log line; a warning shows even when quiet", () => {
+    const event: PullEvent = { type: "failover", at: 0, image: "docker.io/library/nginx:1", from: "mirror m.example", to: "registry docker.io", reason: "the mirror does not have it (404)" };
+    assert.equal(describeEvent(event, "normal"), "docker.io/library/nginx:1: mirror m.example → registry docker.io: the mirror does not have it (404)");
+    assert.equal(describeEvent(event, "quiet"), undefined);
+    assert.match(describeEvent({ ...event, warning: true }, "quiet") ?? "", /^WARNING: /);
+  });
+
+  it("JUnit names the mirror that served an image", () => {
+    assert.match(toJUnit(base), /pulled from mirror harbor\.example\/proxy-hub after 1 attempt/);
   });
 });
