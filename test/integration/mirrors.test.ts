@@ -129,6 +129,25 @@ describe("mirrors and pull-through caches", () => {
     }
   });
 
+  it("the cache answers its manifest but fails the layers: the engine's failed attempt there spends nothing, upstream serves", async () => {
+    const repo = stack.image("mf");
+    await stack.pushImage(repo, "1", { sizeBytes: 20_000 });
+    cache().proxy.addFault({ name: "blobs-down", match: { kind: "blob", client: "engine" }, action: { status: 503 } });
+    try {
+      const json = files.file("blobs-down.json");
+      const run = await runCli([stack.ref(repo, "1"), "--json", json], { env: envWith(cache().host, { PULL_RETRIES: "1" }) });
+      assert.equal(run.code, 0, run.stderr + run.stdout);
+      const parsed = await report(json);
+      const image = parsed.images[0];
+      assert.equal(image?.source, "upstream");
+      // PULL_RETRIES=1 and two attempts: the one on the cache did not count.
+      assert.deepEqual(image?.attempts.map((a) => [a.class, a.mirror]), [["transient", cache().host], ["pulled", undefined]]);
+      assert.match(run.stdout + run.stderr, /spent no attempt|no attempt spent/);
+    } finally {
+      cache().proxy.clearFaults();
+    }
+  });
+
   it("the cache lacks one image (its upstream does not have it yet either): that one from upstream, the others from the cache", async () => {
     const repos = [stack.image("ml-a"), stack.image("ml-b")];
     await Promise.all(repos.map((r) => stack.pushImage(r, "1")));
