@@ -13,6 +13,7 @@ export { EXIT } from "./exit-codes.js";
 export { parseReference, formatReferenceError } from "./reference/index.js";
 export { classify } from "./classify/index.js";
 export { resolveSettings } from "./policy/settings.js";
+export { parseMirrorList, parseMirrorRule } from "./policy/mirrors.js";
 
 export interface PullImagesOptions {
   /** Policy; anything left out takes the PULL_* variables of `env`, then the defaults. */
