@@ -10557,7 +10557,7 @@ async function schedule(references, options) {
   try {
     const pulled = await Promise.all(references.map((reference) => pullImage(reference, context)));
     const images = pulled.map((image) => blameCallback(image, callbackErrors));
-    const served = bytesBySource(images);
+    const served = options.settings.mirrors?.length ? bytesBySource(images) : /* @__PURE__ */ new Map();
     const registries = [...coordinators.entries()].map(([registry, c]) => {
       const rule = (options.settings.mirrors ?? []).find((m) => m.key === registry);
       const quota = options.registry?.lastQuota(rule ? rule.host : registry);

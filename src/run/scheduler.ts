@@ -129,7 +129,8 @@ export async function schedule(references: readonly Reference[], options: Schedu
   try {
     const pulled = await Promise.all(references.map((reference) => pullImage(reference, context)));
     const images = pulled.map((image) => blameCallback(image, callbackErrors));
-    const served = bytesBySource(images);
+    // Bytes per source matter in runs with mirrors; a plain run's registry stats stay as they were.
+    const served = options.settings.mirrors?.length ? bytesBySource(images) : new Map<string, number>();
     const registries = [...coordinators.entries()].map(([registry, c]) => {
       const rule = (options.settings.mirrors ?? []).find((m) => m.key === registry);
       const quota = options.registry?.lastQuota(rule ? rule.host : registry);

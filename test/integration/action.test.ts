@@ -100,7 +100,7 @@ describe("the GitHub Action, run as the runner runs it", () => {
     assert.equal(run.code, 1, run.stderr);
     const { outputs } = run;
     assert.deepEqual(
-      { ...outputs, "pulled-list": outputs["pulled-list"]?.split("\n").sort() },
+      { ...outputs, "pulled-list": outputs["pulled-list"]?.split("\n").sort(), sources: outputs.sources?.split("\n").sort() },
       {
         "exit-code": "1",
         "pulled-list": [a, b, c].sort(),
@@ -108,6 +108,8 @@ describe("the GitHub Action, run as the runner runs it", () => {
         "present-count": "0",
         "skipped-count": "0",
         "failed-count": "1",
+        "mirrored-count": "0",
+        sources: [a, b, c].map((r) => `${r} upstream`).sort(),
         "json-path": workspace.file("prepull.json"),
         "junit-path": workspace.file("prepull.xml"),
         "pulled-path": workspace.file("pulled.txt"),
@@ -142,7 +144,7 @@ describe("the GitHub Action, run as the runner runs it", () => {
     await writeFile(summary, "## an earlier step\n");
     const run = await runStep({ images: ref, pull: "missing", quiet: "true" }, { summary });
     assert.equal(run.code, 0, run.stderr);
-    assert.deepEqual(run.outputs, { "exit-code": "0", "pulled-list": ref, "pulled-count": "0", "present-count": "1", "skipped-count": "0", "failed-count": "0" });
+    assert.deepEqual(run.outputs, { "exit-code": "0", "pulled-list": ref, "pulled-count": "0", "present-count": "1", "skipped-count": "0", "failed-count": "0", "mirrored-count": "0", sources: `${ref} engine` });
     assert.match(run.summary, /^## an earlier step\n## prepull\n\n\*\*OK\*\*: 1 present in /);
   });
 
