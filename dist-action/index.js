@@ -12686,7 +12686,7 @@ function updateLine(line, event) {
   const { until: _until, note: _note, ...rest } = line;
   switch (event.type) {
     case "attempt-started":
-      return { ...rest, phase: "resolving", bytes: 0, attempt: event.attempt, maxAttempts: event.maxAttempts, ...event.probe ? { note: "gate probe" } : {} };
+      return { ...rest, phase: "resolving", bytes: 0, attempt: event.attempt, maxAttempts: event.maxAttempts, ...event.probe ? { note: "gate probe" } : event.mirror ? { note: `from mirror ${event.mirror}` } : {} };
     case "progress": {
       const phase = RUNNING.has(line.phase) ? event.phase ?? "downloading" : line.phase;
       return { ...line, phase, bytes: event.bytes, ...event.total !== void 0 ? { total: event.total } : {} };

@@ -81,7 +81,7 @@ function updateLine(line: ImageLine, event: Exclude<PullEvent, { type: "gate-clo
   const { until: _until, note: _note, ...rest } = line;
   switch (event.type) {
     case "attempt-started":
-      return { ...rest, phase: "resolving", bytes: 0, attempt: event.attempt, maxAttempts: event.maxAttempts, ...(event.probe ? { note: "gate probe" } : {}) };
+      return { ...rest, phase: "resolving", bytes: 0, attempt: event.attempt, maxAttempts: event.maxAttempts, ...(event.probe ? { note: "gate probe" } : event.mirror ? { note: `from mirror ${event.mirror}` } : {}) };
     case "progress": {
       // An engine that cannot tell the phase is downloading once it reports anything.
       const phase = RUNNING.has(line.phase) ? (event.phase ?? "downloading") : line.phase;

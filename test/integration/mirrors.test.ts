@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { request } from "node:http";
 import { after, before, describe, it } from "node:test";
+import { startDockerd } from "../harness/dockerd.js";
 import { startStack, type Stack } from "../harness/stack.js";
 import { compileReportSchema } from "../fixtures/validators.js";
 import { baseEnv, runCli, tempDir } from "./run-cli.js";
@@ -192,6 +193,23 @@ describe("mirrors and pull-through caches", () => {
     assert.equal(run.code, 0, run.stderr + run.stdout);
     assert.equal((await inspect(stack.ref(repo, "1"))).status, 200);
     assert.equal((await inspect(`${cache().host}/${repo}@${pushed.manifestDigest}`)).status, 200);
+  });
+
+  it("the engine's own registry-mirrors are shown in the summary and the JSON report", async () => {
+    // A daemon configured with a Hub mirror (nothing listens there: it is never used for this registry).
+    const engine = await startDockerd({ extraArgs: ["--registry-mirror", "http://127.0.0.1:9/"] });
+    try {
+      const repo = stack.image("me");
+      await stack.pushImage(repo, "1");
+      const json = files.file("engine-mirrors.json");
+      const run = await runCli([stack.ref(repo, "1"), "--json", json], { env: baseEnv({ DOCKER_HOST: engine.dockerHost, ...FAST }) });
+      assert.equal(run.code, 0, run.stderr + run.stdout);
+      assert.match(run.stdout, /engine registry-mirrors \(dockerd uses them by itself, for Docker Hub only\): http:\/\/127\.0\.0\.1:9\//);
+      const parsed = JSON.parse(await readFile(json, "utf8")) as { engineMirrors?: string[] };
+      assert.deepEqual(parsed.engineMirrors, ["http://127.0.0.1:9/"]);
+    } finally {
+      await engine.stop();
+    }
   });
 
   it("a bad --mirror entry is a usage error naming it", async () => {
