@@ -10715,7 +10715,8 @@ async function beforeFirstPull(state, context, hasMirrors) {
     throw error;
   }
   if (found.digest) state.resolvedDigest = found.digest;
-  if (found.kind === "settled" && !(hasMirrors && found.class === "rate-limited")) return settle2(state, context, found);
+  const mirrorMayServe = hasMirrors && found.kind === "settled" && (found.class === "rate-limited" || found.rule === "registry-denied");
+  if (found.kind === "settled" && !mirrorMayServe) return settle2(state, context, found);
   if (settings.pullPolicy === "always" && found.digest && await hasDigest(engine, reference, found.digest, context)) {
     context.emit({ type: "present", at: clock.now(), image: reference.canonical });
     return finish(state, context, "present", "present", { reason: `already on the engine with the digest the registry names (${found.digest}): not pulled again` });

@@ -325,8 +325,11 @@ async function beforeFirstPull(state: ImageState, context: RunContext, hasMirror
     throw error;
   }
   if (found.digest) state.resolvedDigest = found.digest;
-  // A registry's used-up quota is what a mirror is for: the image goes to its mirrors instead.
-  if (found.kind === "settled" && !(hasMirrors && found.class === "rate-limited")) return settle(state, context, found);
+  // A registry's used-up quota is what a mirror is for, and a registry that denies these
+  // credentials may be served by a mirror that holds its own (a Harbor proxy project): the image
+  // goes to its mirrors instead.
+  const mirrorMayServe = hasMirrors && found.kind === "settled" && (found.class === "rate-limited" || found.rule === "registry-denied");
+  if (found.kind === "settled" && !mirrorMayServe) return settle(state, context, found);
   if (settings.pullPolicy === "always" && found.digest && (await hasDigest(engine, reference, found.digest, context))) {
     context.emit({ type: "present", at: clock.now(), image: reference.canonical });
     return finish(state, context, "present", "present", { reason: `already on the engine with the digest the registry names (${found.digest}): not pulled again` });

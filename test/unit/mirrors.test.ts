@@ -330,3 +330,22 @@ describe("mirrors in the reports", () => {
     assert.match(toJUnit(base), /pulled from mirror harbor\.example\/proxy-hub after 1 attempt/);
   });
 });
+
+describe("the registry's refusals a mirror may overcome", () => {
+  it("an image the registry denies (a mirror with credentials of its own) goes to the mirror, not failed at once", async () => {
+    const clock = new FakeClock();
+    const denied: ManifestResult = { kind: "denied", stage: "manifest", status: 401, credentialsSent: false };
+    const f = fakes(clock, (t) => (t.registry === MIRROR ? ok(D1) : denied), (r) => pulledAs(r.digest ?? D1));
+    const { images } = await run(clock, ["registry.example/private:1"], f);
+    assert.equal(images[0]?.status, "pulled");
+    assert.equal(images[0]?.source, "mirror");
+  });
+
+  it("an image the registry does not have fails at once, mirrors or not", async () => {
+    const clock = new FakeClock();
+    const f = fakes(clock, (t) => (t.registry === MIRROR ? ok(D1) : notFound), (r) => pulledAs(r.digest ?? D1));
+    const { images } = await run(clock, ["registry.example/app:nope"], f);
+    assert.equal(images[0]?.status, "failed");
+    assert.deepEqual(f.pulls, []);
+  });
+});
