@@ -3,10 +3,10 @@
 // engine has seen. Not a test: it prints tables and a verdict per target, and writes them to
 // bench/results.md. See bench/README.md.
 //
-//   node --import tsx bench/bench.ts [--scenario batch|version|1|2|3|4[,...]] [--quick] [--reps N] [--fault-reps N] [--seed N] [--out FILE]
+//   node --import tsx bench/bench.ts [--scenario batch|version|1|2|3|4|fleet[,...]] [--quick] [--reps N] [--fault-reps N] [--seed N] [--out FILE]
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -55,6 +55,7 @@ const USAGE = `Usage: npm run bench -- [options]      (or: node --import tsx ben
                       version  prepull --version cold start vs node -e 0 (issue 2)
                       1 2 3 4  fault scenarios (issue 4): two-images-500, outage-503, random-500, brownout
                       faults   = 1,2,3,4
+                      fleet    4 runners behind a pull-through cache, cold and in an outage (issue 11; bench/fleet.ts)
   --quick           fewer repetitions (batch: 3 per puller, no xargs -P 20; version: 10 spawns)
   --reps N          batch repetitions per puller (default 10, quick 3)
   --fault-reps N    runs of each fault scenario per puller (default 1; the outcome of scenarios 1, 3
@@ -95,10 +96,10 @@ function parseOptions(argv: readonly string[]): Options {
   const parts = new Set<string>();
   for (const p of (values.scenario ?? []).flatMap((list) => list.split(",")).map((x) => x.trim().toLowerCase()).filter(Boolean)) {
     const byName = SCENARIOS.find((sc) => sc.name === p);
-    if (p === "all") ["batch", "version", "1", "2", "3", "4"].forEach((x) => parts.add(x));
+    if (p === "all") ["batch", "version", "1", "2", "3", "4", "fleet"].forEach((x) => parts.add(x));
     else if (p === "faults") ["1", "2", "3", "4"].forEach((x) => parts.add(x));
     else if (byName) parts.add(String(byName.id));
-    else if (["batch", "version", "1", "2", "3", "4"].includes(p)) parts.add(p);
+    else if (["batch", "version", "1", "2", "3", "4", "fleet"].includes(p)) parts.add(p);
     else throw new Error(`unknown scenario ${JSON.stringify(p)}\n\n${USAGE}`);
   }
   const faultPullers = (values.pullers?.split(",") ?? [...FAULT_PULLERS])
@@ -110,7 +111,7 @@ function parseOptions(argv: readonly string[]): Options {
     });
   const quick = values.quick ?? false;
   const partial = parts.size > 0 || quick || faultPullers.length < FAULT_PULLERS.length;
-  if (parts.size === 0) ["batch", "version", "1", "2", "3", "4"].forEach((x) => parts.add(x));
+  if (parts.size === 0) ["batch", "version", "1", "2", "3", "4", "fleet"].forEach((x) => parts.add(x));
   return {
     parts,
     quick,
@@ -380,6 +381,18 @@ async function main(): Promise<number> {
   // The cold start needs no stack: measure it first, on a machine with no dockerd of ours running.
   if (wants("version")) cold = await coldStart(options);
 
+  // The fleet starts a stack of its own (a cache, more engines), in a process of its own as
+  // `npm run bench:fleet` runs it, before the stack below (whose end stops every puller for good).
+  let fleet: string | undefined;
+  if (wants("fleet")) {
+    const out = join(logDir, "fleet.md");
+    say("\nfleet behind a pull-through cache (bench/fleet.ts)…");
+    const run = await runProcess(process.execPath, ["--import", "tsx", join(BENCH, "fleet.ts"), "--out", out], { env: { ...process.env } as Record<string, string>, timeoutMs: 600_000 });
+    say(run.stdout.trimEnd());
+    if (run.code !== 0) process.stderr.write(`bench: the fleet benchmark failed (exit ${run.code}):\n${run.stderr}\n`);
+    else fleet = (await readFile(out, "utf8")).replace(/^# Fleet benchmark\n\n/, "");
+  }
+
   const needStack = wants("batch") || SCENARIOS.some((sc) => wants(String(sc.id)));
   let stack: Stack | undefined;
   let dockerConfig: string | undefined;
@@ -437,7 +450,7 @@ async function main(): Promise<number> {
     loadAfter: loadavg().map((l) => l.toFixed(2)).join(" "),
   };
   const text = markdown(setup, { ...(batch ? { batch } : {}), ...(cold ? { cold } : {}), faults });
-  await writeFile(options.out, text);
+  await writeFile(options.out, fleet ? `${text.trimEnd()}\n\n${fleet}` : text);
 
   say("\n" + "=".repeat(100));
   if (batch) say(`\n${batchTable(batch.runs, batch.pullers)}`);
