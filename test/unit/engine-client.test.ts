@@ -462,6 +462,37 @@ describe("engine client: local images", () => {
     assert.match(found.error, /not the expected JSON/);
   });
 
+  it("tags an image: POST /images/<source>/tag with repo and tag; a refusal names both names", async () => {
+    const engine = await connect();
+    fake.route = (_req, res) => {
+      res.writeHead(201);
+      res.end();
+    };
+    const source = `127.0.0.1:6000/proxy/team/app@${DIGEST}`;
+    assert.deepEqual(await engine.tag(source, ref()), { ok: true, value: undefined });
+    assert.equal(fake.seen.at(-1)?.method, "POST");
+    assert.equal(fake.seen.at(-1)?.url, `/v1.41/images/127.0.0.1%3A6000/proxy/team/app%40${DIGEST.replace(":", "%3A")}/tag?repo=127.0.0.1%3A5000%2Fteam%2Fapp&tag=v1`);
+    fake.route = (_req, res) => json(res, 404, { message: `No such image: ${source}` });
+    const refused = await engine.tag(source, ref());
+    assert.ok(!refused.ok);
+    assert.match(refused.error, /HTTP 404 when asked to tag .* as 127\.0\.0\.1:5000\/team\/app:v1: No such image/);
+    const byDigest = await engine.tag(source, ref({ tag: undefined, digest: DIGEST }));
+    assert.ok(!byDigest.ok);
+    assert.match(byDigest.error, /tags by tag, not by digest/);
+  });
+
+  it("removes a name, never the layers: DELETE /images/<name>?noprune=1; a refusal is an error", async () => {
+    const engine = await connect();
+    fake.route = (_req, res) => json(res, 200, [{ Untagged: "127.0.0.1:6000/team/app:v1" }]);
+    assert.deepEqual(await engine.removeImage("127.0.0.1:6000/team/app:v1"), { ok: true, value: undefined });
+    assert.equal(fake.seen.at(-1)?.method, "DELETE");
+    assert.equal(fake.seen.at(-1)?.url, "/v1.41/images/127.0.0.1%3A6000/team/app%3Av1?noprune=1");
+    fake.route = (_req, res) => json(res, 409, { message: "conflict: unable to remove repository reference (must force)" });
+    const refused = await engine.removeImage("127.0.0.1:6000/team/app:v1");
+    assert.ok(!refused.ok);
+    assert.match(refused.error, /HTTP 409 .*must force/);
+  });
+
   it("gives up on an inspect that does not answer in time", async () => {
     const engine = await connect({ timeoutMs: 100 });
     fake.route = () => undefined;
