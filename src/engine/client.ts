@@ -49,6 +49,8 @@ export interface DockerEngine extends Engine {
   readonly info: EngineInfo;
   /** The local image, or undefined when the engine does not have it (404). */
   inspectImage(reference: Reference, signal?: AbortSignal): Promise<Result<ImageInspect | undefined, string>>;
+  tag(source: string, target: Reference, signal?: AbortSignal): Promise<Result<void, string>>;
+  removeImage(name: string, signal?: AbortSignal): Promise<Result<void, string>>;
 }
 
 export interface ConnectOptions {
