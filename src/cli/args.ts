@@ -20,6 +20,8 @@ export interface CliArgs {
   readonly quiet: boolean;
   readonly verbose: boolean;
   readonly color?: boolean;
+  /** --context NAME: the docker context whose engine to use (beats DOCKER_HOST, like the docker CLI). */
+  readonly context?: string;
 }
 
 const OPTIONS = {
@@ -39,6 +41,7 @@ const OPTIONS = {
   "stall-timeout": { type: "string" },
   deadline: { type: "string" },
   pull: { type: "string" },
+  context: { type: "string" },
   json: { type: "string" },
   junit: { type: "string" },
   pulled: { type: "string" },
@@ -91,6 +94,7 @@ export function parseCliArgs(argv: readonly string[]): Result<CliArgs, string> {
       quiet: v.quiet ?? false,
       verbose: v.verbose ?? false,
       ...(color !== undefined ? { color } : {}),
+      ...(v.context !== undefined ? { context: v.context } : {}),
     },
   };
 }

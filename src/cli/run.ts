@@ -38,7 +38,7 @@ export async function run(args: CliArgs, io: Io, version: string): Promise<numbe
   try {
     report = await runPlan(plan.value, {
       settings: { ...settings.value, seed },
-      ...wireRun({ env: io.env, seed }),
+      ...wireRun({ env: io.env, seed, ...(args.context !== undefined ? { context: args.context } : {}) }),
       signal: interruption.signal,
       onEvent: (event) => console.event(event),
       version,

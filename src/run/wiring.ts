@@ -22,15 +22,17 @@ export interface WiringOptions {
   readonly random?: Random;
   /** Use this engine instead of connecting through DOCKER_HOST. */
   readonly engine?: Engine;
+  /** A docker context by name (--context), instead of DOCKER_HOST / DOCKER_CONTEXT / config.json's currentContext. */
+  readonly context?: string;
 }
 
 export function wireRun(options: WiringOptions): Pick<RunDependencies, "clock" | "random" | "connect" | "watchAttempt" | "coordinatorFor"> {
   const clock = options.clock ?? systemClock;
-  const { engine, env, seed } = options;
+  const { engine, env, seed, context } = options;
   return {
     clock,
     random: options.random ?? seededRandom(seed),
-    connect: engine ? async () => ({ ok: true, value: engine }) : (signal) => connectEngine({ env, ...(signal ? { signal } : {}) }),
+    connect: engine ? async () => ({ ok: true, value: engine }) : (signal) => connectEngine({ env, ...(context ? { context } : {}), ...(signal ? { signal } : {}) }),
     watchAttempt,
     // Each registry draws from its own stream, so adding an image on another registry does not
     // change this registry's probe times for a given seed.
