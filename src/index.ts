@@ -1,5 +1,6 @@
 // prepull as a library: `await pullImages(["nginx:1.27", "redis"], { signal })` → Report.
 import type { Engine } from "./engine/engine.js";
+import { formatPlatform, parsePlatform } from "./engine/platform.js";
 import { NUMERIC_SETTINGS, resolveSettings } from "./policy/settings.js";
 import { InvalidReferencesError, planReferences, runPlan } from "./run/pull-images.js";
 import { freshSeed, wireRun } from "./run/wiring.js";
@@ -73,5 +74,8 @@ function checkSettings(settings: Settings): Settings {
   }
   if (settings.backoffMaxMs < settings.backoffBaseMs) throw new TypeError(`settings.backoffMaxMs (${settings.backoffMaxMs}) is below settings.backoffBaseMs (${settings.backoffBaseMs})`);
   if (settings.pullPolicy !== "always" && settings.pullPolicy !== "missing") throw new TypeError(`settings.pullPolicy must be "always" or "missing", got ${String(settings.pullPolicy)}`);
-  return settings;
+  if (settings.platform === undefined) return settings;
+  const platform = parsePlatform(String(settings.platform), "settings.platform");
+  if (!platform.ok) throw new TypeError(platform.error);
+  return { ...settings, platform: formatPlatform(platform.value) };
 }

@@ -14,6 +14,8 @@ export interface Reference {
   readonly digest?: string;
   /** Fully qualified form used as the identity of the image: registry/repository[:tag][@digest]. */
   readonly canonical: string;
+  /** Platform to pull, "os/arch[/variant]" (--platform, PULL_PLATFORM or a compose service's `platform:`); default the engine's. */
+  readonly platform?: string;
 }
 
 /** How one engine answer is understood. Produced by classify() and by the scheduler. */
@@ -66,6 +68,8 @@ export interface Settings {
   readonly deadlineMs: number;
   /** "missing" skips images the engine already has. */
   readonly pullPolicy: "always" | "missing";
+  /** Platform for every image without its own (--platform / PULL_PLATFORM), "os/arch[/variant]"; unset: the engine's. */
+  readonly platform?: string;
 }
 
 /** One attempt as it is recorded in the report. */
@@ -94,6 +98,8 @@ export interface ImageResult {
   readonly reason?: string;
   /** Content digest reported by the engine, when pulled. */
   readonly digest?: string;
+  /** "os/arch[/variant]": of the image the engine has after the pull, else the one asked for. */
+  readonly platform?: string;
   /** Bytes downloaded by the successful attempt. */
   readonly bytes: number;
   readonly durationMs: number;

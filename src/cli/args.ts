@@ -42,6 +42,7 @@ const OPTIONS = {
   deadline: { type: "string" },
   pull: { type: "string" },
   context: { type: "string" },
+  platform: { type: "string" },
   json: { type: "string" },
   junit: { type: "string" },
   pulled: { type: "string" },
@@ -74,6 +75,7 @@ export function parseCliArgs(argv: readonly string[]): Result<CliArgs, string> {
     ...(v["stall-timeout"] !== undefined ? { stallTimeoutMs: v["stall-timeout"] } : {}),
     ...(v.deadline !== undefined ? { deadlineMs: v.deadline } : {}),
     ...(v.pull !== undefined ? { pullPolicy: v.pull } : {}),
+    ...(v.platform !== undefined ? { platform: v.platform } : {}),
   };
   const color = v["no-color"] ? false : v.color ? true : undefined;
   return {

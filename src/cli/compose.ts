@@ -4,7 +4,7 @@ import type { Result } from "../types.js";
 import type { CliArgs } from "./args.js";
 import type { Io } from "./io.js";
 
-export async function imagesFromCompose(args: CliArgs, io: Io): Promise<Result<string[], string>> {
+export async function imagesFromCompose(args: CliArgs, io: Io): Promise<Result<Array<{ image: string; platform?: string }>, string>> {
   const found = await discoverComposeImages(args.compose, { env: io.env, envFiles: args.envFiles });
   if (!found.ok) return { ok: false, error: found.error.message };
   const { images, notPullable, warnings } = found.value;
@@ -12,5 +12,5 @@ export async function imagesFromCompose(args: CliArgs, io: Io): Promise<Result<s
   if (!args.quiet) {
     for (const s of notPullable) io.stderr.write(`prepull: not pullable: service ${s.service} in ${s.file} (${s.reason})\n`);
   }
-  return { ok: true, value: images.map((i) => i.image) };
+  return { ok: true, value: images.map((i) => ({ image: i.image, ...(i.platform ? { platform: i.platform } : {}) })) };
 }

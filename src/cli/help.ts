@@ -21,6 +21,7 @@ Policy (flags override the PULL_* environment variables):
 ${knobs}
       --seed N                PULL_SEED: seed the jitter, for reproducible schedules
       --pull always|missing   PULL_POLICY, default missing: skip images the engine already has
+      --platform OS/ARCH[/V]  PULL_PLATFORM, default the engine's: pull this platform (a compose service's platform: wins)
 
 Outputs:
       --json FILE             write the JSON report (docs/report-schema.json)

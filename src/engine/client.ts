@@ -9,7 +9,7 @@ import { createCredentialStore, registryAuthHeader, type CredentialStore } from 
 import { describeSource, resolveEngine, type EngineSource, type EngineTls } from "./context.js";
 import type { EngineAddress } from "./docker-host.js";
 import type { AttemptOutcome, Engine, PullProgress, PullRequest } from "./engine.js";
-import { describeFields, enginePlatform, formatPlatform, platformMatches, type Platform } from "./platform.js";
+import { describeFields, enginePlatform, formatPlatform, parsePlatform, platformMatches, type Platform } from "./platform.js";
 import { applyLine, flushLines, initialPullState, splitLines, suspectLayer, type PullState } from "./pull-stream.js";
 
 /** The newest API version this client was written against; newer servers are spoken to in it. */
@@ -152,16 +152,24 @@ function createDockerEngine(transport: Transport, info: EngineInfo, credentials:
       if (!streamed.ok) return streamed;
       const found = await inspectImage(pullRequest.reference, pullRequest.signal);
       if (pullRequest.signal.aborted) return abortedOutcome(initialPullState, true);
-      return confirmPull(streamed, found, pullRequest.platform ?? own, pullRequest.reference);
+      return confirmPull(streamed, found, requested(pullRequest) ?? own, pullRequest.reference);
     },
     async hasImage(reference, signal, platform) {
       const found = await inspectImage(reference, signal);
       // The Engine contract is a plain boolean; an engine that cannot answer is not "absent".
       if (!found.ok) throw new Error(found.error);
-      const want = platform ?? own;
+      const want = platform ?? requested({ reference }) ?? own;
       return found.value !== undefined && (want === undefined || !knowsPlatform(found.value) || platformMatches(found.value, want));
     },
   };
+}
+
+/** The platform asked for: the request's, else the reference's (validated when it was read, so a bad one is ignored here). */
+function requested(req: { readonly platform?: Platform; readonly reference: Reference }): Platform | undefined {
+  if (req.platform) return req.platform;
+  if (!req.reference.platform) return undefined;
+  const parsed = parsePlatform(req.reference.platform);
+  return parsed.ok ? parsed.value : undefined;
 }
 
 /** An engine that leaves Os/Architecture out of its image description cannot be held to a platform. */
@@ -213,7 +221,7 @@ async function pull(transport: Transport, prefix: string, credentials: Credentia
   if (!auth.ok) return { ok: false, kind: "engine", message: `cannot pull ${reference.canonical}: ${auth.error}`, bytes: 0, answered: false };
   if (req.signal.aborted) return abortedOutcome(initialPullState, false);
   const headers: Record<string, string> = auth.value ? { "X-Registry-Auth": registryAuthHeader(auth.value) } : {};
-  return streamPull(transport, `${prefix}/images/create?${pullQuery(reference, req.platform)}`, headers, req);
+  return streamPull(transport, `${prefix}/images/create?${pullQuery(reference, requested(req))}`, headers, req);
 }
 
 /** Pure: by digest when there is one (the daemon takes a digest in the tag parameter). */

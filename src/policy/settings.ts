@@ -1,7 +1,8 @@
 // The run's policy from PULL_* variables and flags (flags win). Pure: env and flags come in as data.
+import { formatPlatform, parsePlatform } from "../engine/platform.js";
 import type { Result, Settings } from "../types.js";
 
-type NumericKey = Exclude<keyof Settings, "pullPolicy" | "seed">;
+type NumericKey = Exclude<keyof Settings, "pullPolicy" | "seed" | "platform">;
 
 interface NumericSetting {
   readonly key: NumericKey;
@@ -36,7 +37,7 @@ export interface SettingsError {
 }
 
 /** Values given on the command line, as strings, keyed like Settings. */
-export type SettingFlags = Partial<Record<NumericKey | "seed" | "pullPolicy", string>>;
+export type SettingFlags = Partial<Record<NumericKey | "seed" | "pullPolicy" | "platform", string>>;
 
 export function resolveSettings(env: Readonly<Record<string, string | undefined>>, flags: SettingFlags = {}): Result<Settings, SettingsError> {
   const values: Partial<Record<NumericKey, number>> = {};
@@ -49,7 +50,14 @@ export function resolveSettings(env: Readonly<Record<string, string | undefined>
   if (!seed.ok) return seed;
   const pullPolicy = readPolicy(env, flags);
   if (!pullPolicy.ok) return pullPolicy;
-  const settings = { ...(values as Record<NumericKey, number>), pullPolicy: pullPolicy.value, ...(seed.value === undefined ? {} : { seed: seed.value }) };
+  const platform = readPlatform(env, flags);
+  if (!platform.ok) return platform;
+  const settings: Settings = {
+    ...(values as Record<NumericKey, number>),
+    pullPolicy: pullPolicy.value,
+    ...(seed.value === undefined ? {} : { seed: seed.value }),
+    ...(platform.value === undefined ? {} : { platform: platform.value }),
+  };
   if (settings.backoffMaxMs < settings.backoffBaseMs) {
     return fail("PULL_BACKOFF_MAX", `PULL_BACKOFF_MAX (${settings.backoffMaxMs / 1000}s) is below PULL_BACKOFF_BASE (${settings.backoffBaseMs / 1000}s): the cap must be at least the base`);
   }
@@ -87,6 +95,14 @@ function readPolicy(env: Readonly<Record<string, string | undefined>>, flags: Se
   const text = raw.trim();
   if (text === "always" || text === "missing") return { ok: true, value: text };
   return fail(source, `${source}=${JSON.stringify(raw)} is not a pull policy: use "always" or "missing"`);
+}
+
+/** --platform / PULL_PLATFORM, normalized ("linux/aarch64" → "linux/arm64"); unset or empty: the engine's own. */
+function readPlatform(env: Readonly<Record<string, string | undefined>>, flags: SettingFlags): Result<string | undefined, SettingsError> {
+  const [source, raw] = flags.platform !== undefined ? ["--platform", flags.platform] : ["PULL_PLATFORM", env.PULL_PLATFORM];
+  if (raw === undefined || raw.trim() === "") return { ok: true, value: undefined };
+  const parsed = parsePlatform(raw, source);
+  return parsed.ok ? { ok: true, value: formatPlatform(parsed.value) } : fail(source, parsed.error);
 }
 
 function fail(source: string, message: string): { ok: false; error: SettingsError } {

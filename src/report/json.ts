@@ -33,6 +33,7 @@ const SETTINGS_KEYS = {
   stallTimeoutMs: true,
   deadlineMs: true,
   pullPolicy: true,
+  platform: true,
 } as const satisfies KeyOrder<Settings>;
 
 const IMAGE_KEYS = {
@@ -43,6 +44,7 @@ const IMAGE_KEYS = {
   class: true,
   reason: true,
   digest: true,
+  platform: true,
   bytes: true,
   durationMs: true,
   attempts: true,

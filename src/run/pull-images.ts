@@ -47,6 +47,9 @@ export async function runPlan(references: readonly Reference[], deps: RunDepende
   const clockStart = clock.now();
   // Wall-clock timestamps for the report, derived from the injected clock so fake-clock runs stay exact.
   const toIso = (ms: number) => new Date(wallStart + (ms - clockStart)).toISOString();
+  // --platform / PULL_PLATFORM for every image that does not name its own (compose `platform:`).
+  const platform = deps.settings.platform;
+  if (platform) references = references.map((r) => (r.platform ? r : { ...r, platform }));
   const connected = await deps.connect(deps.signal);
   if (!connected.ok) {
     const message = connected.error.message;

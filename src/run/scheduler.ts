@@ -184,7 +184,7 @@ async function pullImage(reference: Reference, context: RunContext): Promise<Ima
     switch (decision.action) {
       case "pulled":
         context.emit({ type: "pulled", at: clock.now(), image, attempt: state.spent, durationMs: record.durationMs, bytes: attempt.bytes, ...(attempt.digest ? { digest: attempt.digest } : {}) });
-        return finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, ...(attempt.digest ? { digest: attempt.digest } : {}) });
+        return finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, ...(attempt.digest ? { digest: attempt.digest } : {}), ...(attempt.platform ? { platform: attempt.platform } : {}) });
       case "skipped":
         context.emit({ type: "skipped", at: clock.now(), image, message: attempt.message });
         return finish(state, context, "skipped", "skipped-platform", { reason: attempt.message });
@@ -219,6 +219,8 @@ interface AttemptEnd {
   readonly startedAt: number;
   readonly bytes: number;
   readonly digest?: string;
+  /** What the engine reports the pulled image to be. */
+  readonly platform?: string;
 }
 
 async function runAttempt(state: ImageState, admission: Admission, coordinator: Coordinator, context: RunContext): Promise<AttemptEnd> {
@@ -267,7 +269,7 @@ async function runAttempt(state: ImageState, admission: Admission, coordinator: 
 function understand(outcome: AttemptOutcome, verdict: Awaited<AttemptWatch["verdict"]>, startedAt: number, context: RunContext): AttemptEnd {
   const base = { startedAt };
   if (outcome.ok) {
-    return { ...base, class: "pulled", message: outcome.upToDate ? "image is up to date" : "downloaded", bytes: outcome.bytes, ...(outcome.digest ? { digest: outcome.digest } : {}) };
+    return { ...base, class: "pulled", message: outcome.upToDate ? "image is up to date" : "downloaded", bytes: outcome.bytes, ...(outcome.digest ? { digest: outcome.digest } : {}), ...(outcome.platform ? { platform: outcome.platform } : {}) };
   }
   if (outcome.kind === "unreachable") return { ...base, class: "engine-unreachable", message: outcome.message, bytes: 0 };
   if (outcome.kind === "engine") {
@@ -351,7 +353,8 @@ function interrupted(state: ImageState, context: RunContext): ImageResult {
   return finish(state, context, "failed", reason, { reason: message });
 }
 
-function finish(state: ImageState, context: RunContext, status: ImageResult["status"], outcome: OutcomeClass, extra: { reason?: string; digest?: string; bytes?: number }): ImageResult {
+function finish(state: ImageState, context: RunContext, status: ImageResult["status"], outcome: OutcomeClass, extra: { reason?: string; digest?: string; bytes?: number; platform?: string }): ImageResult {
+  const platform = extra.platform ?? state.reference.platform;
   return {
     input: state.reference.input,
     reference: state.reference.canonical,
@@ -360,6 +363,7 @@ function finish(state: ImageState, context: RunContext, status: ImageResult["sta
     class: outcome,
     ...(extra.reason !== undefined ? { reason: extra.reason } : {}),
     ...(extra.digest !== undefined ? { digest: extra.digest } : {}),
+    ...(platform !== undefined ? { platform } : {}),
     bytes: extra.bytes ?? 0,
     durationMs: context.options.clock.now() - state.startedAt,
     attempts: state.attempts,

@@ -23,6 +23,8 @@ export interface ComposeServiceSpec {
   readonly build: boolean;
   /** `pull_policy` as written. */
   readonly pullPolicy?: string;
+  /** `platform` as written ("linux/arm64"). */
+  readonly platform?: string;
   /** The service named by `extends`, when there is one. */
   readonly extends?: string;
 }
@@ -83,6 +85,7 @@ function readService(file: string, service: string, definition: unknown): Result
     return fail(file, `${file}: service "${service}": image must be a string, found ${describe(image)}; quote the value`, service);
   }
   const pullPolicy = definition.get("pull_policy");
+  const platform = definition.get("platform");
   const extendsName = extendedService(definition.get("extends"));
   return {
     ok: true,
@@ -91,6 +94,7 @@ function readService(file: string, service: string, definition: unknown): Result
       ...(typeof image === "string" ? { image } : {}),
       build: definition.get("build") !== undefined && definition.get("build") !== null,
       ...(typeof pullPolicy === "string" ? { pullPolicy } : {}),
+      ...(typeof platform === "string" ? { platform } : {}),
       ...(extendsName === undefined ? {} : { extends: extendsName }),
     },
   };

@@ -8,6 +8,7 @@
 //   3. otherwise the `.env` in the directory of each Compose file (optional).
 // Every service is considered whatever its `profiles`: a CI job pre-pulls for any profile
 // it may start, and an unneeded pull costs less than a test that fails on a cold pull.
+import { formatPlatform, parsePlatform } from "../engine/platform.js";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Result } from "../types.js";
@@ -28,6 +29,8 @@ export interface ComposeImage {
    * failed pull of this image need not fail the job.
    */
   readonly buildable?: true;
+  /** The service's `platform:`, normalized ("linux/arm64"): Compose pulls the image for it. */
+  readonly platform?: string;
 }
 
 export interface NotPullable {
@@ -99,7 +102,15 @@ export async function discoverComposeImages(
       const resolved = resolveImage(plan.image, file, spec.service, lookup);
       if (!resolved.ok) return resolved;
       warnings.push(...resolved.value.warnings);
-      images.push({ image: resolved.value.image, file, service: spec.service, ...(plan.buildable ? { buildable: true as const } : {}) });
+      const platform = servicePlatform(spec, file);
+      if (!platform.ok) return platform;
+      images.push({
+        image: resolved.value.image,
+        file,
+        service: spec.service,
+        ...(plan.buildable ? { buildable: true as const } : {}),
+        ...(platform.value ? { platform: platform.value } : {}),
+      });
     }
   }
   return { ok: true, value: { images, notPullable, warnings } };
@@ -121,6 +132,14 @@ export function classifyService(spec: ComposeServiceSpec): ServicePlan {
     return { kind: "not-pullable", reason: `pull_policy: ${spec.pullPolicy}` };
   }
   return { kind: "pull", image: spec.image, buildable: spec.build };
+}
+
+/** The service's platform, checked; variables in it are not interpolated (a "$" is reported, not guessed at). */
+function servicePlatform(spec: ComposeServiceSpec, file: string): Result<string | undefined, ComposeError> {
+  if (spec.platform === undefined || spec.platform.trim() === "") return { ok: true, value: undefined };
+  const parsed = parsePlatform(spec.platform, `${file}: service "${spec.service}": platform`);
+  if (!parsed.ok) return { ok: false, error: { file, service: spec.service, message: parsed.error } };
+  return { ok: true, value: formatPlatform(parsed.value) };
 }
 
 /** Interpolates one image value; every failure names the file, the service and the variable. */

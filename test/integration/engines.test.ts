@@ -144,6 +144,15 @@ describe("prepull on podman's Docker-compatible API", () => {
     assert.equal((await readReport(json)).images[0]?.status, "present");
   });
 
+  it("pulls the platform asked for from a two-platform index, and reports it", async () => {
+    const repo = stack.image("two");
+    await stack.pushPlatformList(repo, "1", ["amd64", "arm64"]);
+    const json = files.file("two.json");
+    const run = await runCli([stack.ref(repo, "1"), "--platform", "linux/arm64", "--json", json], { env });
+    assert.equal(run.code, 0, why(run, repo));
+    assert.deepEqual((await readReport(json)).images.map((i) => [i.status, i.platform]), [["pulled", "linux/arm64"]]);
+  });
+
   it("on SIGINT cancels the pulls, still writes the report, and exits 130", async () => {
     const repo = stack.image("sigint");
     await stack.pushImage(repo, "1");
@@ -163,7 +172,7 @@ describe("prepull on podman's Docker-compatible API", () => {
   });
 });
 
-describe("docker contexts, on the harness's dockerd", () => {
+describe("platforms and docker contexts, on the harness's dockerd", () => {
   let stack: Stack;
   let files: Awaited<ReturnType<typeof tempDir>>;
   let config: string;
@@ -204,6 +213,43 @@ describe("docker contexts, on the harness's dockerd", () => {
     assert.equal(byFlag.code, 0, byFlag.stderr);
     assert.equal(stack.proxy.count({ repository: repo, kind: "manifest", method: "HEAD" }), 3);
     await writeFile(join(config, "config.json"), "{}");
+  });
+
+  const onDockerd = (extra: Record<string, string> = {}) => baseEnv({ DOCKER_HOST: stack.engine.dockerHost, ...FAST, ...extra });
+  const pullsOf = (repository: string) => stack.proxy.count({ repository, kind: "manifest", method: "HEAD" });
+
+  it("pulls an arm64-only image with --platform, and holds --pull missing to the platform", async () => {
+    const repo = stack.image("armonly");
+    await stack.pushPlatformList(repo, "1", ["arm64"]);
+    const ref = stack.ref(repo, "1");
+    const json = files.file("arm.json");
+    const arm = await runCli([ref, "--platform", "linux/arm64", "--json", json], { env: onDockerd() });
+    assert.equal(arm.code, 0, arm.stderr);
+    assert.deepEqual((await readReport(json)).images.map((i) => [i.status, i.platform]), [["pulled", "linux/arm64"]]);
+    // Present for linux/arm64 ...
+    const again = await runCli([ref, "--json", json], { env: onDockerd({ PULL_POLICY: "missing", PULL_PLATFORM: "linux/arm64" }) });
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal((await readReport(json)).images[0]?.status, "present");
+    assert.equal(pullsOf(repo), 1);
+    // ... but not for the engine's own linux/amd64: the pull is tried, and the image skipped.
+    const own = await runCli([ref, "--json", json], { env: onDockerd({ PULL_POLICY: "missing" }) });
+    assert.equal(own.code, 0, own.stderr);
+    assert.deepEqual((await readReport(json)).images.map((i) => i.status), ["skipped"]);
+    assert.equal(pullsOf(repo), 2);
+  });
+
+  it("does not take a two-platform image pulled for amd64 as present for arm64", async () => {
+    const repo = stack.image("two");
+    await stack.pushPlatformList(repo, "1", ["amd64", "arm64"]);
+    const ref = stack.ref(repo, "1");
+    const json = files.file("two.json");
+    const first = await runCli([ref, "--json", json], { env: onDockerd() });
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal((await readReport(json)).images[0]?.platform, "linux/amd64");
+    const arm = await runCli([ref, "--pull", "missing", "--platform", "linux/arm64", "--json", json], { env: onDockerd() });
+    assert.equal(arm.code, 0, arm.stderr);
+    assert.deepEqual((await readReport(json)).images.map((i) => [i.status, i.platform]), [["pulled", "linux/arm64"]]);
+    assert.equal(pullsOf(repo), 2);
   });
 
   it("exits 3 naming the context and how it was chosen when its engine is not there", async () => {
