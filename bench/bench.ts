@@ -44,6 +44,8 @@ interface Options {
   readonly seed: number;
   readonly out: string;
   readonly partial: boolean;
+  /** Also run the clean batch and scenario 1 (when asked for) on podman's Docker API. */
+  readonly podman: boolean;
 }
 
 const USAGE = `Usage: npm run bench -- [options]      (or: node --import tsx bench/bench.ts [options])
@@ -58,6 +60,8 @@ const USAGE = `Usage: npm run bench -- [options]      (or: node --import tsx ben
   --fault-reps N    runs of each fault scenario per puller (default 1; the outcome of scenarios 1, 3
                     and 4 depends on the random draws, so more runs give a success rate)
   --pullers LIST    pullers of the fault scenarios, comma-separated (default prepull,baseline-fixed,baseline-backoff)
+  --engines LIST    dockerd (always) and podman (default dockerd,podman): on podman the clean batch and
+                    scenario 1 (the 500 window) run again, when selected, next to dockerd's
   --seed N          PULL_SEED for prepull, BENCH_SEED for the backoff baseline, proxy seed (default 1)
   --out FILE        where to write the Markdown (default bench/results.md for a full run,
                     bench/results.partial.md when --scenario or --quick is given)
@@ -72,6 +76,7 @@ function parseOptions(argv: readonly string[]): Options {
   let faultPullers: PullerId[] = [...FAULT_PULLERS];
   let seed = 1;
   let out: string | undefined;
+  let podman = true;
   const valueOf = (i: number, flag: string): string => {
     const v = argv[i + 1];
     if (v === undefined) throw new Error(`${flag} needs a value`);
@@ -120,6 +125,13 @@ function parseOptions(argv: readonly string[]): Options {
       case "--out":
         out = take();
         break;
+      case "--engines": {
+        const engines = take().split(",").map((x) => x.trim()).filter(Boolean);
+        const unknown = engines.find((e) => e !== "dockerd" && e !== "podman");
+        if (unknown !== undefined) throw new Error(`unknown engine ${JSON.stringify(unknown)}: use dockerd, podman`);
+        podman = engines.includes("podman");
+        break;
+      }
       case "-h":
       case "--help":
         process.stdout.write(USAGE);
@@ -141,6 +153,7 @@ function parseOptions(argv: readonly string[]): Options {
     seed,
     out: out ?? join(BENCH, partial ? "results.partial.md" : "results.md"),
     partial,
+    podman,
   };
 }
 
@@ -160,6 +173,9 @@ function execText(command: string, args: readonly string[], env?: Record<string,
     execFile(command, args, { env: env ?? process.env, timeout: 30_000 }, (error, stdout, stderr) => resolve(error ? `unknown (${(stderr || error.message).trim()})` : stdout.trim()));
   });
 }
+
+/** The podman part of a run: the same measurements, on podman's Docker API. */
+type PodmanPart = NonNullable<Parameters<typeof markdown>[1]["podman"]>;
 
 interface Context {
   readonly stack: Stack;
@@ -411,6 +427,7 @@ async function main(): Promise<number> {
   let faults: FaultRun[] = [];
   let engineVersion = "dockerd (not started)";
   let dockerVersion = "(not used)";
+  let onPodman: PodmanPart | undefined;
   try {
     if (needStack) {
       say(`\nstarting the stack (isolated dockerd, registry, fault proxy)…`);
@@ -425,6 +442,25 @@ async function main(): Promise<number> {
   } finally {
     stopAllProcesses();
     await stack?.stop().catch((error: unknown) => process.stderr.write(`bench: stopping the stack: ${String(error)}\n`));
+    stack = undefined;
+  }
+  try {
+    // One engine at a time: the two would share the 2 cores and each other's disk.
+    if (options.podman && dockerConfig && (wants("batch") || wants("1"))) {
+      say(`\nstarting a second stack on podman (podman system service, registry, fault proxy)…`);
+      stack = await startStack({ seed: options.seed, engine: "podman" });
+      const version = await execText(docker, ["version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})"], { ...process.env, DOCKER_HOST: stack.engine.dockerHost, DOCKER_CONFIG: dockerConfig } as Record<string, string>);
+      const ctx: Context = { stack, engine: engineApi(stack.engine.socketPath), docker, dockerConfig, logDir: join(logDir, "podman"), seed: options.seed, runs: 0 };
+      await mkdir(ctx.logDir, { recursive: true });
+      onPodman = {
+        engine: `podman ${version}`,
+        ...(wants("batch") ? { batch: await batchBench(ctx, options) } : {}),
+        faults: await faultBench(ctx, SCENARIOS.filter((sc) => sc.id === 1 && wants("1")), options.faultReps, options.faultPullers),
+      };
+    }
+  } finally {
+    stopAllProcesses();
+    await stack?.stop().catch((error: unknown) => process.stderr.write(`bench: stopping the podman stack: ${String(error)}\n`));
     if (dockerConfig) await rm(dockerConfig, { recursive: true, force: true });
   }
 
@@ -445,13 +481,15 @@ async function main(): Promise<number> {
     loadBefore,
     loadAfter: loadavg().map((l) => l.toFixed(2)).join(" "),
   };
-  const text = markdown(setup, { ...(batch ? { batch } : {}), ...(cold ? { cold } : {}), faults });
+  const text = markdown(setup, { ...(batch ? { batch } : {}), ...(cold ? { cold } : {}), faults, ...(onPodman ? { podman: onPodman } : {}) });
   await writeFile(options.out, text);
 
   say("\n" + "=".repeat(100));
   if (batch) say(`\n${batchTable(batch.runs, batch.pullers)}`);
   if (cold) say(`\n${coldStartLine(cold)}`);
   if (faults.length > 0) say(`\n${faultTable(faults)}`);
+  if (onPodman?.batch) say(`\non ${onPodman.engine}:\n${batchTable(onPodman.batch.runs, onPodman.batch.pullers)}`);
+  if (onPodman && onPodman.faults.length > 0) say(`\non ${onPodman.engine}:\n${faultTable(onPodman.faults)}`);
   say(`\n${verdictList(verdicts(batch?.runs ?? [], cold, faults))}`);
   say(`\nwritten: ${options.out}; per-run stdout/stderr and proxy logs: ${logDir}; took ${secs(performance.now() - started)} s`);
   return 0;
