@@ -152,14 +152,16 @@ function createDockerEngine(transport: Transport, info: EngineInfo, credentials:
       if (!streamed.ok) return streamed;
       const found = await inspectImage(pullRequest.reference, pullRequest.signal);
       if (pullRequest.signal.aborted) return abortedOutcome(initialPullState, true);
-      return confirmPull(streamed, found, requested(pullRequest) ?? own, pullRequest.reference);
+      const asked = requested(pullRequest);
+      return confirmPull(streamed, found, asked ?? own, pullRequest.reference, asked !== undefined);
     },
     async hasImage(reference, signal, platform) {
       const found = await inspectImage(reference, signal);
       // The Engine contract is a plain boolean; an engine that cannot answer is not "absent".
       if (!found.ok) throw new Error(found.error);
-      const want = platform ?? requested({ reference }) ?? own;
-      return found.value !== undefined && (want === undefined || !knowsPlatform(found.value) || platformMatches(found.value, want));
+      const asked = platform ?? requested({ reference });
+      const want = asked ?? own;
+      return found.value !== undefined && (want === undefined || !knowsPlatform(found.value) || platformMatches(found.value, want, asked !== undefined));
     },
   };
 }
@@ -186,6 +188,8 @@ export function confirmPull(
   found: Result<ImageInspect | undefined, string>,
   want: Platform | undefined,
   reference: Reference,
+  /** False for the engine's own platform, which has no variant to hold an image to. */
+  checkVariant = true,
 ): AttemptOutcome {
   const failure = (message: string): AttemptOutcome => ({ ok: false, kind: "engine", httpStatus: 200, message, bytes: streamed.bytes, answered: true });
   if (!found.ok) return failure(`the engine ended the pull stream of ${reference.canonical} without an error, but then could not show the image: ${found.error}`);
@@ -194,7 +198,7 @@ export function confirmPull(
     return failure(`the engine ended the pull stream of ${reference.canonical} without an error, but does not have the image afterwards: the pull did not complete, retry it.`);
   }
   const have = describeFields(image);
-  if (want !== undefined && have !== undefined && !platformMatches(image, want)) {
+  if (want !== undefined && have !== undefined && !platformMatches(image, want, checkVariant)) {
     return failure(`${PLATFORM_MISMATCH} ${formatPlatform(want)}: the engine pulled ${reference.canonical} but has it for ${have}`);
   }
   const digest = streamed.digest ?? soleRepoDigest(image, reference);

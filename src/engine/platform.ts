@@ -65,9 +65,12 @@ function variantOf(architecture: string, variant: string | undefined): string | 
  * True when what the engine reports is the wanted platform. OS and architecture must be reported
  * and equal; the variant only counts when the wanted platform names one (or is arm, whose
  * unspecified variant means v7), since engines often leave it out of an image's config.
+ * checkVariant false: OS and architecture only, for the engine's own platform (/version has no
+ * variant, and an arm/v7 engine runs v6 images).
  */
-export function platformMatches(have: PlatformFields, want: Platform): boolean {
+export function platformMatches(have: PlatformFields, want: Platform, checkVariant = true): boolean {
   if (have.os?.toLowerCase() !== want.os || have.architecture?.toLowerCase() !== want.architecture) return false;
+  if (!checkVariant) return true;
   const wanted = variantOf(want.architecture, want.variant);
   if (wanted === undefined) return true;
   return (variantOf(want.architecture, have.variant?.toLowerCase()) ?? "") === wanted;

@@ -44,6 +44,8 @@ describe("platform spelling", () => {
     assert.equal(platformMatches({ os: "linux", architecture: "arm", variant: "v6" }, want("linux/arm/v7")), false);
     assert.equal(platformMatches({ os: "linux", architecture: "arm", variant: "v6" }, want("linux/arm/v6")), true);
     assert.equal(platformMatches({}, want("linux/amd64")), false);
+    // The engine's own platform has no variant: an arm/v7 engine holds a v6 image to os/arch only.
+    assert.equal(platformMatches({ os: "linux", architecture: "arm", variant: "v6" }, want("linux/arm"), false), true);
   });
 });
 
