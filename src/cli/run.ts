@@ -65,12 +65,14 @@ interface Input {
 }
 
 async function gatherInputs(args: CliArgs, io: Io): Promise<{ ok: true; value: Input[] } | { ok: false; error: string }> {
-  const inputs = await gatherReferences(args, io);
-  if (!inputs.ok || args.compose.length === 0) return inputs.ok ? { ok: true, value: inputs.value.map((input) => ({ input })) } : inputs;
+  const listed = await gatherReferences(args, io);
+  if (!listed.ok) return listed;
+  const inputs: Input[] = listed.value.map((input) => ({ input }));
+  if (args.compose.length === 0) return { ok: true, value: inputs };
   const { imagesFromCompose } = await import("./compose.js");
   const composed = await imagesFromCompose(args, io);
   if (!composed.ok) return composed;
-  return { ok: true, value: [...inputs.value.map((input) => ({ input })), ...composed.value.map((c) => ({ input: c.image, ...(c.platform ? { platform: c.platform } : {}) }))] };
+  return { ok: true, value: [...inputs, ...composed.value.map((c) => ({ input: c.image, ...(c.platform ? { platform: c.platform } : {}) }))] };
 }
 
 async function gatherReferences(args: CliArgs, io: Io): Promise<{ ok: true; value: string[] } | { ok: false; error: string }> {

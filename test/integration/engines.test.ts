@@ -238,6 +238,19 @@ describe("platforms and docker contexts, on the harness's dockerd", () => {
     assert.equal(pullsOf(repo), 2);
   });
 
+  it("pulls a compose service's image for its platform:, while the other services keep the engine's", async () => {
+    const arm = stack.image("composearm");
+    const plain = stack.image("composeplain");
+    await stack.pushPlatformList(arm, "1", ["arm64"]);
+    await stack.pushImage(plain, "1");
+    const compose = files.file("compose.yml");
+    await writeFile(compose, `services:\n  arm:\n    image: ${stack.ref(arm, "1")}\n    platform: linux/arm64\n  plain:\n    image: ${stack.ref(plain, "1")}\n`);
+    const json = files.file("compose.json");
+    const run = await runCli(["--compose", compose, "--json", json], { env: onDockerd() });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual((await readReport(json)).images.map((i) => [i.status, i.platform]), [["pulled", "linux/arm64"], ["pulled", "linux/amd64"]]);
+  });
+
   it("does not take a two-platform image pulled for amd64 as present for arm64", async () => {
     const repo = stack.image("two");
     await stack.pushPlatformList(repo, "1", ["amd64", "arm64"]);
