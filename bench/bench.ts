@@ -16,7 +16,7 @@ import type { PushedImage } from "../test/harness/images.js";
 import { startStack, type Stack } from "../test/harness/stack.js";
 import { engineApi, type EngineApi } from "./engine-api.js";
 import { faultWindowMetrics, isAttempt, layersDownloaded, median } from "./metrics.js";
-import { runProcess, stopAllProcesses, type ProcessResult } from "./processes.js";
+import { endRunningProcesses, runProcess, stopAllProcesses, type ProcessResult } from "./processes.js";
 import { PULLER_LABEL, markdown, verdictList, verdicts, faultTable, batchTable, coldStartLine, type BatchRun, type BenchSetup, type ColdStart, type FaultRun, type PullerId } from "./report.js";
 import { SCENARIOS, type Scenario } from "./scenarios.js";
 
@@ -439,8 +439,12 @@ async function main(): Promise<number> {
       if (wants("batch")) batch = await batchBench(ctx, options);
       faults = await faultBench(ctx, SCENARIOS.filter((sc) => wants(String(sc.id))), options.faultReps, options.faultPullers);
     }
-  } finally {
+  } catch (error) {
     stopAllProcesses();
+    throw error;
+  } finally {
+    // Not stopAllProcesses(): the podman part still runs pullers.
+    endRunningProcesses();
     await stack?.stop().catch((error: unknown) => process.stderr.write(`bench: stopping the stack: ${String(error)}\n`));
     stack = undefined;
   }
