@@ -15,7 +15,7 @@ import { formatLog, type ProxyLogEntry } from "../test/harness/fault-proxy.js";
 import type { PushedImage } from "../test/harness/images.js";
 import { startStack, type Stack } from "../test/harness/stack.js";
 import { engineApi, type EngineApi } from "./engine-api.js";
-import { faultWindowMetrics, isAttempt, layersDownloaded, median } from "./metrics.js";
+import { faultWindowMetrics, isAttempt as isDockerdAttempt, isPodmanAttempt, layersDownloaded, median, type AttemptTest } from "./metrics.js";
 import { endRunningProcesses, runProcess, stopAllProcesses, type ProcessResult } from "./processes.js";
 import { PULLER_LABEL, markdown, verdictList, verdicts, faultTable, batchTable, coldStartLine, type BatchRun, type BenchSetup, type ColdStart, type FaultRun, type PullerId } from "./report.js";
 import { SCENARIOS, type Scenario } from "./scenarios.js";
@@ -184,6 +184,8 @@ interface Context {
   readonly dockerConfig: string;
   readonly logDir: string;
   readonly seed: number;
+  /** How this engine's pull attempts show in the proxy log. */
+  readonly isAttempt: AttemptTest;
   runs: number;
 }
 
@@ -325,8 +327,9 @@ async function faultRun(ctx: Context, scenario: Scenario, puller: PullerId, clea
   const exitAt = result.endedAt - offset;
   const window = { start: windowStart, end: windowStart + scenario.faultMs };
   const entries = [...proxy.log];
-  const metrics = faultWindowMetrics(entries, window);
-  const outage = scenario.outageMs !== undefined ? faultWindowMetrics(entries, { start: windowStart, end: windowStart + scenario.outageMs }) : undefined;
+  const { isAttempt } = ctx;
+  const metrics = faultWindowMetrics(entries, window, isAttempt);
+  const outage = scenario.outageMs !== undefined ? faultWindowMetrics(entries, { start: windowStart, end: windowStart + scenario.outageMs }, isAttempt) : undefined;
   const run: FaultRun = {
     scenario,
     puller,
@@ -435,7 +438,7 @@ async function main(): Promise<number> {
       dockerConfig = await mkdtemp(join(tmpdir(), "prepull-bench-docker-config-"));
       dockerVersion = `${await execText(docker, ["--version"])} (${docker})`;
       engineVersion = `dockerd ${await execText(docker, ["version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})"], { ...process.env, DOCKER_HOST: stack.engine.dockerHost, DOCKER_CONFIG: dockerConfig } as Record<string, string>)}, max-concurrent-downloads 3 (daemon default)`;
-      const ctx: Context = { stack, engine: engineApi(stack.engine.socketPath), docker, dockerConfig, logDir, seed: options.seed, runs: 0 };
+      const ctx: Context = { stack, engine: engineApi(stack.engine.socketPath), docker, dockerConfig, logDir, seed: options.seed, isAttempt: isDockerdAttempt, runs: 0 };
       if (wants("batch")) batch = await batchBench(ctx, options);
       faults = await faultBench(ctx, SCENARIOS.filter((sc) => wants(String(sc.id))), options.faultReps, options.faultPullers);
     }
@@ -454,7 +457,7 @@ async function main(): Promise<number> {
       say(`\nstarting a second stack on podman (podman system service, registry, fault proxy)…`);
       stack = await startStack({ seed: options.seed, engine: "podman" });
       const version = await execText(docker, ["version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})"], { ...process.env, DOCKER_HOST: stack.engine.dockerHost, DOCKER_CONFIG: dockerConfig } as Record<string, string>);
-      const ctx: Context = { stack, engine: engineApi(stack.engine.socketPath), docker, dockerConfig, logDir: join(logDir, "podman"), seed: options.seed, runs: 0 };
+      const ctx: Context = { stack, engine: engineApi(stack.engine.socketPath), docker, dockerConfig, logDir: join(logDir, "podman"), seed: options.seed, isAttempt: isPodmanAttempt, runs: 0 };
       await mkdir(ctx.logDir, { recursive: true });
       onPodman = {
         engine: `podman ${version}`,

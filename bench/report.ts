@@ -274,7 +274,7 @@ export function markdown(
     lines.push(
       `## On podman`,
       "",
-      `The same measurements on ${podman.engine} (\`podman system service\`, vfs storage, started by the harness), same registry, proxy and images; the baselines drive it with the same docker CLI. podman retries a 429 itself and answers 200 before it contacts the registry (README, "Engines proven"). The targets below are dockerd's.`,
+      `The same measurements on ${podman.engine} (\`podman system service\`, vfs storage, started by the harness), same registry, proxy and images; the baselines drive it with the same docker CLI. podman retries a 429 itself and answers 200 before it contacts the registry (README, "Engines proven"). podman sends no HEAD: an *attempt* here is a GET on \`/manifests/<tag>\`. The targets below are dockerd's.`,
       "",
     );
     if (podman.batch) lines.push(batchTable(podman.batch.runs, podman.batch.pullers), "");
