@@ -68,7 +68,8 @@ export function onMirror(reference: Reference, rule: MirrorRule, digest?: string
   const parsed = parseReference(text);
   // A rule and a reference that each parsed make a valid name, except past the 255-character limit.
   if (!parsed.ok) throw new Error(`cannot name ${reference.canonical} on mirror ${rule.key}: ${parsed.error.reason}`);
-  return { ...parsed.value, input: reference.input };
+  // The platform asked for (--platform, compose's platform:) goes with the image to its mirror.
+  return { ...parsed.value, input: reference.input, ...(reference.platform !== undefined ? { platform: reference.platform } : {}) };
 }
 
 /** What the run knows of one mirror when an attempt picks its source. */
