@@ -10,12 +10,14 @@ export function settingArgument(spec: SettingSpec): string {
       return "SEC";
     case "choice":
       return spec.choices.join("|");
+    case "path":
+      return "DIR";
   }
 }
 
 /** The default as --help and the README show it. */
 export function settingDefault(spec: SettingSpec): string {
-  return spec.type === "seed" ? "random" : String(spec.default);
+  return spec.type === "seed" ? "random" : spec.type === "path" ? "none" : String(spec.default);
 }
 
 export function helpText(): string {

@@ -5,6 +5,7 @@ import type { Result, Settings } from "../types.js";
 
 type NumberKey = { [K in keyof Settings]-?: Settings[K] extends number ? K : never }[keyof Settings];
 type ChoiceKey = "pullPolicy" | "preflight" | "quotaPlan";
+type PathKey = "saveDir" | "loadDir";
 
 interface Common<K extends keyof Settings> {
   /** Field of Settings. */
@@ -22,6 +23,8 @@ export type SettingSpec =
   /** Whole numbers ("count") or seconds that may be fractional, stored in milliseconds. */
   | (Common<NumberKey> & { readonly type: "count" | "seconds"; readonly min: number; readonly max: number; readonly default: number })
   | (Common<"seed"> & { readonly type: "seed" })
+  /** A directory path, unset by default. */
+  | (Common<PathKey> & { readonly type: "path" })
   | { [K in ChoiceKey]: Common<K> & { readonly type: "choice"; readonly choices: readonly Settings[K][]; readonly default: Settings[K] } }[ChoiceKey];
 
 /**
@@ -41,9 +44,11 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: "stallTimeoutMs", env: "PULL_STALL_TIMEOUT", flag: "--stall-timeout", report: "stallTimeoutMs", type: "seconds", min: 0.001, max: MAX_WAIT_SECONDS, default: 60, help: "abort an attempt that has downloaded no bytes for this long" },
   { key: "deadlineMs", env: "PULL_DEADLINE", flag: "--deadline", report: "deadlineMs", type: "seconds", min: 0.001, max: MAX_WAIT_SECONDS, default: 900, help: "deadline for the whole run; then every unfinished image fails as `deadline`" },
   { key: "seed", env: "PULL_SEED", flag: "--seed", report: "seed", type: "seed", help: "seed of the jitter, for reproducible schedules" },
-  { key: "pullPolicy", env: "PULL_POLICY", flag: "--pull", report: "pullPolicy", type: "choice", choices: ["always", "missing"], default: "missing", help: "`missing` asks the engine first and reports images it has as `present`" },
+  { key: "pullPolicy", env: "PULL_POLICY", flag: "--pull", report: "pullPolicy", type: "choice", choices: ["always", "missing", "never"], default: "missing", help: "`missing` asks the engine first and reports images it has as `present`; `never` pulls nothing: every image must be present or in the `--load` archives, else it fails, with no registry traffic" },
   { key: "preflight", env: "PULL_PREFLIGHT", flag: "--preflight", report: "preflight", type: "choice", choices: ["on", "off"], default: "on", help: "`on` resolves every image with one manifest HEAD before pulling and probes a down registry by HEAD; `off` talks to the engine only" },
   { key: "quotaPlan", env: "PULL_QUOTA_PLAN", flag: "--quota-plan", report: "quotaPlan", type: "choice", choices: ["fit", "all"], default: "fit", help: "when a registry's pull quota cannot cover the batch: `fit` pulls what fits and fails the rest at once, `all` tries every image" },
+  { key: "loadDir", env: "PULL_LOAD", flag: "--load", report: "loadDir", type: "path", help: "before pulling, load the docker-archives in this directory (written by `--save`) and count the images they hold as present (source `archive`)" },
+  { key: "saveDir", env: "PULL_SAVE", flag: "--save", report: "saveDir", type: "path", help: "after the run, write each pulled or present image to this directory as a docker-archive, with an index (`prepull-archives.json`), for `--load` in other jobs" },
 ];
 
 export interface SettingsError {
@@ -84,6 +89,8 @@ function readOne(spec: SettingSpec, env: Readonly<Record<string, string | undefi
   const text = raw.trim();
   const bad = (expected: string) => fail(source, `${source}=${JSON.stringify(raw)} is not ${expected} (${spec.help})`);
   switch (spec.type) {
+    case "path":
+      return { ok: true, value: text };
     case "seed":
       return /^\d+$/.test(text) && Number(text) <= 0xffffffff ? { ok: true, value: Number(text) } : bad("a whole number from 0 to 4294967295");
     case "choice":
@@ -103,6 +110,8 @@ function readOne(spec: SettingSpec, env: Readonly<Record<string, string | undefi
 function checkCodeValue(spec: SettingSpec, value: unknown): Result<unknown, SettingsError> {
   const source = `settings.${spec.key}`;
   switch (spec.type) {
+    case "path":
+      return typeof value === "string" && value.trim() !== "" ? { ok: true, value } : fail(source, `${source} must be a directory path, got ${String(value)}`);
     case "seed":
       return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 0xffffffff ? { ok: true, value } : fail(source, `${source} must be a whole number from 0 to 4294967295, got ${String(value)}`);
     case "choice":
@@ -120,6 +129,7 @@ function checkCodeValue(spec: SettingSpec, value: unknown): Result<unknown, Sett
 
 function defaultOf(spec: SettingSpec): unknown {
   switch (spec.type) {
+    case "path":
     case "seed":
       return undefined;
     case "choice":
