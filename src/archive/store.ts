@@ -24,7 +24,8 @@ export interface WrittenArchive {
 export async function writeArchive(dir: string, save: (destination: NodeJS.WritableStream) => Promise<SaveOutcome>): Promise<Result<WrittenArchive, string>> {
   await fsp.mkdir(dir, { recursive: true });
   const temp = path.join(dir, `.prepull-${process.pid}-${randomBytes(6).toString("hex")}.tar.tmp`);
-  const handle = await fsp.open(temp, "wx");
+  // Read back for the tar check, hence "+".
+  const handle = await fsp.open(temp, "wx+");
   let closed = false;
   try {
     const hash = createHash("sha256");

@@ -54,7 +54,7 @@ export async function loadArchives(dir: string, references: readonly Reference[]
     const started = ctx.clock.now();
     const loaded = await loadOne(file, name, ctx);
     if (!loaded.ok) {
-      failed(file, `archive ${file} could not be loaded: ${loaded.error}`, holds);
+      failed(file, `could not load ${file}: ${loaded.error}`, holds);
       continue;
     }
     // What the file holds for this batch: the index's word, and the names the engine said it loaded.
