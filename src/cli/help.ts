@@ -57,7 +57,7 @@ Outputs:
 Engine: DOCKER_HOST (unix:// or tcp://, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH); credentials from
 DOCKER_CONFIG or ~/.docker/config.json (auths, credsStore, credHelpers).
 
-Exit codes: 0 every image pulled, present or skipped · 1 an image failed · 2 usage or bad input ·
+Exit codes: 0 every image pulled, present or skipped · 1 an image (or an archive) failed · 2 usage or bad input ·
 3 engine unreachable · 130/143 interrupted by SIGINT/SIGTERM (reports are still written).
 `;
 }
