@@ -12801,7 +12801,8 @@ function annotation(image) {
   return void 0;
 }
 function annotations(report) {
-  return report.images.flatMap((image) => annotation(image) ?? []);
+  const archives = archiveFailures(report).map((message) => command("error", { title: "prepull: archive" }, message));
+  return [...report.images.flatMap((image) => annotation(image) ?? []), ...archives];
 }
 function escapeCell(text) {
   return oneLine(text).replace(/[\\`*_~[\]|]/g, (c) => `\\${c}`).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");

@@ -45,11 +45,13 @@ function annotation(image: ImageResult): string | undefined {
 }
 
 /**
- * One ::error per failed image and one ::warning per skipped image, in report order. GitHub shows
+ * One ::error per failed image and one ::warning per skipped image, in report order, then one
+ * ::error per archive that could not be loaded or saved. GitHub shows
  * at most 10 of each kind per step; the step summary lists every image regardless.
  */
 export function annotations(report: Report): string[] {
-  return report.images.flatMap((image) => annotation(image) ?? []);
+  const archives = archiveFailures(report).map((message) => command("error", { title: "prepull: archive" }, message));
+  return [...report.images.flatMap((image) => annotation(image) ?? []), ...archives];
 }
 
 /** A Markdown table cell: one line, pipes escaped, HTML and emphasis characters neutralized. */

@@ -11,8 +11,10 @@ import { savePath, type EngineInfo } from "../../src/engine/client.js";
 import type { Engine, LoadRequest, SaveRequest } from "../../src/engine/engine.js";
 import { pullImages } from "../../src/index.js";
 import { parseReference } from "../../src/reference/index.js";
+import { annotations } from "../../src/report/github.js";
 import { formatSummary } from "../../src/report/summary.js";
 import { toJUnit } from "../../src/report/junit.js";
+import { allPulled } from "../fixtures/reports.js";
 import { makeTar } from "../harness/images.js";
 
 const sha = (data: Buffer | string) => createHash("sha256").update(data).digest("hex");
@@ -215,5 +217,12 @@ describe("--load, --save and --pull never through the library, on a scripted eng
     assert.ok(index.ok);
     assert.deepEqual(Object.keys(index.value.images), ["127.0.0.1:5000/a:1"]);
     assert.equal(report.exitCode, 1);
+  });
+});
+
+describe("archive failures in the GitHub annotations", () => {
+  it("adds one ::error per failed archive, naming the file", () => {
+    const report = { ...allPulled, archives: [{ action: "load" as const, file: "/a/x.tar", status: "failed" as const, images: [], bytes: 0, durationMs: 0, message: "could not load /a/x.tar: unexpected EOF" }] };
+    assert.deepEqual(annotations(report), ["::error title=prepull%3A archive::could not load /a/x.tar: unexpected EOF"]);
   });
 });
