@@ -1,7 +1,7 @@
 // --save, --load and --pull never on real engines: one engine pulls and saves, a second, fresh
 // engine loads. What the registry saw (the fault proxy's log) proves "no registry traffic".
 import assert from "node:assert/strict";
-import { cp, readdir, readFile, truncate, writeFile, stat } from "node:fs/promises";
+import { cp, readdir, readFile, rm, truncate, writeFile, stat } from "node:fs/promises";
 import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -14,6 +14,19 @@ interface JsonReport {
   exitCode: number;
   images: Array<{ reference: string; status: string; class: string; source?: string; reason?: string; rule?: string }>;
   archives?: Array<{ action: string; file: string; status: string; images: string[]; message?: string }>;
+}
+
+/** GET path on the engine's socket, as JSON. */
+function engineJson(engine: Dockerd, path: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: engine.socketPath, path, method: "GET" }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (d: string) => (body += d));
+      res.on("end", () => resolve(JSON.parse(body) as Record<string, unknown>));
+    });
+    req.on("error", reject);
+    req.end();
+  });
 }
 
 /** GET /images/{name}/json on the engine's socket: 200 when it has the image. */
@@ -128,6 +141,29 @@ describe("image archives: --save, --load, --pull never", () => {
     const report = await readReport(json);
     assert.deepEqual(report.images.map((i) => [i.status, i.source, i.rule]), [["present", "archive", undefined], ["failed", undefined, "pull-never"]]);
     assert.equal(await engineHas(fresh, cutRef), false);
+  });
+
+  it("a save the engine cannot finish leaves no file, names the image, and the other images are saved", async () => {
+    const [fine, broken] = await pushed("badsave", 2) as [string, string];
+    const dir = files.file("badsave");
+    const pull = await runCli([fine, broken], { env: envFor(stack.engine) });
+    assert.equal(pull.code, 0, pull.stderr);
+    // Remove the broken image's layer content from the engine's storage: its export must fail.
+    const inspect = await engineJson(stack.engine, `/images/${broken}/json`);
+    const upper = (inspect.GraphDriver as { Data?: { UpperDir?: string } } | undefined)?.Data?.UpperDir;
+    assert.ok(upper, `no UpperDir in ${JSON.stringify(inspect.GraphDriver)}`);
+    await rm(upper, { recursive: true, force: true });
+    const json = files.file("badsave.json");
+    const run = await runCli([fine, broken, "--save", dir, "--json", json], { env: envFor(stack.engine) });
+    assert.equal(run.code, 1, run.stderr);
+    assert.ok(run.stderr.includes(`could not save ${broken} to ${dir}`), run.stderr);
+    const names = await readdir(dir);
+    assert.deepEqual(names.filter((n) => !/^sha256-[0-9a-f]{64}\.tar$/.test(n)).sort(), ["prepull-archives.json"], "only whole archives and the index, no temporary file");
+    assert.equal(names.length, 2);
+    const index = JSON.parse(await readFile(join(dir, "prepull-archives.json"), "utf8")) as { images: Record<string, unknown> };
+    assert.deepEqual(Object.keys(index.images), [fine]);
+    const report = await readReport(json);
+    assert.deepEqual(report.archives?.map((a) => [a.status, a.images]), [["ok", [fine]], ["failed", [broken]]]);
   });
 
   it("--pull never with one image missing fails it by name, with zero registry traffic", async () => {
