@@ -17,6 +17,7 @@ import type { PushedImage } from "../test/harness/images.js";
 import { startStack, type Stack } from "../test/harness/stack.js";
 import { packAndInstall } from "../test/harness/package.js";
 import { engineApi, type EngineApi } from "./engine-api.js";
+import { archiveBench, archiveTable, type ArchiveRun } from "./archive.js";
 import { faultWindowMetrics, isAttempt as isDockerdAttempt, isPodmanAttempt, layersDownloaded, median, type AttemptTest } from "./metrics.js";
 import { endRunningProcesses, runProcess, stopAllProcesses, type ProcessResult } from "./processes.js";
 import { PULLER_LABEL, markdown, verdictList, verdicts, faultTable, batchTable, coldStartLine, type BatchRun, type BenchSetup, type ColdStart, type FaultRun, type PullerId } from "./report.js";
@@ -57,6 +58,7 @@ const USAGE = `Usage: npm run bench -- [options]      (or: node --import tsx ben
                       version  prepull --version cold start vs node -e 0 (issue 2)
                       1 2 3 4  fault scenarios (issue 4): two-images-500, outage-503, random-500, brownout
                       faults   = 1,2,3,4
+                      archive  20 images pulled from the local registry vs --load of their archives (issue 11)
   --quick           fewer repetitions (batch: 3 per puller, no xargs -P 20; version: 10 spawns)
   --reps N          batch repetitions per puller (default 10, quick 3)
   --fault-reps N    runs of each fault scenario per puller (default 1; the outcome of scenarios 1, 3
@@ -100,10 +102,10 @@ function parseOptions(argv: readonly string[]): Options {
   const parts = new Set<string>();
   for (const p of (values.scenario ?? []).flatMap((list) => list.split(",")).map((x) => x.trim().toLowerCase()).filter(Boolean)) {
     const byName = SCENARIOS.find((sc) => sc.name === p);
-    if (p === "all") ["batch", "version", "1", "2", "3", "4"].forEach((x) => parts.add(x));
+    if (p === "all") ["batch", "version", "1", "2", "3", "4", "archive"].forEach((x) => parts.add(x));
     else if (p === "faults") ["1", "2", "3", "4"].forEach((x) => parts.add(x));
     else if (byName) parts.add(String(byName.id));
-    else if (["batch", "version", "1", "2", "3", "4"].includes(p)) parts.add(p);
+    else if (["batch", "version", "1", "2", "3", "4", "archive"].includes(p)) parts.add(p);
     else throw new Error(`unknown scenario ${JSON.stringify(p)}\n\n${USAGE}`);
   }
   const faultPullers = (values.pullers?.split(",") ?? [...FAULT_PULLERS])
@@ -119,7 +121,7 @@ function parseOptions(argv: readonly string[]): Options {
   const podman = engines.includes("podman");
   const quick = values.quick ?? false;
   const partial = parts.size > 0 || quick || faultPullers.length < FAULT_PULLERS.length;
-  if (parts.size === 0) ["batch", "version", "1", "2", "3", "4"].forEach((x) => parts.add(x));
+  if (parts.size === 0) ["batch", "version", "1", "2", "3", "4", "archive"].forEach((x) => parts.add(x));
   return {
     parts,
     quick,
@@ -370,6 +372,21 @@ async function faultBench(ctx: Context, scenarios: readonly Scenario[], reps: nu
   return runs;
 }
 
+// --- issue 11: archives ------------------------------------------------------------------------
+
+function archiveDeps(ctx: Context): Parameters<typeof archiveBench>[0] {
+  return {
+    images: IMAGES,
+    pushBatch: async (prefix) => (await pushBatch(ctx, prefix)).map((i) => i.reference),
+    prepull: (args) => runProcess(process.execPath, [CLI, ...args], { timeoutMs: BATCH_TIMEOUT_MS, env: { ...baseEnv(ctx), PULL_SEED: String(ctx.seed) } }),
+    removeImages: (references) => cleanUp(ctx, references),
+    countPresent: (references) => ctx.engine.countPresent(references),
+    proxyRequests: () => ctx.stack.proxy.count(),
+    clearProxyLog: () => ctx.stack.proxy.clearLog(),
+    say,
+  };
+}
+
 // --- main ------------------------------------------------------------------------------------
 
 async function main(): Promise<number> {
@@ -396,7 +413,7 @@ async function main(): Promise<number> {
   // The cold start needs no stack: measure it first, on a machine with no dockerd of ours running.
   if (wants("version")) cold = await coldStart(options);
 
-  const needStack = wants("batch") || SCENARIOS.some((sc) => wants(String(sc.id)));
+  const needStack = wants("batch") || wants("archive") || SCENARIOS.some((sc) => wants(String(sc.id)));
   let stack: Stack | undefined;
   let dockerConfig: string | undefined;
   let interrupted = false;
@@ -416,6 +433,7 @@ async function main(): Promise<number> {
 
   let batch: { runs: BatchRun[]; pullers: PullerId[] } | undefined;
   let faults: FaultRun[] = [];
+  let archive: ArchiveRun[] = [];
   let engineVersion = "dockerd (not started)";
   let dockerVersion = "(not used)";
   let onPodman: PodmanPart | undefined;
@@ -429,6 +447,7 @@ async function main(): Promise<number> {
       const ctx: Context = { stack, engine: engineApi(stack.engine.socketPath), docker, dockerConfig, logDir, seed: options.seed, isAttempt: isDockerdAttempt, runs: 0 };
       if (wants("batch")) batch = await batchBench(ctx, options);
       faults = await faultBench(ctx, SCENARIOS.filter((sc) => wants(String(sc.id))), options.faultReps, options.faultPullers);
+      if (wants("archive")) archive = await archiveBench(archiveDeps(ctx), options.quick ? 1 : 3);
     }
   } catch (error) {
     stopAllProcesses();
@@ -476,7 +495,7 @@ async function main(): Promise<number> {
     loadBefore,
     loadAfter: loadavg().map((l) => l.toFixed(2)).join(" "),
   };
-  const text = markdown(setup, { ...(batch ? { batch } : {}), ...(cold ? { cold } : {}), faults, ...(onPodman ? { podman: onPodman } : {}) });
+  const text = markdown(setup, { ...(batch ? { batch } : {}), ...(cold ? { cold } : {}), faults, ...(onPodman ? { podman: onPodman } : {}) }) + (archive.length > 0 ? `\n${archiveTable(archive, IMAGES)}\n` : "");
   await writeFile(options.out, text);
 
   say("\n" + "=".repeat(100));
@@ -485,6 +504,7 @@ async function main(): Promise<number> {
   if (faults.length > 0) say(`\n${faultTable(faults)}`);
   if (onPodman?.batch) say(`\non ${onPodman.engine}:\n${batchTable(onPodman.batch.runs, onPodman.batch.pullers)}`);
   if (onPodman && onPodman.faults.length > 0) say(`\non ${onPodman.engine}:\n${faultTable(onPodman.faults)}`);
+  if (archive.length > 0) say(`\n${archiveTable(archive, IMAGES)}`);
   say(`\n${verdictList(verdicts(batch?.runs ?? [], cold, faults))}`);
   say(`\nwritten: ${options.out}; per-run stdout/stderr and proxy logs: ${logDir}; took ${secs(performance.now() - started)} s`);
   return 0;

@@ -12,12 +12,14 @@ export function settingArgument(spec: SettingSpec): string {
       return spec.choices.join("|");
     case "platform":
       return "OS/ARCH[/V]";
+    case "path":
+      return "DIR";
   }
 }
 
 /** The default as --help and the README show it. */
 export function settingDefault(spec: SettingSpec): string {
-  return spec.type === "seed" ? "random" : spec.type === "platform" ? "the engine's" : String(spec.default);
+  return spec.type === "seed" ? "random" : spec.type === "platform" ? "the engine's" : spec.type === "path" ? "none" : String(spec.default);
 }
 
 export function helpText(): string {
@@ -60,7 +62,7 @@ Engine:
   else DOCKER_CONTEXT, else currentContext in DOCKER_CONFIG/config.json, else the default socket.
   Credentials from DOCKER_CONFIG or ~/.docker/config.json (auths, credsStore, credHelpers).
 
-Exit codes: 0 every image pulled, present or skipped · 1 an image failed · 2 usage or bad input ·
+Exit codes: 0 every image pulled, present or skipped · 1 an image (or an archive) failed · 2 usage or bad input ·
 3 engine unreachable · 130/143 interrupted by SIGINT/SIGTERM (reports are still written).
 `;
 }

@@ -6,6 +6,7 @@ import type { Result, Settings } from "../types.js";
 
 type NumberKey = { [K in keyof Settings]-?: Settings[K] extends number ? K : never }[keyof Settings];
 type ChoiceKey = "pullPolicy" | "preflight" | "quotaPlan";
+type PathKey = "saveDir" | "loadDir";
 
 interface Common<K extends keyof Settings> {
   /** Field of Settings. */
@@ -25,6 +26,8 @@ export type SettingSpec =
   | (Common<"seed"> & { readonly type: "seed" })
   /** "os/arch[/variant]", normalized the way containerd spells it; unset means the engine's own. */
   | (Common<"platform"> & { readonly type: "platform" })
+  /** A directory path, unset by default. */
+  | (Common<PathKey> & { readonly type: "path" })
   | { [K in ChoiceKey]: Common<K> & { readonly type: "choice"; readonly choices: readonly Settings[K][]; readonly default: Settings[K] } }[ChoiceKey];
 
 /**
@@ -45,9 +48,11 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: "deadlineMs", env: "PULL_DEADLINE", flag: "--deadline", report: "deadlineMs", type: "seconds", min: 0.001, max: MAX_WAIT_SECONDS, default: 900, help: "deadline for the whole run; then every unfinished image fails as `deadline`" },
   { key: "platform", env: "PULL_PLATFORM", flag: "--platform", report: "platform", type: "platform", help: "platform to pull for, os/arch[/variant] (a compose service's `platform:` wins for that image)" },
   { key: "seed", env: "PULL_SEED", flag: "--seed", report: "seed", type: "seed", help: "seed of the jitter, for reproducible schedules" },
-  { key: "pullPolicy", env: "PULL_POLICY", flag: "--pull", report: "pullPolicy", type: "choice", choices: ["always", "missing"], default: "missing", help: "`missing` asks the engine first and reports images it has as `present`" },
+  { key: "pullPolicy", env: "PULL_POLICY", flag: "--pull", report: "pullPolicy", type: "choice", choices: ["always", "missing", "never"], default: "missing", help: "`missing` asks the engine first and reports images it has as `present`; `never` pulls nothing: every image must be present or in the `--load` archives, else it fails, with no registry traffic" },
   { key: "preflight", env: "PULL_PREFLIGHT", flag: "--preflight", report: "preflight", type: "choice", choices: ["on", "off"], default: "on", help: "`on` resolves every image with one manifest HEAD before pulling and probes a down registry by HEAD; `off` talks to the engine only" },
   { key: "quotaPlan", env: "PULL_QUOTA_PLAN", flag: "--quota-plan", report: "quotaPlan", type: "choice", choices: ["fit", "all"], default: "fit", help: "when a registry's pull quota cannot cover the batch: `fit` pulls what fits and fails the rest at once, `all` tries every image" },
+  { key: "loadDir", env: "PULL_LOAD", flag: "--load", report: "loadDir", type: "path", help: "before pulling, load the docker-archives in this directory (written by `--save`) and count the images they hold as present (source `archive`)" },
+  { key: "saveDir", env: "PULL_SAVE", flag: "--save", report: "saveDir", type: "path", help: "after the run, write each pulled or present image to this directory as a docker-archive, with an index (`prepull-archives.json`), for `--load` in other jobs" },
 ];
 
 export interface SettingsError {
@@ -88,6 +93,8 @@ function readOne(spec: SettingSpec, env: Readonly<Record<string, string | undefi
   const text = raw.trim();
   const bad = (expected: string) => fail(source, `${source}=${JSON.stringify(raw)} is not ${expected} (${spec.help})`);
   switch (spec.type) {
+    case "path":
+      return { ok: true, value: text };
     case "seed":
       return /^\d+$/.test(text) && Number(text) <= 0xffffffff ? { ok: true, value: Number(text) } : bad("a whole number from 0 to 4294967295");
     case "platform": {
@@ -111,6 +118,8 @@ function readOne(spec: SettingSpec, env: Readonly<Record<string, string | undefi
 function checkCodeValue(spec: SettingSpec, value: unknown): Result<unknown, SettingsError> {
   const source = `settings.${spec.key}`;
   switch (spec.type) {
+    case "path":
+      return typeof value === "string" && value.trim() !== "" ? { ok: true, value } : fail(source, `${source} must be a directory path, got ${String(value)}`);
     case "seed":
       return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 0xffffffff ? { ok: true, value } : fail(source, `${source} must be a whole number from 0 to 4294967295, got ${String(value)}`);
     case "platform": {
@@ -132,6 +141,7 @@ function checkCodeValue(spec: SettingSpec, value: unknown): Result<unknown, Sett
 
 function defaultOf(spec: SettingSpec): unknown {
   switch (spec.type) {
+    case "path":
     case "seed":
     case "platform":
       return undefined;

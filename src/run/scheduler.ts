@@ -225,9 +225,15 @@ async function attempts(state: ImageState, context: RunContext): Promise<ImageRe
   const { clock, engine, settings, random } = context.options;
   const { reference } = state;
   const image = reference.canonical;
-  if (settings.pullPolicy === "missing" && (await isPresent(engine, reference, context))) {
-    context.emit({ type: "present", at: clock.now(), image });
-    return finish(state, context, "present", "present", { reason: "already present on the engine (--pull missing)" });
+  if (settings.pullPolicy !== "always" && (await isPresent(engine, reference, context))) {
+    context.emit({ type: "present", at: clock.now(), image, source: "engine" });
+    return finish(state, context, "present", "present", { reason: `already present on the engine (--pull ${settings.pullPolicy})`, source: "engine" });
+  }
+  if (settings.pullPolicy === "never") {
+    if (context.signal.aborted) return interrupted(state, context);
+    const reason = `${image} is not present and not in the archives; --pull never forbids pulling`;
+    context.emit({ type: "failed", at: clock.now(), image, class: "permanent", message: reason, attempts: 0 });
+    return finish(state, context, "failed", "permanent", { reason, rule: "pull-never" });
   }
   const settled = await beforeFirstPull(state, context);
   if (settled) return settled;
@@ -269,7 +275,7 @@ async function attempts(state: ImageState, context: RunContext): Promise<ImageRe
     switch (next.action) {
       case "pulled":
         context.emit({ type: "pulled", at: clock.now(), image, attempt: record.number, durationMs: record.durationMs, bytes: attempt.bytes, ...(attempt.digest ? { digest: attempt.digest } : {}) });
-        return finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, ...(attempt.digest ? { digest: attempt.digest } : {}), ...(attempt.platform ? { platform: attempt.platform } : {}) });
+        return finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, source: "upstream", ...(attempt.digest ? { digest: attempt.digest } : {}), ...(attempt.platform ? { platform: attempt.platform } : {}) });
       case "skipped":
         context.emit({ type: "skipped", at: clock.now(), image, message: attempt.message });
         return finish(state, context, "skipped", "skipped-platform", { reason: attempt.message });
@@ -311,8 +317,8 @@ async function beforeFirstPull(state: ImageState, context: RunContext): Promise<
   if (found.digest) state.resolvedDigest = found.digest;
   if (found.kind === "settled") return settle(state, context, found);
   if (settings.pullPolicy === "always" && found.digest && (await hasDigest(engine, reference, found.digest, context))) {
-    context.emit({ type: "present", at: clock.now(), image: reference.canonical });
-    return finish(state, context, "present", "present", { reason: `already on the engine with the digest the registry names (${found.digest}): not pulled again` });
+    context.emit({ type: "present", at: clock.now(), image: reference.canonical, source: "engine" });
+    return finish(state, context, "present", "present", { reason: `already on the engine with the digest the registry names (${found.digest}): not pulled again`, source: "engine" });
   }
   const cut = await direct.barrier.arrive(reference, true);
   return cut ? settle(state, context, cut) : undefined;
@@ -323,9 +329,9 @@ function settle(state: ImageState, context: RunContext, settled: Settled): Image
   const { clock } = context.options;
   const image = state.reference.canonical;
   if (settled.status === "skipped") context.emit({ type: "skipped", at: clock.now(), image, message: settled.reason });
-  else if (settled.status === "present") context.emit({ type: "present", at: clock.now(), image });
+  else if (settled.status === "present") context.emit({ type: "present", at: clock.now(), image, source: "engine" });
   else context.emit({ type: "failed", at: clock.now(), image, class: settled.class, message: settled.reason, attempts: state.attempts.length });
-  return finish(state, context, settled.status, settled.class, { reason: settled.reason, rule: settled.rule });
+  return finish(state, context, settled.status, settled.class, { reason: settled.reason, rule: settled.rule, ...(settled.status === "present" ? { source: "engine" as const } : {}) });
 }
 
 /** Whether the engine's copy of the image is the one the registry names (its RepoDigests hold that digest). */
@@ -571,7 +577,13 @@ function interrupted(state: ImageState, context: RunContext): ImageResult {
   return finish(state, context, "failed", reason, { reason: message });
 }
 
-function finish(state: ImageState, context: RunContext, status: ImageResult["status"], outcome: OutcomeClass, extra: { reason?: string; digest?: string; bytes?: number; stack?: string; rule?: string; platform?: string }): ImageResult {
+function finish(
+  state: ImageState,
+  context: RunContext,
+  status: ImageResult["status"],
+  outcome: OutcomeClass,
+  extra: { reason?: string; digest?: string; bytes?: number; stack?: string; rule?: string; platform?: string; source?: ImageResult["source"] },
+): ImageResult {
   const platform = extra.platform ?? state.reference.platform;
   return {
     input: state.reference.input,
@@ -584,6 +596,7 @@ function finish(state: ImageState, context: RunContext, status: ImageResult["sta
     ...(extra.digest !== undefined ? { digest: extra.digest } : {}),
     ...(state.resolvedDigest !== undefined ? { resolvedDigest: state.resolvedDigest } : {}),
     ...(platform !== undefined ? { platform } : {}),
+    ...(extra.source !== undefined ? { source: extra.source } : {}),
     bytes: extra.bytes ?? 0,
     durationMs: context.options.clock.now() - state.startedAt,
     attempts: state.attempts,
