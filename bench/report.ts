@@ -349,7 +349,16 @@ includes the first wave and divides by the whole window. *Exit − fault end*: s
 Retry-After interval; scenario 6 has no fault, so it is the wall time. Scenario 6's pullable images are 16 of 20, so exit 1 with
 16/16 pulled is the expected outcome.`;
 
-export function markdown(setup: BenchSetup, parts: { batch?: { runs: readonly BatchRun[]; pullers: readonly PullerId[] }; cold?: ColdStart; faults?: readonly FaultRun[] }): string {
+export function markdown(
+  setup: BenchSetup,
+  parts: {
+    batch?: { runs: readonly BatchRun[]; pullers: readonly PullerId[] };
+    cold?: ColdStart;
+    faults?: readonly FaultRun[];
+    /** The clean batch and scenario 1 again, on podman's Docker-compatible API. */
+    podman?: { engine: string; batch?: { runs: readonly BatchRun[]; pullers: readonly PullerId[] }; faults: readonly FaultRun[] };
+  },
+): string {
   const lines: string[] = [];
   lines.push(`# prepull benchmark results`, "");
   lines.push(
@@ -375,6 +384,17 @@ export function markdown(setup: BenchSetup, parts: { batch?: { runs: readonly Ba
     lines.push(`## Fault scenarios (issues 4 and 8)`, "", `${setup.faultReps} run(s) of each scenario per puller${setup.faultReps > 1 ? ` (run k uses seed ${setup.seed} + k − 1)` : ""}.`, "");
     lines.push(`### Load versus recovery (issue 8)`, "", loadTable(parts.faults), "", LOAD_DEFINITIONS, "");
     lines.push(`### Attempts (issue 4)`, "", faultTable(parts.faults), "", DEFINITIONS, "");
+  }
+  if (parts.podman) {
+    const { podman } = parts;
+    lines.push(
+      `## On podman`,
+      "",
+      `The same measurements on ${podman.engine} (\`podman system service\`, vfs storage, started by the harness), same registry, proxy and images; the baselines drive it with the same docker CLI. podman retries a 429 itself and answers 200 before it contacts the registry (README, "Engines proven"). podman sends no HEAD: an *attempt* here is a GET on \`/manifests/<tag>\`. The targets below are dockerd's.`,
+      "",
+    );
+    if (podman.batch) lines.push(batchTable(podman.batch.runs, podman.batch.pullers), "");
+    if (podman.faults.length > 0) lines.push(faultTable(podman.faults), "");
   }
   const list = verdicts(parts.batch?.runs ?? [], parts.cold, parts.faults ?? []);
   if (list.length > 0) lines.push(`## Targets`, "", verdictList(list), "");

@@ -23,6 +23,8 @@ export interface CliArgs {
   readonly quiet: boolean;
   readonly verbose: boolean;
   readonly color?: boolean;
+  /** --context NAME: the docker context whose engine to use (beats DOCKER_HOST, like the docker CLI). */
+  readonly context?: string;
 }
 
 const OPTIONS = {
@@ -33,6 +35,7 @@ const OPTIONS = {
   "env-file": { type: "string", multiple: true },
   profile: { type: "string", multiple: true },
   print: { type: "boolean" },
+  context: { type: "string" },
   json: { type: "string" },
   junit: { type: "string" },
   pulled: { type: "string" },
@@ -84,6 +87,7 @@ export function parseCliArgs(argv: readonly string[]): Result<CliArgs, string> {
       quiet: v.quiet ?? false,
       verbose: v.verbose ?? false,
       ...(color !== undefined ? { color } : {}),
+      ...(v.context !== undefined ? { context: v.context } : {}),
     },
   };
 }
