@@ -9998,6 +9998,7 @@ function createTransport(options) {
     }
     try {
       const res = await exchange(req, request2.body);
+      if (request2.method === "HEAD") res.resume();
       const { body, truncated } = request2.method === "HEAD" ? { body: Buffer.alloc(0), truncated: false } : await readBounded(res, request2.maxBodyBytes);
       return { status: res.statusCode ?? 0, headers: res.headers, body, truncated, url };
     } finally {
@@ -12441,7 +12442,8 @@ var DEFAULT_GATE_OPTIONS = {
   flapWindowMs: 3e4,
   maxFlapDoublings: 3,
   directProbeMs: 1e3,
-  directProbeJitter: 0.1
+  directProbeJitter: 0.1,
+  directReleaseSpreadMs: 250
 };
 function probeDelay(sent, flaps, options, r) {
   const nominal = Math.min(options.probeCapMs, options.firstProbeMs * 2 ** (sent + flaps));
@@ -12517,13 +12519,16 @@ var OutageGate = class {
     return true;
   }
   open() {
+    return this.#open(this.options.releaseSpreadMs);
+  }
+  #open(spreadMs) {
     const s = this.#state;
     if (s.kind === "open") return false;
     if (this.clock.now() < this.#notBefore) return false;
     const waiters = this.#queue;
     this.#queue = [];
     this.#transition({ kind: "open", flaps: s.flaps, openedAt: this.clock.now() }, waiters.length);
-    waiters.forEach((waiter, index) => this.#release(waiter, releaseDelay(index, waiters.length, this.options.releaseSpreadMs, this.random())));
+    waiters.forEach((waiter, index) => this.#release(waiter, releaseDelay(index, waiters.length, spreadMs, this.random())));
     return true;
   }
   probeFailed(probe, detail2) {
@@ -12626,7 +12631,7 @@ var OutageGate = class {
       (answer) => {
         if (!current()) return;
         if (answer === "up") {
-          if (!this.open()) this.probeFailed(number, "the registry answers, but asked to wait longer");
+          if (!this.#open(this.options.directReleaseSpreadMs)) this.probeFailed(number, "the registry answers, but asked to wait longer");
         } else if (answer === "unreachable") {
           this.#direct = void 0;
           this.probeAbandoned(number);
@@ -12689,6 +12694,7 @@ function validateGateOptions(o) {
   check("maxFlapDoublings", Number.isInteger(o.maxFlapDoublings) && o.maxFlapDoublings >= 0, "an integer >= 0");
   check("directProbeMs", positive2(o.directProbeMs), "a positive number of milliseconds");
   check("directProbeJitter", o.directProbeJitter >= 0 && o.directProbeJitter < 1, "a fraction in [0, 1)");
+  check("directReleaseSpreadMs", Number.isFinite(o.directReleaseSpreadMs) && o.directReleaseSpreadMs >= 0, "a number of milliseconds >= 0");
   return o;
 }
 
