@@ -10629,6 +10629,7 @@ async function preflight(reference, ctx, state) {
     }
     if (result.kind === "unavailable") {
       check.failed();
+      if (gate.isOpen) await ctx.clock.sleep(pollDelay(ctx.random), ctx.signal);
       if (gate.isOpen) return { kind: "pull" };
       continue;
     }
@@ -10798,7 +10799,7 @@ function createQuotaBarrier(init) {
       group.expected.delete(reference.canonical);
       if (pulls) group.needed.add(reference.canonical);
       if (group.expected.size === 0) decide2(reference.registry, group);
-      if (!pulls) return void 0;
+      if (!pulls || init.quotaOf(reference.registry) === void 0) return void 0;
       const notPulled = await group.settled;
       return notPulled.has(reference.canonical) ? { status: "failed", class: "rate-limited", rule: "quota-plan", reason: group.reason } : void 0;
     }
