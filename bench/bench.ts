@@ -3,7 +3,7 @@
 // engine has seen. Not a test: it prints tables and a verdict per target, and writes them to
 // bench/results.md. See bench/README.md.
 //
-//   node --import tsx bench/bench.ts [--scenario batch|version|1|2|3|4|fleet[,...]] [--quick] [--reps N] [--fault-reps N] [--seed N] [--out FILE]
+//   node --import tsx bench/bench.ts [--scenario batch|version|1|2|3|4|5|6|fleet[,...]] [--quick] [--reps N] [--fault-reps N] [--seed N] [--out FILE]
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -17,10 +17,11 @@ import type { PushedImage } from "../test/harness/images.js";
 import { startStack, type Stack } from "../test/harness/stack.js";
 import { packAndInstall } from "../test/harness/package.js";
 import { engineApi, type EngineApi } from "./engine-api.js";
-import { faultWindowMetrics, isAttempt as isDockerdAttempt, isPodmanAttempt, layersDownloaded, median, type AttemptTest } from "./metrics.js";
+import { archiveBench, archiveTable, type ArchiveRun } from "./archive.js";
+import { brokenImageMetrics, faultWindowMetrics, isAttempt as isDockerdAttempt, isPodmanAttempt, layersDownloaded, loadMetrics, median, throttleMetrics, type AttemptTest } from "./metrics.js";
 import { endRunningProcesses, runProcess, stopAllProcesses, type ProcessResult } from "./processes.js";
 import { PULLER_LABEL, markdown, verdictList, verdicts, faultTable, batchTable, coldStartLine, type BatchRun, type BenchSetup, type ColdStart, type FaultRun, type PullerId } from "./report.js";
-import { SCENARIOS, type Scenario } from "./scenarios.js";
+import { ARM_ONLY_TAG, MISSING_TAG, SCENARIOS, type Scenario } from "./scenarios.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BENCH = join(ROOT, "bench");
@@ -31,7 +32,9 @@ const IMAGE = { layers: 2, sizeBytes: 3_000_000 } as const;
 const IMAGE_DESCRIPTION = "3 MB of random data in 2 layers each, 60 MB per batch";
 const BATCH_TIMEOUT_MS = 180_000;
 const FAULT_TIMEOUT_MS = 300_000;
-const FAULT_PULLERS: readonly PullerId[] = ["prepull", "baseline-fixed", "baseline-backoff"];
+const FAULT_PULLERS: readonly PullerId[] = ["prepull", "prepull-off", "baseline-fixed", "baseline-backoff"];
+const PARTS = ["batch", "version", "1", "2", "3", "4", "5", "6", "archive", "fleet"] as const;
+const FAULT_PARTS = ["1", "2", "3", "4", "5", "6"] as const;
 
 // --- options -------------------------------------------------------------------------------
 
@@ -53,16 +56,19 @@ interface Options {
 const USAGE = `Usage: npm run bench -- [options]      (or: node --import tsx bench/bench.ts [options])
 
   --scenario LIST   what to run, comma-separated or repeated (default: all):
-                      batch    20-image clean batch, prepull vs xargs -P 8 docker pull (issue 2)
+                      batch    20-image clean batch, prepull (preflight on and off) vs xargs -P 8 docker pull (issues 2, 8)
                       version  prepull --version cold start vs node -e 0 (issue 2)
                       1 2 3 4  fault scenarios (issue 4): two-images-500, outage-503, random-500, brownout
-                      faults   = 1,2,3,4
+                      5 6      issue 8: retry-after-429, not-found (404 and platform-missing images)
+                      faults   = 1,2,3,4,5,6
+                      archive  20 images pulled from the local registry vs --load of their archives (issue 11)
                       fleet    4 runners behind a pull-through cache, cold and in an outage (issue 11; bench/fleet.ts)
   --quick           fewer repetitions (batch: 3 per puller, no xargs -P 20; version: 10 spawns)
   --reps N          batch repetitions per puller (default 10, quick 3)
   --fault-reps N    runs of each fault scenario per puller (default 1; the outcome of scenarios 1, 3
                     and 4 depends on the random draws, so more runs give a success rate)
-  --pullers LIST    pullers of the fault scenarios, comma-separated (default prepull,baseline-fixed,baseline-backoff)
+  --pullers LIST    pullers of the fault scenarios, comma-separated (default prepull,prepull-off,baseline-fixed,baseline-backoff;
+                    prepull-off is prepull with PULL_PREFLIGHT=off)
   --engines LIST    dockerd (always) and podman (default dockerd,podman): on podman the clean batch and
                     scenario 1 (the 500 window) run again, when selected, next to dockerd's
   --seed N          PULL_SEED for prepull, BENCH_SEED for the backoff baseline, proxy seed (default 1)
@@ -101,10 +107,10 @@ function parseOptions(argv: readonly string[]): Options {
   const parts = new Set<string>();
   for (const p of (values.scenario ?? []).flatMap((list) => list.split(",")).map((x) => x.trim().toLowerCase()).filter(Boolean)) {
     const byName = SCENARIOS.find((sc) => sc.name === p);
-    if (p === "all") ["batch", "version", "1", "2", "3", "4", "fleet"].forEach((x) => parts.add(x));
-    else if (p === "faults") ["1", "2", "3", "4"].forEach((x) => parts.add(x));
+    if (p === "all") PARTS.forEach((x) => parts.add(x));
+    else if (p === "faults") FAULT_PARTS.forEach((x) => parts.add(x));
     else if (byName) parts.add(String(byName.id));
-    else if (["batch", "version", "1", "2", "3", "4", "fleet"].includes(p)) parts.add(p);
+    else if ((PARTS as readonly string[]).includes(p)) parts.add(p);
     else throw new Error(`unknown scenario ${JSON.stringify(p)}\n\n${USAGE}`);
   }
   const faultPullers = (values.pullers?.split(",") ?? [...FAULT_PULLERS])
@@ -120,7 +126,7 @@ function parseOptions(argv: readonly string[]): Options {
   const podman = engines.includes("podman");
   const quick = values.quick ?? false;
   const partial = parts.size > 0 || quick || faultPullers.length < FAULT_PULLERS.length;
-  if (parts.size === 0) ["batch", "version", "1", "2", "3", "4", "fleet"].forEach((x) => parts.add(x));
+  if (parts.size === 0) PARTS.forEach((x) => parts.add(x));
   return {
     parts,
     quick,
@@ -197,7 +203,11 @@ function runPuller(ctx: Context, puller: PullerId, references: readonly string[]
   const options = { timeoutMs, ...(beforeSpawn ? { beforeSpawn } : {}) };
   switch (puller) {
     case "prepull":
-      return runProcess(process.execPath, [CLI, ...references], { ...options, env: { ...env, PULL_POLICY: "always", PULL_SEED: String(seed) } });
+    case "prepull-off":
+      return runProcess(process.execPath, [CLI, ...references], {
+        ...options,
+        env: { ...env, PULL_POLICY: "always", PULL_SEED: String(seed), ...(puller === "prepull-off" ? { PULL_PREFLIGHT: "off" } : {}) },
+      });
     case "baseline-fixed":
     case "baseline-backoff":
       return runProcess("bash", [join(BENCH, `${puller}.sh`), ...references], { ...options, env: { ...env, DOCKER: ctx.docker, BENCH_SEED: String(seed) } });
@@ -248,7 +258,7 @@ async function cleanBatch(ctx: Context, puller: PullerId, label: string): Promis
 // --- issue 2: clean batch and cold start -----------------------------------------------------
 
 async function batchBench(ctx: Context, options: Options): Promise<{ runs: BatchRun[]; pullers: PullerId[] }> {
-  const pullers: PullerId[] = options.quick ? ["prepull", "xargs-8"] : ["prepull", "xargs-8", "xargs-20"];
+  const pullers: PullerId[] = options.quick ? ["prepull", "prepull-off", "xargs-8"] : ["prepull", "prepull-off", "xargs-8", "xargs-20"];
   say(`\n== clean batch: ${IMAGES} images, ${pullers.map((p) => PULLER_LABEL[p]).join(" vs ")}, ${options.reps} runs each`);
   // One untimed warm-up per puller: page cache, the engine's first pull, node's compile cache.
   for (const puller of pullers) await cleanBatch(ctx, puller, "warm");
@@ -299,7 +309,7 @@ async function coldStart(options: Options): Promise<ColdStart> {
 async function faultRun(ctx: Context, scenario: Scenario, puller: PullerId, clean: BatchRun, rep: number): Promise<FaultRun> {
   const prefix = `s${scenario.id}r${rep}-${puller}`;
   const images = await pushBatch(ctx, prefix);
-  const references = images.map((i) => i.reference);
+  const { references, broken } = await brokenReferences(ctx, scenario, images);
   const repositories = images.map((i) => i.repository);
   const proxy = ctx.stack.proxy;
   proxy.clearLog();
@@ -318,7 +328,13 @@ async function faultRun(ctx: Context, scenario: Scenario, puller: PullerId, clea
   const entries = [...proxy.log];
   const { isAttempt } = ctx;
   const metrics = faultWindowMetrics(entries, window, isAttempt);
-  const outage = scenario.outageMs !== undefined ? faultWindowMetrics(entries, { start: windowStart, end: windowStart + scenario.outageMs }, isAttempt) : undefined;
+  const outageWindow = { start: windowStart, end: windowStart + (scenario.outageMs ?? scenario.faultMs) };
+  const outage = scenario.outageMs !== undefined ? faultWindowMetrics(entries, outageWindow, isAttempt) : undefined;
+  const load = loadMetrics(entries, outageWindow, metrics.firstFaultAnswerAt, isAttempt);
+  const throttle = scenario.retryAfterS !== undefined ? throttleMetrics(entries, scenario.retryAfterS) : undefined;
+  const brokenMetrics = broken.length > 0 ? brokenImageMetrics(entries, broken) : undefined;
+  // A throttle's interval runs from the first 429 answer; recovery is measured from its end.
+  const recoveryFrom = throttle?.intervalEnd !== undefined ? Math.max(window.end, throttle.intervalEnd) : window.end;
   const run: FaultRun = {
     scenario,
     puller,
@@ -327,22 +343,49 @@ async function faultRun(ctx: Context, scenario: Scenario, puller: PullerId, clea
     timedOut: result.timedOut,
     pulled: await ctx.engine.countPresent(references),
     images: IMAGES,
+    expectedPulled: IMAGES - broken.length,
     wallS: result.wallMs / 1000,
     clean,
-    faultEndS: scenario.faultMs / 1000,
-    recoveryS: (exitAt - window.end) / 1000,
+    faultEndS: (recoveryFrom - window.start) / 1000,
+    recoveryS: (exitAt - recoveryFrom) / 1000,
     window: metrics,
     ...(outage ? { outage } : {}),
+    load,
+    ...(throttle ? { throttle } : {}),
+    ...(brokenMetrics ? { broken: brokenMetrics } : {}),
     maxAttemptsPerImage: Math.max(...repositories.map((r) => entries.filter((e) => isAttempt(e) && e.repository === r).length)),
   };
   const header =
     `# scenario ${scenario.id} (${scenario.title}), ${puller}; times in ms since the proxy started\n` +
     `# fault window ${window.start.toFixed(0)}–${window.end.toFixed(0)}, exit at ${exitAt.toFixed(0)}; ` +
     `attempts after the first wave at (s into the window): ${metrics.attemptTimesS.join(" ")}\n` +
-    `# attempts per image: ${repositories.map((r) => entries.filter((e) => isAttempt(e) && e.repository === r).length).join(" ")}\n`;
+    `# attempts per image: ${repositories.map((r) => entries.filter((e) => isAttempt(e) && e.repository === r).length).join(" ")}\n` +
+    `# load (window ${outageWindow.start.toFixed(0)}–${outageWindow.end.toFixed(0)}): ${JSON.stringify(load)}\n` +
+    (throttle ? `# first 429 answer at ${throttle.first429At?.toFixed(0) ?? "none"}, interval end ${throttle.intervalEnd?.toFixed(0) ?? "none"}; requests inside: ${throttle.requests.join("; ") || "none"}\n` : "") +
+    (brokenMetrics ? `# broken images: ${brokenMetrics.perImage.join("; ")}\n` : "");
   await saveLogs(ctx, prefix, result, entries, header);
   await cleanUp(ctx, references);
   return run;
+}
+
+/**
+ * A scenario's references: the pushed images, except that its unknown-tag images ask for a tag never
+ * pushed and its platform-missing images name an arm64-only index pushed to their repository.
+ */
+async function brokenReferences(ctx: Context, scenario: Scenario, images: readonly PushedImage[]): Promise<{ references: string[]; broken: string[] }> {
+  const references = images.map((i) => i.reference);
+  const broken: string[] = [];
+  for (const index of scenario.broken?.notFound ?? []) {
+    const image = images[index] as PushedImage;
+    references[index] = ctx.stack.ref(image.repository, MISSING_TAG);
+    broken.push(image.repository);
+  }
+  for (const index of scenario.broken?.platformMissing ?? []) {
+    const image = images[index] as PushedImage;
+    references[index] = (await ctx.stack.pushPlatformList(image.repository, ARM_ONLY_TAG, ["arm64"])).reference;
+    broken.push(image.repository);
+  }
+  return { references, broken };
 }
 
 async function faultBench(ctx: Context, scenarios: readonly Scenario[], reps: number, pullers: readonly PullerId[]): Promise<FaultRun[]> {
@@ -359,16 +402,34 @@ async function faultBench(ctx: Context, scenarios: readonly Scenario[], reps: nu
         runs.push(run);
         const w = run.window;
         say(
-          `  ${puller.padEnd(16)} fault: exit ${run.timedOut ? "timeout" : run.code} pulled ${run.pulled}/${run.images} wall ${run.wallS.toFixed(1)} s, ` +
+          `  ${puller.padEnd(16)} fault: exit ${run.timedOut ? "timeout" : run.code} pulled ${run.pulled}/${run.expectedPulled} wall ${run.wallS.toFixed(1)} s, ` +
             `exit − fault end ${run.recoveryS.toFixed(1)} s, requests in window ${w.requests}, attempts ${w.attempts} (${w.attemptsAfterWave} after the 1st wave, ` +
             `${w.attemptRateAfterWave.toFixed(2)}/s, max ${w.maxAttemptsIn3s} in 3 s), max manifest in flight ${w.maxManifestInFlightAfterWave}, ` +
             `most attempts on one image ${run.maxAttemptsPerImage}` +
-            (run.outage ? `; outage phase: ${run.outage.attemptsAfterWave} after the 1st wave (${run.outage.attemptRateAfterWave.toFixed(2)}/s)` : ""),
+            (run.outage ? `; outage phase: ${run.outage.attemptsAfterWave} after the 1st wave (${run.outage.attemptRateAfterWave.toFixed(2)}/s)` : "") +
+            `; engine attempts ${run.load.engineAttempts}, prepull requests ${run.load.prepullRequests}, requests/s after the 1st wave ${run.load.requestRateAfterWave.toFixed(2)}` +
+            (run.throttle ? `; inside Retry-After: prepull ${run.throttle.prepull}, engine ${run.throttle.engine}` : "") +
+            (run.broken ? `; broken images: engine ${run.broken.engineRequests}, prepull ${run.broken.prepullHeads} HEAD + ${run.broken.prepullGets} GET` : ""),
         );
       }
     }
   }
   return runs;
+}
+
+// --- issue 11: archives ------------------------------------------------------------------------
+
+function archiveDeps(ctx: Context): Parameters<typeof archiveBench>[0] {
+  return {
+    images: IMAGES,
+    pushBatch: async (prefix) => (await pushBatch(ctx, prefix)).map((i) => i.reference),
+    prepull: (args) => runProcess(process.execPath, [CLI, ...args], { timeoutMs: BATCH_TIMEOUT_MS, env: { ...baseEnv(ctx), PULL_SEED: String(ctx.seed) } }),
+    removeImages: (references) => cleanUp(ctx, references),
+    countPresent: (references) => ctx.engine.countPresent(references),
+    proxyRequests: () => ctx.stack.proxy.count(),
+    clearProxyLog: () => ctx.stack.proxy.clearLog(),
+    say,
+  };
 }
 
 // --- main ------------------------------------------------------------------------------------
@@ -409,7 +470,7 @@ async function main(): Promise<number> {
     else fleet = (await readFile(out, "utf8")).replace(/^# Fleet benchmark\n\n/, "");
   }
 
-  const needStack = wants("batch") || SCENARIOS.some((sc) => wants(String(sc.id)));
+  const needStack = wants("batch") || wants("archive") || SCENARIOS.some((sc) => wants(String(sc.id)));
   let stack: Stack | undefined;
   let dockerConfig: string | undefined;
   let interrupted = false;
@@ -429,6 +490,7 @@ async function main(): Promise<number> {
 
   let batch: { runs: BatchRun[]; pullers: PullerId[] } | undefined;
   let faults: FaultRun[] = [];
+  let archive: ArchiveRun[] = [];
   let engineVersion = "dockerd (not started)";
   let dockerVersion = "(not used)";
   let onPodman: PodmanPart | undefined;
@@ -442,6 +504,7 @@ async function main(): Promise<number> {
       const ctx: Context = { stack, engine: engineApi(stack.engine.socketPath), docker, dockerConfig, logDir, seed: options.seed, isAttempt: isDockerdAttempt, runs: 0 };
       if (wants("batch")) batch = await batchBench(ctx, options);
       faults = await faultBench(ctx, SCENARIOS.filter((sc) => wants(String(sc.id))), options.faultReps, options.faultPullers);
+      if (wants("archive")) archive = await archiveBench(archiveDeps(ctx), options.quick ? 1 : 3);
     }
   } catch (error) {
     stopAllProcesses();
@@ -489,7 +552,7 @@ async function main(): Promise<number> {
     loadBefore,
     loadAfter: loadavg().map((l) => l.toFixed(2)).join(" "),
   };
-  const text = markdown(setup, { ...(batch ? { batch } : {}), ...(cold ? { cold } : {}), faults, ...(onPodman ? { podman: onPodman } : {}) });
+  const text = markdown(setup, { ...(batch ? { batch } : {}), ...(cold ? { cold } : {}), faults, ...(onPodman ? { podman: onPodman } : {}) }) + (archive.length > 0 ? `\n${archiveTable(archive, IMAGES)}\n` : "");
   await writeFile(options.out, fleet ? `${text.trimEnd()}\n\n${fleet}` : text);
 
   say("\n" + "=".repeat(100));
@@ -498,6 +561,7 @@ async function main(): Promise<number> {
   if (faults.length > 0) say(`\n${faultTable(faults)}`);
   if (onPodman?.batch) say(`\non ${onPodman.engine}:\n${batchTable(onPodman.batch.runs, onPodman.batch.pullers)}`);
   if (onPodman && onPodman.faults.length > 0) say(`\non ${onPodman.engine}:\n${faultTable(onPodman.faults)}`);
+  if (archive.length > 0) say(`\n${archiveTable(archive, IMAGES)}`);
   say(`\n${verdictList(verdicts(batch?.runs ?? [], cold, faults))}`);
   say(`\nwritten: ${options.out}; per-run stdout/stderr and proxy logs: ${logDir}; took ${secs(performance.now() - started)} s`);
   return 0;

@@ -75,6 +75,96 @@ export function faultWindowMetrics(entries: readonly ProxyLogEntry[], window: { 
   };
 }
 
+/** Issue 8's load figures of one run: who asked the registry, and how often while it was down. */
+export interface LoadMetrics {
+  /** Engine pull attempts (the engine's manifest HEADs; podman's GETs by tag) that started in the fault window, first wave included. */
+  readonly engineAttempts: number;
+  /** Requests of prepull's own registry client that started in the fault window. */
+  readonly prepullRequests: number;
+  /** Every request (both clients, any kind) started in [first fault answer + WAVE_GRACE_MS, fault end): the first wave excluded. */
+  readonly requestsAfterWave: number;
+  /** requestsAfterWave per second over that span. */
+  readonly requestRateAfterWave: number;
+  /** Every request started in the fault window, first wave included, per second of the window. */
+  readonly requestRateWindow: number;
+}
+
+export function loadMetrics(
+  entries: readonly ProxyLogEntry[],
+  window: { start: number; end: number },
+  firstFaultAnswerAt: number | undefined,
+  isAttempt: AttemptTest = isDockerdAttempt,
+): LoadMetrics {
+  const inWindow = entries.filter((e) => e.startedAt >= window.start && e.startedAt < window.end);
+  const from = Math.min(window.end, (firstFaultAnswerAt ?? window.start) + WAVE_GRACE_MS);
+  const after = inWindow.filter((e) => e.startedAt >= from);
+  return {
+    engineAttempts: inWindow.filter((e) => isAttempt(e) && e.client === "engine").length,
+    prepullRequests: inWindow.filter((e) => e.client === "prepull").length,
+    requestsAfterWave: after.length,
+    requestRateAfterWave: after.length / Math.max(0.001, (window.end - from) / 1000),
+    requestRateWindow: inWindow.length / Math.max(0.001, (window.end - window.start) / 1000),
+  };
+}
+
+/**
+ * Requests that started inside the Retry-After interval of the first 429 answer, by client. The
+ * first wave (each image's first manifest request, sent less than WAVE_GRACE_MS after that answer:
+ * requests the puller had sent before it could know; the proxy logs a request when it arrives) is
+ * counted apart.
+ */
+export interface ThrottleMetrics {
+  /** When the first 429 answer ended (proxy ms); undefined when the puller got none. */
+  readonly first429At?: number;
+  /** first429At + Retry-After. */
+  readonly intervalEnd?: number;
+  readonly prepull: number;
+  readonly engine: number;
+  /** First-wave requests that arrived inside the interval (not counted above). */
+  readonly firstWave: number;
+  /** "client method kind at s after the first 429" for the log. */
+  readonly requests: readonly string[];
+}
+
+export function throttleMetrics(entries: readonly ProxyLogEntry[], retryAfterS: number): ThrottleMetrics {
+  const throttled = entries.filter((e) => e.httpStatus === 429 || e.status === 429);
+  if (throttled.length === 0) return { prepull: 0, engine: 0, firstWave: 0, requests: [] };
+  const first429At = Math.min(...throttled.map((e) => e.endedAt ?? e.startedAt));
+  const intervalEnd = first429At + retryAfterS * 1000;
+  const wave = firstWave(entries, first429At);
+  const all = entries.filter((e) => e.startedAt > first429At && e.startedAt < intervalEnd);
+  const inside = all.filter((e) => !wave.has(e));
+  return {
+    first429At,
+    intervalEnd,
+    firstWave: all.length - inside.length,
+    prepull: inside.filter((e) => e.client === "prepull").length,
+    engine: inside.filter((e) => e.client === "engine").length,
+    requests: inside.map((e) => `${e.client} ${e.method} ${e.kind} ${e.repository ?? ""} +${((e.startedAt - first429At) / 1000).toFixed(2)}s`),
+  };
+}
+
+/** What the registry saw about images that cannot be pulled (unknown tag, no platform for this engine). */
+export interface BrokenImageMetrics {
+  /** Engine manifest requests (HEAD or GET) for those images: each is a pull attempt the preflight should have saved. */
+  readonly engineRequests: number;
+  readonly prepullHeads: number;
+  readonly prepullGets: number;
+  /** Per image "repository: prepull HEADs/GETs, engine requests", for the log. */
+  readonly perImage: readonly string[];
+}
+
+export function brokenImageMetrics(entries: readonly ProxyLogEntry[], repositories: readonly string[]): BrokenImageMetrics {
+  const of = (repository: string, client: "prepull" | "engine", method?: string) =>
+    entries.filter((e) => e.kind === "manifest" && e.repository === repository && e.client === client && (method === undefined || e.method === method)).length;
+  return {
+    engineRequests: repositories.reduce((n, r) => n + of(r, "engine"), 0),
+    prepullHeads: repositories.reduce((n, r) => n + of(r, "prepull", "HEAD"), 0),
+    prepullGets: repositories.reduce((n, r) => n + of(r, "prepull", "GET"), 0),
+    perImage: repositories.map((r) => `${r}: prepull ${of(r, "prepull", "HEAD")} HEAD + ${of(r, "prepull", "GET")} GET, engine ${of(r, "engine")}`),
+  };
+}
+
 /** Most of the given instants inside any half-open span of spanMs. */
 export function maxInSpan(times: readonly number[], spanMs: number): number {
   const sorted = [...times].sort((a, b) => a - b);

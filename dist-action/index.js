@@ -52,12 +52,12 @@ var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__ge
 // src/engine/platform.ts
 function parsePlatform(text, source = "--platform") {
   const parts = text.trim().toLowerCase().split("/");
-  const bad = (why) => ({
+  const bad2 = (why) => ({
     ok: false,
     error: `${source}=${JSON.stringify(text)} is not a platform: ${why}; use os/arch[/variant], e.g. linux/amd64 or linux/arm/v7.`
   });
-  if (parts.length < 2 || parts.length > 3) return bad("it needs an OS and an architecture separated by '/'");
-  if (parts.some((part) => !PART.test(part))) return bad("each part must be a non-empty word of a-z, 0-9, '_', '.', '-'");
+  if (parts.length < 2 || parts.length > 3) return bad2("it needs an OS and an architecture separated by '/'");
+  if (parts.some((part) => !PART.test(part))) return bad2("each part must be a non-empty word of a-z, 0-9, '_', '.', '-'");
   const [os, arch, variant] = parts;
   const alias = Object.hasOwn(ARCH_ALIASES, arch) ? ARCH_ALIASES[arch] : void 0;
   const architecture = alias?.architecture ?? arch;
@@ -281,19 +281,40 @@ function renderTable(header2, rows, align) {
     }).join("  ").trimEnd()
   );
 }
+function showsSources(report) {
+  return report.images.some((image) => image.source === "archive" || image.source === "mirror");
+}
+function sourceCounts(report) {
+  const order = ["engine", "archive", "mirror", "upstream"];
+  const counts = order.map((source) => [source, report.images.filter((image) => image.source === source).length]);
+  return counts.filter(([, n]) => n > 0).map(([source, n]) => `${n} ${source}`).join(", ");
+}
+function archiveFailures(report) {
+  return (report.archives ?? []).filter((a) => a.status === "failed").map((a) => oneLine(a.message ?? `${a.action} of ${a.file} failed`));
+}
 function formatSummary(report, options = {}) {
   const lines2 = [];
   const mirrored = report.registries.some((stats) => stats.mirrorOf !== void 0) || report.images.some((image) => image.mirror !== void 0);
   if (report.images.length > 0) {
+    const sources = showsSources(report) || mirrored;
     const rows = report.images.map((image) => [
       { text: image.status, ...options.color ? { color: ANSI_COLORS[image.status] } : {} },
+      ...sources ? [{ text: sourceOf(image) }] : [],
       { text: image.reference },
-      ...mirrored ? [{ text: sourceOf(image) }] : [],
       { text: String(image.attempts.length) },
       { text: formatDuration(image.durationMs) },
       { text: describeOutcome(image) }
     ]);
-    lines2.push(...renderTable(["STATUS", "IMAGE", ...mirrored ? ["SOURCE"] : [], "ATTEMPTS", "TIME", "REASON"], rows, ["left", "left", ...mirrored ? ["left"] : [], "right", "right", "left"]));
+    const header2 = ["STATUS", ...sources ? ["SOURCE"] : [], "IMAGE", "ATTEMPTS", "TIME", "REASON"];
+    const align = ["left", ...sources ? ["left"] : [], "left", "right", "right", "left"];
+    lines2.push(...renderTable(header2, rows, align));
+    lines2.push("");
+  }
+  const saved = (report.archives ?? []).filter((a) => a.action === "save" && a.status === "ok").length;
+  const loaded = (report.archives ?? []).filter((a) => a.action === "load" && a.status === "ok").length;
+  if (report.archives !== void 0) {
+    lines2.push(`archives: ${loaded} loaded, ${saved} saved${sourceCounts(report) ? `; images by source: ${sourceCounts(report)}` : ""}`);
+    for (const failure of archiveFailures(report)) lines2.push(`archive FAILED: ${failure}`);
     lines2.push("");
   }
   if (report.registries.length > 0) {
@@ -486,7 +507,7 @@ var init_interpolate = __esm({
 });
 
 // src/sources/env-file.ts
-import { readFile as readFile6 } from "node:fs/promises";
+import { readFile as readFile7 } from "node:fs/promises";
 function parseEnvFile(text, file, environment, inherited = EMPTY) {
   const src = text.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n");
   const values = /* @__PURE__ */ new Map();
@@ -521,17 +542,17 @@ function parseEnvFile(text, file, environment, inherited = EMPTY) {
   }
   return { ok: true, value: { values, warnings } };
 }
-async function readEnvFile(path2, environment, options = {}) {
+async function readEnvFile(path4, environment, options = {}) {
   let text;
   try {
-    text = await readFile6(path2, "utf8");
+    text = await readFile7(path4, "utf8");
   } catch (error) {
     const code = error.code;
     if (code === "ENOENT" && options.optional === true) return { ok: true, value: { values: /* @__PURE__ */ new Map(), warnings: [] } };
     const why = code === "ENOENT" ? "no such file; check the --env-file path" : `cannot be read (${error.message})`;
-    return { ok: false, error: { file: path2, message: `env file ${path2}: ${why}` } };
+    return { ok: false, error: { file: path4, message: `env file ${path4}: ${why}` } };
   }
-  return parseEnvFile(text, path2, environment, options.inherited ?? EMPTY);
+  return parseEnvFile(text, path4, environment, options.inherited ?? EMPTY);
 }
 function skipToStatement(c) {
   for (; ; ) {
@@ -577,10 +598,10 @@ function readValue(c) {
     const commentLike = text.startsWith("#") && c.pos - text.length > afterEquals ? { commentLike: true } : {};
     return { ok: true, value: { literal: "", template: (comment < 0 ? text : text.slice(0, comment)).trimEnd(), ...commentLike } };
   }
-  const open3 = { pos: c.pos, line: c.line };
+  const open4 = { pos: c.pos, line: c.line };
   const body = readQuoted(c, quote);
   if (body === void 0) {
-    [c.pos, c.line] = [open3.pos, open3.line];
+    [c.pos, c.line] = [open4.pos, open4.line];
     return { ok: false, error: `unterminated ${quote === "'" ? "single" : "double"}-quoted string (add the closing ${quote})` };
   }
   return { ok: true, value: quote === "'" ? { literal: body } : { literal: "", template: expandEscapes(body) } };
@@ -710,17 +731,17 @@ var require_visit = __commonJS({
     visit.BREAK = BREAK;
     visit.SKIP = SKIP;
     visit.REMOVE = REMOVE;
-    function visit_(key, node, visitor, path2) {
-      const ctrl = callVisitor(key, node, visitor, path2);
+    function visit_(key, node, visitor, path4) {
+      const ctrl = callVisitor(key, node, visitor, path4);
       if (identity.isNode(ctrl) || identity.isPair(ctrl)) {
-        replaceNode(key, path2, ctrl);
-        return visit_(key, ctrl, visitor, path2);
+        replaceNode(key, path4, ctrl);
+        return visit_(key, ctrl, visitor, path4);
       }
       if (typeof ctrl !== "symbol") {
         if (identity.isCollection(node)) {
-          path2 = Object.freeze(path2.concat(node));
+          path4 = Object.freeze(path4.concat(node));
           for (let i = 0; i < node.items.length; ++i) {
-            const ci = visit_(i, node.items[i], visitor, path2);
+            const ci = visit_(i, node.items[i], visitor, path4);
             if (typeof ci === "number")
               i = ci - 1;
             else if (ci === BREAK)
@@ -731,13 +752,13 @@ var require_visit = __commonJS({
             }
           }
         } else if (identity.isPair(node)) {
-          path2 = Object.freeze(path2.concat(node));
-          const ck = visit_("key", node.key, visitor, path2);
+          path4 = Object.freeze(path4.concat(node));
+          const ck = visit_("key", node.key, visitor, path4);
           if (ck === BREAK)
             return BREAK;
           else if (ck === REMOVE)
             node.key = null;
-          const cv = visit_("value", node.value, visitor, path2);
+          const cv = visit_("value", node.value, visitor, path4);
           if (cv === BREAK)
             return BREAK;
           else if (cv === REMOVE)
@@ -758,17 +779,17 @@ var require_visit = __commonJS({
     visitAsync.BREAK = BREAK;
     visitAsync.SKIP = SKIP;
     visitAsync.REMOVE = REMOVE;
-    async function visitAsync_(key, node, visitor, path2) {
-      const ctrl = await callVisitor(key, node, visitor, path2);
+    async function visitAsync_(key, node, visitor, path4) {
+      const ctrl = await callVisitor(key, node, visitor, path4);
       if (identity.isNode(ctrl) || identity.isPair(ctrl)) {
-        replaceNode(key, path2, ctrl);
-        return visitAsync_(key, ctrl, visitor, path2);
+        replaceNode(key, path4, ctrl);
+        return visitAsync_(key, ctrl, visitor, path4);
       }
       if (typeof ctrl !== "symbol") {
         if (identity.isCollection(node)) {
-          path2 = Object.freeze(path2.concat(node));
+          path4 = Object.freeze(path4.concat(node));
           for (let i = 0; i < node.items.length; ++i) {
-            const ci = await visitAsync_(i, node.items[i], visitor, path2);
+            const ci = await visitAsync_(i, node.items[i], visitor, path4);
             if (typeof ci === "number")
               i = ci - 1;
             else if (ci === BREAK)
@@ -779,13 +800,13 @@ var require_visit = __commonJS({
             }
           }
         } else if (identity.isPair(node)) {
-          path2 = Object.freeze(path2.concat(node));
-          const ck = await visitAsync_("key", node.key, visitor, path2);
+          path4 = Object.freeze(path4.concat(node));
+          const ck = await visitAsync_("key", node.key, visitor, path4);
           if (ck === BREAK)
             return BREAK;
           else if (ck === REMOVE)
             node.key = null;
-          const cv = await visitAsync_("value", node.value, visitor, path2);
+          const cv = await visitAsync_("value", node.value, visitor, path4);
           if (cv === BREAK)
             return BREAK;
           else if (cv === REMOVE)
@@ -812,23 +833,23 @@ var require_visit = __commonJS({
       }
       return visitor;
     }
-    function callVisitor(key, node, visitor, path2) {
+    function callVisitor(key, node, visitor, path4) {
       if (typeof visitor === "function")
-        return visitor(key, node, path2);
+        return visitor(key, node, path4);
       if (identity.isMap(node))
-        return visitor.Map?.(key, node, path2);
+        return visitor.Map?.(key, node, path4);
       if (identity.isSeq(node))
-        return visitor.Seq?.(key, node, path2);
+        return visitor.Seq?.(key, node, path4);
       if (identity.isPair(node))
-        return visitor.Pair?.(key, node, path2);
+        return visitor.Pair?.(key, node, path4);
       if (identity.isScalar(node))
-        return visitor.Scalar?.(key, node, path2);
+        return visitor.Scalar?.(key, node, path4);
       if (identity.isAlias(node))
-        return visitor.Alias?.(key, node, path2);
+        return visitor.Alias?.(key, node, path4);
       return void 0;
     }
-    function replaceNode(key, path2, node) {
-      const parent = path2[path2.length - 1];
+    function replaceNode(key, path4, node) {
+      const parent = path4[path4.length - 1];
       if (identity.isCollection(parent)) {
         parent.items[key] = node;
       } else if (identity.isPair(parent)) {
@@ -1440,10 +1461,10 @@ var require_Collection = __commonJS({
     var createNode = require_createNode();
     var identity = require_identity();
     var Node = require_Node();
-    function collectionFromPath(schema, path2, value) {
+    function collectionFromPath(schema, path4, value) {
       let v = value;
-      for (let i = path2.length - 1; i >= 0; --i) {
-        const k = path2[i];
+      for (let i = path4.length - 1; i >= 0; --i) {
+        const k = path4[i];
         if (typeof k === "number" && Number.isInteger(k) && k >= 0) {
           const a = [];
           a[k] = v;
@@ -1462,7 +1483,7 @@ var require_Collection = __commonJS({
         sourceObjects: /* @__PURE__ */ new Map()
       });
     }
-    var isEmptyPath = (path2) => path2 == null || typeof path2 === "object" && !!path2[Symbol.iterator]().next().done;
+    var isEmptyPath = (path4) => path4 == null || typeof path4 === "object" && !!path4[Symbol.iterator]().next().done;
     var Collection = class extends Node.NodeBase {
       constructor(type, schema) {
         super(type);
@@ -1492,11 +1513,11 @@ var require_Collection = __commonJS({
        * be a Pair instance or a `{ key, value }` object, which may not have a key
        * that already exists in the map.
        */
-      addIn(path2, value) {
-        if (isEmptyPath(path2))
+      addIn(path4, value) {
+        if (isEmptyPath(path4))
           this.add(value);
         else {
-          const [key, ...rest] = path2;
+          const [key, ...rest] = path4;
           const node = this.get(key, true);
           if (identity.isCollection(node))
             node.addIn(rest, value);
@@ -1510,8 +1531,8 @@ var require_Collection = __commonJS({
        * Removes a value from the collection.
        * @returns `true` if the item was found and removed.
        */
-      deleteIn(path2) {
-        const [key, ...rest] = path2;
+      deleteIn(path4) {
+        const [key, ...rest] = path4;
         if (rest.length === 0)
           return this.delete(key);
         const node = this.get(key, true);
@@ -1525,8 +1546,8 @@ var require_Collection = __commonJS({
        * scalar values from their surrounding node; to disable set `keepScalar` to
        * `true` (collections are always returned intact).
        */
-      getIn(path2, keepScalar) {
-        const [key, ...rest] = path2;
+      getIn(path4, keepScalar) {
+        const [key, ...rest] = path4;
         const node = this.get(key, true);
         if (rest.length === 0)
           return !keepScalar && identity.isScalar(node) ? node.value : node;
@@ -1544,8 +1565,8 @@ var require_Collection = __commonJS({
       /**
        * Checks if the collection includes a value with the key `key`.
        */
-      hasIn(path2) {
-        const [key, ...rest] = path2;
+      hasIn(path4) {
+        const [key, ...rest] = path4;
         if (rest.length === 0)
           return this.has(key);
         const node = this.get(key, true);
@@ -1555,8 +1576,8 @@ var require_Collection = __commonJS({
        * Sets a value in this collection. For `!!set`, `value` needs to be a
        * boolean to add/remove the item from the set.
        */
-      setIn(path2, value) {
-        const [key, ...rest] = path2;
+      setIn(path4, value) {
+        const [key, ...rest] = path4;
         if (rest.length === 0) {
           this.set(key, value);
         } else {
@@ -4071,9 +4092,9 @@ var require_Document = __commonJS({
           this.contents.add(value);
       }
       /** Adds a value to the document. */
-      addIn(path2, value) {
+      addIn(path4, value) {
         if (assertCollection(this.contents))
-          this.contents.addIn(path2, value);
+          this.contents.addIn(path4, value);
       }
       /**
        * Create a new `Alias` node, ensuring that the target `node` has the required anchor.
@@ -4148,14 +4169,14 @@ var require_Document = __commonJS({
        * Removes a value from the document.
        * @returns `true` if the item was found and removed.
        */
-      deleteIn(path2) {
-        if (Collection.isEmptyPath(path2)) {
+      deleteIn(path4) {
+        if (Collection.isEmptyPath(path4)) {
           if (this.contents == null)
             return false;
           this.contents = null;
           return true;
         }
-        return assertCollection(this.contents) ? this.contents.deleteIn(path2) : false;
+        return assertCollection(this.contents) ? this.contents.deleteIn(path4) : false;
       }
       /**
        * Returns item at `key`, or `undefined` if not found. By default unwraps
@@ -4170,10 +4191,10 @@ var require_Document = __commonJS({
        * scalar values from their surrounding node; to disable set `keepScalar` to
        * `true` (collections are always returned intact).
        */
-      getIn(path2, keepScalar) {
-        if (Collection.isEmptyPath(path2))
+      getIn(path4, keepScalar) {
+        if (Collection.isEmptyPath(path4))
           return !keepScalar && identity.isScalar(this.contents) ? this.contents.value : this.contents;
-        return identity.isCollection(this.contents) ? this.contents.getIn(path2, keepScalar) : void 0;
+        return identity.isCollection(this.contents) ? this.contents.getIn(path4, keepScalar) : void 0;
       }
       /**
        * Checks if the document includes a value with the key `key`.
@@ -4184,10 +4205,10 @@ var require_Document = __commonJS({
       /**
        * Checks if the document includes a value at `path`.
        */
-      hasIn(path2) {
-        if (Collection.isEmptyPath(path2))
+      hasIn(path4) {
+        if (Collection.isEmptyPath(path4))
           return this.contents !== void 0;
-        return identity.isCollection(this.contents) ? this.contents.hasIn(path2) : false;
+        return identity.isCollection(this.contents) ? this.contents.hasIn(path4) : false;
       }
       /**
        * Sets a value in this document. For `!!set`, `value` needs to be a
@@ -4204,13 +4225,13 @@ var require_Document = __commonJS({
        * Sets a value in this document. For `!!set`, `value` needs to be a
        * boolean to add/remove the item from the set.
        */
-      setIn(path2, value) {
-        if (Collection.isEmptyPath(path2)) {
+      setIn(path4, value) {
+        if (Collection.isEmptyPath(path4)) {
           this.contents = value;
         } else if (this.contents == null) {
-          this.contents = Collection.collectionFromPath(this.schema, Array.from(path2), value);
+          this.contents = Collection.collectionFromPath(this.schema, Array.from(path4), value);
         } else if (assertCollection(this.contents)) {
-          this.contents.setIn(path2, value);
+          this.contents.setIn(path4, value);
         }
       }
       /**
@@ -6171,9 +6192,9 @@ var require_cst_visit = __commonJS({
     visit.BREAK = BREAK;
     visit.SKIP = SKIP;
     visit.REMOVE = REMOVE;
-    visit.itemAtPath = (cst, path2) => {
+    visit.itemAtPath = (cst, path4) => {
       let item = cst;
-      for (const [field2, index] of path2) {
+      for (const [field2, index] of path4) {
         const tok = item?.[field2];
         if (tok && "items" in tok) {
           item = tok.items[index];
@@ -6182,23 +6203,23 @@ var require_cst_visit = __commonJS({
       }
       return item;
     };
-    visit.parentCollection = (cst, path2) => {
-      const parent = visit.itemAtPath(cst, path2.slice(0, -1));
-      const field2 = path2[path2.length - 1][0];
+    visit.parentCollection = (cst, path4) => {
+      const parent = visit.itemAtPath(cst, path4.slice(0, -1));
+      const field2 = path4[path4.length - 1][0];
       const coll = parent?.[field2];
       if (coll && "items" in coll)
         return coll;
       throw new Error("Parent collection not found");
     };
-    function _visit(path2, item, visitor) {
-      let ctrl = visitor(item, path2);
+    function _visit(path4, item, visitor) {
+      let ctrl = visitor(item, path4);
       if (typeof ctrl === "symbol")
         return ctrl;
       for (const field2 of ["key", "value"]) {
         const token = item[field2];
         if (token && "items" in token) {
           for (let i = 0; i < token.items.length; ++i) {
-            const ci = _visit(Object.freeze(path2.concat([[field2, i]])), token.items[i], visitor);
+            const ci = _visit(Object.freeze(path4.concat([[field2, i]])), token.items[i], visitor);
             if (typeof ci === "number")
               i = ci - 1;
             else if (ci === BREAK)
@@ -6209,10 +6230,10 @@ var require_cst_visit = __commonJS({
             }
           }
           if (typeof ctrl === "function" && field2 === "key")
-            ctrl = ctrl(item, path2);
+            ctrl = ctrl(item, path4);
         }
       }
-      return typeof ctrl === "function" ? ctrl(item, path2) : ctrl;
+      return typeof ctrl === "function" ? ctrl(item, path4) : ctrl;
     }
     exports.visit = visit;
   }
@@ -8092,8 +8113,8 @@ var init_compose_parse = __esm({
 });
 
 // src/sources/compose.ts
-import { readdir as readdir2, readFile as readFile7, stat as stat2 } from "node:fs/promises";
-import { basename as basename2, dirname as dirname2, join as join6, resolve as resolve2 } from "node:path";
+import { readdir as readdir3, readFile as readFile8, stat as stat3 } from "node:fs/promises";
+import { basename as basename2, dirname as dirname2, join as join8, resolve as resolve2 } from "node:path";
 function composeFilesFromEnv(env, platform = process.platform) {
   const separator = env.COMPOSE_PATH_SEPARATOR || (platform === "win32" ? ";" : ":");
   return splitList(env.COMPOSE_FILE, separator);
@@ -8196,27 +8217,27 @@ async function walkInclude(file, include, context, walk) {
   };
   const paths = [];
   for (const raw of include.paths) {
-    const path2 = expand(raw);
-    if (!path2.ok) return path2;
-    if (await entryKind(path2.value) !== "file") {
-      return { ok: false, error: { file, message: `${file}: include "${raw}": ${path2.value} is not a file; fix the path (it is relative to ${context.projectDirectory})` } };
+    const path4 = expand(raw);
+    if (!path4.ok) return path4;
+    if (await entryKind(path4.value) !== "file") {
+      return { ok: false, error: { file, message: `${file}: include "${raw}": ${path4.value} is not a file; fix the path (it is relative to ${context.projectDirectory})` } };
     }
-    paths.push(path2.value);
+    paths.push(path4.value);
   }
   const projectDirectory = include.projectDirectory === void 0 ? { ok: true, value: dirname2(paths[0]) } : expand(include.projectDirectory);
   if (!projectDirectory.ok) return projectDirectory;
   let variables = NO_VARIABLES;
   if (include.envFiles === void 0) {
-    const dotenv = await readEnvFile(join6(projectDirectory.value, ".env"), context.lookup, { optional: true });
+    const dotenv = await readEnvFile(join8(projectDirectory.value, ".env"), context.lookup, { optional: true });
     if (!dotenv.ok) return { ok: false, error: fromEnvFileError(dotenv.error) };
     variables = dotenv.value.values;
     walk.warnings.push(...dotenv.value.warnings);
   } else {
     const envFiles = [];
     for (const raw of include.envFiles) {
-      const path2 = expand(raw);
-      if (!path2.ok) return path2;
-      envFiles.push(path2.value);
+      const path4 = expand(raw);
+      if (!path4.ok) return path4;
+      envFiles.push(path4.value);
     }
     const loaded = await loadEnvFiles(envFiles, context.lookup);
     if (!loaded.ok) return loaded;
@@ -8230,8 +8251,8 @@ async function walkInclude(file, include, context, walk) {
     chain: [...context.chain, resolve2(file)],
     profiles: context.profiles
   };
-  for (const path2 of paths) {
-    const walked = await walkFile(path2, child, walk);
+  for (const path4 of paths) {
+    const walked = await walkFile(path4, child, walk);
     if (!walked.ok) return walked;
   }
   return { ok: true, value: void 0 };
@@ -8282,7 +8303,7 @@ async function loadFile(file, walk) {
   if (cached !== void 0) return { ok: true, value: cached };
   let text;
   try {
-    text = await readFile7(file, "utf8");
+    text = await readFile8(file, "utf8");
   } catch (error) {
     return { ok: false, error: { file, message: `${file}: cannot be read (${error.message})` } };
   }
@@ -8345,28 +8366,28 @@ async function expandPaths(paths) {
     if (!seen.has(key)) files.push(file);
     seen.add(key);
   };
-  for (const path2 of paths) {
-    const kind = await entryKind(path2);
+  for (const path4 of paths) {
+    const kind = await entryKind(path4);
     if (kind === "missing") {
-      return { ok: false, error: { file: path2, message: `${path2}: no such file or directory; pass a Compose file or a directory that holds one` } };
+      return { ok: false, error: { file: path4, message: `${path4}: no such file or directory; pass a Compose file or a directory that holds one` } };
     }
     if (kind === "file") {
-      add(path2);
+      add(path4);
       continue;
     }
-    const names = (await readdir2(path2)).filter(isComposeFileName).sort(byCodePoint);
+    const names = (await readdir3(path4)).filter(isComposeFileName).sort(byCodePoint);
     const found = [];
     for (const name of names) {
-      if (await entryKind(join6(path2, name)) === "file") found.push(join6(path2, name));
+      if (await entryKind(join8(path4, name)) === "file") found.push(join8(path4, name));
     }
-    if (found.length === 0) warnings.push(`${path2}: no Compose files here (names matching *compose*.y?(a)ml); nothing to pull from it`);
+    if (found.length === 0) warnings.push(`${path4}: no Compose files here (names matching *compose*.y?(a)ml); nothing to pull from it`);
     found.forEach(add);
   }
   return { ok: true, value: { files, warnings } };
 }
-async function entryKind(path2) {
+async function entryKind(path4) {
   try {
-    return (await stat2(path2)).isDirectory() ? "directory" : "file";
+    return (await stat3(path4)).isDirectory() ? "directory" : "file";
   } catch {
     return "missing";
   }
@@ -8377,8 +8398,8 @@ function byCodePoint(a, b) {
 async function loadEnvFiles(paths, environment) {
   const merged = /* @__PURE__ */ new Map();
   const warnings = [];
-  for (const path2 of paths) {
-    const parsed = await readEnvFile(path2, environment, { inherited: merged });
+  for (const path4 of paths) {
+    const parsed = await readEnvFile(path4, environment, { inherited: merged });
     if (!parsed.ok) return { ok: false, error: fromEnvFileError(parsed.error) };
     for (const [key, value] of parsed.value.values) merged.set(key, value);
     warnings.push(...parsed.value.warnings);
@@ -8389,7 +8410,7 @@ async function projectDotenv(file, environment, cache) {
   const directory = resolve2(dirname2(file));
   const cached = cache.get(directory);
   if (cached !== void 0) return { ok: true, value: { values: cached, warnings: [] } };
-  const parsed = await readEnvFile(join6(dirname2(file), ".env"), environment, { optional: true });
+  const parsed = await readEnvFile(join8(dirname2(file), ".env"), environment, { optional: true });
   if (!parsed.ok) return { ok: false, error: fromEnvFileError(parsed.error) };
   cache.set(directory, parsed.value.values);
   return parsed;
@@ -8505,15 +8526,15 @@ function checkPort(port) {
   if (n < 1 || n > 65535) return `registry port ${q(port)} must be between 1 and 65535`;
   return void 0;
 }
-function checkPath(path2) {
-  if (path2.split("/").includes("")) {
-    return `repository path ${q(path2)} has an empty component; remove the extra "/"`;
+function checkPath(path4) {
+  if (path4.split("/").includes("")) {
+    return `repository path ${q(path4)} has an empty component; remove the extra "/"`;
   }
-  if (path2.toLowerCase() !== path2) return "repository name must be lowercase";
-  if (PATH_CHARS.test(path2)) {
-    return `repository name contains invalid character ${firstMatch(path2, PATH_CHARS)}; use lowercase letters, digits, ".", "_", "-" and "/"`;
+  if (path4.toLowerCase() !== path4) return "repository name must be lowercase";
+  if (PATH_CHARS.test(path4)) {
+    return `repository name contains invalid character ${firstMatch(path4, PATH_CHARS)}; use lowercase letters, digits, ".", "_", "-" and "/"`;
   }
-  for (const component of path2.split("/")) {
+  for (const component of path4.split("/")) {
     if (!PATH_COMPONENT.test(component)) {
       return `repository path component ${q(component)} must start and end with a letter or digit, with words separated by ".", "_", "__" or dashes`;
     }
@@ -8641,23 +8662,23 @@ var HOST = /^(?:localhost|\[[0-9a-fA-F:]+\]|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-
 var PATH_COMPONENT2 = /^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$/;
 function parseMirrorRule(entry) {
   const text = entry.trim();
-  const bad = (why) => ({ ok: false, error: `mirror ${JSON.stringify(entry)}: ${why}` });
+  const bad2 = (why) => ({ ok: false, error: `mirror ${JSON.stringify(entry)}: ${why}` });
   const eq = text.indexOf("=");
-  if (eq < 0) return bad("expected REGISTRY=MIRROR, e.g. docker.io=mirror.example:5000 or ghcr.io=harbor.example/proxy-ghcr");
+  if (eq < 0) return bad2("expected REGISTRY=MIRROR, e.g. docker.io=mirror.example:5000 or ghcr.io=harbor.example/proxy-ghcr");
   const registryText = text.slice(0, eq).trim().toLowerCase();
   let mirrorText = text.slice(eq + 1).trim();
-  if (/^[a-z]+:\/\//i.test(mirrorText)) return bad("MIRROR is host[:port][/prefix] without a scheme (whether it speaks HTTP or HTTPS follows the engine's insecure-registries, as for any registry)");
+  if (/^[a-z]+:\/\//i.test(mirrorText)) return bad2("MIRROR is host[:port][/prefix] without a scheme (whether it speaks HTTP or HTTPS follows the engine's insecure-registries, as for any registry)");
   mirrorText = mirrorText.replace(/\/+$/, "");
-  if (registryText === "" || !HOST.test(registryText) || registryText.includes("/")) return bad(`${JSON.stringify(registryText)} is not a registry host[:port]`);
+  if (registryText === "" || !HOST.test(registryText) || registryText.includes("/")) return bad2(`${JSON.stringify(registryText)} is not a registry host[:port]`);
   const registry = HUB_ALIASES.has(registryText) ? DOCKER_HUB : registryText;
-  const [host = "", ...path2] = mirrorText.split("/");
-  if (host === "" || !HOST.test(host)) return bad(`${JSON.stringify(host)} is not a mirror host[:port]`);
-  if (!host.includes(".") && !host.includes(":") && host !== "localhost") return bad(`the mirror host ${JSON.stringify(host)} needs a dot or a port (or be localhost), else it reads as a Docker Hub repository`);
-  const badComponent = path2.find((c) => !PATH_COMPONENT2.test(c));
-  if (badComponent !== void 0) return bad(`the path prefix component ${JSON.stringify(badComponent)} must be lowercase letters, digits and separators`);
-  const prefix = path2.join("/");
+  const [host = "", ...path4] = mirrorText.split("/");
+  if (host === "" || !HOST.test(host)) return bad2(`${JSON.stringify(host)} is not a mirror host[:port]`);
+  if (!host.includes(".") && !host.includes(":") && host !== "localhost") return bad2(`the mirror host ${JSON.stringify(host)} needs a dot or a port (or be localhost), else it reads as a Docker Hub repository`);
+  const badComponent = path4.find((c) => !PATH_COMPONENT2.test(c));
+  if (badComponent !== void 0) return bad2(`the path prefix component ${JSON.stringify(badComponent)} must be lowercase letters, digits and separators`);
+  const prefix = path4.join("/");
   const mirrorHost = HUB_ALIASES.has(host.toLowerCase()) ? DOCKER_HUB : host.toLowerCase();
-  if (mirrorHost === registry && prefix === "") return bad("the mirror is the registry itself");
+  if (mirrorHost === registry && prefix === "") return bad2("the mirror is the registry itself");
   return { ok: true, value: { registry, host: mirrorHost, ...prefix ? { prefix } : {}, key: prefix ? `${mirrorHost}/${prefix}` : mirrorHost } };
 }
 function parseMirrorList(entries) {
@@ -8698,11 +8719,13 @@ var SETTINGS = [
   { key: "deadlineMs", env: "PULL_DEADLINE", flag: "--deadline", report: "deadlineMs", type: "seconds", min: 1e-3, max: MAX_WAIT_SECONDS, default: 900, help: "deadline for the whole run; then every unfinished image fails as `deadline`" },
   { key: "platform", env: "PULL_PLATFORM", flag: "--platform", report: "platform", type: "platform", help: "platform to pull for, os/arch[/variant] (a compose service's `platform:` wins for that image)" },
   { key: "seed", env: "PULL_SEED", flag: "--seed", report: "seed", type: "seed", help: "seed of the jitter, for reproducible schedules" },
-  { key: "pullPolicy", env: "PULL_POLICY", flag: "--pull", report: "pullPolicy", type: "choice", choices: ["always", "missing"], default: "missing", help: "`missing` asks the engine first and reports images it has as `present`" },
+  { key: "pullPolicy", env: "PULL_POLICY", flag: "--pull", report: "pullPolicy", type: "choice", choices: ["always", "missing", "never"], default: "missing", help: "`missing` asks the engine first and reports images it has as `present`; `never` pulls nothing: every image must be present or in the `--load` archives, else it fails, with no registry traffic" },
   { key: "preflight", env: "PULL_PREFLIGHT", flag: "--preflight", report: "preflight", type: "choice", choices: ["on", "off"], default: "on", help: "`on` resolves every image with one manifest HEAD before pulling and probes a down registry by HEAD; `off` talks to the engine only" },
   { key: "mirrors", env: "PULL_MIRRORS", flag: "--mirror", report: "mirrors", type: "list", help: "`REGISTRY=MIRROR[/prefix]`, repeatable: pull REGISTRY's images through this mirror or pull-through cache first, failing over to the next source (see Mirrors and caches)" },
   { key: "keepMirrorNames", env: "PULL_KEEP_MIRROR_NAMES", flag: "--keep-mirror-names", report: "keepMirrorNames", type: "switch", help: "keep the mirror's name of an image a mirror served, besides its own name" },
-  { key: "quotaPlan", env: "PULL_QUOTA_PLAN", flag: "--quota-plan", report: "quotaPlan", type: "choice", choices: ["fit", "all"], default: "fit", help: "when a registry's pull quota cannot cover the batch: `fit` pulls what fits and fails the rest at once, `all` tries every image" }
+  { key: "quotaPlan", env: "PULL_QUOTA_PLAN", flag: "--quota-plan", report: "quotaPlan", type: "choice", choices: ["fit", "all"], default: "fit", help: "when a registry's pull quota cannot cover the batch: `fit` pulls what fits and fails the rest at once, `all` tries every image" },
+  { key: "loadDir", env: "PULL_LOAD", flag: "--load", report: "loadDir", type: "path", help: "before pulling, load the docker-archives in this directory (written by `--save`) and count the images they hold as present (source `archive`)" },
+  { key: "saveDir", env: "PULL_SAVE", flag: "--save", report: "saveDir", type: "path", help: "after the run, write each pulled or present image to this directory as a docker-archive, with an index (`prepull-archives.json`), for `--load` in other jobs" }
 ];
 function resolveSettings(env, flags = {}, code = {}) {
   const values = {};
@@ -8732,15 +8755,17 @@ function readOne(spec, env, flags, code) {
   const [source, raw] = fromFlag !== void 0 ? [spec.flag, fromFlag] : [spec.env, env[spec.env]];
   if (raw === void 0 || raw.trim() === "") return { ok: true, value: defaultOf(spec) };
   const text = raw.trim();
-  const bad = (expected) => fail2(source, `${source}=${JSON.stringify(raw)} is not ${expected} (${spec.help})`);
+  const bad2 = (expected) => fail2(source, `${source}=${JSON.stringify(raw)} is not ${expected} (${spec.help})`);
   switch (spec.type) {
     case "switch": {
       const on = /^(?:true|1|yes|on)$/i.test(text);
-      if (!on && !/^(?:false|0|no|off)$/i.test(text)) return bad("true or false");
+      if (!on && !/^(?:false|0|no|off)$/i.test(text)) return bad2("true or false");
       return { ok: true, value: on ? true : void 0 };
     }
+    case "path":
+      return { ok: true, value: text };
     case "seed":
-      return /^\d+$/.test(text) && Number(text) <= 4294967295 ? { ok: true, value: Number(text) } : bad("a whole number from 0 to 4294967295");
+      return /^\d+$/.test(text) && Number(text) <= 4294967295 ? { ok: true, value: Number(text) } : bad2("a whole number from 0 to 4294967295");
     case "platform": {
       const parsed = parsePlatform(raw, source);
       return parsed.ok ? { ok: true, value: formatPlatform(parsed.value) } : fail2(source, parsed.error);
@@ -8749,7 +8774,7 @@ function readOne(spec, env, flags, code) {
       return spec.choices.includes(text) ? { ok: true, value: text } : fail2(source, `${source}=${JSON.stringify(raw)} is not ${spec.key === "pullPolicy" ? "a pull policy" : "a valid choice"}: use ${spec.choices.map((c) => `"${c}"`).join(" or ")}`);
     default: {
       const pattern = spec.type === "count" ? /^\d+$/ : /^\d+(\.\d+)?$/;
-      if (!pattern.test(text)) return bad(`${spec.type === "count" ? "a whole number" : "a number of seconds"}; default ${spec.default}`);
+      if (!pattern.test(text)) return bad2(`${spec.type === "count" ? "a whole number" : "a number of seconds"}; default ${spec.default}`);
       const value = Number(text);
       if (value < spec.min) return fail2(source, `${source}=${JSON.stringify(raw)} is below the minimum ${spec.min} (${spec.help})`);
       if (value > spec.max) return fail2(source, `${source}=${JSON.stringify(raw)} is ${spec.type === "seconds" ? "too large to count in whole milliseconds" : `above the maximum ${spec.max}`} (${spec.help})`);
@@ -8768,6 +8793,8 @@ function checkCodeValue(spec, value) {
       if (!parsed.ok) return fail2(source, `${source}: ${parsed.error}`);
       return { ok: true, value: parsed.value.length > 0 ? parsed.value : void 0 };
     }
+    case "path":
+      return typeof value === "string" && value.trim() !== "" ? { ok: true, value } : fail2(source, `${source} must be a directory path, got ${String(value)}`);
     case "seed":
       return Number.isInteger(value) && value >= 0 && value <= 4294967295 ? { ok: true, value } : fail2(source, `${source} must be a whole number from 0 to 4294967295, got ${String(value)}`);
     case "platform": {
@@ -8788,6 +8815,7 @@ function checkCodeValue(spec, value) {
 }
 function defaultOf(spec) {
   switch (spec.type) {
+    case "path":
     case "seed":
     case "platform":
     case "list":
@@ -8877,11 +8905,11 @@ function parseCliArgs(argv) {
 }
 function sharedOutputPath(outputs) {
   const seen = /* @__PURE__ */ new Map();
-  for (const [flag, path2] of Object.entries(outputs)) {
-    if (path2 === void 0) continue;
-    const key = resolve(path2);
+  for (const [flag, path4] of Object.entries(outputs)) {
+    if (path4 === void 0) continue;
+    const key = resolve(path4);
     const other = seen.get(key);
-    if (other !== void 0) return `${other} and ${flag} name the same file ${JSON.stringify(path2)}: each report needs its own file`;
+    if (other !== void 0) return `${other} and ${flag} name the same file ${JSON.stringify(path4)}: each report needs its own file`;
     seen.set(key, flag);
   }
   return void 0;
@@ -8900,6 +8928,429 @@ var EXIT = {
   sigint: 130,
   sigterm: 143
 };
+
+// src/run/archives.ts
+import { createReadStream as createReadStream2 } from "node:fs";
+import * as path3 from "node:path";
+
+// src/archive/index-file.ts
+var INDEX_FILE = "prepull-archives.json";
+var FILE_NAME = /^sha256-([0-9a-f]{64})\.tar$/;
+var EMPTY_INDEX = { version: 1, images: {} };
+function archiveFileName(sha256Hex) {
+  return `sha256-${sha256Hex}.tar`;
+}
+function promisedSha256(file) {
+  return FILE_NAME.exec(file)?.[1];
+}
+function parseIndex(text, where) {
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, error: `${where} is not valid JSON (${error.message})` };
+  }
+  if (!isObject(value) || value.version !== 1 || !isObject(value.images)) return { ok: false, error: `${where} is not a prepull archive index (version 1 with an "images" object)` };
+  const images = {};
+  for (const [reference, entry] of Object.entries(value.images)) {
+    if (!isObject(entry) || typeof entry.file !== "string" || promisedSha256(entry.file) === void 0) {
+      return { ok: false, error: `${where}: the entry for ${JSON.stringify(reference)} does not name a file "sha256-<64 hex>.tar"` };
+    }
+    const bytes = typeof entry.bytes === "number" && Number.isSafeInteger(entry.bytes) && entry.bytes >= 0 ? entry.bytes : 0;
+    images[reference] = { file: entry.file, bytes, savedAt: typeof entry.savedAt === "string" ? entry.savedAt : "" };
+  }
+  return { ok: true, value: { version: 1, images } };
+}
+function serializeIndex(index) {
+  const images = Object.fromEntries(Object.keys(index.images).sort().map((reference) => [reference, index.images[reference]]));
+  return `${JSON.stringify({ version: 1, images }, null, 2)}
+`;
+}
+function withEntries(index, entries) {
+  return { version: 1, images: { ...index.images, ...entries } };
+}
+function planLoad(index, references, tarFiles) {
+  const listed = /* @__PURE__ */ new Map();
+  for (const reference of references) {
+    const entry = index.images[reference];
+    if (!entry) continue;
+    const holds = listed.get(entry.file) ?? [];
+    holds.push(reference);
+    listed.set(entry.file, holds);
+  }
+  const known = new Set(Object.values(index.images).map((entry) => entry.file));
+  const unlisted = tarFiles.filter((file) => !known.has(file) && !file.startsWith(".")).sort();
+  return { listed, unlisted };
+}
+function isObject(value) {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+// src/archive/store.ts
+import { createHash, randomBytes as randomBytes2 } from "node:crypto";
+import { createReadStream } from "node:fs";
+import * as fsp2 from "node:fs/promises";
+import * as path2 from "node:path";
+import { Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+
+// src/report/atomic-write.ts
+import { randomBytes } from "node:crypto";
+import * as fsp from "node:fs/promises";
+import * as path from "node:path";
+function tempPathFor(target) {
+  const suffix = `${process.pid}.${randomBytes(6).toString("hex")}`;
+  return path.join(path.dirname(target), `.${path.basename(target)}.${suffix}.tmp`);
+}
+async function writeFileAtomic(target, contents) {
+  await fsp.mkdir(path.dirname(target), { recursive: true });
+  const temp = tempPathFor(target);
+  let handle;
+  try {
+    handle = await fsp.open(temp, "wx");
+    await handle.writeFile(contents);
+    await handle.sync();
+    await handle.close();
+    handle = void 0;
+    await fsp.rename(temp, target);
+  } catch (error) {
+    await handle?.close().catch(() => void 0);
+    await fsp.rm(temp, { force: true }).catch(() => void 0);
+    throw error;
+  }
+  await syncDirectory(path.dirname(target));
+}
+async function appendFile2(target, contents) {
+  await fsp.mkdir(path.dirname(target), { recursive: true });
+  await fsp.appendFile(target, contents);
+}
+async function syncDirectory(directory) {
+  let handle;
+  try {
+    handle = await fsp.open(directory, "r");
+    await handle.sync();
+  } catch {
+  } finally {
+    await handle?.close().catch(() => void 0);
+  }
+}
+
+// src/archive/tar-check.ts
+var BLOCK = 512;
+var MAX_TAR_ENTRIES = 1e5;
+async function checkDockerArchive(read, size) {
+  let offset = 0;
+  let entries = 0;
+  let manifest = false;
+  let longName;
+  for (; ; ) {
+    if (offset + BLOCK > size) return bad(`it ends at byte ${size} inside the tar (truncated: no end-of-archive marker)`);
+    const header2 = await read(offset, BLOCK);
+    if (isZero(header2)) {
+      if (offset + 2 * BLOCK > size || !isZero(await read(offset + BLOCK, BLOCK))) return bad(`it has one zero block at byte ${offset} but not the end-of-archive marker (truncated)`);
+      if (!manifest) return bad("it is a tar without a manifest.json: not a docker-archive");
+      return { ok: true, entries };
+    }
+    if (!checksumOk(header2)) return bad(`the tar header at byte ${offset} is damaged (bad checksum): the engine may have written an error into the archive, or the file is corrupt`);
+    const length = entrySize(header2);
+    if (length === void 0) return bad(`the tar header at byte ${offset} has an unreadable size`);
+    const type = String.fromCharCode(header2[156] ?? 0);
+    const dataEnd = offset + BLOCK + Math.ceil(length / BLOCK) * BLOCK;
+    if (dataEnd > size) return bad(`the entry at byte ${offset} needs ${length} bytes of data but the file ends at byte ${size} (truncated)`);
+    if (type === "L") {
+      longName = (await read(offset + BLOCK, Math.min(length, 4096))).toString("utf8").replace(/\0.*$/s, "");
+    } else if (type !== "x" && type !== "g") {
+      const name = longName ?? headerName(header2);
+      longName = void 0;
+      if (name === "manifest.json" || name === "./manifest.json") manifest = true;
+      entries += 1;
+      if (entries > MAX_TAR_ENTRIES) return bad(`it has more than ${MAX_TAR_ENTRIES} entries: not an image archive`);
+    }
+    offset = dataEnd;
+  }
+}
+function bad(message) {
+  return { ok: false, message };
+}
+function isZero(block) {
+  for (const byte of block) if (byte !== 0) return false;
+  return true;
+}
+function checksumOk(header2) {
+  const stored = parseOctal(header2.subarray(148, 156));
+  if (stored === void 0) return false;
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : header2[i] ?? 0;
+  return sum === stored;
+}
+function entrySize(header2) {
+  const field2 = header2.subarray(124, 136);
+  if (((field2[0] ?? 0) & 128) !== 0) {
+    let value = (field2[0] ?? 0) & 127;
+    for (let i = 1; i < field2.length; i++) value = value * 256 + (field2[i] ?? 0);
+    return Number.isSafeInteger(value) ? value : void 0;
+  }
+  return parseOctal(field2);
+}
+function parseOctal(field2) {
+  const text = field2.toString("latin1").replace(/\0.*$/s, "").trim();
+  if (text === "") return 0;
+  return /^[0-7]+$/.test(text) ? parseInt(text, 8) : void 0;
+}
+function headerName(header2) {
+  const cut = (b) => b.toString("utf8").replace(/\0.*$/s, "");
+  const name = cut(header2.subarray(0, 100));
+  const magic = header2.subarray(257, 263).toString("latin1");
+  const prefix = magic.startsWith("ustar") ? cut(header2.subarray(345, 500)) : "";
+  return prefix === "" ? name : `${prefix}/${name}`;
+}
+
+// src/archive/store.ts
+async function writeArchive(dir, save) {
+  await fsp2.mkdir(dir, { recursive: true });
+  const temp = path2.join(dir, `.prepull-${process.pid}-${randomBytes2(6).toString("hex")}.tar.tmp`);
+  const handle = await fsp2.open(temp, "wx+");
+  let closed = false;
+  try {
+    const hash2 = createHash("sha256");
+    let bytes = 0;
+    const sink = new Writable({
+      write(chunk, _encoding, callback) {
+        hash2.update(chunk);
+        bytes += chunk.length;
+        handle.write(chunk).then(() => callback(), callback);
+      }
+    });
+    const saved = await save(sink);
+    if (!saved.ok) return { ok: false, error: saved.message };
+    await handle.sync();
+    const check = await checkDockerArchive(readAt(handle), bytes);
+    if (!check.ok) return { ok: false, error: `the engine's archive is not a whole docker-archive: ${check.message}` };
+    await handle.close();
+    closed = true;
+    const name = archiveFileName(hash2.digest("hex"));
+    const file = path2.join(dir, name);
+    await fsp2.rename(temp, file);
+    await syncDirectory(dir);
+    return { ok: true, value: { file, name, bytes } };
+  } finally {
+    if (!closed) await handle.close().catch(() => void 0);
+    await fsp2.rm(temp, { force: true }).catch(() => void 0);
+  }
+}
+function readAt(handle) {
+  return async (offset, length) => {
+    const buffer = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(buffer, 0, length, offset);
+    return buffer.subarray(0, bytesRead);
+  };
+}
+async function hashFile(file, signal) {
+  const hash2 = createHash("sha256");
+  let bytes = 0;
+  await pipeline(
+    createReadStream(file),
+    new Writable({
+      write(chunk, _encoding, callback) {
+        hash2.update(chunk);
+        bytes += chunk.length;
+        callback();
+      }
+    }),
+    { signal }
+  );
+  return { sha256: hash2.digest("hex"), bytes };
+}
+async function listArchives(dir) {
+  try {
+    const entries = await fsp2.readdir(dir, { withFileTypes: true });
+    return { ok: true, value: entries.filter((e) => e.isFile() && e.name.endsWith(".tar") && !e.name.startsWith(".")).map((e) => e.name).sort() };
+  } catch (error) {
+    const code = error.code;
+    return { ok: false, error: code === "ENOENT" ? `the archive directory ${dir} does not exist` : `cannot read the archive directory ${dir}: ${error.message}` };
+  }
+}
+async function readIndexText(file) {
+  try {
+    const stat4 = await fsp2.stat(file);
+    if (stat4.size > 16 * 1024 * 1024) return { ok: false, error: `${file} is ${stat4.size} bytes: too large for an archive index` };
+    return { ok: true, value: await fsp2.readFile(file, "utf8") };
+  } catch (error) {
+    if (error.code === "ENOENT") return { ok: true, value: void 0 };
+    return { ok: false, error: `cannot read ${file}: ${error.message}` };
+  }
+}
+
+// src/run/archives.ts
+async function loadArchives(dir, references, ctx) {
+  const records = [];
+  const notes = /* @__PURE__ */ new Map();
+  const served = /* @__PURE__ */ new Map();
+  const failed = (file, message, images = []) => {
+    records.push({ action: "load", file, status: "failed", images, bytes: 0, durationMs: 0, message });
+    ctx.emit({ type: "archive", at: ctx.clock.now(), action: "load", file, ok: false, images, message });
+    for (const image of images) notes.set(image, message);
+  };
+  const listing = await listArchives(dir);
+  if (!listing.ok) {
+    failed(dir, listing.error);
+    return { served, notes, records };
+  }
+  const index = await readIndex(path3.join(dir, INDEX_FILE), failed);
+  const wanted = await notAlreadyPresent(references, index, ctx);
+  const plan = planLoad(index, wanted.map((r) => r.canonical), listing.value);
+  const byCanonical = new Map(references.map((r) => [r.canonical, r]));
+  const files = [...plan.listed.entries(), ...plan.unlisted.map((name) => [name, []])];
+  for (const [name, holds] of files) {
+    if (ctx.signal.aborted) break;
+    const file = path3.join(dir, name);
+    const started = ctx.clock.now();
+    const loaded = await loadOne(file, name, ctx);
+    if (!loaded.ok) {
+      failed(file, `could not load ${file}: ${loaded.error}`, holds);
+      continue;
+    }
+    const named = loaded.value.names.flatMap((n) => {
+      const parsed = parseReference(n);
+      return parsed.ok && byCanonical.has(parsed.value.canonical) ? [parsed.value.canonical] : [];
+    });
+    const candidates = [.../* @__PURE__ */ new Set([...holds, ...named])];
+    const present = [];
+    for (const canonical of candidates) {
+      const reference = byCanonical.get(canonical);
+      if (!reference || served.has(canonical)) continue;
+      if (await has(ctx.engine, reference, ctx.signal)) present.push(canonical);
+      else notes.set(canonical, `archive ${file} loaded, but the engine does not have ${canonical} afterwards`);
+    }
+    const durationMs = ctx.clock.now() - started;
+    for (const canonical of present) served.set(canonical, archiveResult(byCanonical.get(canonical), file, durationMs));
+    records.push({ action: "load", file, status: "ok", images: present, bytes: loaded.value.bytes, durationMs });
+    ctx.emit({ type: "archive", at: ctx.clock.now(), action: "load", file, ok: true, images: present });
+    for (const canonical of present) ctx.emit({ type: "present", at: ctx.clock.now(), image: canonical, source: "archive" });
+  }
+  return { served, notes, records };
+}
+async function readIndex(file, failed) {
+  const text = await readIndexText(file);
+  if (!text.ok) {
+    failed(file, text.error);
+    return EMPTY_INDEX;
+  }
+  if (text.value === void 0) return EMPTY_INDEX;
+  const parsed = parseIndex(text.value, file);
+  if (!parsed.ok) failed(file, parsed.error);
+  return parsed.ok ? parsed.value : EMPTY_INDEX;
+}
+async function notAlreadyPresent(references, index, ctx) {
+  if (ctx.settings.pullPolicy === "always") return [...references];
+  const wanted = [];
+  for (const reference of references) {
+    if (index.images[reference.canonical] && await has(ctx.engine, reference, ctx.signal)) continue;
+    wanted.push(reference);
+  }
+  return wanted;
+}
+async function has(engine, reference, signal) {
+  try {
+    return await engine.hasImage(reference, signal);
+  } catch {
+    return false;
+  }
+}
+async function loadOne(file, name, ctx) {
+  const { engine } = ctx;
+  if (!engine.loadArchive) return { ok: false, error: "this engine cannot load archives" };
+  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.settings.timeoutMs)]);
+  let bytes;
+  try {
+    const hashed = await hashFile(file, signal);
+    bytes = hashed.bytes;
+    const promised = promisedSha256(name);
+    if (promised !== void 0 && hashed.sha256 !== promised) {
+      return { ok: false, error: `its content (sha256 ${hashed.sha256}, ${hashed.bytes} bytes) does not match its name: the file is truncated or corrupt; not loaded` };
+    }
+  } catch (error) {
+    return { ok: false, error: signal.aborted ? "cancelled or PULL_TIMEOUT reached while reading it" : `cannot read it: ${error.message}` };
+  }
+  const source = createReadStream2(file);
+  try {
+    const outcome = await engine.loadArchive({ source, signal });
+    return outcome.ok ? { ok: true, value: { names: outcome.names, bytes } } : { ok: false, error: outcome.message };
+  } catch (error) {
+    return { ok: false, error: `internal error (a bug: please report it): ${String(error)}` };
+  } finally {
+    source.destroy();
+  }
+}
+function archiveResult(reference, file, durationMs) {
+  return {
+    input: reference.input,
+    reference: reference.canonical,
+    registry: reference.registry,
+    status: "present",
+    class: "present",
+    reason: `loaded from the archive ${file}`,
+    source: "archive",
+    bytes: 0,
+    durationMs,
+    attempts: []
+  };
+}
+async function saveArchives(dir, images, references, ctx) {
+  const byCanonical = new Map(references.map((r) => [r.canonical, r]));
+  const records = [];
+  const entries = {};
+  const record = (entry) => {
+    records.push(entry);
+    ctx.emit({ type: "archive", at: ctx.clock.now(), action: "save", file: entry.file, ok: entry.status !== "failed", images: entry.images, ...entry.message ? { message: entry.message } : {} });
+  };
+  for (const image of images) {
+    const reference = byCanonical.get(image.reference);
+    if (!reference || image.status !== "pulled" && image.status !== "present") continue;
+    if (ctx.signal.aborted) break;
+    if (reference.digest !== void 0) {
+      record({ action: "save", file: dir, status: "skipped", images: [image.reference], bytes: 0, durationMs: 0, message: `not saved: ${image.reference} is a digest reference, and a docker-archive does not keep the digest the engine would look it up by` });
+      continue;
+    }
+    const started = ctx.clock.now();
+    const written = await saveOne(dir, reference, ctx);
+    const durationMs = ctx.clock.now() - started;
+    if (!written.ok) {
+      record({ action: "save", file: dir, status: "failed", images: [image.reference], bytes: 0, durationMs, message: `could not save ${image.reference} to ${dir}: ${written.error}` });
+      continue;
+    }
+    entries[image.reference] = { file: written.value.name, bytes: written.value.bytes, savedAt: (/* @__PURE__ */ new Date()).toISOString() };
+    record({ action: "save", file: written.value.file, status: "ok", images: [image.reference], bytes: written.value.bytes, durationMs });
+  }
+  if (Object.keys(entries).length > 0) records.push(...await updateIndex(dir, entries, ctx));
+  return records;
+}
+async function saveOne(dir, reference, ctx) {
+  const { engine } = ctx;
+  const saveImage2 = engine.saveImage?.bind(engine);
+  if (!saveImage2) return { ok: false, error: "this engine cannot save archives" };
+  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.settings.timeoutMs)]);
+  try {
+    return await writeArchive(dir, (destination) => saveImage2({ references: [reference], destination, signal, ...engine.platform ? { platform: engine.platform } : {} }));
+  } catch (error) {
+    return { ok: false, error: signal.aborted ? "cancelled or PULL_TIMEOUT reached while saving" : error.message };
+  }
+}
+async function updateIndex(dir, entries, ctx) {
+  const file = path3.join(dir, INDEX_FILE);
+  const records = [];
+  const failed = (message) => {
+    records.push({ action: "save", file, status: "failed", images: [], bytes: 0, durationMs: 0, message });
+    ctx.emit({ type: "archive", at: ctx.clock.now(), action: "save", file, ok: false, images: [], message });
+  };
+  const index = await readIndex(file, (_file, message) => failed(`${message}: replaced by a new index`));
+  try {
+    await writeFileAtomic(file, serializeIndex(withEntries(index, entries)));
+  } catch (error) {
+    failed(`could not write the archive index ${file}: ${error.message}`);
+  }
+  return records;
+}
 
 // src/run/scheduler.ts
 import { setMaxListeners } from "node:events";
@@ -9093,27 +9544,27 @@ init_quota_plan();
 init_summary();
 init_secrets();
 import { spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { readFile as readFile2 } from "node:fs/promises";
 import { homedir as osHomedir } from "node:os";
-import { join } from "node:path";
+import { join as join4 } from "node:path";
 var HELPER_OUTPUT_LIMIT = 1024 * 1024;
 var DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/";
 var HUB_HOSTS = /* @__PURE__ */ new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
 function dockerConfigPath(env, homedir = osHomedir()) {
-  return env.DOCKER_CONFIG ? join(env.DOCKER_CONFIG, "config.json") : join(homedir, ".docker", "config.json");
+  return env.DOCKER_CONFIG ? join4(env.DOCKER_CONFIG, "config.json") : join4(homedir, ".docker", "config.json");
 }
 function createCredentialStore(options) {
-  const path2 = dockerConfigPath(options.env, options.homedir);
+  const path4 = dockerConfigPath(options.env, options.homedir);
   const runHelper = options.runHelper ?? spawnHelper(options.env, options.helperTimeoutMs ?? 3e4, options.signal);
   const warn = options.onWarning ?? ((message) => process.stderr.write(`prepull: warning: ${terminalSafe(message)}
 `));
   let config;
   const cache = /* @__PURE__ */ new Map();
   const loadOnce = async () => {
-    const loaded = await loadDockerConfig(path2);
+    const loaded = await loadDockerConfig(path4);
     if (loaded.ok || loaded.error.retryable) return loaded;
     warn(`${loaded.error.message} Pulling without credentials.`);
-    return { ok: true, value: { path: path2, auths: {}, credHelpers: {} } };
+    return { ok: true, value: { path: path4, auths: {}, credHelpers: {} } };
   };
   return {
     forRegistry(registry) {
@@ -9145,22 +9596,22 @@ function registerCredentials(auth) {
     secrets.addEncoded(Buffer.from(`${auth.username}:${auth.password}`, "utf8").toString("base64"));
   }
 }
-async function loadDockerConfig(path2) {
+async function loadDockerConfig(path4) {
   let text;
   try {
-    text = await readFile(path2, "utf8");
+    text = await readFile2(path4, "utf8");
   } catch (error) {
     const code = error.code;
-    if (code === "ENOENT") return { ok: true, value: { path: path2, auths: {}, credHelpers: {} } };
-    if (code !== void 0 && PASSING_ERRORS.has(code)) return { ok: false, error: { message: `cannot read the Docker config ${path2} (${code}): the machine is short of file handles; retrying.`, retryable: true } };
-    return { ok: false, error: permanent(`cannot read the Docker config ${path2} (${code ?? "read error"}): fix its permissions, or set DOCKER_CONFIG to another directory.`) };
+    if (code === "ENOENT") return { ok: true, value: { path: path4, auths: {}, credHelpers: {} } };
+    if (code !== void 0 && PASSING_ERRORS.has(code)) return { ok: false, error: { message: `cannot read the Docker config ${path4} (${code}): the machine is short of file handles; retrying.`, retryable: true } };
+    return { ok: false, error: permanent(`cannot read the Docker config ${path4} (${code ?? "read error"}): fix its permissions, or set DOCKER_CONFIG to another directory.`) };
   }
-  return parseDockerConfig(text, path2);
+  return parseDockerConfig(text, path4);
 }
-function parseDockerConfig(text, path2) {
+function parseDockerConfig(text, path4) {
   const invalid = (what) => ({
     ok: false,
-    error: permanent(`cannot use the Docker config ${path2}: ${what}; fix it (docker login rewrites it), or set DOCKER_CONFIG to another directory.`)
+    error: permanent(`cannot use the Docker config ${path4}: ${what}; fix it (docker login rewrites it), or set DOCKER_CONFIG to another directory.`)
   });
   let value;
   try {
@@ -9173,7 +9624,7 @@ function parseDockerConfig(text, path2) {
   if (!isRecord(auths)) return invalid(`"auths" is not an object`);
   if (!isRecord(credHelpers)) return invalid(`"credHelpers" is not an object`);
   if (credsStore !== void 0 && typeof credsStore !== "string") return invalid(`"credsStore" is not a string`);
-  return { ok: true, value: { path: path2, auths, credHelpers, credsStore: credsStore || void 0 } };
+  return { ok: true, value: { path: path4, auths, credHelpers, credsStore: credsStore || void 0 } };
 }
 function serverAddressFor(registry) {
   return HUB_HOSTS.has(hostKey(registry)) ? DOCKER_HUB_AUTH_KEY : registry;
@@ -9198,7 +9649,7 @@ function matching(entries, serverAddress) {
   const exact = all.filter(([key]) => key === serverAddress);
   return [...exact, ...all.filter(([key]) => key !== serverAddress && hostKey(key) === wanted)];
 }
-function decodeAuthEntry(entry, key, path2) {
+function decodeAuthEntry(entry, key, path4) {
   if (!isRecord(entry)) return { ok: true, value: void 0 };
   const serverAddress = key;
   if (typeof entry.identitytoken === "string" && entry.identitytoken !== "") {
@@ -9208,7 +9659,7 @@ function decodeAuthEntry(entry, key, path2) {
     const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
     const colon = decoded.indexOf(":");
     if (colon <= 0) {
-      return { ok: false, error: permanent(`the "auth" of ${JSON.stringify(key)} in ${path2} is not base64 of "user:password": run docker login ${key} again.`) };
+      return { ok: false, error: permanent(`the "auth" of ${JSON.stringify(key)} in ${path4} is not base64 of "user:password": run docker login ${key} again.`) };
     }
     return { ok: true, value: { kind: "basic", username: decoded.slice(0, colon), password: decoded.slice(colon + 1), serverAddress } };
   }
@@ -9217,9 +9668,9 @@ function decodeAuthEntry(entry, key, path2) {
   }
   return { ok: true, value: void 0 };
 }
-async function fromHelper(name, serverAddress, path2, runHelper) {
+async function fromHelper(name, serverAddress, path4, runHelper) {
   if (typeof name !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
-    return { ok: false, error: permanent(`the credential helper named for ${serverAddress} in ${path2} is not a valid helper name: expected e.g. "desktop" or "ecr-login".`) };
+    return { ok: false, error: permanent(`the credential helper named for ${serverAddress} in ${path4} is not a valid helper name: expected e.g. "desktop" or "ecr-login".`) };
   }
   const program = `docker-credential-${name}`;
   const run2 = await runHelper(program, ["get"], serverAddress);
@@ -9325,7 +9776,7 @@ function version() {
 }
 
 // src/registry/manifest.ts
-import { createHash } from "node:crypto";
+import { createHash as createHash2 } from "node:crypto";
 var MEDIA_TYPES = {
   dockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
   dockerList: "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -9343,7 +9794,7 @@ function isDigest(value) {
   return value !== void 0 && DIGEST.test(value);
 }
 function sha256Digest(body) {
-  return `sha256:${createHash("sha256").update(body).digest("hex")}`;
+  return `sha256:${createHash2("sha256").update(body).digest("hex")}`;
 }
 function mediaTypeOf(contentType, body) {
   const header2 = contentType?.split(";")[0]?.trim();
@@ -9637,6 +10088,7 @@ function createTransport(options) {
     }
     try {
       const res = await exchange(req, request2.body);
+      if (request2.method === "HEAD") res.resume();
       const { body, truncated } = request2.method === "HEAD" ? { body: Buffer.alloc(0), truncated: false } : await readBounded(res, request2.maxBodyBytes);
       return { status: res.statusCode ?? 0, headers: res.headers, body, truncated, url };
     } finally {
@@ -9867,9 +10319,9 @@ import { BlockList as BlockList2, isIP as isIP2 } from "node:net";
 
 // src/registry/trust.ts
 import { lookup as dnsLookup } from "node:dns/promises";
-import { readFile as readFile2, readdir, stat } from "node:fs/promises";
+import { readFile as readFile3, readdir as readdir2, stat as stat2 } from "node:fs/promises";
 import { BlockList, isIP } from "node:net";
-import { join as join2 } from "node:path";
+import { join as join5 } from "node:path";
 import { rootCertificates } from "node:tls";
 var DEFAULT_CERTS_DIR = "/etc/docker/certs.d";
 var ALWAYS_INSECURE = ["127.0.0.0/8", "::1/128"];
@@ -9925,24 +10377,24 @@ function hostnameOf(host) {
 }
 var CERT_FILE_MAX_BYTES = 1024 * 1024;
 async function tlsMaterialFor(certsDir, host) {
-  const dir = join2(certsDir, host);
+  const dir = join5(certsDir, host);
   let files;
   try {
-    files = (await readdir(dir)).sort();
+    files = (await readdir2(dir)).sort();
   } catch {
     return {};
   }
   const read = async (name) => {
-    const path2 = join2(dir, name);
-    const info = await stat(path2);
-    if (info.size > CERT_FILE_MAX_BYTES) throw new Error(`${path2} is larger than 1 MiB; it is not a certificate`);
-    return readFile2(path2, "utf8");
+    const path4 = join5(dir, name);
+    const info = await stat2(path4);
+    if (info.size > CERT_FILE_MAX_BYTES) throw new Error(`${path4} is larger than 1 MiB; it is not a certificate`);
+    return readFile3(path4, "utf8");
   };
   const cas = await Promise.all(files.filter((f) => f.endsWith(".crt")).map(read));
   const certName = files.find((f) => f.endsWith(".cert"));
   const keyName = certName ? `${certName.slice(0, -".cert".length)}.key` : void 0;
   if (certName && keyName && !files.includes(keyName)) {
-    throw new Error(`${join2(dir, certName)} has no matching ${keyName}: the engine would refuse this directory too`);
+    throw new Error(`${join5(dir, certName)} has no matching ${keyName}: the engine would refuse this directory too`);
   }
   return {
     ...cas.length > 0 ? { ca: [...rootCertificates, ...cas] } : {},
@@ -10074,10 +10526,10 @@ function createRegistryClient(options) {
     now: clock.now(),
     wallNow: wallNow()
   });
-  const urlFor = async (registry, path2) => {
+  const urlFor = async (registry, path4) => {
     const host = apiHost(registry);
     const scheme = await insecure.isInsecure(host) ? "http" : "https";
-    return new URL(`${scheme}://${host}${path2}`);
+    return new URL(`${scheme}://${host}${path4}`);
   };
   const credentialsFor = async (registry) => {
     if (!options.credentials) return { ok: true, value: void 0 };
@@ -10150,14 +10602,14 @@ function createRegistryClient(options) {
   };
   const resolveWith = async (target, auth, options2) => {
     const reference = target.digest ?? target.tag ?? "latest";
-    const path2 = `/v2/${target.repository}/manifests/${reference}`;
+    const path4 = `/v2/${target.repository}/manifests/${reference}`;
     const headers = { Accept: MANIFEST_ACCEPT };
-    const head = await authorizedSend(target.registry, target.repository, { method: "HEAD", path: path2, headers, maxBodyBytes: 0 }, auth, options2.signal);
+    const head = await authorizedSend(target.registry, target.repository, { method: "HEAD", path: path4, headers, maxBodyBytes: 0 }, auth, options2.signal);
     if (!head.ok) return head.error;
     const { response, credentialsSent } = head.value;
     const quota = recordQuota(target.registry, response);
     if (response.status === 404 && options2.explainNotFound !== false) {
-      const get2 = await authorizedSend(target.registry, target.repository, { method: "GET", path: path2, headers, maxBodyBytes: ERROR_BODY_MAX_BYTES }, auth, options2.signal);
+      const get2 = await authorizedSend(target.registry, target.repository, { method: "GET", path: path4, headers, maxBodyBytes: ERROR_BODY_MAX_BYTES }, auth, options2.signal);
       if (get2.ok && get2.value.response.status === 404) return failureOf(get2.value.response, context(target.registry, "manifest", credentialsSent));
     }
     if (response.status < 200 || response.status > 299) return failureOf(response, context(target.registry, "manifest", credentialsSent));
@@ -10166,7 +10618,7 @@ function createRegistryClient(options) {
     const withQuota = quota ? { quota } : {};
     if (isDigest(headDigest)) return { kind: "ok", digest: headDigest, ...typed(headType), isIndex: isIndexMediaType(headType), ...withQuota, via: "head" };
     if (isDigest(target.digest)) return { kind: "ok", digest: target.digest, ...typed(headType), isIndex: isIndexMediaType(headType), ...withQuota, via: "head" };
-    const get = await authorizedSend(target.registry, target.repository, { method: "GET", path: path2, headers, maxBodyBytes: MANIFEST_MAX_BYTES }, auth, options2.signal);
+    const get = await authorizedSend(target.registry, target.repository, { method: "GET", path: path4, headers, maxBodyBytes: MANIFEST_MAX_BYTES }, auth, options2.signal);
     if (!get.ok) return get.error;
     const body = get.value.response;
     const getQuota = recordQuota(target.registry, body) ?? quota;
@@ -10186,8 +10638,8 @@ function createRegistryClient(options) {
   const platformsWith = async (target, digest, signal) => {
     const auth = await credentialsFor(target.registry);
     if (!auth.ok) return auth.error;
-    const path2 = `/v2/${target.repository}/manifests/${digest}`;
-    const get = await authorizedSend(target.registry, target.repository, { method: "GET", path: path2, headers: { Accept: MANIFEST_ACCEPT }, maxBodyBytes: MANIFEST_MAX_BYTES }, auth.value, signal);
+    const path4 = `/v2/${target.repository}/manifests/${digest}`;
+    const get = await authorizedSend(target.registry, target.repository, { method: "GET", path: path4, headers: { Accept: MANIFEST_ACCEPT }, maxBodyBytes: MANIFEST_MAX_BYTES }, auth.value, signal);
     if (!get.ok) return get.error;
     const { response, credentialsSent } = get.value;
     recordQuota(target.registry, response);
@@ -10268,6 +10720,7 @@ async function preflight(reference, ctx, state, options = {}) {
     }
     if (result.kind === "unavailable") {
       check.failed();
+      if (gate.isOpen) await ctx.clock.sleep(pollDelay(ctx.random), ctx.signal);
       if (gate.isOpen) return { kind: "pull" };
       continue;
     }
@@ -10312,8 +10765,8 @@ async function missingPlatform(reference, digest, ctx) {
   const found = await ctx.client.platformsOf(reference, digest, { signal: ctx.signal });
   if (found.kind !== "ok" || found.platforms === void 0 || hasPlatform(found.platforms, platform)) return void 0;
   const wanted = [platform.os, platform.architecture, platform.variant].filter(Boolean).join("/");
-  const has = found.platforms.filter((p) => p.os !== "unknown").map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join("/"));
-  return { status: "skipped", class: "skipped-platform", rule: "registry-no-platform", reason: `no matching manifest for ${wanted} in the manifest list entries (it has ${has.join(", ") || "no platforms"})` };
+  const has2 = found.platforms.filter((p) => p.os !== "unknown").map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join("/"));
+  return { status: "skipped", class: "skipped-platform", rule: "registry-no-platform", reason: `no matching manifest for ${wanted} in the manifest list entries (it has ${has2.join(", ") || "no platforms"})` };
 }
 function quotaExhausted(registry, quota) {
   return quota?.remaining === 0 ? quotaFailure(registry, quota) : void 0;
@@ -10437,7 +10890,7 @@ function createQuotaBarrier(init) {
       group.expected.delete(reference.canonical);
       if (pulls) group.needed.add(reference.canonical);
       if (group.expected.size === 0) decide2(reference.registry, group);
-      if (!pulls) return void 0;
+      if (!pulls || init.quotaOf(reference.registry) === void 0) return void 0;
       const notPulled = await group.settled;
       return notPulled.has(reference.canonical) ? { status: "failed", class: "rate-limited", rule: "quota-plan", reason: group.reason } : void 0;
     }
@@ -10742,9 +11195,15 @@ async function attempts(state, context) {
   const { clock, engine, settings, random } = context.options;
   const { reference } = state;
   const image = reference.canonical;
-  if (settings.pullPolicy === "missing" && await isPresent(engine, reference, context)) {
-    context.emit({ type: "present", at: clock.now(), image });
-    return finish(state, context, "present", "present", { reason: "already present on the engine (--pull missing)" });
+  if (settings.pullPolicy !== "always" && await isPresent(engine, reference, context)) {
+    context.emit({ type: "present", at: clock.now(), image, source: "engine" });
+    return finish(state, context, "present", "present", { reason: `already present on the engine (--pull ${settings.pullPolicy})`, source: "engine" });
+  }
+  if (settings.pullPolicy === "never") {
+    if (context.signal.aborted) return interrupted(state, context);
+    const reason = `${image} is not present and not in the archives; --pull never forbids pulling`;
+    context.emit({ type: "failed", at: clock.now(), image, class: "permanent", message: reason, attempts: 0 });
+    return finish(state, context, "failed", "permanent", { reason, rule: "pull-never" });
   }
   const mirrors = mirrorsOf(reference.registry, settings.mirrors);
   const settled = await beforeFirstPull(state, context, mirrors.length > 0);
@@ -10825,8 +11284,8 @@ async function beforeFirstPull(state, context, hasMirrors) {
   const mirrorMayServe = hasMirrors && found.kind === "settled" && (found.class === "rate-limited" || found.rule === "registry-denied");
   if (found.kind === "settled" && !mirrorMayServe) return settle2(state, context, found);
   if (settings.pullPolicy === "always" && found.digest && await hasDigest(engine, reference, found.digest, context)) {
-    context.emit({ type: "present", at: clock.now(), image: reference.canonical });
-    return finish(state, context, "present", "present", { reason: `already on the engine with the digest the registry names (${found.digest}): not pulled again` });
+    context.emit({ type: "present", at: clock.now(), image: reference.canonical, source: "engine" });
+    return finish(state, context, "present", "present", { reason: `already on the engine with the digest the registry names (${found.digest}): not pulled again`, source: "engine" });
   }
   const cut = await direct.barrier.arrive(reference, !hasMirrors);
   return cut ? settle2(state, context, cut) : void 0;
@@ -10835,9 +11294,9 @@ function settle2(state, context, settled) {
   const { clock } = context.options;
   const image = state.reference.canonical;
   if (settled.status === "skipped") context.emit({ type: "skipped", at: clock.now(), image, message: settled.reason });
-  else if (settled.status === "present") context.emit({ type: "present", at: clock.now(), image });
+  else if (settled.status === "present") context.emit({ type: "present", at: clock.now(), image, source: "engine" });
   else context.emit({ type: "failed", at: clock.now(), image, class: settled.class, message: settled.reason, attempts: state.attempts.length });
-  return finish(state, context, settled.status, settled.class, { reason: settled.reason, rule: settled.rule });
+  return finish(state, context, settled.status, settled.class, { reason: settled.reason, rule: settled.rule, ...settled.status === "present" ? { source: "engine" } : {} });
 }
 async function hasDigest(engine, reference, digest, context) {
   if (!engine.repoDigests) return false;
@@ -11042,7 +11501,6 @@ function interrupted(state, context) {
 }
 function finish(state, context, status, outcome, extra) {
   const platform = extra.platform ?? state.reference.platform;
-  const source = extra.source ?? (status === "present" ? "engine" : void 0);
   const reason = extra.reason ?? (state.warnings.length > 0 ? state.warnings.join("; ") : void 0);
   return {
     input: state.reference.input,
@@ -11055,12 +11513,12 @@ function finish(state, context, status, outcome, extra) {
     ...extra.digest !== void 0 ? { digest: extra.digest } : {},
     ...state.resolvedDigest !== void 0 ? { resolvedDigest: state.resolvedDigest } : {},
     ...platform !== void 0 ? { platform } : {},
+    ...extra.source !== void 0 ? { source: extra.source } : {},
+    ...extra.mirror !== void 0 ? { mirror: extra.mirror } : {},
     bytes: extra.bytes ?? 0,
     durationMs: context.options.clock.now() - state.startedAt,
     attempts: state.attempts,
-    ...extra.stack !== void 0 ? { stack: extra.stack } : {},
-    ...source !== void 0 ? { source } : {},
-    ...extra.mirror !== void 0 ? { mirror: extra.mirror } : {}
+    ...extra.stack !== void 0 ? { stack: extra.stack } : {}
   };
 }
 function endedEarly(state, ticket, attempt, context, mirror) {
@@ -11108,7 +11566,7 @@ async function admitOrMirror(state, mirrors, coordinator, context) {
   const direct = context.direct;
   const candidates = direct ? mirrors.filter((m) => !state.passed.has(m.key) && !direct.state.off.has(m.key)) : [];
   const closed = candidates.filter((m) => !context.coordinator(m.key).isOpen);
-  const open3 = candidates.filter((m) => context.coordinator(m.key).isOpen);
+  const open4 = candidates.filter((m) => context.coordinator(m.key).isOpen);
   if (candidates.length === 0) return coordinator.admit(image, { ...options, signal: context.signal }).catch(() => void 0);
   const stop = new AbortController();
   const signal = AbortSignal.any([context.signal, stop.signal]);
@@ -11116,7 +11574,7 @@ async function admitOrMirror(state, mirrors, coordinator, context) {
   const { clock, random } = context.options;
   Promise.race([
     ...closed.map((m) => context.coordinator(m.key).whenOpen(image, signal).then(() => [m.key])),
-    ...open3.length > 0 ? [clock.sleep(Math.round(MANIFEST_POLL_MS * (0.9 + 0.2 * random())), signal).then(() => open3.map((m) => m.key))] : []
+    ...open4.length > 0 ? [clock.sleep(Math.round(MANIFEST_POLL_MS * (0.9 + 0.2 * random())), signal).then(() => open4.map((m) => m.key))] : []
   ]).then(
     (keys) => {
       back = keys;
@@ -11255,7 +11713,7 @@ async function runPlan(references, deps) {
   const wallStart = Date.now();
   const clockStart = clock.now();
   const toIso = (ms) => new Date(wallStart + (ms - clockStart)).toISOString();
-  const finished = (images, registries, interrupted3) => buildReport(deps, images, registries, toIso(clockStart), toIso(clock.now()), clock.now() - clockStart, interrupted3);
+  const finished = (images2, registries, interrupted3, archives2) => buildReport(deps, images2, registries, toIso(clockStart), toIso(clock.now()), clock.now() - clockStart, interrupted3, archives2);
   const platform = deps.settings.platform;
   if (platform) references = references.map((r) => r.platform ? r : { ...r, platform });
   let connected;
@@ -11270,11 +11728,15 @@ async function runPlan(references, deps) {
     return finished(references.map((r) => failedResult(r, "engine-unreachable", message)), [], void 0);
   }
   const engine = connected.value;
-  const registry = deps.settings.preflight === "on" && deps.registryFor ? await deps.registryFor(engine, deps.signal) : void 0;
+  const { settings } = deps;
+  const archiveContext = () => ({ engine, clock, settings, signal: deps.signal ?? new AbortController().signal, emit: guarded(deps.onEvent) });
+  const loaded = settings.loadDir !== void 0 ? await loadArchives(settings.loadDir, references, archiveContext()) : void 0;
+  const toPull = loaded ? references.filter((r) => !loaded.served.has(r.canonical)) : references;
+  const registry = settings.preflight === "on" && settings.pullPolicy !== "never" && deps.registryFor ? await deps.registryFor(engine, deps.signal) : void 0;
   const engineMirrors = (await engine.registryConfig?.(deps.signal).catch(() => void 0))?.mirrors ?? [];
   let result;
   try {
-    result = await schedule(references, {
+    result = await schedule(toPull, {
       engine,
       ...registry ? { registry } : {},
       settings: deps.settings,
@@ -11290,8 +11752,24 @@ async function runPlan(references, deps) {
     registry?.close();
   }
   const interrupted2 = result.interrupted === "deadline" ? "deadline" : result.interrupted === "aborted" ? deps.interruption?.() : void 0;
-  const report = finished(result.images, result.registries, interrupted2);
+  const scheduled = new Map(result.images.map((image) => [image.reference, image]));
+  const images = references.flatMap((r) => loaded?.served.get(r.canonical) ?? withNote(scheduled.get(r.canonical), loaded?.notes.get(r.canonical)) ?? []);
+  const saved = settings.saveDir !== void 0 && !interrupted2 ? await saveArchives(settings.saveDir, images, references, archiveContext()) : [];
+  const archives = [...loaded?.records ?? [], ...saved];
+  const report = finished(images, result.registries, interrupted2, settings.loadDir !== void 0 || settings.saveDir !== void 0 ? archives : void 0);
   return engineMirrors.length > 0 ? { ...report, engineMirrors } : report;
+}
+function withNote(image, note) {
+  if (!image || note === void 0 || image.status !== "failed") return image;
+  return { ...image, reason: `${image.reason ?? image.class} (${note})` };
+}
+function guarded(onEvent) {
+  return (event) => {
+    try {
+      onEvent?.(event);
+    } catch {
+    }
+  };
 }
 function failedResult(reference, outcome, message) {
   return {
@@ -11306,7 +11784,7 @@ function failedResult(reference, outcome, message) {
     attempts: []
   };
 }
-function buildReport(deps, images, registries, startedAt, endedAt, durationMs, interrupted2) {
+function buildReport(deps, images, registries, startedAt, endedAt, durationMs, interrupted2, archives) {
   return {
     schemaVersion: 1,
     tool: { name: "prepull", version: deps.version },
@@ -11316,15 +11794,16 @@ function buildReport(deps, images, registries, startedAt, endedAt, durationMs, i
     settings: deps.settings,
     images,
     registries,
+    ...archives ? { archives } : {},
     ...interrupted2 ? { interrupted: interrupted2 } : {},
-    exitCode: exitCodeFor(images, interrupted2)
+    exitCode: exitCodeFor(images, interrupted2, archives)
   };
 }
-function exitCodeFor(images, interrupted2) {
+function exitCodeFor(images, interrupted2, archives = []) {
   if (interrupted2 === "SIGINT") return EXIT.sigint;
   if (interrupted2 === "SIGTERM") return EXIT.sigterm;
   const failed = images.filter((i) => i.status === "failed");
-  if (failed.length === 0) return EXIT.ok;
+  if (failed.length === 0) return archives.some((a) => a.status === "failed") ? EXIT.failed : EXIT.ok;
   if (failed.every((i) => i.class === "engine-unreachable")) return EXIT.engineUnreachable;
   return EXIT.failed;
 }
@@ -11368,18 +11847,19 @@ var systemClock = createSystemClock();
 // src/engine/client.ts
 import http from "node:http";
 import https from "node:https";
+import { pipeline as pipeline2 } from "node:stream/promises";
 
 // src/engine/context.ts
-import { createHash as createHash2 } from "node:crypto";
-import { readFile as readFile4 } from "node:fs/promises";
+import { createHash as createHash3 } from "node:crypto";
+import { readFile as readFile5 } from "node:fs/promises";
 import { homedir as osHomedir3 } from "node:os";
-import { join as join4 } from "node:path";
+import { join as join7 } from "node:path";
 
 // src/engine/docker-host.ts
 init_secrets();
-import { readFile as readFile3 } from "node:fs/promises";
+import { readFile as readFile4 } from "node:fs/promises";
 import { homedir as osHomedir2 } from "node:os";
-import { join as join3 } from "node:path";
+import { join as join6 } from "node:path";
 var DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
 var PLAIN_TCP_PORT = 2375;
 var TLS_TCP_PORT = 2376;
@@ -11434,8 +11914,8 @@ function redactUserinfo(raw) {
 }
 function tlsPaths(env, homedir) {
   if (!env.DOCKER_TLS_VERIFY) return void 0;
-  const dir = env.DOCKER_CERT_PATH || join3(homedir, ".docker");
-  return { caPath: join3(dir, "ca.pem"), certPath: join3(dir, "cert.pem"), keyPath: join3(dir, "key.pem") };
+  const dir = env.DOCKER_CERT_PATH || join6(homedir, ".docker");
+  return { caPath: join6(dir, "ca.pem"), certPath: join6(dir, "cert.pem"), keyPath: join6(dir, "key.pem") };
 }
 async function loadTlsMaterial(paths) {
   const files = [
@@ -11444,12 +11924,12 @@ async function loadTlsMaterial(paths) {
     ["key", paths.keyPath]
   ];
   const loaded = {};
-  for (const [name, path2] of files) {
+  for (const [name, path4] of files) {
     try {
-      loaded[name] = await readFile3(path2);
+      loaded[name] = await readFile4(path4);
     } catch (error) {
       const code = error.code ?? "read error";
-      return fail3(`cannot read the Docker TLS file ${path2} (${code}): DOCKER_TLS_VERIFY is set, so ca.pem, cert.pem and key.pem must be in DOCKER_CERT_PATH (default ~/.docker).`);
+      return fail3(`cannot read the Docker TLS file ${path4} (${code}): DOCKER_TLS_VERIFY is set, so ca.pem, cert.pem and key.pem must be in DOCKER_CERT_PATH (default ~/.docker).`);
     }
   }
   return { ok: true, value: loaded };
@@ -11468,17 +11948,17 @@ function describeSource(source) {
   return `from docker context ${JSON.stringify(source.name)} (chosen by ${by})`;
 }
 function configDir(env, homedir) {
-  return env.DOCKER_CONFIG || join4(homedir, ".docker");
+  return env.DOCKER_CONFIG || join7(homedir, ".docker");
 }
 function contextDirName(name) {
-  return createHash2("sha256").update(name, "utf8").digest("hex");
+  return createHash3("sha256").update(name, "utf8").digest("hex");
 }
 async function chooseContext(options, dir) {
   const { env } = options;
   if (options.context) return { ok: true, value: { name: options.context, chosenBy: "--context" } };
   if (env.DOCKER_HOST) return { ok: true, value: void 0 };
   if (env.DOCKER_CONTEXT) return { ok: true, value: { name: env.DOCKER_CONTEXT, chosenBy: "DOCKER_CONTEXT" } };
-  const current = await currentContext(join4(dir, "config.json"));
+  const current = await currentContext(join7(dir, "config.json"));
   if (!current.ok) return current;
   return { ok: true, value: current.value ? { name: current.value, chosenBy: "config.json" } : void 0 };
 }
@@ -11496,7 +11976,7 @@ async function currentContext(file) {
 }
 async function readSmall(file) {
   try {
-    const buffer = await readFile4(file);
+    const buffer = await readFile5(file);
     return buffer.length > META_LIMIT ? "" : buffer.toString("utf8");
   } catch (error) {
     if (error.code === "ENOENT") return void 0;
@@ -11525,14 +12005,14 @@ async function fromEnvironment(env, homedir, source) {
 }
 async function fromContext(dir, source) {
   const id = contextDirName(source.name);
-  const metaFile = join4(dir, "contexts", "meta", id, "meta.json");
+  const metaFile = join7(dir, "contexts", "meta", id, "meta.json");
   const fail6 = (why) => ({ ok: false, error: { message: `docker context ${JSON.stringify(source.name)} (chosen by ${source.chosenBy === "config.json" ? "currentContext in the Docker config.json" : source.chosenBy}) cannot be used: ${why}`, address: "" } });
   const text = await readSmall(metaFile);
   if (text === void 0) return fail6(`it does not exist (no ${metaFile}); list contexts with "docker context ls".`);
   const endpoint = dockerEndpoint(text);
   if (!endpoint.ok) return fail6(`${metaFile} ${endpoint.error}`);
   const host = endpoint.value.host || DEFAULT_DOCKER_HOST;
-  const tlsDir = join4(dir, "contexts", "tls", id, "docker");
+  const tlsDir = join7(dir, "contexts", "tls", id, "docker");
   const tls = await contextTls(tlsDir, endpoint.value.skipTlsVerify);
   if (!tls.ok) return fail6(tls.error);
   const parsed = parseDockerHost({ DOCKER_HOST: host, ...tls.value ? { DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: tlsDir } : {} }, dir);
@@ -11563,10 +12043,10 @@ function field(value, name) {
 async function contextTls(tlsDir, skipVerify) {
   const read = async (name) => {
     try {
-      return { ok: true, value: await readFile4(join4(tlsDir, name)) };
+      return { ok: true, value: await readFile5(join7(tlsDir, name)) };
     } catch (error) {
       const code = error.code;
-      return code === "ENOENT" ? { ok: true, value: void 0 } : { ok: false, error: `cannot read its TLS file ${join4(tlsDir, name)} (${code ?? "read error"})` };
+      return code === "ENOENT" ? { ok: true, value: void 0 } : { ok: false, error: `cannot read its TLS file ${join7(tlsDir, name)} (${code ?? "read error"})` };
     }
   };
   const [ca, cert, key] = await Promise.all([read("ca.pem"), read("cert.pem"), read("key.pem")]);
@@ -11582,8 +12062,7 @@ async function contextTls(tlsDir, skipVerify) {
   };
 }
 
-// src/engine/client.ts
-init_platform();
+// src/engine/archive-stream.ts
 init_limits();
 
 // src/engine/pull-stream.ts
@@ -11749,7 +12228,40 @@ function byteCount(value) {
   return typeof value === "number" && Number.isFinite(value) && value >= 0 ? Math.min(Math.floor(value), Number.MAX_SAFE_INTEGER) : void 0;
 }
 
+// src/engine/archive-stream.ts
+var MAX_LOADED_NAMES = 1e4;
+var NAME_LIMIT = 512;
+function newLoadState() {
+  return { names: [], ids: [] };
+}
+function applyLoadLine(state, line) {
+  const message = decode(line);
+  if (!message) return state;
+  const error = errorOf(message);
+  if (error !== void 0) {
+    state.error ??= foreign(error);
+    return state;
+  }
+  if (typeof message.stream !== "string") return state;
+  for (const text of message.stream.split("\n")) {
+    const id = /^Loaded image ID: (\S+)\s*$/.exec(text);
+    const name = id ? void 0 : /^Loaded image: (\S+)\s*$/.exec(text);
+    const list = id ? state.ids : name ? state.names : void 0;
+    const value = (id ?? name)?.[1];
+    if (list && value !== void 0 && list.length < MAX_LOADED_NAMES) list.push(foreign(value, NAME_LIMIT));
+  }
+  return state;
+}
+function loadOutcome(state, complete) {
+  if (state.error !== void 0) return { ok: false, message: state.error };
+  if (!complete) return { ok: false, message: "the engine's answer was cut off before the load finished" };
+  if (state.names.length === 0 && state.ids.length === 0) return { ok: false, message: "the engine loaded no image from it (not a docker-archive?)" };
+  return { ok: true, names: [...state.names], ids: [...state.ids] };
+}
+
 // src/engine/client.ts
+init_platform();
+init_limits();
 var NEWEST_API_VERSION = "1.45";
 var OLDEST_API_VERSION = "1.24";
 var DEFAULT_TIMEOUT_MS2 = 15e3;
@@ -11789,7 +12301,7 @@ function negotiate(answer, address) {
   const text = (key) => typeof body?.[key] === "string" ? body[key] : void 0;
   return {
     ok: true,
-    value: { address, apiVersion, serverVersion: text("Version"), os: text("Os"), arch: text("Arch") }
+    value: { address, apiVersion, serverApiVersion: serverApi, serverVersion: text("Version"), os: text("Os"), arch: text("Arch") }
   };
 }
 function parseApiVersion(version2) {
@@ -11848,7 +12360,9 @@ function createDockerEngine(transport, info, credentials) {
       const answer = await request(transport, "GET", `${prefix}/info`, { signal, limit: INSPECT_BODY_LIMIT });
       if (!answer.ok || answer.value.status !== 200 || answer.value.truncated) return void 0;
       return registryConfigOf(parseJsonObject(answer.value.body));
-    }
+    },
+    saveImage: (save) => saveImage(transport, info, save),
+    loadArchive: (load) => loadArchive(transport, prefix, load)
   };
 }
 function registryConfigOf(info) {
@@ -11919,9 +12433,9 @@ function pullQuery(reference, platform) {
   if (platform) params.set("platform", formatPlatform(platform));
   return params.toString();
 }
-function streamPull(transport, path2, headers, req) {
+function streamPull(transport, path4, headers, req) {
   return new Promise((resolve4, reject) => {
-    const opened = open(transport, "POST", path2, headers);
+    const opened = open3(transport, "POST", path4, headers);
     let state = initialPullState;
     let answered = false;
     let done = false;
@@ -11934,7 +12448,7 @@ function streamPull(transport, path2, headers, req) {
       else resolve4(outcome);
     };
     const onAbort = () => finish2(abortedOutcome(state, answered));
-    const guarded = (callback) => {
+    const guarded2 = (callback) => {
       try {
         callback();
       } catch (error) {
@@ -11967,9 +12481,9 @@ function streamPull(transport, path2, headers, req) {
           if (state.lines === before) return;
           if (!answered) {
             answered = true;
-            guarded(() => req.onAnswer?.());
+            guarded2(() => req.onAnswer?.());
           }
-          guarded(() => req.onProgress?.(progressOf(state)));
+          guarded2(() => req.onProgress?.(progressOf(state)));
         },
         tooLong: stopWith,
         end: () => finish2(streamOutcome(state)),
@@ -12020,10 +12534,13 @@ function engineError(status, body, reference) {
   return { ok: false, kind: "engine", httpStatus: status, message: errorMessage(status, body, reference), bytes: 0, answered: false };
 }
 function errorMessage(status, body, reference) {
+  return errorText(status, body, reference.canonical);
+}
+function errorText(status, body, what = "the request") {
   const message = parseJsonObject(body)?.message;
   if (typeof message === "string" && message.trim() !== "") return foreign(message.trim());
   const text = foreign(body.trim(), 500);
-  return text !== "" ? text : `the engine answered HTTP ${status} for ${reference.canonical} without a message`;
+  return text !== "" ? text : `the engine answered HTTP ${status} for ${what} without a message`;
 }
 async function inspect(transport, prefix, reference, signal) {
   const answer = await request(transport, "GET", `${prefix}/images/${imagePath(reference)}/json`, { signal, limit: INSPECT_BODY_LIMIT });
@@ -12048,9 +12565,84 @@ function imagePath(reference) {
   const full = reference.digest ? `${name}@${reference.digest}` : `${name}:${reference.tag ?? "latest"}`;
   return full.split("/").map(encodeURIComponent).join("/");
 }
-function open(transport, method, path2, headers) {
+var SAVE_PLATFORM_API_VERSION = "1.48";
+function savePath(info, references, platform) {
+  const params = new URLSearchParams();
+  for (const reference of references) params.append("names", decodeURIComponent(imagePath(reference)));
+  const withPlatform = platform !== void 0 && info.serverApiVersion !== void 0 && compareApiVersions(info.serverApiVersion, SAVE_PLATFORM_API_VERSION) >= 0;
+  if (!withPlatform) return `/v${info.apiVersion}/images/get?${params.toString()}`;
+  params.set("platform", JSON.stringify({ os: platform.os, architecture: platform.architecture, ...platform.variant ? { variant: platform.variant } : {} }));
+  return `/v${SAVE_PLATFORM_API_VERSION}/images/get?${params.toString()}`;
+}
+function saveImage(transport, info, save) {
+  const names = save.references.map((r) => r.canonical).join(", ");
+  return exchange2(transport, "GET", savePath(info, save.references, save.platform), {}, save.signal, names, async (res, fail6) => {
+    let bytes = 0;
+    res.on("data", (chunk) => {
+      bytes += chunk.length;
+    });
+    try {
+      await pipeline2(res, save.destination);
+    } catch (error) {
+      return fail6(error);
+    }
+    if (!res.complete) return { ok: false, message: `the engine's archive of ${names} was cut off after ${bytes} bytes` };
+    return { ok: true, bytes };
+  });
+}
+function loadArchive(transport, prefix, load) {
+  return exchange2(transport, "POST", `${prefix}/images/load?quiet=0`, { "Content-Type": "application/x-tar" }, load.signal, "the archive", (res) => {
+    const state = newLoadState();
+    return new Promise((resolve4) => {
+      followLines(res, {
+        line: (line) => applyLoadLine(state, line),
+        tooLong: (reason) => resolve4({ ok: false, message: reason }),
+        end: () => resolve4(loadOutcome(state, true)),
+        fail: () => resolve4(loadOutcome(state, false))
+      });
+    });
+  }, load.source);
+}
+function exchange2(transport, method, path4, headers, signal, what, onOk, body) {
+  return new Promise((resolve4) => {
+    if (signal.aborted) return resolve4({ ok: false, message: `cancelled before the engine was asked about ${what}` });
+    const opened = open3(transport, method, path4, headers);
+    let done = false;
+    const finish2 = (outcome) => {
+      if (done) return;
+      done = true;
+      signal.removeEventListener("abort", onAbort);
+      opened.request.destroy();
+      resolve4(outcome);
+    };
+    const failure = (error) => {
+      if (signal.aborted) return { ok: false, message: `cancelled or timed out while the engine worked on ${what}` };
+      if (!opened.connected()) return { ok: false, message: unreachableMessage(transport.address.url, error) };
+      return { ok: false, message: `the connection to the Docker engine at ${transport.address.url} broke while it worked on ${what} (${describeError2(error)})` };
+    };
+    const onAbort = () => finish2(failure(new Error("aborted")));
+    signal.addEventListener("abort", onAbort, { once: true });
+    opened.request.on("error", (error) => finish2(failure(error)));
+    opened.request.on("response", (res) => {
+      if (res.statusCode !== 200) {
+        readBody(res, ERROR_BODY_LIMIT).then(
+          ({ text }) => finish2({ ok: false, message: `the engine answered HTTP ${res.statusCode ?? 0}: ${errorText(res.statusCode ?? 0, text)}` }),
+          (error) => finish2(failure(error))
+        );
+        return;
+      }
+      onOk(res, failure).then(finish2, (error) => finish2(failure(error)));
+    });
+    if (body) {
+      pipeline2(body, opened.request).catch(() => void 0);
+    } else {
+      opened.request.end();
+    }
+  });
+}
+function open3(transport, method, path4, headers) {
   const { address, tls, agent } = transport;
-  const common = { method, path: path2, headers: { ...headers, Accept: "application/json" }, agent };
+  const common = { method, path: path4, headers: { ...headers, Accept: "application/json" }, agent };
   const request2 = address.kind === "unix" ? http.request({ ...common, socketPath: address.socketPath }) : tls ? https.request({ ...common, host: address.host, port: address.port, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized }) : http.request({ ...common, host: address.host, port: address.port });
   let connected = false;
   request2.on("socket", (socket) => {
@@ -12060,7 +12652,7 @@ function open(transport, method, path2, headers) {
   });
   return { request: request2, connected: () => connected };
 }
-function request(transport, method, path2, options) {
+function request(transport, method, path4, options) {
   return new Promise((resolve4) => {
     const { signal } = options;
     const cancelled = () => {
@@ -12068,7 +12660,7 @@ function request(transport, method, path2, options) {
       return { ok: false, error: { kind: "aborted", message, cause: new Error(message) } };
     };
     if (signal?.aborted) return resolve4(cancelled());
-    const opened = open(transport, method, path2, {});
+    const opened = open3(transport, method, path4, {});
     let done = false;
     const finish2 = (result) => {
       if (done) return;
@@ -12186,7 +12778,8 @@ var DEFAULT_GATE_OPTIONS = {
   flapWindowMs: 3e4,
   maxFlapDoublings: 3,
   directProbeMs: 1e3,
-  directProbeJitter: 0.1
+  directProbeJitter: 0.1,
+  directReleaseSpreadMs: 250
 };
 function probeDelay(sent, flaps, options, r) {
   const nominal = Math.min(options.probeCapMs, options.firstProbeMs * 2 ** (sent + flaps));
@@ -12262,13 +12855,16 @@ var OutageGate = class {
     return true;
   }
   open() {
+    return this.#open(this.options.releaseSpreadMs);
+  }
+  #open(spreadMs) {
     const s = this.#state;
     if (s.kind === "open") return false;
     if (this.clock.now() < this.#notBefore) return false;
     const waiters = this.#queue;
     this.#queue = [];
     this.#transition({ kind: "open", flaps: s.flaps, openedAt: this.clock.now() }, waiters.length);
-    waiters.forEach((waiter, index) => this.#release(waiter, releaseDelay(index, waiters.length, this.options.releaseSpreadMs, this.random())));
+    waiters.forEach((waiter, index) => this.#release(waiter, releaseDelay(index, waiters.length, spreadMs, this.random())));
     return true;
   }
   probeFailed(probe, detail2) {
@@ -12371,7 +12967,7 @@ var OutageGate = class {
       (answer) => {
         if (!current()) return;
         if (answer === "up") {
-          if (!this.open()) this.probeFailed(number, "the registry answers, but asked to wait longer");
+          if (!this.#open(this.options.directReleaseSpreadMs)) this.probeFailed(number, "the registry answers, but asked to wait longer");
         } else if (answer === "unreachable") {
           this.#direct = void 0;
           this.probeAbandoned(number);
@@ -12434,6 +13030,7 @@ function validateGateOptions(o) {
   check("maxFlapDoublings", Number.isInteger(o.maxFlapDoublings) && o.maxFlapDoublings >= 0, "an integer >= 0");
   check("directProbeMs", positive2(o.directProbeMs), "a positive number of milliseconds");
   check("directProbeJitter", o.directProbeJitter >= 0 && o.directProbeJitter < 1, "a fraction in [0, 1)");
+  check("directReleaseSpreadMs", Number.isFinite(o.directReleaseSpreadMs) && o.directReleaseSpreadMs >= 0, "a number of milliseconds >= 0");
   return o;
 }
 
@@ -12560,7 +13157,7 @@ function createRegistryCoordinator(init) {
   };
   let attempts2 = 0;
   let failures = 0;
-  const open3 = () => {
+  const open4 = () => {
     if (gate.open()) detector.reset();
   };
   const close = (by, reason) => {
@@ -12617,8 +13214,8 @@ function createRegistryCoordinator(init) {
         answeredAt = clock.now();
         running2.delete(run2);
         detector.answered({ at: answeredAt, repository });
-        if (isCurrentProbe()) open3();
-        else if (gate.state.kind !== "open" && closedBy === "outage") open3();
+        if (isCurrentProbe()) open4();
+        else if (gate.state.kind !== "open" && closedBy === "outage") open4();
       },
       abandon() {
         if (life === "void" || life === "finished") return;
@@ -12647,7 +13244,7 @@ function createRegistryCoordinator(init) {
         });
         if (isCurrentProbe()) {
           if (!transient) {
-            open3();
+            open4();
             return { outage: false };
           }
           gate.probeFailed(probe);
@@ -12696,7 +13293,7 @@ function createRegistryCoordinator(init) {
           const at = clock.now();
           detector.answered({ at, repository });
           detector.record({ at, repository, kind: "success", answeredAt: at });
-          if (gate.state.kind !== "open" && closedBy === "outage") open3();
+          if (gate.state.kind !== "open" && closedBy === "outage") open4();
         },
         failed() {
           if (!settle3()) return;
@@ -12765,17 +13362,17 @@ function hash(text) {
 }
 
 // src/sources/image-list.ts
-import { readFile as readFile5 } from "node:fs/promises";
+import { readFile as readFile6 } from "node:fs/promises";
 function parseImageList(text) {
   return text.split(/\r?\n/).map((line) => line.replace(/(^|\s)#.*$/, "").trim()).filter((line) => line !== "");
 }
-async function readImageListFile(path2) {
+async function readImageListFile(path4) {
   try {
-    return { ok: true, value: parseImageList(await readFile5(path2, "utf8")) };
+    return { ok: true, value: parseImageList(await readFile6(path4, "utf8")) };
   } catch (error) {
     const code = error.code;
     const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : code === "EACCES" ? "permission denied" : error.message;
-    return { ok: false, error: `cannot read image list ${JSON.stringify(path2)}: ${why}` };
+    return { ok: false, error: `cannot read image list ${JSON.stringify(path4)}: ${why}` };
   }
 }
 async function readStream(stream) {
@@ -12819,7 +13416,8 @@ function annotation(image) {
   return void 0;
 }
 function annotations(report) {
-  return report.images.flatMap((image) => annotation(image) ?? []);
+  const archives = archiveFailures(report).map((message) => command("error", { title: "prepull: archive" }, message));
+  return [...report.images.flatMap((image) => annotation(image) ?? []), ...archives];
 }
 function escapeCell(text) {
   return oneLine(text).replace(/[\\`*_~[\]|]/g, (c) => `\\${c}`).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -12843,16 +13441,23 @@ function stepSummaryMarkdown(report, limit = STEP_SUMMARY_LIMIT) {
       registries.push(tableRow([escapeCell(stats.mirrorOf ? `${stats.registry} (mirror of ${stats.mirrorOf})` : stats.registry), String(stats.attempts), String(stats.failures), formatDuration(stats.gateClosedMs), ...quota]));
     }
   }
+  const sources = showsSources(report);
   const rows = report.images.map(
     (image) => tableRow([
       escapeCell(image.reference),
-      image.mirror !== void 0 ? `${image.status} (mirror ${escapeCell(image.mirror)})` : image.status,
+      image.status,
+      ...sources ? [image.mirror !== void 0 ? `mirror ${escapeCell(image.mirror)}` : image.source ?? ""] : [],
       String(image.attempts.length),
       formatDuration(image.durationMs),
       escapeCell(clip(describeOutcome(image), SUMMARY_REASON_CHARS))
     ])
   );
-  const imageHeader = rows.length > 0 ? ["", tableRow(["Image", "Status", "Attempts", "Time", "Reason"]), "| --- | --- | ---: | ---: | --- |"] : [];
+  const imageHeader = rows.length > 0 ? ["", tableRow(["Image", "Status", ...sources ? ["Source"] : [], "Attempts", "Time", "Reason"]), `| --- | --- |${sources ? " --- |" : ""} ---: | ---: | --- |`] : [];
+  if (report.archives !== void 0) {
+    const failures = archiveFailures(report);
+    registries.push("", `Archives: ${report.archives.filter((a) => a.status === "ok").length} written or loaded, ${failures.length} failed${sourceCounts(report) ? `; images by source: ${sourceCounts(report)}` : ""}`);
+    for (const failure of failures) registries.push(`- archive failed: ${escapeCell(failure)}`);
+  }
   const bytes = (lines2) => lines2.reduce((sum, line) => sum + Buffer.byteLength(line, "utf8") + 1, 0);
   let budget = limit - bytes(head) - bytes(imageHeader) - bytes(registries) - 200;
   const shown = [];
@@ -12892,7 +13497,7 @@ function describe2(event, verbosity) {
     case "failover":
       return quiet && !event.warning ? void 0 : `${event.warning ? "WARNING: " : ""}${event.image}: ${event.from} → ${event.to}: ${event.reason}`;
     case "present":
-      return quiet ? void 0 : `present ${event.image} (already on the engine)`;
+      return quiet ? void 0 : `present ${event.image} (${event.source === "archive" ? "loaded from an archive" : "already on the engine"})`;
     case "skipped":
       return quiet ? void 0 : `skipped ${event.image}: ${event.message}`;
     case "failed":
@@ -12910,6 +13515,11 @@ function describe2(event, verbosity) {
       return quiet ? void 0 : `registry ${event.registry}: ${event.message}`;
     case "quota-short":
       return event.message;
+    case "archive": {
+      const what = `${event.action === "load" ? "loaded" : "saved"} ${event.file}`;
+      if (event.ok) return quiet ? void 0 : `archive: ${what} (${event.images.length === 0 ? "no image of this batch" : event.images.join(", ")})`;
+      return `archive: ${event.message ?? `${event.action} of ${event.file} failed`}`;
+    }
   }
 }
 function attemptLabel(attempt, maxAttempts) {
@@ -12942,6 +13552,7 @@ function applyEvent(view, event) {
     case "engine-wedged":
     case "registry-direct-off":
     case "quota-short":
+    case "archive":
       return view;
     default: {
       const line = view.lines[event.image];
@@ -12974,7 +13585,7 @@ function updateLine(line, event) {
     case "pulled":
       return { ...rest, phase: "pulled", bytes: event.bytes, note: `in ${formatDuration(event.durationMs)}` };
     case "present":
-      return { ...rest, phase: "present", note: "already on the engine" };
+      return { ...rest, phase: "present", note: event.source === "archive" ? "loaded from an archive" : "already on the engine" };
     case "failover":
       return { ...rest, note: `${event.from} → ${event.to}: ${event.reason}` };
     case "skipped":
@@ -13154,47 +13765,6 @@ function liveConsole(args, io) {
   };
 }
 
-// src/report/atomic-write.ts
-import { randomBytes } from "node:crypto";
-import * as fsp from "node:fs/promises";
-import * as path from "node:path";
-function tempPathFor(target) {
-  const suffix = `${process.pid}.${randomBytes(6).toString("hex")}`;
-  return path.join(path.dirname(target), `.${path.basename(target)}.${suffix}.tmp`);
-}
-async function writeFileAtomic(target, contents) {
-  await fsp.mkdir(path.dirname(target), { recursive: true });
-  const temp = tempPathFor(target);
-  let handle;
-  try {
-    handle = await fsp.open(temp, "wx");
-    await handle.writeFile(contents);
-    await handle.sync();
-    await handle.close();
-    handle = void 0;
-    await fsp.rename(temp, target);
-  } catch (error) {
-    await handle?.close().catch(() => void 0);
-    await fsp.rm(temp, { force: true }).catch(() => void 0);
-    throw error;
-  }
-  await syncDirectory(path.dirname(target));
-}
-async function appendFile2(target, contents) {
-  await fsp.mkdir(path.dirname(target), { recursive: true });
-  await fsp.appendFile(target, contents);
-}
-async function syncDirectory(directory) {
-  let handle;
-  try {
-    handle = await fsp.open(directory, "r");
-    await handle.sync();
-  } catch {
-  } finally {
-    await handle?.close().catch(() => void 0);
-  }
-}
-
 // src/report/json.ts
 init_limits();
 var REPORT_KEYS = {
@@ -13208,6 +13778,7 @@ var REPORT_KEYS = {
   settings: true,
   images: true,
   registries: true,
+  archives: true,
   engineMirrors: true
 };
 var TOOL_KEYS = { name: true, version: true };
@@ -13222,10 +13793,10 @@ var IMAGE_KEYS = {
   digest: true,
   resolvedDigest: true,
   platform: true,
-  bytes: true,
-  durationMs: true,
   source: true,
   mirror: true,
+  bytes: true,
+  durationMs: true,
   attempts: true,
   stack: true
 };
@@ -13239,6 +13810,7 @@ var ATTEMPT_KEYS = {
   absorbed: true,
   mirror: true
 };
+var ARCHIVE_KEYS = { action: true, file: true, status: true, images: true, bytes: true, durationMs: true, message: true };
 var REGISTRY_KEYS = { registry: true, attempts: true, failures: true, gateClosedMs: true, quota: true, mirrorOf: true, bytes: true };
 function pick(value, keys) {
   const out = {};
@@ -13266,6 +13838,9 @@ function orderImage(unsafe) {
   const image = safeImage(unsafe);
   return { ...pick(image, IMAGE_KEYS), attempts: image.attempts.map((attempt) => pick(attempt, ATTEMPT_KEYS)) };
 }
+function orderArchive(archive) {
+  return pick({ ...archive, file: foreign(archive.file), bytes: wholeBytes(archive.bytes), ...archive.message !== void 0 ? { message: foreign(archive.message) } : {} }, ARCHIVE_KEYS);
+}
 function toJson(report) {
   const ordered = {
     ...pick(report, REPORT_KEYS),
@@ -13273,7 +13848,8 @@ function toJson(report) {
     // Keys and order come from the settings table (policy/settings.ts).
     settings: reportSettings(report.settings),
     images: report.images.map(orderImage),
-    registries: report.registries.map((stats) => pick(stats, REGISTRY_KEYS))
+    registries: report.registries.map((stats) => pick(stats, REGISTRY_KEYS)),
+    ...report.archives ? { archives: report.archives.map(orderArchive) } : {}
   };
   return `${JSON.stringify(ordered, null, 2)}
 `;
@@ -13325,7 +13901,14 @@ function skippedMessage(image) {
   return image.status === "present" ? "already present on the engine" : "no image for this platform";
 }
 function testcase(image) {
-  const open3 = `    <testcase${attributes({
+  const lines2 = testcaseLines(image);
+  if (image.source === void 0) return lines2;
+  const property = ["      <properties>", `        <property${attributes({ name: "source", value: image.source })}/>`, "      </properties>"];
+  const first = lines2[0] ?? "";
+  return first.endsWith("/>") ? [`${first.slice(0, -2)}>`, ...property, "    </testcase>"] : [first, ...property, ...lines2.slice(1)];
+}
+function testcaseLines(image) {
+  const open4 = `    <testcase${attributes({
     classname: `prepull.${image.registry}`,
     name: image.reference,
     time: seconds2(image.durationMs)
@@ -13336,18 +13919,18 @@ function testcase(image) {
       const body = `${describeOutcome(image)} (${plural(image.attempts.length, "attempt")})
 ${attemptLog(image)}`;
       return [
-        `${open3}>`,
+        `${open4}>`,
         `      <failure${attributes({ message, type: image.class })}>${escapeXmlText(body)}</failure>`,
         "    </testcase>"
       ];
     }
     case "skipped":
     case "present":
-      return [`${open3}>`, `      <skipped${attributes({ message: skippedMessage(image) })}/>`, "    </testcase>"];
+      return [`${open4}>`, `      <skipped${attributes({ message: skippedMessage(image) })}/>`, "    </testcase>"];
     case "pulled":
-      if (image.attempts.length <= 1 && image.mirror === void 0) return [`${open3}/>`];
+      if (image.attempts.length <= 1 && image.mirror === void 0) return [`${open4}/>`];
       return [
-        `${open3}>`,
+        `${open4}>`,
         `      <system-out>${escapeXmlText(`pulled${image.mirror !== void 0 ? ` from mirror ${image.mirror}` : ""} after ${plural(image.attempts.length, "attempt")}
 ${attemptLog(image)}`)}</system-out>`,
         "    </testcase>"
@@ -13393,13 +13976,13 @@ async function writeOutputs(report, args, io) {
     [args.pulled, "pulled list", pulledList]
   ];
   let ok = true;
-  for (const [path2, what, render] of outputs) {
-    if (path2 === void 0) continue;
+  for (const [path4, what, render] of outputs) {
+    if (path4 === void 0) continue;
     try {
-      await writeFileAtomic(path2, render(report));
+      await writeFileAtomic(path4, render(report));
     } catch (error) {
       ok = false;
-      io.stderr.write(`prepull: ${terminalSafe(`could not write the ${what} to ${JSON.stringify(path2)}: ${error.message}`)}
+      io.stderr.write(`prepull: ${terminalSafe(`could not write the ${what} to ${JSON.stringify(path4)}: ${error.message}`)}
 `);
     }
   }
@@ -13536,7 +14119,7 @@ function argvFromInputs(env) {
     if (value !== "") argv.push(`--${name}=${value}`);
   }
   for (const name of PATH_LIST_INPUTS) {
-    for (const path2 of lines(readInput(env, name))) argv.push(`--${name}=${path2}`);
+    for (const path4 of lines(readInput(env, name))) argv.push(`--${name}=${path4}`);
   }
   for (const name of WORD_LIST_INPUTS) {
     for (const word of words(readInput(env, name))) argv.push(`--${name}=${word}`);
@@ -13563,8 +14146,8 @@ function outputsOf(report, env, cwd) {
     sources: report.images.filter((image) => image.source !== void 0).map((image) => `${image.reference} ${image.source}${image.mirror !== void 0 ? ` ${image.mirror}` : ""}`).join("\n")
   };
   for (const name of REPORT_INPUTS) {
-    const path2 = readInput(env, name);
-    if (path2 !== "") outputs[`${name}-path`] = resolve3(cwd, path2);
+    const path4 = readInput(env, name);
+    if (path4 !== "") outputs[`${name}-path`] = resolve3(cwd, path4);
   }
   return outputs;
 }

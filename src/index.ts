@@ -7,7 +7,7 @@ import { version } from "./version.js";
 import type { Clock, PullEvent, Random, Report, Settings } from "./types.js";
 
 export type * from "./types.js";
-export type { Engine, AttemptOutcome, PullProgress, PullRequest } from "./engine/engine.js";
+export type { Engine, AttemptOutcome, PullProgress, PullRequest, SaveRequest, SaveOutcome, LoadRequest, LoadOutcome } from "./engine/engine.js";
 export { InvalidReferencesError, exitCodeFor } from "./run/pull-images.js";
 export { EXIT } from "./exit-codes.js";
 export { parseReference, formatReferenceError } from "./reference/index.js";

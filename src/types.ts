@@ -68,14 +68,18 @@ export interface Settings {
   readonly stallTimeoutMs: number;
   /** Whole-run deadline (PULL_DEADLINE). */
   readonly deadlineMs: number;
-  /** "missing" skips images the engine already has. */
-  readonly pullPolicy: "always" | "missing";
+  /** "missing" skips images the engine already has; "never" pulls nothing (present or loaded from --load, else failed). */
+  readonly pullPolicy: "always" | "missing" | "never";
   /** "on": resolve every image with a manifest HEAD before pulling, and probe closed gates by HEAD (PULL_PREFLIGHT). */
   readonly preflight: "on" | "off";
   /** When a registry's pull quota cannot cover the batch: "fit" pulls what fits and fails the rest at once; "all" tries every image (PULL_QUOTA_PLAN). */
   readonly quotaPlan: "fit" | "all";
   /** Platform for every image without its own (--platform / PULL_PLATFORM), "os/arch[/variant]"; unset: the engine's. */
   readonly platform?: string;
+  /** Directory to write each pulled or present image to as a docker-archive after the run (PULL_SAVE). */
+  readonly saveDir?: string;
+  /** Directory of docker-archives to load before pulling (PULL_LOAD). */
+  readonly loadDir?: string;
   /** Mirrors and pull-through caches, in the order they are tried (--mirror, PULL_MIRRORS). Absent: none. */
   readonly mirrors?: readonly MirrorRule[];
   /** Keep the mirror's name of an image pulled from a mirror, besides its own (--keep-mirror-names). Absent: false. */
@@ -139,10 +143,25 @@ export interface ImageResult {
   readonly attempts: readonly AttemptRecord[];
   /** For class "internal": where the bug was thrown, so it can be reported and fixed. */
   readonly stack?: string;
-  /** Which source served the image ("engine": it was already present). */
+  /** What served the image: already on the engine, loaded from --load, pulled from a mirror, or from its own registry. */
   readonly source?: ImageSource;
   /** The mirror that served it (host[/prefix]), when source is "mirror". */
   readonly mirror?: string;
+}
+
+/** One archive file loaded (--load) or written (--save) in a run. */
+export interface ArchiveRecord {
+  readonly action: "load" | "save";
+  /** Path of the archive file (for a failed save, the file it would have been). */
+  readonly file: string;
+  /** "skipped": a save that cannot help a later load (a digest reference). */
+  readonly status: "ok" | "failed" | "skipped";
+  /** The normalized references the file holds (save) or served (load). */
+  readonly images: readonly string[];
+  readonly bytes: number;
+  readonly durationMs: number;
+  /** Why it failed or was skipped, naming the file. */
+  readonly message?: string;
 }
 
 export interface RegistryStats {
@@ -178,6 +197,8 @@ export interface Report {
   readonly settings: Settings;
   readonly images: readonly ImageResult[];
   readonly registries: readonly RegistryStats[];
+  /** Archive files loaded (--load) and written (--save), when either was asked. */
+  readonly archives?: readonly ArchiveRecord[];
   /** Set when the run was cut short. */
   readonly interrupted?: "SIGINT" | "SIGTERM" | "deadline";
   readonly exitCode: number;
@@ -195,7 +216,9 @@ export type PullEvent =
   | { readonly type: "attempt-failed"; readonly at: number; readonly image: string; readonly attempt: number; readonly class: OutcomeClass; readonly message: string; readonly durationMs: number; readonly absorbed?: boolean; readonly mirror?: string }
   | { readonly type: "waiting"; readonly at: number; readonly image: string; readonly delayMs: number; readonly reason: "backoff" | "rate-limit" | "gate" }
   | { readonly type: "pulled"; readonly at: number; readonly image: string; readonly attempt: number; readonly durationMs: number; readonly bytes: number; readonly digest?: string; readonly mirror?: string }
-  | { readonly type: "present"; readonly at: number; readonly image: string }
+  | { readonly type: "present"; readonly at: number; readonly image: string; readonly source?: "engine" | "archive" }
+  /** An archive file was loaded (--load) or written (--save), or failed to be. */
+  | { readonly type: "archive"; readonly at: number; readonly action: "load" | "save"; readonly file: string; readonly ok: boolean; readonly images: readonly string[]; readonly message?: string }
   /** An attempt leaves a source for the next one (a mirror that lacks the image, is down or serves another digest); it spends nothing. */
   | { readonly type: "failover"; readonly at: number; readonly image: string; readonly from: string; readonly to: string; readonly reason: string; readonly warning?: boolean }
   | { readonly type: "skipped"; readonly at: number; readonly image: string; readonly message: string }

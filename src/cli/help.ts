@@ -16,6 +16,8 @@ export function settingArgument(spec: SettingSpec): string {
       return "REG=MIRROR";
     case "switch":
       return "";
+    case "path":
+      return "DIR";
   }
 }
 
@@ -27,6 +29,7 @@ export function settingDefault(spec: SettingSpec): string {
     case "platform":
       return "the engine's";
     case "list":
+    case "path":
       return "none";
     case "switch":
       return "off";
@@ -75,7 +78,7 @@ Engine:
   else DOCKER_CONTEXT, else currentContext in DOCKER_CONFIG/config.json, else the default socket.
   Credentials from DOCKER_CONFIG or ~/.docker/config.json (auths, credsStore, credHelpers).
 
-Exit codes: 0 every image pulled, present or skipped · 1 an image failed · 2 usage or bad input ·
+Exit codes: 0 every image pulled, present or skipped · 1 an image (or an archive) failed · 2 usage or bad input ·
 3 engine unreachable · 130/143 interrupted by SIGINT/SIGTERM (reports are still written).
 `;
 }

@@ -4,11 +4,13 @@
 import http from "node:http";
 import https from "node:https";
 import type { Socket } from "node:net";
+import { pipeline } from "node:stream/promises";
 import type { Reference, Result } from "../types.js";
 import { createCredentialStore, registryAuthHeader, type CredentialStore } from "./credentials.js";
 import { describeSource, resolveEngine, type EngineSource, type EngineTls } from "./context.js";
 import { redactUserinfo, type EngineAddress } from "./docker-host.js";
-import type { AttemptOutcome, Engine, PullProgress, PullRequest } from "./engine.js";
+import type { AttemptOutcome, Engine, LoadOutcome, LoadRequest, PullProgress, PullRequest, SaveOutcome, SaveRequest } from "./engine.js";
+import { applyLoadLine, loadOutcome, newLoadState } from "./archive-stream.js";
 import { describeFields, enginePlatform, formatPlatform, parsePlatform, platformMatches, type Platform } from "./platform.js";
 import { foreign } from "../report/limits.js";
 import { applyLine, failPull, initialPullState, LineSplitter, newPullState, pullPhase, suspectLayer, type PullState } from "./pull-stream.js";
@@ -34,6 +36,8 @@ export interface EngineInfo {
   readonly address: string;
   /** The API version every request uses (the /v<version>/ prefix). */
   readonly apiVersion: string;
+  /** The newest API version the server speaks (newer than apiVersion for requests that need it, like a platform-specific save). */
+  readonly serverApiVersion?: string;
   readonly serverVersion?: string;
   readonly os?: string;
   readonly arch?: string;
@@ -133,7 +137,7 @@ export function negotiate(answer: Answer, address: string): Result<EngineInfo, E
   const text = (key: string) => (typeof body?.[key] === "string" ? (body[key] as string) : undefined);
   return {
     ok: true,
-    value: { address, apiVersion, serverVersion: text("Version"), os: text("Os"), arch: text("Arch") },
+    value: { address, apiVersion, serverApiVersion: serverApi, serverVersion: text("Version"), os: text("Os"), arch: text("Arch") },
   };
 }
 
@@ -198,6 +202,8 @@ function createDockerEngine(transport: Transport, info: EngineInfo, credentials:
       if (!answer.ok || answer.value.status !== 200 || answer.value.truncated) return undefined;
       return registryConfigOf(parseJsonObject(answer.value.body));
     },
+    saveImage: (save) => saveImage(transport, info, save),
+    loadArchive: (load) => loadArchive(transport, prefix, load),
   };
 }
 
@@ -433,11 +439,15 @@ export function engineError(status: number, body: Answer["body"], reference: Ref
 
 /** The engine's words, masked and bounded as they enter prepull. */
 function errorMessage(status: number, body: string, reference: Reference): string {
+  return errorText(status, body, reference.canonical);
+}
+
+function errorText(status: number, body: string, what = "the request"): string {
   const message = parseJsonObject(body)?.message;
   if (typeof message === "string" && message.trim() !== "") return foreign(message.trim());
   // Masked before the cut, so the cut cannot leave part of a secret behind.
   const text = foreign(body.trim(), 500);
-  return text !== "" ? text : `the engine answered HTTP ${status} for ${reference.canonical} without a message`;
+  return text !== "" ? text : `the engine answered HTTP ${status} for ${what} without a message`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -470,6 +480,109 @@ export function imagePath(reference: Reference): string {
   const name = `${reference.registry}/${reference.repository}`;
   const full = reference.digest ? `${name}@${reference.digest}` : `${name}:${reference.tag ?? "latest"}`;
   return full.split("/").map(encodeURIComponent).join("/");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Archives: GET /images/get (--save) and POST /images/load (--load). Both stream: an archive is
+// never held in memory, and both are bounded in time by the caller's signal only.
+
+/** The API version from which GET /images/get takes a platform. */
+export const SAVE_PLATFORM_API_VERSION = "1.48";
+
+/** Pure: the save path; with the platform only when the server speaks an API that accepts it. */
+export function savePath(info: EngineInfo, references: readonly Reference[], platform: SaveRequest["platform"]): string {
+  const params = new URLSearchParams();
+  for (const reference of references) params.append("names", decodeURIComponent(imagePath(reference)));
+  const withPlatform = platform !== undefined && info.serverApiVersion !== undefined && compareApiVersions(info.serverApiVersion, SAVE_PLATFORM_API_VERSION) >= 0;
+  if (!withPlatform) return `/v${info.apiVersion}/images/get?${params.toString()}`;
+  params.set("platform", JSON.stringify({ os: platform.os, architecture: platform.architecture, ...(platform.variant ? { variant: platform.variant } : {}) }));
+  return `/v${SAVE_PLATFORM_API_VERSION}/images/get?${params.toString()}`;
+}
+
+function saveImage(transport: Transport, info: EngineInfo, save: SaveRequest): Promise<SaveOutcome> {
+  const names = save.references.map((r) => r.canonical).join(", ");
+  return exchange(transport, "GET", savePath(info, save.references, save.platform), {}, save.signal, names, async (res, fail) => {
+    let bytes = 0;
+    res.on("data", (chunk: Buffer) => {
+      bytes += chunk.length;
+    });
+    try {
+      await pipeline(res, save.destination as NodeJS.WritableStream);
+    } catch (error) {
+      return fail(error as NodeJS.ErrnoException);
+    }
+    // The daemon ends a failed save by closing the connection mid-body; a complete body is all we can tell here (the tar check does the rest).
+    if (!res.complete) return { ok: false, message: `the engine's archive of ${names} was cut off after ${bytes} bytes` };
+    return { ok: true, bytes };
+  });
+}
+
+function loadArchive(transport: Transport, prefix: string, load: LoadRequest): Promise<LoadOutcome> {
+  return exchange(transport, "POST", `${prefix}/images/load?quiet=0`, { "Content-Type": "application/x-tar" }, load.signal, "the archive", (res) => {
+    const state = newLoadState();
+    return new Promise<LoadOutcome>((resolve) => {
+      followLines(res, {
+        line: (line) => applyLoadLine(state, line),
+        tooLong: (reason) => resolve({ ok: false, message: reason }),
+        end: () => resolve(loadOutcome(state, true)),
+        fail: () => resolve(loadOutcome(state, false)),
+      });
+    });
+  }, load.source);
+}
+
+/**
+ * One streaming request: `body` (if any) is piped into it, a non-200 answer becomes the engine's
+ * message, a 200 answer goes to `onOk`. Never rejects: an engine that cannot be reached, a lost
+ * connection or the signal end it with a message.
+ */
+function exchange<T extends { ok: boolean }>(
+  transport: Transport,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  what: string,
+  onOk: (res: http.IncomingMessage, fail: (error: NodeJS.ErrnoException) => { ok: false; message: string }) => Promise<T | { ok: false; message: string }>,
+  body?: NodeJS.ReadableStream,
+): Promise<T | { ok: false; message: string }> {
+  type Out = T | { ok: false; message: string };
+  return new Promise<Out>((resolve) => {
+    if (signal.aborted) return resolve({ ok: false, message: `cancelled before the engine was asked about ${what}` });
+    const opened = open(transport, method, path, headers);
+    let done = false;
+    const finish = (outcome: Out) => {
+      if (done) return;
+      done = true;
+      signal.removeEventListener("abort", onAbort);
+      opened.request.destroy();
+      resolve(outcome);
+    };
+    const failure = (error: NodeJS.ErrnoException): { ok: false; message: string } => {
+      if (signal.aborted) return { ok: false, message: `cancelled or timed out while the engine worked on ${what}` };
+      if (!opened.connected()) return { ok: false, message: unreachableMessage(transport.address.url, error) };
+      return { ok: false, message: `the connection to the Docker engine at ${transport.address.url} broke while it worked on ${what} (${describeError(error)})` };
+    };
+    const onAbort = () => finish(failure(new Error("aborted")));
+    signal.addEventListener("abort", onAbort, { once: true });
+    opened.request.on("error", (error: NodeJS.ErrnoException) => finish(failure(error)));
+    opened.request.on("response", (res) => {
+      if (res.statusCode !== 200) {
+        readBody(res, ERROR_BODY_LIMIT).then(
+          ({ text }) => finish({ ok: false, message: `the engine answered HTTP ${res.statusCode ?? 0}: ${errorText(res.statusCode ?? 0, text)}` }),
+          (error: NodeJS.ErrnoException) => finish(failure(error)),
+        );
+        return;
+      }
+      onOk(res, failure).then(finish, (error: unknown) => finish(failure(error as NodeJS.ErrnoException)));
+    });
+    if (body) {
+      // The engine may answer (an error) before it read the whole body: a broken pipe then is not the failure to report.
+      pipeline(body, opened.request).catch(() => undefined);
+    } else {
+      opened.request.end();
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

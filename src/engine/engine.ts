@@ -70,3 +70,36 @@ export interface Engine {
   /** The registries the engine treats as insecure (CIDRs and host[:port] names) and its mirrors (GET /info). Optional. */
   registryConfig?(signal?: AbortSignal): Promise<{ readonly insecure: readonly string[]; readonly mirrors: readonly string[] } | undefined>;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Archives (--save, --load): optional; an engine without them makes those options fail by file.
+
+export interface SaveRequest {
+  /** The images the archive holds, by name (their tags are written into it). */
+  readonly references: readonly Reference[];
+  /** Receives the tar bytes as the engine sends them; the caller owns it (temp file, hashing). */
+  readonly destination: NodeJS.WritableStream;
+  readonly signal: AbortSignal;
+  /** Save only this platform's blobs, where the engine's API allows it (1.48+). */
+  readonly platform?: { readonly os: string; readonly architecture: string; readonly variant?: string };
+}
+
+export type SaveOutcome = { readonly ok: true; readonly bytes: number } | { readonly ok: false; readonly message: string };
+
+export interface LoadRequest {
+  /** The docker-archive's bytes. */
+  readonly source: NodeJS.ReadableStream;
+  readonly signal: AbortSignal;
+}
+
+export type LoadOutcome =
+  /** names: the "Loaded image: …" names; ids: the "Loaded image ID: …" of untagged images. */
+  | { readonly ok: true; readonly names: readonly string[]; readonly ids: readonly string[] }
+  | { readonly ok: false; readonly message: string };
+
+export interface Engine {
+  /** GET /images/get: streams a docker-archive of the images into the destination. Optional. */
+  saveImage?(request: SaveRequest): Promise<SaveOutcome>;
+  /** POST /images/load: loads one docker-archive; errors inside the 200 stream come back as ok: false. Optional. */
+  loadArchive?(request: LoadRequest): Promise<LoadOutcome>;
+}

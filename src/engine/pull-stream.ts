@@ -182,7 +182,8 @@ export function failPull(state: PullState, reason: string): PullState {
   return state;
 }
 
-function decode(line: string): PullMessage | undefined {
+/** A line of the engine's JSON stream as an object, or undefined when it is not one. */
+export function decode(line: string): PullMessage | undefined {
   try {
     const value: unknown = JSON.parse(line);
     return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as PullMessage) : undefined;
@@ -191,7 +192,8 @@ function decode(line: string): PullMessage | undefined {
   }
 }
 
-function errorOf(message: PullMessage): string | undefined {
+/** The error an engine stream line carries (errorDetail.message, else error), if any. */
+export function errorOf(message: { readonly error?: unknown; readonly errorDetail?: { readonly message?: unknown } }): string | undefined {
   const detail = message.errorDetail?.message;
   if (typeof detail === "string" && detail !== "") return detail;
   if (typeof message.error === "string" && message.error !== "") return message.error;

@@ -32,6 +32,12 @@ export interface GateOptions {
    */
   readonly directProbeMs: number;
   readonly directProbeJitter: number;
+  /**
+   * The release spread when a direct probe opened the gate. A HEAD that succeeded says the registry
+   * serves manifests again; the preflights and pulls behind it need not trickle out over a whole
+   * second (which the bench saw as recovery latency). Default 250.
+   */
+  readonly directReleaseSpreadMs: number;
 }
 
 /**
@@ -53,6 +59,7 @@ export const DEFAULT_GATE_OPTIONS: GateOptions = {
   maxFlapDoublings: 3,
   directProbeMs: 1000,
   directProbeJitter: 0.1,
+  directReleaseSpreadMs: 250,
 };
 
 export type GateState =
@@ -206,6 +213,10 @@ class OutageGate implements Gate {
   }
 
   open(): boolean {
+    return this.#open(this.options.releaseSpreadMs);
+  }
+
+  #open(spreadMs: number): boolean {
     const s = this.#state;
     if (s.kind === "open") return false;
     // The registry said when: an answer before then (an attempt already in flight) does not open early.
@@ -213,7 +224,7 @@ class OutageGate implements Gate {
     const waiters = this.#queue;
     this.#queue = [];
     this.#transition({ kind: "open", flaps: s.flaps, openedAt: this.clock.now() }, waiters.length);
-    waiters.forEach((waiter, index) => this.#release(waiter, releaseDelay(index, waiters.length, this.options.releaseSpreadMs, this.random())));
+    waiters.forEach((waiter, index) => this.#release(waiter, releaseDelay(index, waiters.length, spreadMs, this.random())));
     return true;
   }
 
@@ -326,7 +337,7 @@ class OutageGate implements Gate {
       (answer) => {
         if (!current()) return;
         if (answer === "up") {
-          if (!this.open()) this.probeFailed(number, "the registry answers, but asked to wait longer");
+          if (!this.#open(this.options.directReleaseSpreadMs)) this.probeFailed(number, "the registry answers, but asked to wait longer");
         } else if (answer === "unreachable") {
           this.#direct = undefined;
           this.probeAbandoned(number);
@@ -393,5 +404,6 @@ export function validateGateOptions(o: GateOptions): GateOptions {
   check("maxFlapDoublings", Number.isInteger(o.maxFlapDoublings) && o.maxFlapDoublings >= 0, "an integer >= 0");
   check("directProbeMs", positive(o.directProbeMs), "a positive number of milliseconds");
   check("directProbeJitter", o.directProbeJitter >= 0 && o.directProbeJitter < 1, "a fraction in [0, 1)");
+  check("directReleaseSpreadMs", Number.isFinite(o.directReleaseSpreadMs) && o.directReleaseSpreadMs >= 0, "a number of milliseconds >= 0");
   return o;
 }

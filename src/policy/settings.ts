@@ -7,6 +7,7 @@ import { parseMirrorList } from "./mirrors.js";
 
 type NumberKey = { [K in keyof Settings]-?: Settings[K] extends number ? K : never }[keyof Settings];
 type ChoiceKey = "pullPolicy" | "preflight" | "quotaPlan";
+type PathKey = "saveDir" | "loadDir";
 
 interface Common<K extends keyof Settings> {
   /** Field of Settings. */
@@ -26,6 +27,8 @@ export type SettingSpec =
   | (Common<"seed"> & { readonly type: "seed" })
   /** "os/arch[/variant]", normalized the way containerd spells it; unset means the engine's own. */
   | (Common<"platform"> & { readonly type: "platform" })
+  /** A directory path, unset by default. */
+  | (Common<PathKey> & { readonly type: "path" })
   | { [K in ChoiceKey]: Common<K> & { readonly type: "choice"; readonly choices: readonly Settings[K][]; readonly default: Settings[K] } }[ChoiceKey]
   /** A list: the flag may be repeated; the variable holds entries separated by commas, spaces or newlines. */
   | (Common<"mirrors"> & { readonly type: "list" })
@@ -50,11 +53,13 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: "deadlineMs", env: "PULL_DEADLINE", flag: "--deadline", report: "deadlineMs", type: "seconds", min: 0.001, max: MAX_WAIT_SECONDS, default: 900, help: "deadline for the whole run; then every unfinished image fails as `deadline`" },
   { key: "platform", env: "PULL_PLATFORM", flag: "--platform", report: "platform", type: "platform", help: "platform to pull for, os/arch[/variant] (a compose service's `platform:` wins for that image)" },
   { key: "seed", env: "PULL_SEED", flag: "--seed", report: "seed", type: "seed", help: "seed of the jitter, for reproducible schedules" },
-  { key: "pullPolicy", env: "PULL_POLICY", flag: "--pull", report: "pullPolicy", type: "choice", choices: ["always", "missing"], default: "missing", help: "`missing` asks the engine first and reports images it has as `present`" },
+  { key: "pullPolicy", env: "PULL_POLICY", flag: "--pull", report: "pullPolicy", type: "choice", choices: ["always", "missing", "never"], default: "missing", help: "`missing` asks the engine first and reports images it has as `present`; `never` pulls nothing: every image must be present or in the `--load` archives, else it fails, with no registry traffic" },
   { key: "preflight", env: "PULL_PREFLIGHT", flag: "--preflight", report: "preflight", type: "choice", choices: ["on", "off"], default: "on", help: "`on` resolves every image with one manifest HEAD before pulling and probes a down registry by HEAD; `off` talks to the engine only" },
   { key: "mirrors", env: "PULL_MIRRORS", flag: "--mirror", report: "mirrors", type: "list", help: "`REGISTRY=MIRROR[/prefix]`, repeatable: pull REGISTRY's images through this mirror or pull-through cache first, failing over to the next source (see Mirrors and caches)" },
   { key: "keepMirrorNames", env: "PULL_KEEP_MIRROR_NAMES", flag: "--keep-mirror-names", report: "keepMirrorNames", type: "switch", help: "keep the mirror's name of an image a mirror served, besides its own name" },
   { key: "quotaPlan", env: "PULL_QUOTA_PLAN", flag: "--quota-plan", report: "quotaPlan", type: "choice", choices: ["fit", "all"], default: "fit", help: "when a registry's pull quota cannot cover the batch: `fit` pulls what fits and fails the rest at once, `all` tries every image" },
+  { key: "loadDir", env: "PULL_LOAD", flag: "--load", report: "loadDir", type: "path", help: "before pulling, load the docker-archives in this directory (written by `--save`) and count the images they hold as present (source `archive`)" },
+  { key: "saveDir", env: "PULL_SAVE", flag: "--save", report: "saveDir", type: "path", help: "after the run, write each pulled or present image to this directory as a docker-archive, with an index (`prepull-archives.json`), for `--load` in other jobs" },
 ];
 
 export interface SettingsError {
@@ -107,6 +112,8 @@ function readOne(spec: SettingSpec, env: Readonly<Record<string, string | undefi
       if (!on && !/^(?:false|0|no|off)$/i.test(text)) return bad("true or false");
       return { ok: true, value: on ? true : undefined };
     }
+    case "path":
+      return { ok: true, value: text };
     case "seed":
       return /^\d+$/.test(text) && Number(text) <= 0xffffffff ? { ok: true, value: Number(text) } : bad("a whole number from 0 to 4294967295");
     case "platform": {
@@ -139,6 +146,8 @@ function checkCodeValue(spec: SettingSpec, value: unknown): Result<unknown, Sett
       if (!parsed.ok) return fail(source, `${source}: ${parsed.error}`);
       return { ok: true, value: parsed.value.length > 0 ? parsed.value : undefined };
     }
+    case "path":
+      return typeof value === "string" && value.trim() !== "" ? { ok: true, value } : fail(source, `${source} must be a directory path, got ${String(value)}`);
     case "seed":
       return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 0xffffffff ? { ok: true, value } : fail(source, `${source} must be a whole number from 0 to 4294967295, got ${String(value)}`);
     case "platform": {
@@ -160,6 +169,7 @@ function checkCodeValue(spec: SettingSpec, value: unknown): Result<unknown, Sett
 
 function defaultOf(spec: SettingSpec): unknown {
   switch (spec.type) {
+    case "path":
     case "seed":
     case "platform":
     case "list":

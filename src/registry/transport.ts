@@ -84,6 +84,9 @@ export function createTransport(options: TransportOptions): Transport {
     }
     try {
       const res = await exchange(req, request.body);
+      // A HEAD answer has no body, but its socket goes back to the keep-alive pool only once the
+      // response is read to its end: unread, 16 HEADs hold every socket until the server times them out.
+      if (request.method === "HEAD") res.resume();
       const { body, truncated } = request.method === "HEAD" ? { body: Buffer.alloc(0), truncated: false } : await readBounded(res, request.maxBodyBytes);
       return { status: res.statusCode ?? 0, headers: res.headers, body, truncated, url };
     } finally {

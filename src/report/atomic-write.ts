@@ -44,7 +44,7 @@ export async function appendFile(target: string, contents: FileContents): Promis
 
 // The rename is only durable once the directory entry is flushed. Best effort: some platforms
 // (Windows) refuse to open a directory, and the file content is already safe at this point.
-async function syncDirectory(directory: string): Promise<void> {
+export async function syncDirectory(directory: string): Promise<void> {
   let handle: fsp.FileHandle | undefined;
   try {
     handle = await fsp.open(directory, "r");

@@ -4,7 +4,7 @@
 import { describeQuota } from "../policy/quota-plan.js";
 import type { ImageResult, Report } from "../types.js";
 import { clip, STEP_SUMMARY_LIMIT } from "./limits.js";
-import { countStatuses, describeOutcome, formatDuration, oneLine, plural, reasonOf, verdict } from "./summary.js";
+import { archiveFailures, countStatuses, describeOutcome, formatDuration, oneLine, plural, reasonOf, showsSources, sourceCounts, verdict } from "./summary.js";
 
 /** Escapes a workflow command message. */
 export function escapeData(s: string): string {
@@ -45,11 +45,13 @@ function annotation(image: ImageResult): string | undefined {
 }
 
 /**
- * One ::error per failed image and one ::warning per skipped image, in report order. GitHub shows
+ * One ::error per failed image and one ::warning per skipped image, in report order, then one
+ * ::error per archive that could not be loaded or saved. GitHub shows
  * at most 10 of each kind per step; the step summary lists every image regardless.
  */
 export function annotations(report: Report): string[] {
-  return report.images.flatMap((image) => annotation(image) ?? []);
+  const archives = archiveFailures(report).map((message) => command("error", { title: "prepull: archive" }, message));
+  return [...report.images.flatMap((image) => annotation(image) ?? []), ...archives];
 }
 
 /** A Markdown table cell: one line, pipes escaped, HTML and emphasis characters neutralized. */
@@ -90,16 +92,24 @@ export function stepSummaryMarkdown(report: Report, limit: number = STEP_SUMMARY
       registries.push(tableRow([escapeCell(stats.mirrorOf ? `${stats.registry} (mirror of ${stats.mirrorOf})` : stats.registry), String(stats.attempts), String(stats.failures), formatDuration(stats.gateClosedMs), ...quota]));
     }
   }
+  const sources = showsSources(report);
   const rows = report.images.map((image) =>
     tableRow([
       escapeCell(image.reference),
-      image.mirror !== undefined ? `${image.status} (mirror ${escapeCell(image.mirror)})` : image.status,
+      image.status,
+      ...(sources ? [image.mirror !== undefined ? `mirror ${escapeCell(image.mirror)}` : (image.source ?? "")] : []),
       String(image.attempts.length),
       formatDuration(image.durationMs),
       escapeCell(clip(describeOutcome(image), SUMMARY_REASON_CHARS)),
     ]),
   );
-  const imageHeader = rows.length > 0 ? ["", tableRow(["Image", "Status", "Attempts", "Time", "Reason"]), "| --- | --- | ---: | ---: | --- |"] : [];
+  const imageHeader =
+    rows.length > 0 ? ["", tableRow(["Image", "Status", ...(sources ? ["Source"] : []), "Attempts", "Time", "Reason"]), `| --- | --- |${sources ? " --- |" : ""} ---: | ---: | --- |`] : [];
+  if (report.archives !== undefined) {
+    const failures = archiveFailures(report);
+    registries.push("", `Archives: ${report.archives.filter((a) => a.status === "ok").length} written or loaded, ${failures.length} failed${sourceCounts(report) ? `; images by source: ${sourceCounts(report)}` : ""}`);
+    for (const failure of failures) registries.push(`- archive failed: ${escapeCell(failure)}`);
+  }
   const bytes = (lines: readonly string[]) => lines.reduce((sum, line) => sum + Buffer.byteLength(line, "utf8") + 1, 0);
   // Room for the fixed parts and the "not shown" row, then as many image rows as fit.
   let budget = limit - bytes(head) - bytes(imageHeader) - bytes(registries) - 200;

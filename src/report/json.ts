@@ -6,7 +6,7 @@
 // here once more, and digest and byte counts are checked against the schema's own rules, so a
 // hostile engine cannot make the report invalid.
 import { reportSettings } from "../policy/settings.js";
-import type { AttemptRecord, ImageResult, RegistryStats, Report } from "../types.js";
+import type { ArchiveRecord, AttemptRecord, ImageResult, RegistryStats, Report } from "../types.js";
 import { foreign } from "./limits.js";
 
 /** Every key of T, in output order. `satisfies` makes the compiler flag a key added to T but not here. */
@@ -23,6 +23,7 @@ const REPORT_KEYS = {
   settings: true,
   images: true,
   registries: true,
+  archives: true,
   engineMirrors: true,
 } as const satisfies KeyOrder<Report>;
 
@@ -39,10 +40,10 @@ const IMAGE_KEYS = {
   digest: true,
   resolvedDigest: true,
   platform: true,
-  bytes: true,
-  durationMs: true,
   source: true,
   mirror: true,
+  bytes: true,
+  durationMs: true,
   attempts: true,
   stack: true,
 } as const satisfies KeyOrder<ImageResult>;
@@ -57,6 +58,8 @@ const ATTEMPT_KEYS = {
   absorbed: true,
   mirror: true,
 } as const satisfies KeyOrder<AttemptRecord>;
+
+const ARCHIVE_KEYS = { action: true, file: true, status: true, images: true, bytes: true, durationMs: true, message: true } as const satisfies KeyOrder<ArchiveRecord>;
 
 const REGISTRY_KEYS = { registry: true, attempts: true, failures: true, gateClosedMs: true, quota: true, mirrorOf: true, bytes: true } as const satisfies KeyOrder<RegistryStats>;
 
@@ -93,6 +96,10 @@ function orderImage(unsafe: ImageResult): Record<string, unknown> {
   return { ...pick(image, IMAGE_KEYS), attempts: image.attempts.map((attempt) => pick(attempt, ATTEMPT_KEYS)) };
 }
 
+function orderArchive(archive: ArchiveRecord): Record<string, unknown> {
+  return pick({ ...archive, file: foreign(archive.file), bytes: wholeBytes(archive.bytes), ...(archive.message !== undefined ? { message: foreign(archive.message) } : {}) }, ARCHIVE_KEYS);
+}
+
 /** The report as JSON: fixed key order, 2-space indent, trailing newline. */
 export function toJson(report: Report): string {
   const ordered = {
@@ -102,6 +109,7 @@ export function toJson(report: Report): string {
     settings: reportSettings(report.settings),
     images: report.images.map(orderImage),
     registries: report.registries.map((stats) => pick(stats, REGISTRY_KEYS)),
+    ...(report.archives ? { archives: report.archives.map(orderArchive) } : {}),
   };
   return `${JSON.stringify(ordered, null, 2)}\n`;
 }

@@ -67,6 +67,15 @@ function skippedMessage(image: ImageResult): string {
 }
 
 function testcase(image: ImageResult): string[] {
+  const lines = testcaseLines(image);
+  if (image.source === undefined) return lines;
+  // Which source served the image, as a testcase property (read by GitLab, Jenkins and most JUnit viewers).
+  const property = ["      <properties>", `        <property${attributes({ name: "source", value: image.source })}/>`, "      </properties>"];
+  const first = lines[0] ?? "";
+  return first.endsWith("/>") ? [`${first.slice(0, -2)}>`, ...property, "    </testcase>"] : [first, ...property, ...lines.slice(1)];
+}
+
+function testcaseLines(image: ImageResult): string[] {
   const open = `    <testcase${attributes({
     classname: `prepull.${image.registry}`,
     name: image.reference,

@@ -58,6 +58,7 @@ export function applyEvent(view: ViewState, event: PullEvent): ViewState {
     case "engine-wedged":
     case "registry-direct-off":
     case "quota-short":
+    case "archive":
       return view;
     default: {
       const line = view.lines[event.image];
@@ -77,7 +78,7 @@ function withGate(view: ViewState, registry: string, gate: GateLine | undefined)
 
 const RUNNING: ReadonlySet<Phase> = new Set(["resolving", "downloading", "extracting"]);
 
-function updateLine(line: ImageLine, event: Exclude<PullEvent, { type: "gate-closed" | "gate-opened" | "gate-probe" | "engine-wedged" | "registry-direct-off" | "quota-short" }>): ImageLine {
+function updateLine(line: ImageLine, event: Exclude<PullEvent, { type: "gate-closed" | "gate-opened" | "gate-probe" | "engine-wedged" | "registry-direct-off" | "quota-short" | "archive" }>): ImageLine {
   const { until: _until, note: _note, ...rest } = line;
   switch (event.type) {
     case "attempt-started":
@@ -94,7 +95,7 @@ function updateLine(line: ImageLine, event: Exclude<PullEvent, { type: "gate-clo
     case "pulled":
       return { ...rest, phase: "pulled", bytes: event.bytes, note: `in ${formatDuration(event.durationMs)}` };
     case "present":
-      return { ...rest, phase: "present", note: "already on the engine" };
+      return { ...rest, phase: "present", note: event.source === "archive" ? "loaded from an archive" : "already on the engine" };
     case "failover":
       return { ...rest, note: `${event.from} → ${event.to}: ${event.reason}` };
     case "skipped":

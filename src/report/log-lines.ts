@@ -39,7 +39,7 @@ function describe(event: PullEvent, verbosity: Verbosity): string | undefined {
       // A warning (a mirror serving another digest) shows even in quiet mode.
       return quiet && !event.warning ? undefined : `${event.warning ? "WARNING: " : ""}${event.image}: ${event.from} → ${event.to}: ${event.reason}`;
     case "present":
-      return quiet ? undefined : `present ${event.image} (already on the engine)`;
+      return quiet ? undefined : `present ${event.image} (${event.source === "archive" ? "loaded from an archive" : "already on the engine"})`;
     case "skipped":
       return quiet ? undefined : `skipped ${event.image}: ${event.message}`;
     case "failed":
@@ -60,6 +60,11 @@ function describe(event: PullEvent, verbosity: Verbosity): string | undefined {
       return quiet ? undefined : `registry ${event.registry}: ${event.message}`;
     case "quota-short":
       return event.message;
+    case "archive": {
+      const what = `${event.action === "load" ? "loaded" : "saved"} ${event.file}`;
+      if (event.ok) return quiet ? undefined : `archive: ${what} (${event.images.length === 0 ? "no image of this batch" : event.images.join(", ")})`;
+      return `archive: ${event.message ?? `${event.action} of ${event.file} failed`}`;
+    }
   }
 }
 

@@ -161,21 +161,54 @@ function renderTable(header: readonly string[], rows: readonly (readonly Cell[])
   );
 }
 
+/**
+ * Whether the reports show each image's source: only when an archive or a mirror served one.
+ * Otherwise the status already says it (pulled: from its registry; present: on the engine).
+ */
+export function showsSources(report: Report): boolean {
+  return report.images.some((image) => image.source === "archive" || image.source === "mirror");
+}
+
+/** "18 archive, 2 upstream": how many images each source served, in a fixed order. */
+export function sourceCounts(report: Report): string {
+  const order = ["engine", "archive", "mirror", "upstream"] as const;
+  const counts = order.map((source) => [source, report.images.filter((image) => image.source === source).length] as const);
+  return counts
+    .filter(([, n]) => n > 0)
+    .map(([source, n]) => `${n} ${source}`)
+    .join(", ");
+}
+
+/** One line per archive that failed, naming the file; empty when none did. */
+export function archiveFailures(report: Report): string[] {
+  return (report.archives ?? []).filter((a) => a.status === "failed").map((a) => oneLine(a.message ?? `${a.action} of ${a.file} failed`));
+}
+
 /** The final per-image summary printed by the CLI; plain text unless options.color. Ends with a newline. */
 export function formatSummary(report: Report, options: SummaryOptions = {}): string {
   const lines: string[] = [];
   // Source columns appear only in runs with mirrors, so a plain run's summary stays as narrow as before.
   const mirrored = report.registries.some((stats) => stats.mirrorOf !== undefined) || report.images.some((image) => image.mirror !== undefined);
   if (report.images.length > 0) {
+    const sources = showsSources(report) || mirrored;
     const rows = report.images.map((image): Cell[] => [
       { text: image.status, ...(options.color ? { color: ANSI_COLORS[image.status] } : {}) },
+      ...(sources ? [{ text: sourceOf(image) }] : []),
       { text: image.reference },
-      ...(mirrored ? [{ text: sourceOf(image) }] : []),
       { text: String(image.attempts.length) },
       { text: formatDuration(image.durationMs) },
       { text: describeOutcome(image) },
     ]);
-    lines.push(...renderTable(["STATUS", "IMAGE", ...(mirrored ? ["SOURCE"] : []), "ATTEMPTS", "TIME", "REASON"], rows, ["left", "left", ...(mirrored ? ["left" as const] : []), "right", "right", "left"]));
+    const header = ["STATUS", ...(sources ? ["SOURCE"] : []), "IMAGE", "ATTEMPTS", "TIME", "REASON"];
+    const align: Align[] = ["left", ...(sources ? ["left" as const] : []), "left", "right", "right", "left"];
+    lines.push(...renderTable(header, rows, align));
+    lines.push("");
+  }
+  const saved = (report.archives ?? []).filter((a) => a.action === "save" && a.status === "ok").length;
+  const loaded = (report.archives ?? []).filter((a) => a.action === "load" && a.status === "ok").length;
+  if (report.archives !== undefined) {
+    lines.push(`archives: ${loaded} loaded, ${saved} saved${sourceCounts(report) ? `; images by source: ${sourceCounts(report)}` : ""}`);
+    for (const failure of archiveFailures(report)) lines.push(`archive FAILED: ${failure}`);
     lines.push("");
   }
   if (report.registries.length > 0) {

@@ -78,7 +78,9 @@ export async function preflight(reference: Reference, ctx: DirectContext, state:
     }
     if (result.kind === "unavailable") {
       check.failed();
-      // Behind a gate this failure just closed, ask again when it opens; otherwise the engine tries.
+      // Give the rest of the first wave's answers a moment to tell an outage (the gate closes, and
+      // this image asks again when it opens) from this image's own problem (the engine tries).
+      if (gate.isOpen) await ctx.clock.sleep(pollDelay(ctx.random), ctx.signal);
       if (gate.isOpen) return { kind: "pull" };
       continue;
     }
@@ -256,7 +258,8 @@ function pollDelay(random: Random): number {
 
 /**
  * Holds each registry's pulls until every image of that registry has had its preflight, then
- * applies the quota plan once: images the quota cannot cover end at once, before any pull.
+ * applies the quota plan once: images the quota cannot cover end at once, before any pull. Only
+ * registries that report a quota hold their pulls.
  */
 export function createQuotaBarrier(init: {
   readonly references: readonly Reference[];
@@ -303,7 +306,9 @@ export function createQuotaBarrier(init: {
       group.expected.delete(reference.canonical);
       if (pulls) group.needed.add(reference.canonical);
       if (group.expected.size === 0) decide(reference.registry, group);
-      if (!pulls) return undefined;
+      // A registry that reported no quota (everything but Docker Hub) has no plan to wait for:
+      // the pull starts now instead of after the slowest preflight of the batch.
+      if (!pulls || init.quotaOf(reference.registry) === undefined) return undefined;
       const notPulled = await group.settled;
       return notPulled.has(reference.canonical) ? { status: "failed", class: "rate-limited", rule: "quota-plan", reason: group.reason } : undefined;
     },

@@ -237,9 +237,15 @@ async function attempts(state: ImageState, context: RunContext): Promise<ImageRe
   const { clock, engine, settings, random } = context.options;
   const { reference } = state;
   const image = reference.canonical;
-  if (settings.pullPolicy === "missing" && (await isPresent(engine, reference, context))) {
-    context.emit({ type: "present", at: clock.now(), image });
-    return finish(state, context, "present", "present", { reason: "already present on the engine (--pull missing)" });
+  if (settings.pullPolicy !== "always" && (await isPresent(engine, reference, context))) {
+    context.emit({ type: "present", at: clock.now(), image, source: "engine" });
+    return finish(state, context, "present", "present", { reason: `already present on the engine (--pull ${settings.pullPolicy})`, source: "engine" });
+  }
+  if (settings.pullPolicy === "never") {
+    if (context.signal.aborted) return interrupted(state, context);
+    const reason = `${image} is not present and not in the archives; --pull never forbids pulling`;
+    context.emit({ type: "failed", at: clock.now(), image, class: "permanent", message: reason, attempts: 0 });
+    return finish(state, context, "failed", "permanent", { reason, rule: "pull-never" });
   }
   const mirrors = mirrorsOf(reference.registry, settings.mirrors);
   const settled = await beforeFirstPull(state, context, mirrors.length > 0);
@@ -331,8 +337,8 @@ async function beforeFirstPull(state: ImageState, context: RunContext, hasMirror
   const mirrorMayServe = hasMirrors && found.kind === "settled" && (found.class === "rate-limited" || found.rule === "registry-denied");
   if (found.kind === "settled" && !mirrorMayServe) return settle(state, context, found);
   if (settings.pullPolicy === "always" && found.digest && (await hasDigest(engine, reference, found.digest, context))) {
-    context.emit({ type: "present", at: clock.now(), image: reference.canonical });
-    return finish(state, context, "present", "present", { reason: `already on the engine with the digest the registry names (${found.digest}): not pulled again` });
+    context.emit({ type: "present", at: clock.now(), image: reference.canonical, source: "engine" });
+    return finish(state, context, "present", "present", { reason: `already on the engine with the digest the registry names (${found.digest}): not pulled again`, source: "engine" });
   }
   // An image with mirrors does not count against its registry's quota plan: a mirror should serve it.
   const cut = await direct.barrier.arrive(reference, !hasMirrors);
@@ -344,9 +350,9 @@ function settle(state: ImageState, context: RunContext, settled: Settled): Image
   const { clock } = context.options;
   const image = state.reference.canonical;
   if (settled.status === "skipped") context.emit({ type: "skipped", at: clock.now(), image, message: settled.reason });
-  else if (settled.status === "present") context.emit({ type: "present", at: clock.now(), image });
+  else if (settled.status === "present") context.emit({ type: "present", at: clock.now(), image, source: "engine" });
   else context.emit({ type: "failed", at: clock.now(), image, class: settled.class, message: settled.reason, attempts: state.attempts.length });
-  return finish(state, context, settled.status, settled.class, { reason: settled.reason, rule: settled.rule });
+  return finish(state, context, settled.status, settled.class, { reason: settled.reason, rule: settled.rule, ...(settled.status === "present" ? { source: "engine" as const } : {}) });
 }
 
 /** Whether the engine's copy of the image is the one the registry names (its RepoDigests hold that digest). */
@@ -593,9 +599,14 @@ function interrupted(state: ImageState, context: RunContext): ImageResult {
   return finish(state, context, "failed", reason, { reason: message });
 }
 
-function finish(state: ImageState, context: RunContext, status: ImageResult["status"], outcome: OutcomeClass, extra: { reason?: string; digest?: string; bytes?: number; stack?: string; rule?: string; platform?: string; source?: ImageSource; mirror?: string }): ImageResult {
+function finish(
+  state: ImageState,
+  context: RunContext,
+  status: ImageResult["status"],
+  outcome: OutcomeClass,
+  extra: { reason?: string; digest?: string; bytes?: number; stack?: string; rule?: string; platform?: string; source?: ImageSource; mirror?: string },
+): ImageResult {
   const platform = extra.platform ?? state.reference.platform;
-  const source = extra.source ?? (status === "present" ? "engine" : undefined);
   const reason = extra.reason ?? (state.warnings.length > 0 ? state.warnings.join("; ") : undefined);
   return {
     input: state.reference.input,
@@ -608,12 +619,12 @@ function finish(state: ImageState, context: RunContext, status: ImageResult["sta
     ...(extra.digest !== undefined ? { digest: extra.digest } : {}),
     ...(state.resolvedDigest !== undefined ? { resolvedDigest: state.resolvedDigest } : {}),
     ...(platform !== undefined ? { platform } : {}),
+    ...(extra.source !== undefined ? { source: extra.source } : {}),
+    ...(extra.mirror !== undefined ? { mirror: extra.mirror } : {}),
     bytes: extra.bytes ?? 0,
     durationMs: context.options.clock.now() - state.startedAt,
     attempts: state.attempts,
     ...(extra.stack !== undefined ? { stack: extra.stack } : {}),
-    ...(source !== undefined ? { source } : {}),
-    ...(extra.mirror !== undefined ? { mirror: extra.mirror } : {}),
   };
 }
 

@@ -150,6 +150,32 @@ describe("registry transport on loopback sockets", () => {
     assert.equal(seenByOther[0]?.authorization, undefined, "the token never reaches another origin");
   });
 
+  it("gives a HEAD's socket back to the pool: 4 HEADs after 16 reuse the 16 connections", async () => {
+    // A registry's HEAD names the manifest's length but sends no body; an unread answer kept its
+    // socket busy, so HEADs beyond the pool's 16 sockets waited for the server to drop idle ones.
+    let connections = 0;
+    const registry = await listen(
+      createHttpServer((_req, res) => {
+        res.writeHead(200, { "Content-Length": "591", "Docker-Content-Digest": `sha256:${"0".repeat(64)}` });
+        res.end();
+      }),
+    );
+    registry.on("connection", () => connections++);
+    const t = transport();
+    const head = async (label: string) => {
+      const answered = await t.send({ method: "HEAD", url: new URL(`http://127.0.0.1:${port(registry)}/v2/r/manifests/v1`), maxBodyBytes: 0 });
+      assert.equal(answered.ok && answered.response.status, 200, `${label}: ${JSON.stringify(answered)}`);
+    };
+    try {
+      await Promise.all(Array.from({ length: 16 }, (_x, i) => head(`HEAD ${i + 1}`)));
+      await Promise.all(Array.from({ length: 4 }, (_x, i) => head(`HEAD ${i + 17}`)));
+    } finally {
+      t.close();
+      await close(registry);
+    }
+    assert.equal(connections, 16);
+  });
+
   it("rejects with the caller's reason when the caller aborts, and never leaks the URL's query", async () => {
     const t = transport();
     const controller = new AbortController();

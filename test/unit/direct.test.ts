@@ -243,3 +243,21 @@ describe("quota plan", () => {
     assert.match(result.images[0]?.reason ?? "", /0 of 100 pulls left per 6 h for acct-1.*log in/);
   });
 });
+
+describe("preflight overlaps the pulls", () => {
+  it("a registry that reports no quota does not hold an image's pull until the slowest preflight of the batch", async () => {
+    const clock = new FakeClock();
+    const { client } = scriptedRegistry(clock, () => ok());
+    // One preflight takes 5 s (a slow HEAD); the others 10 ms.
+    const slow: RegistryClient = {
+      ...client,
+      async resolveManifest(target) {
+        if (target.repository === "slow") await clock.sleep(5000);
+        return client.resolveManifest(target);
+      },
+    };
+    const { engine, pulls } = scriptedEngine(clock, () => pulled);
+    await run(clock, [image("slow"), image("fast")], engine, slow);
+    assert.ok((pulls.find((p) => p.repository === "fast")?.at ?? Number.NaN) < 1000, JSON.stringify(pulls));
+  });
+});

@@ -138,7 +138,7 @@ function assertNoSecret(outcome: AttemptOutcome | string) {
 describe("engine client: connecting", () => {
   it("speaks the server's API version when it is older than ours", async () => {
     const engine = await connect();
-    assert.deepEqual(engine.info, { address: `unix://${fake.socket}`, apiVersion: "1.41", serverVersion: "20.10.24", os: "linux", arch: "amd64" });
+    assert.deepEqual(engine.info, { address: `unix://${fake.socket}`, apiVersion: "1.41", serverApiVersion: "1.41", serverVersion: "20.10.24", os: "linux", arch: "amd64" });
     assert.deepEqual(fake.seen.map((s) => s.url), ["/version"]);
   });
 

@@ -163,6 +163,23 @@ describe("outage gate", () => {
     });
   });
 
+  it("a gate opened by a direct probe releases its waiters over directReleaseSpreadMs (250 ms), not the engine probes' 1 s", async () => {
+    const { gate, clock } = setup();
+    gate.probeWith(async () => "up");
+    gate.close("down");
+    const waiters = ["a", "b", "c", "d"].map((image) => waiter(gate, clock, image));
+    // The first direct probe goes after about a second (1000 ms ±10 %, half: 1000) and answers "up".
+    await clock.advance(1000);
+    assert.equal(gate.state.kind, "open");
+    const openedAt = clock.now();
+    await clock.advance(250);
+    // Slot i of 4 over 250 ms with random 0.5: (i + 0.5) × 62.5 ms.
+    assert.deepEqual(
+      waiters.map((w) => (w.at ?? NaN) - openedAt),
+      [31, 94, 156, 219],
+    );
+  });
+
   it("a waiter whose release delay ends after the gate closed again queues again in its old place", async () => {
     const { gate, clock, events } = setup();
     gate.close("down");

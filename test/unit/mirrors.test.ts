@@ -299,8 +299,8 @@ describe("mirrors in the reports", () => {
 
   it("the summary shows each image's source, bytes per source, and the engine's own mirrors", () => {
     const text = formatSummary(base);
-    assert.match(text, /STATUS\s+IMAGE\s+SOURCE/);
-    assert.match(text, /docker\.io\/library\/nginx:1\.27\s+mirror harbor\.example\/proxy-hub/);
+    assert.match(text, /STATUS\s+SOURCE\s+IMAGE/);
+    assert.match(text, /pulled\s+mirror harbor\.example\/proxy-hub\s+docker\.io\/library\/nginx:1\.27/);
     assert.match(text, /harbor\.example\/proxy-hub \(mirror of docker\.io\)\s+1\s+0\s+0ms\s+72\.4 MB/);
     assert.match(text, /engine registry-mirrors .*Docker Hub only.*https:\/\/mirror\.gcr\.io\//);
   });

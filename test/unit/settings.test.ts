@@ -61,7 +61,7 @@ describe("settings", () => {
     [{ PULL_PARALLEL: "eight" }, {}, "PULL_PARALLEL", /PULL_PARALLEL="eight"/],
     [{}, { parallel: "x" }, "--parallel", /--parallel="x"/],
     [{ PULL_SEED: "seed" }, {}, "PULL_SEED", /PULL_SEED/],
-    [{ PULL_POLICY: "never" }, {}, "PULL_POLICY", /"always" or "missing"/],
+    [{ PULL_POLICY: "sometimes" }, {}, "PULL_POLICY", /"always" or "missing" or "never"/],
     [{ PULL_BACKOFF_BASE: "10", PULL_BACKOFF_MAX: "5" }, {}, "PULL_BACKOFF_MAX", /below PULL_BACKOFF_BASE/],
     // 400 digits are Infinity as a number: the JSON report would write null.
     [{ PULL_DEADLINE: "9".repeat(400) }, {}, "PULL_DEADLINE", /too large/],
