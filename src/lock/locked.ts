@@ -126,33 +126,41 @@ function digestsFor(repoDigests: readonly string[], reference: Reference): strin
 export async function lockEntries(report: Report, engine: Engine | undefined, signal?: AbortSignal): Promise<{ locked: LockedImage[]; unlocked: UnlockedImage[] }> {
   const locked: LockedImage[] = [];
   const unlocked: UnlockedImage[] = [];
+  // An engine that failed to answer once is not asked again: each request is bounded, but a
+  // thousand present images times the request timeout is not.
+  let asking = engine;
   for (const image of report.images) {
     if (image.status !== "pulled" && image.status !== "present") {
       unlocked.push({ reference: image.reference, why: `${image.status}: ${image.class}` });
       continue;
     }
-    const digest = await digestOf(image, engine, signal);
-    if (digest.ok) locked.push({ reference: image.reference, digest: digest.value });
-    else unlocked.push({ reference: image.reference, why: `${image.status}, but ${digest.error}` });
+    const digest = await digestOf(image, asking, signal);
+    if (digest.ok) {
+      locked.push({ reference: image.reference, digest: digest.value });
+      continue;
+    }
+    unlocked.push({ reference: image.reference, why: `${image.status}, but ${digest.error.message}` });
+    if (digest.error.engineFailed) asking = undefined;
   }
   return { locked, unlocked };
 }
 
-async function digestOf(image: ImageResult, engine: Engine | undefined, signal?: AbortSignal): Promise<Result<string, string>> {
+async function digestOf(image: ImageResult, engine: Engine | undefined, signal?: AbortSignal): Promise<Result<string, { message: string; engineFailed?: boolean }>> {
   const known = image.resolvedDigest ?? image.digest;
   if (known) return { ok: true, value: known };
   const parsed = parseReference(image.reference);
-  if (!parsed.ok) return { ok: false, error: "its reference does not parse" };
+  if (!parsed.ok) return { ok: false, error: { message: "its reference does not parse" } };
   if (parsed.value.digest) return { ok: true, value: parsed.value.digest };
-  if (!engine?.repoDigests) return { ok: false, error: "the engine cannot say its digest" };
+  if (!engine) return { ok: false, error: { message: "the engine was not asked its digest (it failed to answer for an earlier image)" } };
+  if (!engine.repoDigests) return { ok: false, error: { message: "this engine cannot tell an image's digest" } };
   try {
     const digests = digestsFor((await engine.repoDigests(parsed.value, signal)) ?? [], parsed.value);
     // One content, several digests (pulled once by index, once by platform manifest): none is "the" one.
     const distinct = [...new Set(digests)];
     if (distinct.length === 1 && distinct[0]) return { ok: true, value: distinct[0] };
-    return { ok: false, error: distinct.length === 0 ? "the engine has no registry digest for it (built locally?)" : `the engine has ${distinct.length} digests for it` };
+    return { ok: false, error: { message: distinct.length === 0 ? "the engine has no registry digest for it (built locally?)" : `the engine has ${distinct.length} digests for it` } };
   } catch (error) {
-    return { ok: false, error: `the engine could not say its digest (${(error as Error).message})` };
+    return { ok: false, error: { message: `the engine could not say its digest (${(error as Error).message})`, engineFailed: true } };
   }
 }
 

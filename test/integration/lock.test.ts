@@ -57,13 +57,14 @@ describe("lock file: --lock and --locked", () => {
     await files?.remove();
   });
 
-  it("--lock writes each image's digest as the registry names it, and the same with preflight off (the engine's)", async () => {
+  it("--lock writes each image's digest as the registry names it, the same with preflight off (the engine's), and for present images", async () => {
     const a = await stack.pushImage(stack.image("lock-a"), "1");
     const b = await stack.pushImage(stack.image("lock-b"), "2");
     const refs = [stack.ref(a.repository, "1"), stack.ref(b.repository, "2")];
-    for (const preflight of ["on", "off"]) {
-      const lock = files.file(`written-${preflight}.lock`);
-      const run = await runCli([...refs, "--lock", lock], { env: env({ PULL_PREFLIGHT: preflight }) });
+    // Then already present under --pull missing: the digest comes from the engine's RepoDigests.
+    for (const [preflight, policy] of [["on", "always"], ["off", "always"], ["off", "missing"]] as const) {
+      const lock = files.file(`written-${preflight}-${policy}.lock`);
+      const run = await runCli([...refs, "--lock", lock], { env: env({ PULL_PREFLIGHT: preflight, PULL_POLICY: policy }) });
       assert.equal(run.code, 0, run.stderr);
       const text = await readFile(lock, "utf8");
       assert.equal(text.split("\n")[0], HEADER);
@@ -129,6 +130,13 @@ describe("lock file: --lock and --locked", () => {
     assert.equal(stack.proxy.log.filter((e) => e.startedAt >= since && e.client === "engine" && e.repository === moving.repository).length, 0);
     // Already on the engine from the locking run, with the locked digest: not pulled again.
     assert.equal(unmoved?.status, "present");
+ 
+    // Without preflight nothing can tell that the tag moved: prepull says so, and pulls the locked digest.
+    const unchecked = await runCli([...refs, "--locked", lock], { env: env({ PULL_PREFLIGHT: "off" }) });
+    assert.equal(unchecked.code, 0, unchecked.stderr);
+    assert.match(unchecked.stderr, /warning: --locked with --preflight off: the locked digests are pulled without asking the registries whether the tags moved/);
+    const local = await localDigests(refs[0] ?? "");
+    assert.ok(local?.repoDigests.includes(`${stack.host}/${moving.repository}@${moving.manifestDigest}`), local?.repoDigests.join());
   });
 
   it("--locked with an image the lock misses fails that image naming the lock file; a bad lock file is a usage error naming file and line", async () => {

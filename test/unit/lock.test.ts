@@ -267,6 +267,27 @@ describe("lockEntries", () => {
       { reference: "docker.io/library/broken:1", why: "failed: permanent" },
     ]);
   });
+
+  it("an engine that fails to say one image's digest is not asked again for the next", async () => {
+    let asked = 0;
+    const engine: Engine = {
+      pull: async () => ({ ok: true, bytes: 0, upToDate: true }),
+      hasImage: async () => true,
+      repoDigests: async () => {
+        asked++;
+        throw new Error("engine unreachable: connection refused");
+      },
+    };
+    const present = (reference: string) => result(reference, { status: "present", class: "present" });
+    const report = { images: [present("docker.io/library/a:1"), present("docker.io/library/b:1")] } as unknown as Report;
+    const { locked, unlocked } = await lockEntries(report, engine);
+    assert.equal(asked, 1);
+    assert.deepEqual(locked, []);
+    assert.deepEqual(unlocked.map((u) => u.why), [
+      "present, but the engine could not say its digest (engine unreachable: connection refused)",
+      "present, but the engine was not asked its digest (it failed to answer for an earlier image)",
+    ]);
+  });
 });
 
 describe("--locked in the scheduler", () => {
