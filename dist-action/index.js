@@ -8712,6 +8712,17 @@ function dedupeReferences(refs) {
   });
 }
 
+// src/reference/repo-digests.ts
+function digestsFor(repoDigests, reference) {
+  return repoDigests.flatMap((entry) => {
+    const parsed = parseReference(entry);
+    return parsed.ok && parsed.value.registry === reference.registry && parsed.value.repository === reference.repository && parsed.value.digest ? [parsed.value.digest] : [];
+  });
+}
+function namesDigest(repoDigests, reference, digest) {
+  return digestsFor(repoDigests, reference).includes(digest);
+}
+
 // src/exit-codes.ts
 var EXIT = {
   /** Every image pulled, present or skipped. */
@@ -10378,214 +10389,6 @@ function createSlots(limit) {
   };
 }
 
-// src/lock/locked.ts
-import { readFile as readFile3, stat as stat2 } from "node:fs/promises";
-
-// src/lock/lock-file.ts
-var LOCK_FORMAT = 1;
-var HEADER = `# prepull-lock v${LOCK_FORMAT}`;
-var HEADER_PATTERN = /^# prepull-lock v(\d+)\s*$/;
-var UNLOCKED_PATTERN = /^#\s*not locked:\s*(\S+)/;
-var LOCK_MAX_BYTES = 16 * 1024 * 1024;
-var MAX_ERRORS = 20;
-function formatLock(locked, unlocked) {
-  const byReference = (a, b) => a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0;
-  const lines2 = [
-    HEADER,
-    "# One image a line: the reference as prepull normalizes it, a space, the manifest digest it resolved to.",
-    "# Written by `prepull --lock FILE`, read by `prepull --locked FILE`; regenerate it rather than edit it.",
-    ...[...locked].sort(byReference).map((image) => `${image.reference} ${image.digest}`),
-    ...[...unlocked].sort(byReference).map((image) => `# not locked: ${image.reference} (${oneLine2(image.why)})`)
-  ];
-  return `${lines2.join("\n")}
-`;
-}
-function oneLine2(text) {
-  const flat = text.replace(new RegExp("\\p{Cc}+", "gu"), " ").trim();
-  return flat.length > 200 ? `${flat.slice(0, 199)}…` : flat;
-}
-function parseLock(text) {
-  const lines2 = text.replace(/^\uFEFF/, "").split(/\r?\n/);
-  if (lines2.at(-1) === "") lines2.pop();
-  const errors = [];
-  const header2 = checkHeader(lines2[0]);
-  if (header2) return { ok: false, error: [{ line: 1, message: header2 }] };
-  const entries = /* @__PURE__ */ new Map();
-  const unlocked = /* @__PURE__ */ new Map();
-  lines2.forEach((raw, index) => {
-    const line = index + 1;
-    const text2 = raw.trim();
-    if (index === 0 || text2 === "") return;
-    if (text2.startsWith("#")) {
-      const match = UNLOCKED_PATTERN.exec(text2);
-      const reference2 = match?.[1] ? parseReference(match[1]) : void 0;
-      if (reference2?.ok) unlocked.set(reference2.value.canonical, line);
-      return;
-    }
-    const parsed = parseLine(text2);
-    if (!parsed.ok) return void errors.push({ line, message: parsed.error });
-    const { reference, digest } = parsed.value;
-    const earlier = entries.get(reference.canonical);
-    if (earlier) return void errors.push({ line, message: `${reference.canonical} is already locked on line ${earlier.line}: each image may appear once` });
-    entries.set(reference.canonical, { reference, digest, line });
-  });
-  return errors.length > 0 ? { ok: false, error: errors.slice(0, MAX_ERRORS) } : { ok: true, value: { entries, unlocked } };
-}
-function checkHeader(first) {
-  const match = HEADER_PATTERN.exec(first?.trim() ?? "");
-  if (!match) return `not a prepull lock file: the first line must be "${HEADER}" (write the file with prepull --lock)`;
-  const version2 = Number(match[1]);
-  if (version2 !== LOCK_FORMAT) return `lock file format v${version2} is not the v${LOCK_FORMAT} this prepull reads: ${version2 > LOCK_FORMAT ? "upgrade prepull" : "write the file again with prepull --lock"}`;
-  return void 0;
-}
-function parseLine(text) {
-  const fields = text.split(/\s+/);
-  if (fields.length !== 2) return { ok: false, error: `expected "REFERENCE DIGEST" (two fields separated by a space), found ${fields.length} field${fields.length === 1 ? "" : "s"}: ${JSON.stringify(text.slice(0, 200))}` };
-  const [name = "", digest = ""] = fields;
-  const reference = parseReference(name);
-  if (!reference.ok) return { ok: false, error: `invalid image reference ${JSON.stringify(name)}: ${reference.error.reason}` };
-  const bad = checkDigest(digest);
-  if (bad) return { ok: false, error: `invalid digest for ${reference.value.canonical}: ${bad}` };
-  if (reference.value.digest !== void 0 && reference.value.digest !== digest) {
-    return { ok: false, error: `${name} names the digest ${reference.value.digest} but is locked to ${digest}: they must be the same` };
-  }
-  return { ok: true, value: { reference: reference.value, digest } };
-}
-function formatLockErrors(path2, errors) {
-  return errors.map((e) => `${path2}:${e.line}: ${e.message}`).join("\n");
-}
-
-// src/lock/locked.ts
-async function readLockFile(path2) {
-  let text;
-  try {
-    const info = await stat2(path2);
-    if (info.isDirectory()) return { ok: false, error: `cannot read the lock file ${JSON.stringify(path2)}: it is a directory` };
-    if (info.size > LOCK_MAX_BYTES) return { ok: false, error: `the lock file ${JSON.stringify(path2)} is ${info.size} bytes, more than the ${LOCK_MAX_BYTES} a lock file can be: is it the right file?` };
-    text = await readFile3(path2, "utf8");
-  } catch (error) {
-    const code = error.code;
-    const why = code === "ENOENT" ? "no such file (write it first with prepull --lock)" : code === "EACCES" ? "permission denied" : error.message;
-    return { ok: false, error: `cannot read the lock file ${JSON.stringify(path2)}: ${why}` };
-  }
-  const parsed = parseLock(text);
-  if (!parsed.ok) return { ok: false, error: `invalid lock file ${JSON.stringify(path2)}:
-${formatLockErrors(path2, parsed.error)}` };
-  return parsed;
-}
-function lockCheck(lock, path2) {
-  return {
-    missing(reference) {
-      if (lock.entries.has(reference.canonical)) return void 0;
-      const line = lock.unlocked.get(reference.canonical);
-      const why = line !== void 0 ? `the run that wrote it could not lock it (line ${line} says why)` : `the image list changed since the lock was written: run prepull --lock ${path2} with this image among the inputs`;
-      return { status: "failed", class: "permanent", rule: "lock-missing", reason: `${reference.canonical} is not in the lock file ${path2}: ${why}; under --locked every image must be locked` };
-    },
-    moved(reference, current) {
-      const entry = lock.entries.get(reference.canonical);
-      if (!entry || reference.digest !== void 0 || entry.digest === current) return void 0;
-      return {
-        status: "failed",
-        class: "permanent",
-        rule: "lock-tag-moved",
-        reason: `tag moved from ${entry.digest} to ${current}: ${path2} line ${entry.line} locks ${reference.canonical} to ${entry.digest}, the registry now names ${current}; not pulled. Lock the new image with prepull --lock ${path2}, or point the tag back`
-      };
-    }
-  };
-}
-function pinned(reference, digest) {
-  return { ...reference, digest, canonical: `${reference.registry}/${reference.repository}@${digest}` };
-}
-function lockedEngine(engine, lock) {
-  const pinOf = (reference) => {
-    const entry = reference.digest === void 0 ? lock.entries.get(reference.canonical) : void 0;
-    return entry ? pinned(reference, entry.digest) : void 0;
-  };
-  const wrapped = {
-    pull: async (request2) => {
-      const pin = pinOf(request2.reference);
-      return pin ? pullAndTag(engine, request2, pin) : engine.pull(request2);
-    },
-    hasImage: async (reference, signal) => {
-      const pin = pinOf(reference);
-      if (!pin) return engine.hasImage(reference, signal);
-      if (!engine.repoDigests) return false;
-      const digests = await engine.repoDigests(reference, signal);
-      return digests !== void 0 && namesDigest(digests, reference, pin.digest ?? "");
-    },
-    ...engine.platform ? { platform: engine.platform } : {}
-  };
-  if (engine.repoDigests) wrapped.repoDigests = engine.repoDigests.bind(engine);
-  if (engine.registryConfig) wrapped.registryConfig = engine.registryConfig.bind(engine);
-  if (engine.tag) wrapped.tag = engine.tag.bind(engine);
-  return wrapped;
-}
-async function pullAndTag(engine, request2, pin) {
-  const outcome = await engine.pull({ ...request2, reference: pin });
-  if (!outcome.ok) return outcome;
-  const tagged = engine.tag ? await engine.tag(pin.canonical, request2.reference, request2.signal) : { ok: false, error: "this engine cannot tag images (it has no tag method)" };
-  if (tagged.ok) return { ...outcome, digest: outcome.digest ?? pin.digest };
-  if (request2.signal.aborted) return { ok: false, kind: "aborted", bytes: outcome.bytes, answered: true };
-  return { ok: false, kind: "engine", message: `pulled ${pin.canonical} but could not name it ${request2.reference.canonical}: ${tagged.error}`, bytes: outcome.bytes, answered: true };
-}
-function namesDigest(repoDigests, reference, digest) {
-  return digestsFor(repoDigests, reference).includes(digest);
-}
-function digestsFor(repoDigests, reference) {
-  return repoDigests.flatMap((entry) => {
-    const parsed = parseReference(entry);
-    return parsed.ok && parsed.value.registry === reference.registry && parsed.value.repository === reference.repository && parsed.value.digest ? [parsed.value.digest] : [];
-  });
-}
-async function lockEntries(report, engine, signal) {
-  const locked = [];
-  const unlocked = [];
-  let asking = engine;
-  for (const image of report.images) {
-    if (image.status !== "pulled" && image.status !== "present") {
-      unlocked.push({ reference: image.reference, why: `${image.status}: ${image.class}` });
-      continue;
-    }
-    const digest = await digestOf(image, asking, signal);
-    if (digest.ok) {
-      locked.push({ reference: image.reference, digest: digest.value });
-      continue;
-    }
-    unlocked.push({ reference: image.reference, why: `${image.status}, but ${digest.error.message}` });
-    if (digest.error.engineFailed) asking = void 0;
-  }
-  return { locked, unlocked };
-}
-async function digestOf(image, engine, signal) {
-  const known = image.resolvedDigest ?? image.digest;
-  if (known) return { ok: true, value: known };
-  const parsed = parseReference(image.reference);
-  if (!parsed.ok) return { ok: false, error: { message: "its reference does not parse" } };
-  if (parsed.value.digest) return { ok: true, value: parsed.value.digest };
-  if (!engine) return { ok: false, error: { message: "the engine was not asked its digest (it failed to answer for an earlier image)" } };
-  if (!engine.repoDigests) return { ok: false, error: { message: "this engine cannot tell an image's digest" } };
-  try {
-    const digests = digestsFor(await engine.repoDigests(parsed.value, signal) ?? [], parsed.value);
-    const distinct = [...new Set(digests)];
-    if (distinct.length === 1 && distinct[0]) return { ok: true, value: distinct[0] };
-    return { ok: false, error: { message: distinct.length === 0 ? "the engine has no registry digest for it (built locally?)" : `the engine has ${distinct.length} digests for it` } };
-  } catch (error) {
-    return { ok: false, error: { message: `the engine could not say its digest (${error.message})`, engineFailed: true } };
-  }
-}
-function lockingConnect(connect, lock) {
-  let engine;
-  return {
-    connect: async (signal) => {
-      const connected = await connect(signal);
-      if (!connected.ok) return connected;
-      engine = connected.value;
-      return lock ? { ok: true, value: lockedEngine(engine, lock) } : connected;
-    },
-    engine: () => engine
-  };
-}
-
 // src/run/scheduler.ts
 var PREFLIGHT_PARALLEL = 16;
 var DEADLINE = /* @__PURE__ */ Symbol("deadline");
@@ -11157,7 +10960,7 @@ import https from "node:https";
 
 // src/engine/docker-host.ts
 init_secrets();
-import { readFile as readFile4 } from "node:fs/promises";
+import { readFile as readFile3 } from "node:fs/promises";
 import { homedir as osHomedir2 } from "node:os";
 import { join as join3 } from "node:path";
 var DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
@@ -11226,7 +11029,7 @@ async function loadTlsMaterial(paths) {
   const loaded = {};
   for (const [name, path2] of files) {
     try {
-      loaded[name] = await readFile4(path2);
+      loaded[name] = await readFile3(path2);
     } catch (error) {
       const code = error.code ?? "read error";
       return fail3(`cannot read the Docker TLS file ${path2} (${code}): DOCKER_TLS_VERIFY is set, so ca.pem, cert.pem and key.pem must be in DOCKER_CERT_PATH (default ~/.docker).`);
@@ -12383,13 +12186,13 @@ function hash(text) {
 }
 
 // src/sources/image-list.ts
-import { readFile as readFile5 } from "node:fs/promises";
+import { readFile as readFile4 } from "node:fs/promises";
 function parseImageList(text) {
   return text.split(/\r?\n/).map((line) => line.replace(/(^|\s)#.*$/, "").trim()).filter((line) => line !== "");
 }
 async function readImageListFile(path2) {
   try {
-    return { ok: true, value: parseImageList(await readFile5(path2, "utf8")) };
+    return { ok: true, value: parseImageList(await readFile4(path2, "utf8")) };
   } catch (error) {
     const code = error.code;
     const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : code === "EACCES" ? "permission denied" : error.message;
@@ -13023,6 +12826,202 @@ async function writeOutputs(report, args, io, lock) {
     }
   }
   return ok;
+}
+
+// src/lock/lock-file.ts
+var LOCK_FORMAT = 1;
+var HEADER = `# prepull-lock v${LOCK_FORMAT}`;
+var HEADER_PATTERN = /^# prepull-lock v(\d+)\s*$/;
+var UNLOCKED_PATTERN = /^#\s*not locked:\s*(\S+)/;
+var LOCK_MAX_BYTES = 16 * 1024 * 1024;
+var MAX_ERRORS = 20;
+function formatLock(locked, unlocked) {
+  const byReference = (a, b) => a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0;
+  const lines2 = [
+    HEADER,
+    "# One image a line: the reference as prepull normalizes it, a space, the manifest digest it resolved to.",
+    "# Written by `prepull --lock FILE`, read by `prepull --locked FILE`; regenerate it rather than edit it.",
+    ...[...locked].sort(byReference).map((image) => `${image.reference} ${image.digest}`),
+    ...[...unlocked].sort(byReference).map((image) => `# not locked: ${image.reference} (${oneLine2(image.why)})`)
+  ];
+  return `${lines2.join("\n")}
+`;
+}
+function oneLine2(text) {
+  const flat = text.replace(new RegExp("\\p{Cc}+", "gu"), " ").trim();
+  return flat.length > 200 ? `${flat.slice(0, 199)}…` : flat;
+}
+function parseLock(text) {
+  const lines2 = text.replace(/^\uFEFF/, "").split(/\r?\n/);
+  if (lines2.at(-1) === "") lines2.pop();
+  const errors = [];
+  const header2 = checkHeader(lines2[0]);
+  if (header2) return { ok: false, error: [{ line: 1, message: header2 }] };
+  const entries = /* @__PURE__ */ new Map();
+  const unlocked = /* @__PURE__ */ new Map();
+  lines2.forEach((raw, index) => {
+    const line = index + 1;
+    const text2 = raw.trim();
+    if (index === 0 || text2 === "") return;
+    if (text2.startsWith("#")) {
+      const match = UNLOCKED_PATTERN.exec(text2);
+      const reference2 = match?.[1] ? parseReference(match[1]) : void 0;
+      if (reference2?.ok) unlocked.set(reference2.value.canonical, line);
+      return;
+    }
+    const parsed = parseLine(text2);
+    if (!parsed.ok) return void errors.push({ line, message: parsed.error });
+    const { reference, digest } = parsed.value;
+    const earlier = entries.get(reference.canonical);
+    if (earlier) return void errors.push({ line, message: `${reference.canonical} is already locked on line ${earlier.line}: each image may appear once` });
+    entries.set(reference.canonical, { reference, digest, line });
+  });
+  return errors.length > 0 ? { ok: false, error: errors.slice(0, MAX_ERRORS) } : { ok: true, value: { entries, unlocked } };
+}
+function checkHeader(first) {
+  const match = HEADER_PATTERN.exec(first?.trim() ?? "");
+  if (!match) return `not a prepull lock file: the first line must be "${HEADER}" (write the file with prepull --lock)`;
+  const version2 = Number(match[1]);
+  if (version2 !== LOCK_FORMAT) return `lock file format v${version2} is not the v${LOCK_FORMAT} this prepull reads: ${version2 > LOCK_FORMAT ? "upgrade prepull" : "write the file again with prepull --lock"}`;
+  return void 0;
+}
+function parseLine(text) {
+  const fields = text.split(/\s+/);
+  if (fields.length !== 2) return { ok: false, error: `expected "REFERENCE DIGEST" (two fields separated by a space), found ${fields.length} field${fields.length === 1 ? "" : "s"}: ${JSON.stringify(text.slice(0, 200))}` };
+  const [name = "", digest = ""] = fields;
+  const reference = parseReference(name);
+  if (!reference.ok) return { ok: false, error: `invalid image reference ${JSON.stringify(name)}: ${reference.error.reason}` };
+  const bad = checkDigest(digest);
+  if (bad) return { ok: false, error: `invalid digest for ${reference.value.canonical}: ${bad}` };
+  if (reference.value.digest !== void 0 && reference.value.digest !== digest) {
+    return { ok: false, error: `${name} names the digest ${reference.value.digest} but is locked to ${digest}: they must be the same` };
+  }
+  return { ok: true, value: { reference: reference.value, digest } };
+}
+function formatLockErrors(path2, errors) {
+  return errors.map((e) => `${path2}:${e.line}: ${e.message}`).join("\n");
+}
+
+// src/lock/locked.ts
+import { readFile as readFile5, stat as stat2 } from "node:fs/promises";
+async function readLockFile(path2) {
+  let text;
+  try {
+    const info = await stat2(path2);
+    if (info.isDirectory()) return { ok: false, error: `cannot read the lock file ${JSON.stringify(path2)}: it is a directory` };
+    if (info.size > LOCK_MAX_BYTES) return { ok: false, error: `the lock file ${JSON.stringify(path2)} is ${info.size} bytes, more than the ${LOCK_MAX_BYTES} a lock file can be: is it the right file?` };
+    text = await readFile5(path2, "utf8");
+  } catch (error) {
+    const code = error.code;
+    const why = code === "ENOENT" ? "no such file (write it first with prepull --lock)" : code === "EACCES" ? "permission denied" : error.message;
+    return { ok: false, error: `cannot read the lock file ${JSON.stringify(path2)}: ${why}` };
+  }
+  const parsed = parseLock(text);
+  if (!parsed.ok) return { ok: false, error: `invalid lock file ${JSON.stringify(path2)}:
+${formatLockErrors(path2, parsed.error)}` };
+  return parsed;
+}
+function lockCheck(lock, path2) {
+  return {
+    missing(reference) {
+      if (lock.entries.has(reference.canonical)) return void 0;
+      const line = lock.unlocked.get(reference.canonical);
+      const why = line !== void 0 ? `the run that wrote it could not lock it (line ${line} says why)` : `the image list changed since the lock was written: run prepull --lock ${path2} with this image among the inputs`;
+      return { status: "failed", class: "permanent", rule: "lock-missing", reason: `${reference.canonical} is not in the lock file ${path2}: ${why}; under --locked every image must be locked` };
+    },
+    moved(reference, current) {
+      const entry = lock.entries.get(reference.canonical);
+      if (!entry || reference.digest !== void 0 || entry.digest === current) return void 0;
+      return {
+        status: "failed",
+        class: "permanent",
+        rule: "lock-tag-moved",
+        reason: `tag moved from ${entry.digest} to ${current}: ${path2} line ${entry.line} locks ${reference.canonical} to ${entry.digest}, the registry now names ${current}; not pulled. Lock the new image with prepull --lock ${path2}, or point the tag back`
+      };
+    }
+  };
+}
+function pinned(reference, digest) {
+  return { ...reference, digest, canonical: `${reference.registry}/${reference.repository}@${digest}` };
+}
+function lockedEngine(engine, lock) {
+  const lockedDigest = (reference) => reference.digest === void 0 ? lock.entries.get(reference.canonical)?.digest : void 0;
+  const overrides = {
+    pull: async (request2) => {
+      const digest = lockedDigest(request2.reference);
+      return digest ? pullAndTag(engine, request2, pinned(request2.reference, digest)) : engine.pull(request2);
+    },
+    hasImage: async (reference, signal) => {
+      const digest = lockedDigest(reference);
+      if (!digest) return engine.hasImage(reference, signal);
+      if (!engine.repoDigests) return false;
+      const digests = await engine.repoDigests(reference, signal);
+      return digests !== void 0 && namesDigest(digests, reference, digest);
+    }
+  };
+  return new Proxy(engine, {
+    get(target, key) {
+      if (key === "pull" || key === "hasImage") return overrides[key];
+      const value = Reflect.get(target, key, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    }
+  });
+}
+async function pullAndTag(engine, request2, pin) {
+  const outcome = await engine.pull({ ...request2, reference: pin });
+  if (!outcome.ok) return outcome;
+  const tagged = engine.tag ? await engine.tag(pin.canonical, request2.reference, request2.signal) : { ok: false, error: "this engine cannot tag images (it has no tag method)" };
+  if (tagged.ok) return { ...outcome, digest: outcome.digest ?? pin.digest };
+  if (request2.signal.aborted) return { ok: false, kind: "aborted", bytes: outcome.bytes, answered: true };
+  return { ok: false, kind: "engine", message: `pulled ${pin.canonical} but could not name it ${request2.reference.canonical}: ${tagged.error}`, bytes: outcome.bytes, answered: true };
+}
+async function lockEntries(report, engine, signal) {
+  const locked = [];
+  const unlocked = [];
+  let asking = engine;
+  for (const image of report.images) {
+    if (image.status !== "pulled" && image.status !== "present") {
+      unlocked.push({ reference: image.reference, why: `${image.status}: ${image.class}` });
+      continue;
+    }
+    const digest = await digestOf(image, asking, signal);
+    if (digest.ok) {
+      locked.push({ reference: image.reference, digest: digest.value });
+      continue;
+    }
+    unlocked.push({ reference: image.reference, why: `${image.status}, but ${digest.error.message}` });
+    if (digest.error.engineFailed) asking = void 0;
+  }
+  return { locked, unlocked };
+}
+async function digestOf(image, engine, signal) {
+  const known = image.resolvedDigest ?? image.digest;
+  if (known) return { ok: true, value: known };
+  const parsed = parseReference(image.reference);
+  if (!parsed.ok) return { ok: false, error: { message: "its reference does not parse" } };
+  if (parsed.value.digest) return { ok: true, value: parsed.value.digest };
+  if (!engine) return { ok: false, error: { message: "the engine was not asked its digest (it failed to answer for an earlier image)" } };
+  if (!engine.repoDigests) return { ok: false, error: { message: "this engine cannot tell an image's digest" } };
+  try {
+    const digests = digestsFor(await engine.repoDigests(parsed.value, signal) ?? [], parsed.value);
+    const distinct = [...new Set(digests)];
+    if (distinct.length === 1 && distinct[0]) return { ok: true, value: distinct[0] };
+    return { ok: false, error: { message: distinct.length === 0 ? "the engine has no registry digest for it (built locally?)" : `the engine has ${distinct.length} digests for it` } };
+  } catch (error) {
+    return { ok: false, error: { message: `the engine could not say its digest (${error.message})`, engineFailed: true } };
+  }
+}
+function lockingConnect(connect, lock) {
+  let engine;
+  return {
+    connect: async (signal) => {
+      const connected = await connect(signal);
+      if (!connected.ok) return connected;
+      engine = connected.value;
+      return lock ? { ok: true, value: lockedEngine(engine, lock) } : connected;
+    },
+    engine: () => engine
+  };
 }
 
 // src/cli/run.ts

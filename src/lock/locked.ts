@@ -4,7 +4,7 @@
 // (does the tag still name the locked digest?). --lock turns a finished report into lock entries.
 import { readFile, stat } from "node:fs/promises";
 import type { AttemptOutcome, Engine, PullRequest } from "../engine/engine.js";
-import { parseReference } from "../reference/index.js";
+import { digestsFor, namesDigest, parseReference } from "../reference/index.js";
 import type { Settled } from "../run/direct.js";
 import type { RunDependencies } from "../run/pull-images.js";
 import type { ImageResult, Reference, Report, Result } from "../types.js";
@@ -72,29 +72,30 @@ export function pinned(reference: Reference, digest: string): Reference {
  * through untouched.
  */
 export function lockedEngine(engine: Engine, lock: LockFile): Engine {
-  const pinOf = (reference: Reference) => {
-    const entry = reference.digest === undefined ? lock.entries.get(reference.canonical) : undefined;
-    return entry ? pinned(reference, entry.digest) : undefined;
-  };
-  const wrapped: Engine = {
+  // A reference with a digest names its content itself: it is pulled as written.
+  const lockedDigest = (reference: Reference) => (reference.digest === undefined ? lock.entries.get(reference.canonical)?.digest : undefined);
+  const overrides: Pick<Engine, "pull" | "hasImage"> = {
     pull: async (request) => {
-      const pin = pinOf(request.reference);
-      return pin ? pullAndTag(engine, request, pin) : engine.pull(request);
+      const digest = lockedDigest(request.reference);
+      return digest ? pullAndTag(engine, request, pinned(request.reference, digest)) : engine.pull(request);
     },
     hasImage: async (reference, signal) => {
-      const pin = pinOf(reference);
-      if (!pin) return engine.hasImage(reference, signal);
+      const digest = lockedDigest(reference);
+      if (!digest) return engine.hasImage(reference, signal);
       if (!engine.repoDigests) return false; // cannot tell which content the tag names: pull
       const digests = await engine.repoDigests(reference, signal);
-      return digests !== undefined && namesDigest(digests, reference, pin.digest ?? "");
+      return digests !== undefined && namesDigest(digests, reference, digest);
     },
-    ...(engine.platform ? { platform: engine.platform } : {}),
   };
-  // Methods, not properties: bound so engines written as classes keep their `this`.
-  if (engine.repoDigests) wrapped.repoDigests = engine.repoDigests.bind(engine);
-  if (engine.registryConfig) wrapped.registryConfig = engine.registryConfig.bind(engine);
-  if (engine.tag) wrapped.tag = engine.tag.bind(engine);
-  return wrapped;
+  // Everything else is the engine's own, including members added to Engine later; methods stay
+  // bound to it, so engines written as classes keep their `this`.
+  return new Proxy(engine, {
+    get(target, key) {
+      if (key === "pull" || key === "hasImage") return overrides[key];
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 async function pullAndTag(engine: Engine, request: PullRequest, pin: Reference): Promise<AttemptOutcome> {
@@ -104,18 +105,6 @@ async function pullAndTag(engine: Engine, request: PullRequest, pin: Reference):
   if (tagged.ok) return { ...outcome, digest: outcome.digest ?? pin.digest };
   if (request.signal.aborted) return { ok: false, kind: "aborted", bytes: outcome.bytes, answered: true };
   return { ok: false, kind: "engine", message: `pulled ${pin.canonical} but could not name it ${request.reference.canonical}: ${tagged.error}`, bytes: outcome.bytes, answered: true };
-}
-
-/** Whether RepoDigests ("repo@sha256:…", Docker Hub's in the short form) hold `digest` for the reference's repository. */
-export function namesDigest(repoDigests: readonly string[], reference: Reference, digest: string): boolean {
-  return digestsFor(repoDigests, reference).includes(digest);
-}
-
-function digestsFor(repoDigests: readonly string[], reference: Reference): string[] {
-  return repoDigests.flatMap((entry) => {
-    const parsed = parseReference(entry);
-    return parsed.ok && parsed.value.registry === reference.registry && parsed.value.repository === reference.repository && parsed.value.digest ? [parsed.value.digest] : [];
-  });
 }
 
 /**

@@ -12,7 +12,8 @@ import { createDirectState, createQuotaBarrier, gateProbe, preflight, waitForMan
 import { engineWedged, type AttemptWatch, type WatchAttempt, type WatchVerdict } from "../policy/watchdog.js";
 import type { AttemptRecord, Clock, ImageResult, OutcomeClass, PullEvent, Random, Reference, RegistryStats, Settings } from "../types.js";
 import { createSlots, type Slots } from "./slots.js";
-import { namesDigest, type LockCheck } from "../lock/locked.js";
+import type { LockCheck } from "../lock/locked.js";
+import { namesDigest } from "../reference/index.js";
 
 export interface ScheduleOptions {
   readonly engine: Engine;

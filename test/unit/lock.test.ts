@@ -223,6 +223,27 @@ describe("lockedEngine", () => {
   });
 });
 
+describe("lockedEngine passes the rest through", () => {
+  it("keeps the engine's other members, and a class engine's `this`", async () => {
+    class ClassEngine implements Engine {
+      readonly platform = { os: "linux", architecture: "arm64" };
+      private readonly insecure = ["127.0.0.1:5000"];
+      pull = async (): Promise<AttemptOutcome> => ({ ok: true, bytes: 0, upToDate: true });
+      async hasImage() {
+        return false;
+      }
+      async registryConfig() {
+        return { insecure: this.insecure, mirrors: [] };
+      }
+    }
+    const wrapped = lockedEngine(new ClassEngine(), lockOf(`${HEADER}\n`));
+    assert.deepEqual(wrapped.platform, { os: "linux", architecture: "arm64" });
+    assert.deepEqual(await wrapped.registryConfig?.(), { insecure: ["127.0.0.1:5000"], mirrors: [] });
+    assert.equal(wrapped.tag, undefined);
+    assert.equal(wrapped.repoDigests, undefined);
+  });
+});
+
 describe("tagQuery", () => {
   it("names the repository with its registry, and the tag (latest by default)", () => {
     assert.equal(tagQuery(ref("127.0.0.1:5000/team/app:1.2")), "repo=127.0.0.1%3A5000%2Fteam%2Fapp&tag=1.2");
