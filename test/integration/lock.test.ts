@@ -87,6 +87,17 @@ describe("lock file: --lock and --locked", () => {
     assert.match(locked.stderr + locked.stdout, /is not in the lock file .*partial\.lock: the run that wrote it could not lock it \(line 5 says why\)/);
   });
 
+  it("--lock with the engine unreachable still writes the lock: every image listed as not locked, exit 3", async () => {
+    const image = stack.ref(stack.image("lock-unreachable"), "1");
+    const lock = files.file("unreachable.lock");
+    const run = await runCli([image, "--lock", lock], { env: env({ DOCKER_HOST: `unix://${files.file("no-such.sock")}` }) });
+    assert.equal(run.code, 3, run.stderr);
+    const text = await readFile(lock, "utf8");
+    assert.equal(text.split("\n")[0], HEADER);
+    assert.deepEqual(lockLines(text), new Map());
+    assert.ok(text.includes(`# not locked: ${image} (failed: engine-unreachable)`), text);
+  });
+
   it("--locked pulls the locked digest through the engine and names it with the original tag", async () => {
     const pushed = await stack.pushImage(stack.image("lock-pin"), "1");
     const original = stack.ref(pushed.repository, "1");
