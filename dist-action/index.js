@@ -12980,8 +12980,10 @@ async function lockEntries(report, engine, signal) {
   const unlocked = [];
   let asking = engine;
   for (const image of report.images) {
+    const known = image.status === "skipped" ? image.resolvedDigest ?? image.digest : void 0;
+    if (known) locked.push({ reference: image.reference, digest: known });
     if (image.status !== "pulled" && image.status !== "present") {
-      unlocked.push({ reference: image.reference, why: `${image.status}: ${image.class}` });
+      if (!known) unlocked.push({ reference: image.reference, why: `${image.status}: ${image.class}` });
       continue;
     }
     const digest = await digestOf(image, asking, signal);

@@ -110,7 +110,8 @@ async function pullAndTag(engine: Engine, request: PullRequest, pin: Reference):
 /**
  * What a finished run locks: every image now on the engine whose digest is known, preferring the
  * registry's answer (preflight), then the engine's (the pull's "Digest:" line, or, for an image
- * that was already present, its RepoDigests). The rest are listed as not locked, with why.
+ * that was already present, its RepoDigests), and every skipped image the registry named a digest
+ * for. The rest are listed as not locked, with why.
  */
 export async function lockEntries(report: Report, engine: Engine | undefined, signal?: AbortSignal): Promise<{ locked: LockedImage[]; unlocked: UnlockedImage[] }> {
   const locked: LockedImage[] = [];
@@ -119,8 +120,12 @@ export async function lockEntries(report: Report, engine: Engine | undefined, si
   // thousand present images times the request timeout is not.
   let asking = engine;
   for (const image of report.images) {
+    // A skipped image (no manifest for this platform) is locked when the registry named its digest:
+    // a matrix job on another platform needs it, and on this one it is skipped again.
+    const known = image.status === "skipped" ? (image.resolvedDigest ?? image.digest) : undefined;
+    if (known) locked.push({ reference: image.reference, digest: known });
     if (image.status !== "pulled" && image.status !== "present") {
-      unlocked.push({ reference: image.reference, why: `${image.status}: ${image.class}` });
+      if (!known) unlocked.push({ reference: image.reference, why: `${image.status}: ${image.class}` });
       continue;
     }
     const digest = await digestOf(image, asking, signal);

@@ -87,6 +87,19 @@ describe("lock file: --lock and --locked", () => {
     assert.match(locked.stderr + locked.stdout, /is not in the lock file .*partial\.lock: the run that wrote it could not lock it \(line 5 says why\)/);
   });
 
+  it("an image with no manifest for this platform is locked by its index digest, and skipped again under --locked", async () => {
+    const list = await stack.pushPlatformList(stack.image("lock-armonly"), "1", ["arm64"]);
+    const image = stack.ref(list.repository, "1");
+    const lock = files.file("armonly.lock");
+    const first = await runCli([image, "--lock", lock], { env: env() });
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(lockLines(await readFile(lock, "utf8")), new Map([[image, list.manifestDigest]]));
+    const json = files.file("armonly.json");
+    const again = await runCli([image, "--locked", lock, "--json", json], { env: env() });
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual((await report(json)).images.map((i) => [i.status, i.class]), [["skipped", "skipped-platform"]]);
+  });
+
   it("--lock with the engine unreachable still writes the lock: every image listed as not locked, exit 3", async () => {
     const image = stack.ref(stack.image("lock-unreachable"), "1");
     const lock = files.file("unreachable.lock");

@@ -264,7 +264,7 @@ describe("lockEntries", () => {
     ...extra,
   });
 
-  it("locks the registry's digest first, then the engine's, then a present image's RepoDigests; lists the rest as not locked", async () => {
+  it("locks the registry's digest first, then the engine's, then a present image's RepoDigests, and a skipped image the registry named; lists the rest as not locked", async () => {
     const { engine, repoDigests } = recordingEngine();
     repoDigests.set("docker.io/library/present:1", [`present@${C}`, `other@${A}`]);
     repoDigests.set("docker.io/library/built:1", []);
@@ -275,6 +275,8 @@ describe("lockEntries", () => {
         result("docker.io/library/present:1", { status: "present", class: "present" }),
         result("docker.io/library/built:1", { status: "present", class: "present" }),
         result("docker.io/library/broken:1", { status: "failed", class: "permanent", resolvedDigest: A }),
+        result("docker.io/library/armonly:1", { status: "skipped", class: "skipped-platform", resolvedDigest: C }),
+        result("docker.io/library/armonly:2", { status: "skipped", class: "skipped-platform" }),
       ],
     } as unknown as Report;
     const { locked, unlocked } = await lockEntries(report, engine);
@@ -282,10 +284,12 @@ describe("lockEntries", () => {
       { reference: "docker.io/library/both:1", digest: A },
       { reference: "docker.io/library/engine:1", digest: B },
       { reference: "docker.io/library/present:1", digest: C },
+      { reference: "docker.io/library/armonly:1", digest: C },
     ]);
     assert.deepEqual(unlocked, [
       { reference: "docker.io/library/built:1", why: "present, but the engine has no registry digest for it (built locally?)" },
       { reference: "docker.io/library/broken:1", why: "failed: permanent" },
+      { reference: "docker.io/library/armonly:2", why: "skipped: skipped-platform" },
     ]);
   });
 
