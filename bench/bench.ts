@@ -17,8 +17,8 @@ import type { PushedImage } from "../test/harness/images.js";
 import { startStack, type Stack } from "../test/harness/stack.js";
 import { packAndInstall } from "../test/harness/package.js";
 import { engineApi, type EngineApi } from "./engine-api.js";
-import { faultWindowMetrics, isAttempt, layersDownloaded, median } from "./metrics.js";
-import { runProcess, stopAllProcesses, type ProcessResult } from "./processes.js";
+import { faultWindowMetrics, isAttempt as isDockerdAttempt, isPodmanAttempt, layersDownloaded, median, type AttemptTest } from "./metrics.js";
+import { endRunningProcesses, runProcess, stopAllProcesses, type ProcessResult } from "./processes.js";
 import { PULLER_LABEL, markdown, verdictList, verdicts, faultTable, batchTable, coldStartLine, type BatchRun, type BenchSetup, type ColdStart, type FaultRun, type PullerId } from "./report.js";
 import { SCENARIOS, type Scenario } from "./scenarios.js";
 
@@ -46,6 +46,8 @@ interface Options {
   readonly seed: number;
   readonly out: string;
   readonly partial: boolean;
+  /** Also run the clean batch and scenario 1 (when asked for) on podman's Docker API. */
+  readonly podman: boolean;
 }
 
 const USAGE = `Usage: npm run bench -- [options]      (or: node --import tsx bench/bench.ts [options])
@@ -60,6 +62,8 @@ const USAGE = `Usage: npm run bench -- [options]      (or: node --import tsx ben
   --fault-reps N    runs of each fault scenario per puller (default 1; the outcome of scenarios 1, 3
                     and 4 depends on the random draws, so more runs give a success rate)
   --pullers LIST    pullers of the fault scenarios, comma-separated (default prepull,baseline-fixed,baseline-backoff)
+  --engines LIST    dockerd (always) and podman (default dockerd,podman): on podman the clean batch and
+                    scenario 1 (the 500 window) run again, when selected, next to dockerd's
   --seed N          PULL_SEED for prepull, BENCH_SEED for the backoff baseline, proxy seed (default 1)
   --out FILE        where to write the Markdown (default bench/results.md for a full run,
                     bench/results.partial.md when --scenario or --quick is given)
@@ -85,6 +89,7 @@ function parseOptions(argv: readonly string[]): Options {
       pullers: { type: "string" },
       seed: { type: "string" },
       out: { type: "string" },
+      engines: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -108,6 +113,10 @@ function parseOptions(argv: readonly string[]): Options {
       if (!(FAULT_PULLERS as readonly string[]).includes(x)) throw new Error(`unknown puller ${JSON.stringify(x)}: use ${FAULT_PULLERS.join(", ")}`);
       return x as PullerId;
     });
+  const engines = (values.engines ?? "dockerd,podman").split(",").map((x) => x.trim()).filter(Boolean);
+  const unknownEngine = engines.find((e) => e !== "dockerd" && e !== "podman");
+  if (unknownEngine !== undefined) throw new Error(`unknown engine ${JSON.stringify(unknownEngine)}: use dockerd, podman`);
+  const podman = engines.includes("podman");
   const quick = values.quick ?? false;
   const partial = parts.size > 0 || quick || faultPullers.length < FAULT_PULLERS.length;
   if (parts.size === 0) ["batch", "version", "1", "2", "3", "4"].forEach((x) => parts.add(x));
@@ -121,6 +130,7 @@ function parseOptions(argv: readonly string[]): Options {
     seed: wholeNumber("--seed", values.seed, 0) ?? 1,
     out: values.out ?? join(BENCH, partial ? "results.partial.md" : "results.md"),
     partial,
+    podman,
   };
 }
 
@@ -141,6 +151,9 @@ function execText(command: string, args: readonly string[], env?: Record<string,
   });
 }
 
+/** The podman part of a run: the same measurements, on podman's Docker API. */
+type PodmanPart = NonNullable<Parameters<typeof markdown>[1]["podman"]>;
+
 interface Context {
   readonly stack: Stack;
   readonly engine: EngineApi;
@@ -148,6 +161,8 @@ interface Context {
   readonly dockerConfig: string;
   readonly logDir: string;
   readonly seed: number;
+  /** How this engine's pull attempts show in the proxy log. */
+  readonly isAttempt: AttemptTest;
   runs: number;
 }
 
@@ -300,8 +315,9 @@ async function faultRun(ctx: Context, scenario: Scenario, puller: PullerId, clea
   const exitAt = result.endedAt - offset;
   const window = { start: windowStart, end: windowStart + scenario.faultMs };
   const entries = [...proxy.log];
-  const metrics = faultWindowMetrics(entries, window);
-  const outage = scenario.outageMs !== undefined ? faultWindowMetrics(entries, { start: windowStart, end: windowStart + scenario.outageMs }) : undefined;
+  const { isAttempt } = ctx;
+  const metrics = faultWindowMetrics(entries, window, isAttempt);
+  const outage = scenario.outageMs !== undefined ? faultWindowMetrics(entries, { start: windowStart, end: windowStart + scenario.outageMs }, isAttempt) : undefined;
   const run: FaultRun = {
     scenario,
     puller,
@@ -402,6 +418,7 @@ async function main(): Promise<number> {
   let faults: FaultRun[] = [];
   let engineVersion = "dockerd (not started)";
   let dockerVersion = "(not used)";
+  let onPodman: PodmanPart | undefined;
   try {
     if (needStack) {
       say(`\nstarting the stack (isolated dockerd, registry, fault proxy)…`);
@@ -409,13 +426,36 @@ async function main(): Promise<number> {
       dockerConfig = await mkdtemp(join(tmpdir(), "prepull-bench-docker-config-"));
       dockerVersion = `${await execText(docker, ["--version"])} (${docker})`;
       engineVersion = `dockerd ${await execText(docker, ["version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})"], { ...process.env, DOCKER_HOST: stack.engine.dockerHost, DOCKER_CONFIG: dockerConfig } as Record<string, string>)}, max-concurrent-downloads 3 (daemon default)`;
-      const ctx: Context = { stack, engine: engineApi(stack.engine.socketPath), docker, dockerConfig, logDir, seed: options.seed, runs: 0 };
+      const ctx: Context = { stack, engine: engineApi(stack.engine.socketPath), docker, dockerConfig, logDir, seed: options.seed, isAttempt: isDockerdAttempt, runs: 0 };
       if (wants("batch")) batch = await batchBench(ctx, options);
       faults = await faultBench(ctx, SCENARIOS.filter((sc) => wants(String(sc.id))), options.faultReps, options.faultPullers);
     }
+  } catch (error) {
+    stopAllProcesses();
+    throw error;
+  } finally {
+    // Not stopAllProcesses(): the podman part still runs pullers.
+    endRunningProcesses();
+    await stack?.stop().catch((error: unknown) => process.stderr.write(`bench: stopping the stack: ${String(error)}\n`));
+    stack = undefined;
+  }
+  try {
+    // One engine at a time: the two would share the 2 cores and each other's disk.
+    if (options.podman && dockerConfig && (wants("batch") || wants("1"))) {
+      say(`\nstarting a second stack on podman (podman system service, registry, fault proxy)…`);
+      stack = await startStack({ seed: options.seed, engine: "podman" });
+      const version = await execText(docker, ["version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})"], { ...process.env, DOCKER_HOST: stack.engine.dockerHost, DOCKER_CONFIG: dockerConfig } as Record<string, string>);
+      const ctx: Context = { stack, engine: engineApi(stack.engine.socketPath), docker, dockerConfig, logDir: join(logDir, "podman"), seed: options.seed, isAttempt: isPodmanAttempt, runs: 0 };
+      await mkdir(ctx.logDir, { recursive: true });
+      onPodman = {
+        engine: `podman ${version}`,
+        ...(wants("batch") ? { batch: await batchBench(ctx, options) } : {}),
+        faults: await faultBench(ctx, SCENARIOS.filter((sc) => sc.id === 1 && wants("1")), options.faultReps, options.faultPullers),
+      };
+    }
   } finally {
     stopAllProcesses();
-    await stack?.stop().catch((error: unknown) => process.stderr.write(`bench: stopping the stack: ${String(error)}\n`));
+    await stack?.stop().catch((error: unknown) => process.stderr.write(`bench: stopping the podman stack: ${String(error)}\n`));
     if (dockerConfig) await rm(dockerConfig, { recursive: true, force: true });
   }
 
@@ -436,13 +476,15 @@ async function main(): Promise<number> {
     loadBefore,
     loadAfter: loadavg().map((l) => l.toFixed(2)).join(" "),
   };
-  const text = markdown(setup, { ...(batch ? { batch } : {}), ...(cold ? { cold } : {}), faults });
+  const text = markdown(setup, { ...(batch ? { batch } : {}), ...(cold ? { cold } : {}), faults, ...(onPodman ? { podman: onPodman } : {}) });
   await writeFile(options.out, text);
 
   say("\n" + "=".repeat(100));
   if (batch) say(`\n${batchTable(batch.runs, batch.pullers)}`);
   if (cold) say(`\n${coldStartLine(cold)}`);
   if (faults.length > 0) say(`\n${faultTable(faults)}`);
+  if (onPodman?.batch) say(`\non ${onPodman.engine}:\n${batchTable(onPodman.batch.runs, onPodman.batch.pullers)}`);
+  if (onPodman && onPodman.faults.length > 0) say(`\non ${onPodman.engine}:\n${faultTable(onPodman.faults)}`);
   say(`\n${verdictList(verdicts(batch?.runs ?? [], cold, faults))}`);
   say(`\nwritten: ${options.out}; per-run stdout/stderr and proxy logs: ${logDir}; took ${secs(performance.now() - started)} s`);
   return 0;

@@ -3,8 +3,16 @@
 // from the saved proxy log of a run.
 import { maxInFlight, type ProxyLogEntry } from "../test/harness/fault-proxy.js";
 
-/** A pull attempt is a HEAD on /manifests/<tag> (test/harness/README.md). */
-export const isAttempt = (e: ProxyLogEntry): boolean => e.kind === "manifest" && e.method === "HEAD";
+/** Which proxy log entries are pull attempts: it depends on the engine. */
+export type AttemptTest = (e: ProxyLogEntry) => boolean;
+
+/** dockerd: a pull attempt is a HEAD on /manifests/<tag> (test/harness/README.md); a GET by tag only reads a failed HEAD's error. */
+export const isAttempt: AttemptTest = (e) => e.kind === "manifest" && e.method === "HEAD";
+
+/** podman: a pull attempt is one GET on /manifests/<tag> (it sends no HEAD; a GET by digest is the list's image). */
+const isDockerdAttempt = isAttempt;
+
+export const isPodmanAttempt: AttemptTest = (e) => e.kind === "manifest" && e.method === "GET" && e.ref !== undefined && !/^[a-z0-9]+:[a-f0-9]{32,}$/.test(e.ref);
 
 /** How long after its first fault answer a puller may still send first attempts that belong to its first wave. */
 export const WAVE_GRACE_MS = 1000;
@@ -34,7 +42,7 @@ export interface FaultWindowMetrics {
  * answer and its repository has had no earlier attempt. Everything else in the window (retries,
  * probes, first attempts held back and sent later) is "after the first wave".
  */
-export function firstWave(entries: readonly ProxyLogEntry[], firstFaultAnswerAt: number | undefined): Set<ProxyLogEntry> {
+export function firstWave(entries: readonly ProxyLogEntry[], firstFaultAnswerAt: number | undefined, isAttempt: AttemptTest = isDockerdAttempt): Set<ProxyLogEntry> {
   const waveEnd = (firstFaultAnswerAt ?? Number.POSITIVE_INFINITY) + WAVE_GRACE_MS;
   const attemptsSoFar = new Map<string, number>();
   const wave = new Set<ProxyLogEntry>();
@@ -46,11 +54,11 @@ export function firstWave(entries: readonly ProxyLogEntry[], firstFaultAnswerAt:
   return wave;
 }
 
-export function faultWindowMetrics(entries: readonly ProxyLogEntry[], window: { start: number; end: number }): FaultWindowMetrics {
+export function faultWindowMetrics(entries: readonly ProxyLogEntry[], window: { start: number; end: number }, isAttempt: AttemptTest = isDockerdAttempt): FaultWindowMetrics {
   const inWindow = entries.filter((e) => e.startedAt >= window.start && e.startedAt < window.end);
   const faulted = entries.filter((e) => e.fault !== undefined);
   const firstFaultAnswerAt = faulted.length > 0 ? Math.min(...faulted.map((e) => e.endedAt ?? e.startedAt)) : undefined;
-  const wave = firstWave(entries, firstFaultAnswerAt);
+  const wave = firstWave(entries, firstFaultAnswerAt, isAttempt);
   const afterWaveManifests = inWindow.filter((e) => e.kind === "manifest" && !wave.has(e));
   const afterWaveAttempts = afterWaveManifests.filter(isAttempt);
   const from = firstFaultAnswerAt ?? window.start;

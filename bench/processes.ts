@@ -41,6 +41,11 @@ let stopped = false;
 /** Kills every running puller's process group; later runProcess() calls reject. */
 export function stopAllProcesses(): void {
   stopped = true;
+  endRunningProcesses();
+}
+
+/** Kills every running puller's process group, and later runProcess() calls still run (between engines). */
+export function endRunningProcesses(): void {
   for (const child of running) killGroup(child, "SIGKILL");
 }
 

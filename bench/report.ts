@@ -241,7 +241,16 @@ With PULL_PARALLEL=8, prepull's first attempts of images 9–20 that start later
 "max attempts in any 3 s" rather than in "in flight". *Most attempts on one image* counts every HEAD the registry saw,
 including prepull's attempts absorbed by its closed gate (those do not spend the image's PULL_RETRIES).`;
 
-export function markdown(setup: BenchSetup, parts: { batch?: { runs: readonly BatchRun[]; pullers: readonly PullerId[] }; cold?: ColdStart; faults?: readonly FaultRun[] }): string {
+export function markdown(
+  setup: BenchSetup,
+  parts: {
+    batch?: { runs: readonly BatchRun[]; pullers: readonly PullerId[] };
+    cold?: ColdStart;
+    faults?: readonly FaultRun[];
+    /** The clean batch and scenario 1 again, on podman's Docker-compatible API. */
+    podman?: { engine: string; batch?: { runs: readonly BatchRun[]; pullers: readonly PullerId[] }; faults: readonly FaultRun[] };
+  },
+): string {
   const lines: string[] = [];
   lines.push(`# prepull benchmark results`, "");
   lines.push(
@@ -265,6 +274,17 @@ export function markdown(setup: BenchSetup, parts: { batch?: { runs: readonly Ba
   }
   if (parts.faults && parts.faults.length > 0) {
     lines.push(`## Fault scenarios (issue 4)`, "", `${setup.faultReps} run(s) of each scenario per puller${setup.faultReps > 1 ? ` (run k uses seed ${setup.seed} + k − 1)` : ""}.`, "", faultTable(parts.faults), "", DEFINITIONS, "");
+  }
+  if (parts.podman) {
+    const { podman } = parts;
+    lines.push(
+      `## On podman`,
+      "",
+      `The same measurements on ${podman.engine} (\`podman system service\`, vfs storage, started by the harness), same registry, proxy and images; the baselines drive it with the same docker CLI. podman retries a 429 itself and answers 200 before it contacts the registry (README, "Engines proven"). podman sends no HEAD: an *attempt* here is a GET on \`/manifests/<tag>\`. The targets below are dockerd's.`,
+      "",
+    );
+    if (podman.batch) lines.push(batchTable(podman.batch.runs, podman.batch.pullers), "");
+    if (podman.faults.length > 0) lines.push(faultTable(podman.faults), "");
   }
   const list = verdicts(parts.batch?.runs ?? [], parts.cold, parts.faults ?? []);
   if (list.length > 0) lines.push(`## Targets`, "", verdictList(list), "");

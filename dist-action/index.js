@@ -49,6 +49,65 @@ var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__ge
   mod
 ));
 
+// src/engine/platform.ts
+function parsePlatform(text, source = "--platform") {
+  const parts = text.trim().toLowerCase().split("/");
+  const bad = (why) => ({
+    ok: false,
+    error: `${source}=${JSON.stringify(text)} is not a platform: ${why}; use os/arch[/variant], e.g. linux/amd64 or linux/arm/v7.`
+  });
+  if (parts.length < 2 || parts.length > 3) return bad("it needs an OS and an architecture separated by '/'");
+  if (parts.some((part) => !PART.test(part))) return bad("each part must be a non-empty word of a-z, 0-9, '_', '.', '-'");
+  const [os, arch, variant] = parts;
+  const alias = Object.hasOwn(ARCH_ALIASES, arch) ? ARCH_ALIASES[arch] : void 0;
+  const architecture = alias?.architecture ?? arch;
+  return { ok: true, value: normalize({ os, architecture, ...variant ?? alias?.variant ? { variant: variant ?? alias?.variant } : {} }) };
+}
+function formatPlatform(platform) {
+  return [platform.os, platform.architecture, ...platform.variant ? [platform.variant] : []].join("/");
+}
+function normalize(platform) {
+  const { os, architecture, variant } = platform;
+  if (architecture === "arm64" && variant === "v8") return { os, architecture };
+  return variant ? { os, architecture, variant } : { os, architecture };
+}
+function variantOf(architecture, variant) {
+  if (architecture === "arm64" && (variant === void 0 || variant === "v8")) return void 0;
+  if (architecture === "arm" && variant === void 0) return "v7";
+  return variant;
+}
+function platformMatches(have, want, checkVariant = true) {
+  if (have.os?.toLowerCase() !== want.os || have.architecture?.toLowerCase() !== want.architecture) return false;
+  if (!checkVariant) return true;
+  const wanted = variantOf(want.architecture, want.variant);
+  if (wanted === void 0) return true;
+  return (variantOf(want.architecture, have.variant?.toLowerCase()) ?? "") === wanted;
+}
+function enginePlatform(info) {
+  if (!info.os || !info.arch) return void 0;
+  const parsed = parsePlatform(`${info.os}/${info.arch}`, "engine platform");
+  return parsed.ok ? parsed.value : void 0;
+}
+function describeFields(have) {
+  if (!have.os || !have.architecture) return void 0;
+  return [have.os, have.architecture, ...have.variant ? [have.variant] : []].join("/");
+}
+var PART, ARCH_ALIASES;
+var init_platform = __esm({
+  "src/engine/platform.ts"() {
+    "use strict";
+    PART = /^[a-z0-9_.-]+$/;
+    ARCH_ALIASES = {
+      i386: { architecture: "386" },
+      x86_64: { architecture: "amd64" },
+      "x86-64": { architecture: "amd64" },
+      aarch64: { architecture: "arm64" },
+      armhf: { architecture: "arm", variant: "v7" },
+      armel: { architecture: "arm", variant: "v6" }
+    };
+  }
+});
+
 // src/policy/quota-plan.ts
 function planQuota(needed, quota, plan) {
   const remaining2 = quota?.remaining;
@@ -416,7 +475,7 @@ var init_interpolate = __esm({
 });
 
 // src/sources/env-file.ts
-import { readFile as readFile6 } from "node:fs/promises";
+import { readFile as readFile7 } from "node:fs/promises";
 function parseEnvFile(text, file, environment, inherited = EMPTY) {
   const src = text.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n");
   const values = /* @__PURE__ */ new Map();
@@ -429,8 +488,8 @@ function parseEnvFile(text, file, environment, inherited = EMPTY) {
     if (!key.ok) return fail4(file, line, key.error.message, key.error.variable);
     const { name, inherit } = key.value;
     if (inherit) {
-      const fromEnvironment = environment(name);
-      if (fromEnvironment !== void 0 && isKept(name)) values.set(name, fromEnvironment);
+      const fromEnvironment2 = environment(name);
+      if (fromEnvironment2 !== void 0 && isKept(name)) values.set(name, fromEnvironment2);
       continue;
     }
     const raw = readValue(cursor);
@@ -454,7 +513,7 @@ function parseEnvFile(text, file, environment, inherited = EMPTY) {
 async function readEnvFile(path2, environment, options = {}) {
   let text;
   try {
-    text = await readFile6(path2, "utf8");
+    text = await readFile7(path2, "utf8");
   } catch (error) {
     const code = error.code;
     if (code === "ENOENT" && options.optional === true) return { ok: true, value: { values: /* @__PURE__ */ new Map(), warnings: [] } };
@@ -6103,8 +6162,8 @@ var require_cst_visit = __commonJS({
     visit.REMOVE = REMOVE;
     visit.itemAtPath = (cst, path2) => {
       let item = cst;
-      for (const [field, index] of path2) {
-        const tok = item?.[field];
+      for (const [field2, index] of path2) {
+        const tok = item?.[field2];
         if (tok && "items" in tok) {
           item = tok.items[index];
         } else
@@ -6114,8 +6173,8 @@ var require_cst_visit = __commonJS({
     };
     visit.parentCollection = (cst, path2) => {
       const parent = visit.itemAtPath(cst, path2.slice(0, -1));
-      const field = path2[path2.length - 1][0];
-      const coll = parent?.[field];
+      const field2 = path2[path2.length - 1][0];
+      const coll = parent?.[field2];
       if (coll && "items" in coll)
         return coll;
       throw new Error("Parent collection not found");
@@ -6124,11 +6183,11 @@ var require_cst_visit = __commonJS({
       let ctrl = visitor(item, path2);
       if (typeof ctrl === "symbol")
         return ctrl;
-      for (const field of ["key", "value"]) {
-        const token = item[field];
+      for (const field2 of ["key", "value"]) {
+        const token = item[field2];
         if (token && "items" in token) {
           for (let i = 0; i < token.items.length; ++i) {
-            const ci = _visit(Object.freeze(path2.concat([[field, i]])), token.items[i], visitor);
+            const ci = _visit(Object.freeze(path2.concat([[field2, i]])), token.items[i], visitor);
             if (typeof ci === "number")
               i = ci - 1;
             else if (ci === BREAK)
@@ -6138,7 +6197,7 @@ var require_cst_visit = __commonJS({
               i -= 1;
             }
           }
-          if (typeof ctrl === "function" && field === "key")
+          if (typeof ctrl === "function" && field2 === "key")
             ctrl = ctrl(item, path2);
         }
       }
@@ -7972,6 +8031,7 @@ function readService(file, service, definition) {
     return fail5(file, `${file}: service "${service}": image must be a string, found ${describe3(image)}; quote the value`, service);
   }
   const pullPolicy = definition.get("pull_policy");
+  const platform = definition.get("platform");
   const extended = extendedService(definition.get("extends"));
   const profiles = definition.get("profiles");
   if (profiles !== void 0 && profiles !== null && stringList(profiles) === void 0) {
@@ -7984,6 +8044,7 @@ function readService(file, service, definition) {
       ...typeof image === "string" ? { image } : {},
       build: definition.get("build") !== void 0 && definition.get("build") !== null,
       ...typeof pullPolicy === "string" ? { pullPolicy } : {},
+      ...typeof platform === "string" ? { platform } : {},
       ...extended === void 0 ? {} : { extends: extended.service },
       ...extended?.file === void 0 ? {} : { extendsFile: extended.file },
       ...profiles === void 0 || profiles === null ? {} : { profiles: stringList(profiles) ?? [] }
@@ -8020,8 +8081,8 @@ var init_compose_parse = __esm({
 });
 
 // src/sources/compose.ts
-import { readdir as readdir2, readFile as readFile7, stat as stat3 } from "node:fs/promises";
-import { basename as basename2, dirname as dirname2, join as join5, resolve as resolve2 } from "node:path";
+import { readdir as readdir2, readFile as readFile8, stat as stat3 } from "node:fs/promises";
+import { basename as basename2, dirname as dirname2, join as join6, resolve as resolve2 } from "node:path";
 function composeFilesFromEnv(env, platform = process.platform) {
   const separator = env.COMPOSE_PATH_SEPARATOR || (platform === "win32" ? ";" : ":");
   return splitList(env.COMPOSE_FILE, separator);
@@ -8104,7 +8165,15 @@ async function walkFile(file, context, walk) {
     const resolved = resolveImage(plan.image, file, service.service, context.lookup);
     if (!resolved.ok) return resolved;
     walk.warnings.push(...resolved.value.warnings);
-    walk.images.push({ image: resolved.value.image, file, service: service.service, ...plan.buildable ? { buildable: true } : {} });
+    const platform = servicePlatform(service, file);
+    if (!platform.ok) return platform;
+    walk.images.push({
+      image: resolved.value.image,
+      file,
+      service: service.service,
+      ...plan.buildable ? { buildable: true } : {},
+      ...platform.value ? { platform: platform.value } : {}
+    });
   }
   return { ok: true, value: void 0 };
 }
@@ -8127,7 +8196,7 @@ async function walkInclude(file, include, context, walk) {
   if (!projectDirectory.ok) return projectDirectory;
   let variables = NO_VARIABLES;
   if (include.envFiles === void 0) {
-    const dotenv = await readEnvFile(join5(projectDirectory.value, ".env"), context.lookup, { optional: true });
+    const dotenv = await readEnvFile(join6(projectDirectory.value, ".env"), context.lookup, { optional: true });
     if (!dotenv.ok) return { ok: false, error: fromEnvFileError(dotenv.error) };
     variables = dotenv.value.values;
     walk.warnings.push(...dotenv.value.warnings);
@@ -8202,7 +8271,7 @@ async function loadFile(file, walk) {
   if (cached !== void 0) return { ok: true, value: cached };
   let text;
   try {
-    text = await readFile7(file, "utf8");
+    text = await readFile8(file, "utf8");
   } catch (error) {
     return { ok: false, error: { file, message: `${file}: cannot be read (${error.message})` } };
   }
@@ -8219,6 +8288,12 @@ function classifyService(spec) {
     return { kind: "not-pullable", reason: `pull_policy: ${spec.pullPolicy}` };
   }
   return { kind: "pull", image: spec.image, buildable: spec.build };
+}
+function servicePlatform(spec, file) {
+  if (spec.platform === void 0 || spec.platform.trim() === "") return { ok: true, value: void 0 };
+  const parsed = parsePlatform(spec.platform, `${file}: service "${spec.service}": platform`);
+  if (!parsed.ok) return { ok: false, error: { file, service: spec.service, message: parsed.error } };
+  return { ok: true, value: formatPlatform(parsed.value) };
 }
 function resolveImage(raw, file, service, lookup) {
   const where = `${file}: service "${service}"`;
@@ -8271,7 +8346,7 @@ async function expandPaths(paths) {
     const names = (await readdir2(path2)).filter(isComposeFileName).sort(byCodePoint);
     const found = [];
     for (const name of names) {
-      if (await entryKind(join5(path2, name)) === "file") found.push(join5(path2, name));
+      if (await entryKind(join6(path2, name)) === "file") found.push(join6(path2, name));
     }
     if (found.length === 0) warnings.push(`${path2}: no Compose files here (names matching *compose*.y?(a)ml); nothing to pull from it`);
     found.forEach(add);
@@ -8303,7 +8378,7 @@ async function projectDotenv(file, environment, cache) {
   const directory = resolve2(dirname2(file));
   const cached = cache.get(directory);
   if (cached !== void 0) return { ok: true, value: { values: cached, warnings: [] } };
-  const parsed = await readEnvFile(join5(dirname2(file), ".env"), environment, { optional: true });
+  const parsed = await readEnvFile(join6(dirname2(file), ".env"), environment, { optional: true });
   if (!parsed.ok) return { ok: false, error: fromEnvFileError(parsed.error) };
   cache.set(directory, parsed.value.values);
   return parsed;
@@ -8320,6 +8395,7 @@ var NO_VARIABLES;
 var init_compose = __esm({
   "src/sources/compose.ts"() {
     "use strict";
+    init_platform();
     init_env_file();
     init_interpolate();
     init_compose_parse();
@@ -8344,7 +8420,7 @@ async function imagesFromCompose(args, io) {
     for (const s of notPullable) io.stderr.write(`prepull: not pullable: ${terminalSafe(`service ${JSON.stringify(s.service)} in ${s.file} (${s.reason})`)}
 `);
   }
-  return { ok: true, value: images.map((i) => i.image) };
+  return { ok: true, value: images.map((i) => ({ image: i.image, ...i.platform ? { platform: i.platform } : {} })) };
 }
 var init_compose2 = __esm({
   "src/cli/compose.ts"() {
@@ -8362,6 +8438,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 
 // src/policy/settings.ts
+init_platform();
 var MAX_WAIT_SECONDS = Math.floor(Number.MAX_SAFE_INTEGER / 1e3);
 var SETTINGS = [
   { key: "attempts", env: "PULL_RETRIES", flag: "--retries", report: "retries", type: "count", min: 1, max: 1e3, default: 5, help: "attempts per image, the first included (at most 1000)" },
@@ -8372,6 +8449,7 @@ var SETTINGS = [
   { key: "rateLimitBackoffMs", env: "PULL_RATE_LIMIT_BACKOFF", flag: "--rate-limit-backoff", report: "rateLimitBackoffMs", type: "seconds", min: 0, max: MAX_WAIT_SECONDS, default: 30, help: "wait after a `toomanyrequests` answer; doubled each time" },
   { key: "stallTimeoutMs", env: "PULL_STALL_TIMEOUT", flag: "--stall-timeout", report: "stallTimeoutMs", type: "seconds", min: 1e-3, max: MAX_WAIT_SECONDS, default: 60, help: "abort an attempt that has downloaded no bytes for this long" },
   { key: "deadlineMs", env: "PULL_DEADLINE", flag: "--deadline", report: "deadlineMs", type: "seconds", min: 1e-3, max: MAX_WAIT_SECONDS, default: 900, help: "deadline for the whole run; then every unfinished image fails as `deadline`" },
+  { key: "platform", env: "PULL_PLATFORM", flag: "--platform", report: "platform", type: "platform", help: "platform to pull for, os/arch[/variant] (a compose service's `platform:` wins for that image)" },
   { key: "seed", env: "PULL_SEED", flag: "--seed", report: "seed", type: "seed", help: "seed of the jitter, for reproducible schedules" },
   { key: "pullPolicy", env: "PULL_POLICY", flag: "--pull", report: "pullPolicy", type: "choice", choices: ["always", "missing"], default: "missing", help: "`missing` asks the engine first and reports images it has as `present`" },
   { key: "preflight", env: "PULL_PREFLIGHT", flag: "--preflight", report: "preflight", type: "choice", choices: ["on", "off"], default: "on", help: "`on` resolves every image with one manifest HEAD before pulling and probes a down registry by HEAD; `off` talks to the engine only" },
@@ -8402,6 +8480,10 @@ function readOne(spec, env, flags, code) {
   switch (spec.type) {
     case "seed":
       return /^\d+$/.test(text) && Number(text) <= 4294967295 ? { ok: true, value: Number(text) } : bad("a whole number from 0 to 4294967295");
+    case "platform": {
+      const parsed = parsePlatform(raw, source);
+      return parsed.ok ? { ok: true, value: formatPlatform(parsed.value) } : fail(source, parsed.error);
+    }
     case "choice":
       return spec.choices.includes(text) ? { ok: true, value: text } : fail(source, `${source}=${JSON.stringify(raw)} is not ${spec.key === "pullPolicy" ? "a pull policy" : "a valid choice"}: use ${spec.choices.map((c) => `"${c}"`).join(" or ")}`);
     default: {
@@ -8419,6 +8501,10 @@ function checkCodeValue(spec, value) {
   switch (spec.type) {
     case "seed":
       return Number.isInteger(value) && value >= 0 && value <= 4294967295 ? { ok: true, value } : fail(source, `${source} must be a whole number from 0 to 4294967295, got ${String(value)}`);
+    case "platform": {
+      const parsed = typeof value === "string" ? parsePlatform(value, source) : void 0;
+      return parsed?.ok ? { ok: true, value: formatPlatform(parsed.value) } : fail(source, parsed && !parsed.ok ? parsed.error : `${source} must be a platform "os/arch[/variant]", got ${String(value)}`);
+    }
     case "choice":
       return spec.choices.includes(value) ? { ok: true, value } : fail(source, `${source} must be ${spec.choices.map((c) => `"${c}"`).join(" or ")}, got ${String(value)}`);
     default: {
@@ -8434,6 +8520,7 @@ function checkCodeValue(spec, value) {
 function defaultOf(spec) {
   switch (spec.type) {
     case "seed":
+    case "platform":
       return void 0;
     case "choice":
       return spec.default;
@@ -8462,6 +8549,7 @@ var OPTIONS = {
   "env-file": { type: "string", multiple: true },
   profile: { type: "string", multiple: true },
   print: { type: "boolean" },
+  context: { type: "string" },
   json: { type: "string" },
   junit: { type: "string" },
   pulled: { type: "string" },
@@ -8512,7 +8600,8 @@ function parseCliArgs(argv) {
       ...v.locked !== void 0 ? { locked: v.locked } : {},
       quiet: v.quiet ?? false,
       verbose: v.verbose ?? false,
-      ...color !== void 0 ? { color } : {}
+      ...color !== void 0 ? { color } : {},
+      ...v.context !== void 0 ? { context: v.context } : {}
     }
   };
 }
@@ -8638,7 +8727,7 @@ function parseReference(input) {
   const parts = splitReference(input);
   const partProblem = checkParts(parts);
   if (partProblem !== void 0) return fail2(input, partProblem);
-  const reference = normalize(input, parts);
+  const reference = normalize2(input, parts);
   const nameLength = reference.registry.length + 1 + reference.repository.length;
   if (nameLength > NAME_MAX_LENGTH) {
     return fail2(input, `name is ${nameLength} characters long counting the registry; the limit is ${NAME_MAX_LENGTH}`);
@@ -8687,7 +8776,7 @@ function checkParts(parts) {
   }
   return checkPath(parts.path) ?? (parts.tag === void 0 ? void 0 : checkTag(parts.tag)) ?? (parts.digest === void 0 ? void 0 : checkDigest(parts.digest));
 }
-function normalize(input, parts) {
+function normalize2(input, parts) {
   const registry = parts.domain === void 0 || parts.domain === LEGACY_DOCKER_HUB ? DOCKER_HUB : parts.domain;
   const repository = registry === DOCKER_HUB && !parts.path.includes("/") ? OFFICIAL_PREFIX + parts.path : parts.path;
   const tag = parts.tag ?? (parts.digest === void 0 ? DEFAULT_TAG : void 0);
@@ -8758,8 +8847,17 @@ var HINT = {
   credentials: "prepull could not get the credentials for this registry: fix the Docker config or its credential helper"
 };
 var MESSAGE_RULES = [
-  // Beats everything: newer engines append "...: not found" to it, which is not a missing image.
+  // Beats everything: newer engines append "...: not found" to it, which is not a missing image
+  // (Docker 29's containerd store: "no matching manifest for <p> in the manifest list entries: no
+  // match for platform in manifest: not found", as HTTP 404).
   { rule: "no-matching-manifest", class: "skipped-platform", pattern: /no matching manifest for/i, hint: HINT.platform },
+  // podman (containers/image): "choosing an image from manifest list docker://…: no image found in
+  // manifest list for architecture arm, variant "v7", OS linux".
+  { rule: "no-image-in-manifest-list", class: "skipped-platform", pattern: /no image found in manifest list for architecture/i, hint: HINT.platform },
+  // dockerd asked for a platform that a single-platform image does not have.
+  { rule: "platform-does-not-match", class: "skipped-platform", pattern: /does not match the specified platform/i, hint: HINT.platform },
+  // Our own success check (src/engine/client.ts confirmPull): the engine has the image, for another platform.
+  { rule: "pulled-other-platform", class: "skipped-platform", pattern: /^no matching image for \S+: the engine pulled /, hint: HINT.platform },
   // The engine itself, before any registry rule: "connection refused" to the daemon's socket is
   // not the registry's. (Our own client's connection failures arrive typed: see classifyOwn.)
   { rule: "docker-socket-permission", class: "engine-unreachable", pattern: /permission denied while trying to connect to the docker daemon socket/i, hint: HINT.socketPermission },
@@ -8793,7 +8891,11 @@ var EMBEDDED_STATUS = [
   /received unexpected HTTP status: (\d{3})\b/i,
   /error parsing HTTP (\d{3}) response body/i,
   /unexpected status from \w+ request to \S+: (\d{3})\b/i,
-  /unexpected status code:? (\d{3})\b/i
+  /unexpected status code:? (\d{3})\b/i,
+  // containerd's blob reader names the URL first: "unexpected status code https://…/blobs/sha256:…: 503 Service Unavailable".
+  /unexpected status code \S+: (\d{3})\b/i,
+  // podman (containers/image) on a blob: "Error fetching blob: invalid status code from registry 500 (Internal Server Error)".
+  /invalid status code from registry (\d{3})\b/i
 ];
 var STATUS_RULES = [
   { key: "400", matches: (s) => s === 400, class: "permanent", hint: HINT.badRequest },
@@ -8909,6 +9011,7 @@ function voided(record) {
 }
 
 // src/run/direct.ts
+init_platform();
 init_quota_plan();
 
 // src/engine/credentials.ts
@@ -9209,11 +9312,11 @@ function hasPlatform(platforms, wanted) {
     return want.variant === void 0 || have.variant === void 0 || have.variant === want.variant;
   });
 }
-var ARCH_ALIASES = { x86_64: "amd64", "x86-64": "amd64", aarch64: "arm64", armhf: "arm", armel: "arm", i386: "386" };
+var ARCH_ALIASES2 = { x86_64: "amd64", "x86-64": "amd64", aarch64: "arm64", armhf: "arm", armel: "arm", i386: "386" };
 var DEFAULT_VARIANT = { arm64: "v8", arm: "v7" };
 function normalizePlatform(p) {
   const os = p.os.toLowerCase();
-  const architecture = ARCH_ALIASES[p.architecture.toLowerCase()] ?? p.architecture.toLowerCase();
+  const architecture = ARCH_ALIASES2[p.architecture.toLowerCase()] ?? p.architecture.toLowerCase();
   const variant = p.variant?.toLowerCase() ?? DEFAULT_VARIANT[architecture];
   return { os, architecture, ...variant !== void 0 && architecture !== "amd64" ? { variant } : {} };
 }
@@ -10127,10 +10230,12 @@ function deniedReason(reference, result) {
   return `${base} without credentials: the image is private or does not exist; log in (docker login ${reference.registry}) or check the name`;
 }
 async function missingPlatform(reference, digest, ctx) {
-  if (!ctx.platform) return void 0;
+  const asked = reference.platform ? parsePlatform(reference.platform) : void 0;
+  const platform = asked?.ok ? asked.value : ctx.platform;
+  if (!platform) return void 0;
   const found = await ctx.client.platformsOf(reference, digest, { signal: ctx.signal });
-  if (found.kind !== "ok" || found.platforms === void 0 || hasPlatform(found.platforms, ctx.platform)) return void 0;
-  const wanted = [ctx.platform.os, ctx.platform.architecture, ctx.platform.variant].filter(Boolean).join("/");
+  if (found.kind !== "ok" || found.platforms === void 0 || hasPlatform(found.platforms, platform)) return void 0;
+  const wanted = [platform.os, platform.architecture, platform.variant].filter(Boolean).join("/");
   const has = found.platforms.filter((p) => p.os !== "unknown").map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join("/"));
   return { status: "skipped", class: "skipped-platform", rule: "registry-no-platform", reason: `no matching manifest for ${wanted} in the manifest list entries (it has ${has.join(", ") || "no platforms"})` };
 }
@@ -10564,7 +10669,7 @@ async function attempts(state, context) {
     switch (next.action) {
       case "pulled":
         context.emit({ type: "pulled", at: clock.now(), image, attempt: record.number, durationMs: record.durationMs, bytes: attempt.bytes, ...attempt.digest ? { digest: attempt.digest } : {} });
-        return finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, ...attempt.digest ? { digest: attempt.digest } : {} });
+        return finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, ...attempt.digest ? { digest: attempt.digest } : {}, ...attempt.platform ? { platform: attempt.platform } : {} });
       case "skipped":
         context.emit({ type: "skipped", at: clock.now(), image, message: attempt.message });
         return finish(state, context, "skipped", "skipped-platform", { reason: attempt.message });
@@ -10749,7 +10854,7 @@ function understand(outcome, verdict2, startedAt, context) {
   const answered = !outcome.ok && "answered" in outcome ? outcome.answered : true;
   const classified = (c, message, bytes) => ({ ...base, answered, class: c.class, rule: c.rule, message, bytes, ...c.hint ? { hint: c.hint } : {} });
   if (outcome.ok) {
-    return { ...base, class: "pulled", message: outcome.upToDate ? "image is up to date" : "downloaded", bytes: outcome.bytes, ...outcome.digest ? { digest: outcome.digest } : {} };
+    return { ...base, class: "pulled", message: outcome.upToDate ? "image is up to date" : "downloaded", bytes: outcome.bytes, ...outcome.digest ? { digest: outcome.digest } : {}, ...outcome.platform ? { platform: outcome.platform } : {} };
   }
   switch (outcome.kind) {
     case "unreachable":
@@ -10814,6 +10919,7 @@ function interrupted(state, context) {
   return finish(state, context, "failed", reason, { reason: message });
 }
 function finish(state, context, status, outcome, extra) {
+  const platform = extra.platform ?? state.reference.platform;
   return {
     input: state.reference.input,
     reference: state.reference.canonical,
@@ -10824,6 +10930,7 @@ function finish(state, context, status, outcome, extra) {
     ...extra.rule !== void 0 ? { rule: extra.rule } : {},
     ...extra.digest !== void 0 ? { digest: extra.digest } : {},
     ...state.resolvedDigest !== void 0 ? { resolvedDigest: state.resolvedDigest } : {},
+    ...platform !== void 0 ? { platform } : {},
     bytes: extra.bytes ?? 0,
     durationMs: context.options.clock.now() - state.startedAt,
     attempts: state.attempts,
@@ -10848,6 +10955,8 @@ async function runPlan(references, deps) {
   const clockStart = clock.now();
   const toIso = (ms) => new Date(wallStart + (ms - clockStart)).toISOString();
   const finished = (images, registries, interrupted3) => buildReport(deps, images, registries, toIso(clockStart), toIso(clock.now()), clock.now() - clockStart, interrupted3);
+  const platform = deps.settings.platform;
+  if (platform) references = references.map((r) => r.platform ? r : { ...r, platform });
   let connected;
   try {
     connected = await deps.connect(deps.signal);
@@ -10958,6 +11067,12 @@ var systemClock = createSystemClock();
 import http from "node:http";
 import https from "node:https";
 
+// src/engine/context.ts
+import { createHash as createHash2 } from "node:crypto";
+import { readFile as readFile4 } from "node:fs/promises";
+import { homedir as osHomedir3 } from "node:os";
+import { join as join4 } from "node:path";
+
 // src/engine/docker-host.ts
 init_secrets();
 import { readFile as readFile3 } from "node:fs/promises";
@@ -11041,7 +11156,132 @@ function fail3(error) {
   return { ok: false, error };
 }
 
+// src/engine/context.ts
+var DEFAULT_CONTEXT = "default";
+var META_LIMIT = 1024 * 1024;
+function describeSource(source) {
+  if (source.kind === "DOCKER_HOST") return "from DOCKER_HOST";
+  if (source.kind === "default") return "the default address (DOCKER_HOST unset, no docker context chosen)";
+  const by = source.chosenBy === "config.json" ? "currentContext in the Docker config.json" : source.chosenBy;
+  return `from docker context ${JSON.stringify(source.name)} (chosen by ${by})`;
+}
+function configDir(env, homedir) {
+  return env.DOCKER_CONFIG || join4(homedir, ".docker");
+}
+function contextDirName(name) {
+  return createHash2("sha256").update(name, "utf8").digest("hex");
+}
+async function chooseContext(options, dir) {
+  const { env } = options;
+  if (options.context) return { ok: true, value: { name: options.context, chosenBy: "--context" } };
+  if (env.DOCKER_HOST) return { ok: true, value: void 0 };
+  if (env.DOCKER_CONTEXT) return { ok: true, value: { name: env.DOCKER_CONTEXT, chosenBy: "DOCKER_CONTEXT" } };
+  const current = await currentContext(join4(dir, "config.json"));
+  if (!current.ok) return current;
+  return { ok: true, value: current.value ? { name: current.value, chosenBy: "config.json" } : void 0 };
+}
+async function currentContext(file) {
+  const text = await readSmall(file);
+  if (text === void 0) return { ok: true, value: void 0 };
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, error: `cannot read the Docker config ${file}: it is not valid JSON, so its currentContext cannot be known.` };
+  }
+  const value = typeof json === "object" && json !== null ? json.currentContext : void 0;
+  return { ok: true, value: typeof value === "string" && value !== "" ? value : void 0 };
+}
+async function readSmall(file) {
+  try {
+    const buffer = await readFile4(file);
+    return buffer.length > META_LIMIT ? "" : buffer.toString("utf8");
+  } catch (error) {
+    if (error.code === "ENOENT") return void 0;
+    return "";
+  }
+}
+async function resolveEngine(options) {
+  const homedir = options.homedir ?? osHomedir3();
+  const dir = configDir(options.env, homedir);
+  const chosen = await chooseContext(options, dir);
+  if (!chosen.ok) return { ok: false, error: { message: chosen.error, address: "" } };
+  if (chosen.value === void 0 || chosen.value.name === DEFAULT_CONTEXT) {
+    const source = options.env.DOCKER_HOST ? { kind: "DOCKER_HOST" } : chosen.value ? { kind: "context", ...chosen.value } : { kind: "default" };
+    return fromEnvironment(options.env, homedir, source);
+  }
+  return fromContext(dir, { kind: "context", ...chosen.value });
+}
+async function fromEnvironment(env, homedir, source) {
+  const parsed = parseDockerHost(env, homedir);
+  if (!parsed.ok) return { ok: false, error: { message: parsed.error, address: env.DOCKER_HOST ?? "" } };
+  const address = parsed.value;
+  if (address.kind !== "tcp" || !address.tls) return { ok: true, value: { address, source } };
+  const loaded = await loadTlsMaterial(address.tls);
+  if (!loaded.ok) return { ok: false, error: { message: loaded.error, address: address.url } };
+  return { ok: true, value: { address, source, tls: { ...loaded.value, rejectUnauthorized: true } } };
+}
+async function fromContext(dir, source) {
+  const id = contextDirName(source.name);
+  const metaFile = join4(dir, "contexts", "meta", id, "meta.json");
+  const fail6 = (why) => ({ ok: false, error: { message: `docker context ${JSON.stringify(source.name)} (chosen by ${source.chosenBy === "config.json" ? "currentContext in the Docker config.json" : source.chosenBy}) cannot be used: ${why}`, address: "" } });
+  const text = await readSmall(metaFile);
+  if (text === void 0) return fail6(`it does not exist (no ${metaFile}); list contexts with "docker context ls".`);
+  const endpoint = dockerEndpoint(text);
+  if (!endpoint.ok) return fail6(`${metaFile} ${endpoint.error}`);
+  const host = endpoint.value.host || DEFAULT_DOCKER_HOST;
+  const tlsDir = join4(dir, "contexts", "tls", id, "docker");
+  const tls = await contextTls(tlsDir, endpoint.value.skipTlsVerify);
+  if (!tls.ok) return fail6(tls.error);
+  const parsed = parseDockerHost({ DOCKER_HOST: host, ...tls.value ? { DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: tlsDir } : {} }, dir);
+  if (!parsed.ok) return fail6(`its docker endpoint Host ${JSON.stringify(host)} is not usable (${parsed.error.replace(/^DOCKER_HOST=\S+ cannot be used: /, "")})`);
+  const address = parsed.value;
+  const useTls = address.kind === "tcp" && tls.value !== void 0;
+  return { ok: true, value: { address, source, ...useTls && tls.value ? { tls: tls.value } : {} } };
+}
+function dockerEndpoint(text) {
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, error: "is not valid JSON" };
+  }
+  const endpoints = field(json, "endpoints");
+  const docker = field(endpoints, "docker");
+  if (docker === void 0) return { ok: false, error: 'has no "docker" endpoint' };
+  const host = field(docker, "host");
+  if (host !== void 0 && typeof host !== "string") return { ok: false, error: "has a docker endpoint Host that is not a string" };
+  return { ok: true, value: { ...host ? { host } : {}, skipTlsVerify: field(docker, "skiptlsverify") === true } };
+}
+function field(value, name) {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return void 0;
+  const key = Object.keys(value).find((k) => k.toLowerCase() === name);
+  return key === void 0 ? void 0 : value[key];
+}
+async function contextTls(tlsDir, skipVerify) {
+  const read = async (name) => {
+    try {
+      return { ok: true, value: await readFile4(join4(tlsDir, name)) };
+    } catch (error) {
+      const code = error.code;
+      return code === "ENOENT" ? { ok: true, value: void 0 } : { ok: false, error: `cannot read its TLS file ${join4(tlsDir, name)} (${code ?? "read error"})` };
+    }
+  };
+  const [ca, cert, key] = await Promise.all([read("ca.pem"), read("cert.pem"), read("key.pem")]);
+  for (const file of [ca, cert, key]) if (!file.ok) return file;
+  if (!ca.ok || !cert.ok || !key.ok) return { ok: true, value: void 0 };
+  if (!ca.value && !cert.value && !key.value && !skipVerify) return { ok: true, value: void 0 };
+  if (cert.value === void 0 !== (key.value === void 0)) {
+    return { ok: false, error: `its TLS directory ${tlsDir} has ${cert.value ? "cert.pem without key.pem" : "key.pem without cert.pem"}` };
+  }
+  return {
+    ok: true,
+    value: { ...ca.value ? { ca: ca.value } : {}, ...cert.value && key.value ? { cert: cert.value, key: key.value } : {}, rejectUnauthorized: !skipVerify }
+  };
+}
+
 // src/engine/client.ts
+init_platform();
 init_limits();
 
 // src/engine/pull-stream.ts
@@ -11215,19 +11455,13 @@ var ERROR_BODY_LIMIT = 64 * 1024;
 var INSPECT_BODY_LIMIT = 1024 * 1024;
 async function connectEngine(options = {}) {
   const env = options.env ?? process.env;
-  const parsed = parseDockerHost(env, options.homedir);
-  if (!parsed.ok) return refuse("config", redactUserinfo(env.DOCKER_HOST ?? ""), parsed.error);
-  const address = parsed.value;
-  let tls;
-  if (address.kind === "tcp" && address.tls) {
-    const loaded = await loadTlsMaterial(address.tls);
-    if (!loaded.ok) return refuse("config", address.url, loaded.error);
-    tls = loaded.value;
-  }
+  const resolved = await resolveEngine({ env, ...options.context ? { context: options.context } : {}, ...options.homedir ? { homedir: options.homedir } : {} });
+  if (!resolved.ok) return refuse("config", redactUserinfo(resolved.error.address), resolved.error.message);
+  const { address, tls, source } = resolved.value;
   const agent = tls ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
   const transport = { address, agent, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS2, ...tls ? { tls } : {} };
   const version2 = await request(transport, "GET", "/version", { signal: options.signal, limit: ERROR_BODY_LIMIT });
-  if (!version2.ok) return refuse("unreachable", address.url, version2.error.message);
+  if (!version2.ok) return refuse("unreachable", address.url, version2.error.kind === "aborted" ? version2.error.message : unreachableMessage(address.url, version2.error.cause, source));
   const negotiated = negotiate(version2.value, address.url);
   if (!negotiated.ok) return negotiated;
   const credentials = options.credentials ?? createCredentialStore({ env, ...options.homedir ? { homedir: options.homedir } : {}, ...options.signal ? { signal: options.signal } : {} });
@@ -11268,14 +11502,24 @@ function compareApiVersions(a, b) {
 function createDockerEngine(transport, info, credentials) {
   const prefix = `/v${info.apiVersion}`;
   const inspectImage = (reference, signal) => inspect(transport, prefix, reference, signal);
+  const own = enginePlatform(info);
   return {
     info,
     inspectImage,
-    pull: (pullRequest) => pull(transport, prefix, credentials, pullRequest),
-    async hasImage(reference, signal) {
+    async pull(pullRequest) {
+      const streamed = await pull(transport, prefix, credentials, pullRequest);
+      if (!streamed.ok) return streamed;
+      const found = await inspectImage(pullRequest.reference, pullRequest.signal);
+      if (pullRequest.signal.aborted) return abortedOutcome(initialPullState, true);
+      const asked = requested(pullRequest);
+      return confirmPull(streamed, found, asked ?? own, pullRequest.reference, asked !== void 0);
+    },
+    async hasImage(reference, signal, platform) {
       const found = await inspectImage(reference, signal);
       if (!found.ok) throw new Error(found.error);
-      return found.value !== void 0;
+      const asked = platform ?? requested({ reference });
+      const want = asked ?? own;
+      return found.value !== void 0 && (want === void 0 || !knowsPlatform(found.value) || platformMatches(found.value, want, asked !== void 0));
     },
     async repoDigests(reference, signal) {
       const found = await inspectImage(reference, signal);
@@ -11299,6 +11543,35 @@ function registryConfigOf(info) {
   const insecureNames = typeof indexes === "object" && indexes !== null ? Object.entries(indexes).filter(([, entry]) => typeof entry === "object" && entry !== null && entry.Secure === false).map(([name]) => name) : [];
   return { insecure: [...strings(cidrs), ...insecureNames], mirrors: strings(mirrors) };
 }
+function requested(req) {
+  if (req.platform) return req.platform;
+  if (!req.reference.platform) return void 0;
+  const parsed = parsePlatform(req.reference.platform);
+  return parsed.ok ? parsed.value : void 0;
+}
+function knowsPlatform(image) {
+  return describeFields(image) !== void 0;
+}
+function confirmPull(streamed, found, want, reference, checkVariant = true) {
+  const failure = (message) => ({ ok: false, kind: "engine", httpStatus: 200, message, bytes: streamed.bytes, answered: true });
+  if (!found.ok) return failure(`the engine ended the pull stream of ${reference.canonical} without an error, but then could not show the image: ${found.error}`);
+  const image = found.value;
+  if (image === void 0) {
+    return failure(`the engine ended the pull stream of ${reference.canonical} without an error, but does not have the image afterwards: the pull did not complete, retry it.`);
+  }
+  const have = describeFields(image);
+  if (want !== void 0 && have !== void 0 && !platformMatches(image, want, checkVariant)) {
+    return failure(`${PLATFORM_MISMATCH} ${formatPlatform(want)}: the engine pulled ${reference.canonical} but has it for ${have}`);
+  }
+  const digest = streamed.digest ?? soleRepoDigest(image, reference);
+  return { ok: true, bytes: streamed.bytes, upToDate: streamed.upToDate, ...digest ? { digest } : {}, ...have ? { platform: have } : {} };
+}
+var PLATFORM_MISMATCH = "no matching image for";
+function soleRepoDigest(image, reference) {
+  const name = `${reference.registry}/${reference.repository}@`;
+  const mine = image.repoDigests.filter((d) => d.startsWith(name) || d.startsWith(`${reference.repository}@`));
+  return mine.length === 1 ? mine[0]?.slice(mine[0].indexOf("@") + 1) : void 0;
+}
 async function pull(transport, prefix, credentials, req) {
   if (req.signal.aborted) return abortedOutcome(initialPullState, false);
   const { reference } = req;
@@ -11306,7 +11579,7 @@ async function pull(transport, prefix, credentials, req) {
   if (auth === void 0 || req.signal.aborted) return abortedOutcome(initialPullState, false);
   if (!auth.ok) return { ok: false, kind: "credentials", message: `cannot pull ${reference.canonical}: ${auth.error.message}`, retryable: auth.error.retryable };
   const headers = auth.value ? { "X-Registry-Auth": registryAuthHeader(auth.value) } : {};
-  return streamPull(transport, `${prefix}/images/create?${pullQuery(reference)}`, headers, req);
+  return streamPull(transport, `${prefix}/images/create?${pullQuery(reference, requested(req))}`, headers, req);
 }
 function untilAborted2(promise, signal) {
   if (signal.aborted) return Promise.resolve(void 0);
@@ -11325,8 +11598,9 @@ function untilAborted2(promise, signal) {
     );
   });
 }
-function pullQuery(reference) {
+function pullQuery(reference, platform) {
   const params = new URLSearchParams({ fromImage: `${reference.registry}/${reference.repository}`, tag: reference.digest ?? reference.tag ?? "latest" });
+  if (platform) params.set("platform", formatPlatform(platform));
   return params.toString();
 }
 function streamPull(transport, path2, headers, req) {
@@ -11366,20 +11640,23 @@ function streamPull(transport, path2, headers, req) {
         );
         return;
       }
-      answered = true;
-      guarded(() => req.onAnswer?.());
       state = newPullState();
-      const stopWith = (reason) => finish2(streamOutcome(failPull(state, reason), req.reference));
+      const stopWith = (reason) => finish2(streamOutcome(failPull(state, reason)));
       followLines(res, {
         line: (line) => {
           if (done) return;
           const before = state.lines;
           applyLine(state, line);
           if (state.stopped !== void 0) return stopWith(state.stopped);
-          if (state.lines !== before) guarded(() => req.onProgress?.(progressOf(state)));
+          if (state.lines === before) return;
+          if (!answered) {
+            answered = true;
+            guarded(() => req.onAnswer?.());
+          }
+          guarded(() => req.onProgress?.(progressOf(state)));
         },
         tooLong: stopWith,
-        end: () => finish2(streamOutcome(state, req.reference)),
+        end: () => finish2(streamOutcome(state)),
         fail: failed
       });
     });
@@ -11405,20 +11682,10 @@ function followLines(res, on) {
 function progressOf(state) {
   return { status: state.lastStatus ?? "", id: state.lastId, bytes: state.bytes, total: state.total, phase: pullPhase(state) };
 }
-function streamOutcome(state, reference) {
+function streamOutcome(state) {
   const error = state.stopped ?? state.error;
   if (error !== void 0) return { ok: false, kind: "engine", httpStatus: 200, message: error, bytes: state.bytes, answered: true };
-  if (!state.finished) {
-    return {
-      ok: false,
-      kind: "engine",
-      httpStatus: 200,
-      message: `the engine ended the pull stream of ${reference.canonical} without a final status or an error: the pull did not complete, retry it.`,
-      bytes: state.bytes,
-      answered: true
-    };
-  }
-  return { ok: true, digest: state.digest, bytes: state.bytes, upToDate: state.upToDate };
+  return { ok: true, ...state.digest ? { digest: state.digest } : {}, bytes: state.bytes, upToDate: state.upToDate };
 }
 function abortedOutcome(state, answered) {
   return { ok: false, kind: "aborted", bytes: state.bytes, answered, lastLayer: suspectLayer(state), lastStatus: state.lastStatus };
@@ -11478,7 +11745,7 @@ function encodePath(name) {
 function open(transport, method, path2, headers) {
   const { address, tls, agent } = transport;
   const common = { method, path: path2, headers: { ...headers, Accept: "application/json" }, agent };
-  const request2 = address.kind === "unix" ? http.request({ ...common, socketPath: address.socketPath }) : tls ? https.request({ ...common, host: address.host, port: address.port, ca: tls.ca, cert: tls.cert, key: tls.key }) : http.request({ ...common, host: address.host, port: address.port });
+  const request2 = address.kind === "unix" ? http.request({ ...common, socketPath: address.socketPath }) : tls ? https.request({ ...common, host: address.host, port: address.port, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized }) : http.request({ ...common, host: address.host, port: address.port });
   let connected = false;
   request2.on("socket", (socket) => {
     socket.once(tls ? "secureConnect" : "connect", () => {
@@ -11490,7 +11757,11 @@ function open(transport, method, path2, headers) {
 function request(transport, method, path2, options) {
   return new Promise((resolve4) => {
     const { signal } = options;
-    if (signal?.aborted) return resolve4({ ok: false, error: { kind: "aborted", message: `the request to ${transport.address.url} was cancelled` } });
+    const cancelled = () => {
+      const message = `the request to ${transport.address.url} was cancelled`;
+      return { ok: false, error: { kind: "aborted", message, cause: new Error(message) } };
+    };
+    if (signal?.aborted) return resolve4(cancelled());
     const opened = open(transport, method, path2, {});
     let done = false;
     const finish2 = (result) => {
@@ -11501,10 +11772,10 @@ function request(transport, method, path2, options) {
       opened.request.destroy();
       resolve4(result);
     };
-    const onAbort = () => finish2({ ok: false, error: { kind: "aborted", message: `the request to ${transport.address.url} was cancelled` } });
+    const onAbort = () => finish2(cancelled());
     const failed = (error) => {
       const kind = opened.connected() ? "lost" : "unreachable";
-      finish2({ ok: false, error: { kind, message: unreachableMessage(transport.address.url, error) } });
+      finish2({ ok: false, error: { kind, message: unreachableMessage(transport.address.url, error), cause: error } });
     };
     const timer = setTimeout(
       () => failed(Object.assign(new Error(`no answer within ${transport.timeoutMs} ms`), { code: "ETIMEDOUT" })),
@@ -11540,11 +11811,13 @@ function readBody(res, limit) {
     });
   });
 }
-function unreachableMessage(address, error) {
+function unreachableMessage(address, error, source) {
   const detail2 = describeError2(error);
   const code = error.code ?? "";
-  const hint = code === "EACCES" || code === "EPERM" ? "permission denied: run as a user allowed to use the Docker socket (the docker group), or check DOCKER_HOST." : /^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED|ERR_OSSL)/.test(code) ? "the TLS connection failed: check DOCKER_CERT_PATH, DOCKER_TLS_VERIFY and DOCKER_HOST." : "is dockerd running? Check DOCKER_HOST.";
-  return `engine unreachable: cannot connect to the Docker engine at ${address} (${detail2}): ${hint}`;
+  const where = source === void 0 || source.kind === "DOCKER_HOST" ? "DOCKER_HOST" : source.kind === "context" ? `docker context ${JSON.stringify(source.name)} (docker context inspect ${source.name})` : "DOCKER_HOST (unset, so the default socket was used)";
+  const hint = code === "EACCES" || code === "EPERM" ? `permission denied: run as a user allowed to use the Docker socket (the docker group), or check ${where}.` : /^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED|ERR_OSSL)/.test(code) ? `the TLS connection failed: check ${source?.kind === "context" ? where : "DOCKER_CERT_PATH, DOCKER_TLS_VERIFY and DOCKER_HOST"}.` : `is dockerd running? Check ${where}.`;
+  const origin = source === void 0 ? "" : `, ${describeSource(source)}`;
+  return `engine unreachable: cannot connect to the Docker engine at ${address}${origin} (${detail2}): ${hint}`;
 }
 function describeError2(error) {
   if (error.message === "aborted") return "the stream was cut off";
@@ -12156,7 +12429,7 @@ function seededRandom(seed) {
 // src/wiring.ts
 function wireRun(options) {
   const clock = options.clock ?? systemClock;
-  const { engine, env } = options;
+  const { engine, env, context } = options;
   const seed = options.settings.seed ?? Date.now() >>> 0;
   let store;
   const credentials = (signal) => store ??= createCredentialStore({ env, ...signal ? { signal } : {} });
@@ -12164,7 +12437,7 @@ function wireRun(options) {
     settings: { ...options.settings, seed },
     clock,
     random: options.random ?? seededRandom(seed),
-    connect: engine ? async () => ({ ok: true, value: engine }) : (signal) => connectEngine({ env, credentials: credentials(signal), ...signal ? { signal } : {} }),
+    connect: engine ? async () => ({ ok: true, value: engine }) : (signal) => connectEngine({ env, credentials: credentials(signal), ...context ? { context } : {}, ...signal ? { signal } : {} }),
     // Scheme and trust as the engine decides them: its insecure registries (GET /info) speak plain HTTP.
     // An engine that cannot say which registries it treats as insecure (a custom one given to the
     // library, without registryConfig) leaves scheme and trust unknown: then only it talks to registries.
@@ -12186,13 +12459,13 @@ function hash(text) {
 }
 
 // src/sources/image-list.ts
-import { readFile as readFile4 } from "node:fs/promises";
+import { readFile as readFile5 } from "node:fs/promises";
 function parseImageList(text) {
   return text.split(/\r?\n/).map((line) => line.replace(/(^|\s)#.*$/, "").trim()).filter((line) => line !== "");
 }
 async function readImageListFile(path2) {
   try {
-    return { ok: true, value: parseImageList(await readFile4(path2, "utf8")) };
+    return { ok: true, value: parseImageList(await readFile5(path2, "utf8")) };
   } catch (error) {
     const code = error.code;
     const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : code === "EACCES" ? "permission denied" : error.message;
@@ -12637,6 +12910,7 @@ var IMAGE_KEYS = {
   rule: true,
   digest: true,
   resolvedDigest: true,
+  platform: true,
   bytes: true,
   durationMs: true,
   attempts: true,
@@ -12903,14 +13177,14 @@ function formatLockErrors(path2, errors) {
 }
 
 // src/lock/locked.ts
-import { readFile as readFile5, stat as stat2 } from "node:fs/promises";
+import { readFile as readFile6, stat as stat2 } from "node:fs/promises";
 async function readLockFile(path2) {
   let text;
   try {
     const info = await stat2(path2);
     if (info.isDirectory()) return { ok: false, error: `cannot read the lock file ${JSON.stringify(path2)}: it is a directory` };
     if (info.size > LOCK_MAX_BYTES) return { ok: false, error: `the lock file ${JSON.stringify(path2)} is ${info.size} bytes, more than the ${LOCK_MAX_BYTES} a lock file can be: is it the right file?` };
-    text = await readFile5(path2, "utf8");
+    text = await readFile6(path2, "utf8");
   } catch (error) {
     const code = error.code;
     const why = code === "ENOENT" ? "no such file (write it first with prepull --lock)" : code === "EACCES" ? "permission denied" : error.message;
@@ -12951,9 +13225,10 @@ function lockedEngine(engine, lock) {
       const digest = lockedDigest(request2.reference);
       return digest ? pullAndTag(engine, request2, pinned(request2.reference, digest)) : engine.pull(request2);
     },
-    hasImage: async (reference, signal) => {
+    hasImage: async (reference, signal, platform) => {
+      const here = await engine.hasImage(reference, signal, platform);
       const digest = lockedDigest(reference);
-      if (!digest) return engine.hasImage(reference, signal);
+      if (!here || !digest) return here;
       if (!engine.repoDigests) return false;
       const digests = await engine.repoDigests(reference, signal);
       return digests !== void 0 && namesDigest(digests, reference, digest);
@@ -13040,7 +13315,7 @@ async function run(args, io, version2, hooks = {}) {
   const inputs = await gatherInputs(args, io);
   if (!inputs.ok) return fail6(inputs.error);
   if (inputs.value.length === 0) return fail6('no images given: name them as arguments, with --file, with --compose (or COMPOSE_FILE), or with "-" on standard input');
-  const plan = planReferences(inputs.value);
+  const plan = planReferences(inputs.value.map((i) => i.input));
   if (!plan.ok) return fail6(`nothing was pulled: ${plan.error.length === 1 ? "1 invalid image reference" : `${plan.error.length} invalid image references`}
 ${plan.error.map((e) => `  ${formatReferenceError(e)}`).join("\n")}`);
   if (args.print) {
@@ -13048,17 +13323,22 @@ ${plan.error.map((e) => `  ${formatReferenceError(e)}`).join("\n")}`);
 `).join(""));
     return EXIT.ok;
   }
+  const platforms = new Map(inputs.value.flatMap((i) => i.platform ? [[i.input, i.platform]] : []));
+  const references = plan.value.map((r) => {
+    const platform = platforms.get(r.input);
+    return platform ? { ...r, platform } : r;
+  });
   if (lock && settings.value.preflight === "off") {
     io.stderr.write("prepull: warning: --locked with --preflight off: the locked digests are pulled without asking the registries whether the tags moved since\n");
   }
   const interruption = trapSignals();
   const console2 = createConsole(args, io);
-  const wired = wireRun({ env: io.env, settings: settings.value });
+  const wired = wireRun({ env: io.env, settings: settings.value, ...args.context !== void 0 ? { context: args.context } : {} });
   const engines = lockingConnect(wired.connect, lock?.value);
   console2.begin(plan.value.map((r) => r.canonical), settings.value.attempts);
   let report;
   try {
-    report = await runPlan(plan.value, {
+    report = await runPlan(references, {
       ...wired,
       connect: engines.connect,
       ...lock && args.locked !== void 0 ? { lock: lockCheck(lock.value, args.locked) } : {},
@@ -13082,6 +13362,17 @@ async function lockFileFor(report, engine) {
   return formatLock(locked, unlocked);
 }
 async function gatherInputs(args, io) {
+  const listed = await gatherReferences(args, io);
+  if (!listed.ok) return listed;
+  const inputs = listed.value.map((input) => ({ input }));
+  const noOtherInput = args.images.length === 0 && args.files.length === 0 && !args.readStdin;
+  if (args.compose.length === 0 && !(noOtherInput && io.env.COMPOSE_FILE)) return { ok: true, value: inputs };
+  const { imagesFromCompose: imagesFromCompose2 } = await Promise.resolve().then(() => (init_compose2(), compose_exports));
+  const composed = await imagesFromCompose2(args, io);
+  if (!composed.ok) return composed;
+  return { ok: true, value: [...inputs, ...composed.value.map((c) => ({ input: c.image, ...c.platform ? { platform: c.platform } : {} }))] };
+}
+async function gatherReferences(args, io) {
   const inputs = [...args.images];
   for (const file of args.files) {
     if (file === "-") {
@@ -13093,13 +13384,6 @@ async function gatherInputs(args, io) {
     inputs.push(...list.value);
   }
   if (args.readStdin && !args.files.includes("-")) inputs.push(...parseImageList(await readStream(io.stdin)));
-  const noOtherInput = args.images.length === 0 && args.files.length === 0 && !args.readStdin;
-  if (args.compose.length > 0 || noOtherInput && io.env.COMPOSE_FILE) {
-    const { imagesFromCompose: imagesFromCompose2 } = await Promise.resolve().then(() => (init_compose2(), compose_exports));
-    const composed = await imagesFromCompose2(args, io);
-    if (!composed.ok) return composed;
-    inputs.push(...composed.value);
-  }
   return { ok: true, value: inputs };
 }
 function trapSignals() {

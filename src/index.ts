@@ -25,6 +25,8 @@ export interface PullImagesOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Use this engine instead of connecting through DOCKER_HOST. */
   readonly engine?: Engine;
+  /** A docker context by name, like the docker CLI's --context (default: DOCKER_HOST, DOCKER_CONTEXT, config.json's currentContext). */
+  readonly context?: string;
   readonly clock?: Clock;
   readonly random?: Random;
 }
@@ -49,6 +51,7 @@ export async function pullImages(images: readonly string[], options: PullImagesO
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.random ? { random: options.random } : {}),
       ...(options.engine ? { engine: options.engine } : {}),
+      ...(options.context ? { context: options.context } : {}),
     }),
     version: version(),
     ...(options.signal ? { signal: options.signal } : {}),

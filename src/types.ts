@@ -14,6 +14,8 @@ export interface Reference {
   readonly digest?: string;
   /** Fully qualified form used as the identity of the image: registry/repository[:tag][@digest]. */
   readonly canonical: string;
+  /** Platform to pull, "os/arch[/variant]" (--platform, PULL_PLATFORM or a compose service's `platform:`); default the engine's. */
+  readonly platform?: string;
 }
 
 /** How one engine answer is understood. Produced by classify() and by the scheduler. */
@@ -72,6 +74,8 @@ export interface Settings {
   readonly preflight: "on" | "off";
   /** When a registry's pull quota cannot cover the batch: "fit" pulls what fits and fails the rest at once; "all" tries every image (PULL_QUOTA_PLAN). */
   readonly quotaPlan: "fit" | "all";
+  /** Platform for every image without its own (--platform / PULL_PLATFORM), "os/arch[/variant]"; unset: the engine's. */
+  readonly platform?: string;
 }
 
 /** One attempt as it is recorded in the report. */
@@ -106,6 +110,8 @@ export interface ImageResult {
   readonly digest?: string;
   /** The manifest digest the registry named for the reference before the pull (preflight). */
   readonly resolvedDigest?: string;
+  /** "os/arch[/variant]": of the image the engine has after the pull, else the one asked for. */
+  readonly platform?: string;
   /** Bytes downloaded by the successful attempt. */
   readonly bytes: number;
   readonly durationMs: number;

@@ -20,13 +20,15 @@ export interface WiringOptions {
   readonly random?: Random;
   /** Use this engine instead of connecting through DOCKER_HOST. */
   readonly engine?: Engine;
+  /** A docker context by name (--context), instead of DOCKER_HOST / DOCKER_CONTEXT / config.json's currentContext. */
+  readonly context?: string;
 }
 
 export type Wired = Pick<RunDependencies, "settings" | "clock" | "random" | "connect" | "watchAttempt" | "coordinatorFor" | "registryFor">;
 
 export function wireRun(options: WiringOptions): Wired {
   const clock = options.clock ?? systemClock;
-  const { engine, env } = options;
+  const { engine, env, context } = options;
   // The one place a run gets its seed when none was given. It goes into the report, so any
   // run's jitter can be replayed with --seed.
   const seed = options.settings.seed ?? Date.now() >>> 0;
@@ -39,7 +41,7 @@ export function wireRun(options: WiringOptions): Wired {
     settings: { ...options.settings, seed },
     clock,
     random: options.random ?? seededRandom(seed),
-    connect: engine ? async () => ({ ok: true, value: engine }) : (signal) => connectEngine({ env, credentials: credentials(signal), ...(signal ? { signal } : {}) }),
+    connect: engine ? async () => ({ ok: true, value: engine }) : (signal) => connectEngine({ env, credentials: credentials(signal), ...(context ? { context } : {}), ...(signal ? { signal } : {}) }),
     // Scheme and trust as the engine decides them: its insecure registries (GET /info) speak plain HTTP.
     // An engine that cannot say which registries it treats as insecure (a custom one given to the
     // library, without registryConfig) leaves scheme and trust unknown: then only it talks to registries.

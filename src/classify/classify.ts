@@ -57,8 +57,17 @@ const HINT = {
 // generic wrapper, so the cause inside "download failed after attempts=N: <cause>" decides, and a
 // registry's error code ("manifest unknown", "denied") beats transport words around it.
 const MESSAGE_RULES: readonly MessageRule[] = [
-  // Beats everything: newer engines append "...: not found" to it, which is not a missing image.
+  // Beats everything: newer engines append "...: not found" to it, which is not a missing image
+  // (Docker 29's containerd store: "no matching manifest for <p> in the manifest list entries: no
+  // match for platform in manifest: not found", as HTTP 404).
   { rule: "no-matching-manifest", class: "skipped-platform", pattern: /no matching manifest for/i, hint: HINT.platform },
+  // podman (containers/image): "choosing an image from manifest list docker://…: no image found in
+  // manifest list for architecture arm, variant "v7", OS linux".
+  { rule: "no-image-in-manifest-list", class: "skipped-platform", pattern: /no image found in manifest list for architecture/i, hint: HINT.platform },
+  // dockerd asked for a platform that a single-platform image does not have.
+  { rule: "platform-does-not-match", class: "skipped-platform", pattern: /does not match the specified platform/i, hint: HINT.platform },
+  // Our own success check (src/engine/client.ts confirmPull): the engine has the image, for another platform.
+  { rule: "pulled-other-platform", class: "skipped-platform", pattern: /^no matching image for \S+: the engine pulled /, hint: HINT.platform },
 
   // The engine itself, before any registry rule: "connection refused" to the daemon's socket is
   // not the registry's. (Our own client's connection failures arrive typed: see classifyOwn.)
@@ -102,6 +111,10 @@ const EMBEDDED_STATUS: readonly RegExp[] = [
   /error parsing HTTP (\d{3}) response body/i,
   /unexpected status from \w+ request to \S+: (\d{3})\b/i,
   /unexpected status code:? (\d{3})\b/i,
+  // containerd's blob reader names the URL first: "unexpected status code https://…/blobs/sha256:…: 503 Service Unavailable".
+  /unexpected status code \S+: (\d{3})\b/i,
+  // podman (containers/image) on a blob: "Error fetching blob: invalid status code from registry 500 (Internal Server Error)".
+  /invalid status code from registry (\d{3})\b/i,
 ];
 
 // 408 and 429 are the only 4xx worth asking again; every other 4xx is the same answer next time.

@@ -27,6 +27,8 @@ export interface CliArgs {
   readonly quiet: boolean;
   readonly verbose: boolean;
   readonly color?: boolean;
+  /** --context NAME: the docker context whose engine to use (beats DOCKER_HOST, like the docker CLI). */
+  readonly context?: string;
 }
 
 const OPTIONS = {
@@ -37,6 +39,7 @@ const OPTIONS = {
   "env-file": { type: "string", multiple: true },
   profile: { type: "string", multiple: true },
   print: { type: "boolean" },
+  context: { type: "string" },
   json: { type: "string" },
   junit: { type: "string" },
   pulled: { type: "string" },
@@ -94,6 +97,7 @@ export function parseCliArgs(argv: readonly string[]): Result<CliArgs, string> {
       quiet: v.quiet ?? false,
       verbose: v.verbose ?? false,
       ...(color !== undefined ? { color } : {}),
+      ...(v.context !== undefined ? { context: v.context } : {}),
     },
   };
 }

@@ -5,8 +5,8 @@ import type { Result } from "../types.js";
 import type { CliArgs } from "./args.js";
 import type { Io } from "./io.js";
 
-/** Reads --compose, or else COMPOSE_FILE (the caller decides when that applies). */
-export async function imagesFromCompose(args: CliArgs, io: Io): Promise<Result<string[], string>> {
+/** Reads --compose, or else COMPOSE_FILE (the caller decides when that applies). Each image keeps its service's platform:. */
+export async function imagesFromCompose(args: CliArgs, io: Io): Promise<Result<Array<{ image: string; platform?: string }>, string>> {
   const paths = args.compose.length > 0 ? args.compose : composeFilesFromEnv(io.env);
   const found = await discoverComposeImages(paths, { env: io.env, envFiles: args.envFiles, profiles: args.profiles });
   if (!found.ok) return { ok: false, error: found.error.message };
@@ -16,5 +16,5 @@ export async function imagesFromCompose(args: CliArgs, io: Io): Promise<Result<s
   if (!args.quiet) {
     for (const s of notPullable) io.stderr.write(`prepull: not pullable: ${terminalSafe(`service ${JSON.stringify(s.service)} in ${s.file} (${s.reason})`)}\n`);
   }
-  return { ok: true, value: images.map((i) => i.image) };
+  return { ok: true, value: images.map((i) => ({ image: i.image, ...(i.platform ? { platform: i.platform } : {}) })) };
 }

@@ -10,12 +10,14 @@ export function settingArgument(spec: SettingSpec): string {
       return "SEC";
     case "choice":
       return spec.choices.join("|");
+    case "platform":
+      return "OS/ARCH[/V]";
   }
 }
 
 /** The default as --help and the README show it. */
 export function settingDefault(spec: SettingSpec): string {
-  return spec.type === "seed" ? "random" : String(spec.default);
+  return spec.type === "seed" ? "random" : spec.type === "platform" ? "the engine's" : String(spec.default);
 }
 
 export function helpText(): string {
@@ -55,8 +57,11 @@ Outputs:
   -h, --help                  this text
   -V, --version               the version
 
-Engine: DOCKER_HOST (unix:// or tcp://, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH); credentials from
-DOCKER_CONFIG or ~/.docker/config.json (auths, credsStore, credHelpers).
+Engine:
+      --context NAME          use this docker context's engine (beats DOCKER_HOST, like docker --context)
+  Without it, like the docker CLI: DOCKER_HOST (unix:// or tcp://, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH),
+  else DOCKER_CONTEXT, else currentContext in DOCKER_CONFIG/config.json, else the default socket.
+  Credentials from DOCKER_CONFIG or ~/.docker/config.json (auths, credsStore, credHelpers).
 
 Exit codes: 0 every image pulled, present or skipped · 1 an image failed · 2 usage or bad input ·
 3 engine unreachable · 130/143 interrupted by SIGINT/SIGTERM (reports are still written).

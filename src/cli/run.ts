@@ -33,24 +33,30 @@ export async function run(args: CliArgs, io: Io, version: string, hooks: RunHook
   const inputs = await gatherInputs(args, io);
   if (!inputs.ok) return fail(inputs.error);
   if (inputs.value.length === 0) return fail('no images given: name them as arguments, with --file, with --compose (or COMPOSE_FILE), or with "-" on standard input');
-  const plan = planReferences(inputs.value);
+  const plan = planReferences(inputs.value.map((i) => i.input));
   if (!plan.ok) return fail(`nothing was pulled: ${plan.error.length === 1 ? "1 invalid image reference" : `${plan.error.length} invalid image references`}\n${plan.error.map((e) => `  ${formatReferenceError(e)}`).join("\n")}`);
   if (args.print) {
     io.stdout.write(plan.value.map((r) => `${r.canonical}\n`).join(""));
     return EXIT.ok;
   }
+  // A compose service's platform: travels with its image.
+  const platforms = new Map(inputs.value.flatMap((i) => (i.platform ? [[i.input, i.platform] as const] : [])));
+  const references = plan.value.map((r) => {
+    const platform = platforms.get(r.input);
+    return platform ? { ...r, platform } : r;
+  });
 
   if (lock && settings.value.preflight === "off") {
     io.stderr.write("prepull: warning: --locked with --preflight off: the locked digests are pulled without asking the registries whether the tags moved since\n");
   }
   const interruption = trapSignals();
   const console = createConsole(args, io);
-  const wired = wireRun({ env: io.env, settings: settings.value });
+  const wired = wireRun({ env: io.env, settings: settings.value, ...(args.context !== undefined ? { context: args.context } : {}) });
   const engines = lockingConnect(wired.connect, lock?.value);
   console.begin(plan.value.map((r) => r.canonical), settings.value.attempts);
   let report: Report;
   try {
-    report = await runPlan(plan.value, {
+    report = await runPlan(references, {
       ...wired,
       connect: engines.connect,
       ...(lock && args.locked !== undefined ? { lock: lockCheck(lock.value, args.locked) } : {}),
@@ -75,7 +81,25 @@ async function lockFileFor(report: Report, engine: Engine | undefined): Promise<
   return formatLock(locked, unlocked);
 }
 
-async function gatherInputs(args: CliArgs, io: Io): Promise<{ ok: true; value: string[] } | { ok: false; error: string }> {
+interface Input {
+  readonly input: string;
+  readonly platform?: string;
+}
+
+async function gatherInputs(args: CliArgs, io: Io): Promise<{ ok: true; value: Input[] } | { ok: false; error: string }> {
+  const listed = await gatherReferences(args, io);
+  if (!listed.ok) return listed;
+  const inputs: Input[] = listed.value.map((input) => ({ input }));
+  // COMPOSE_FILE stands in for --compose only when nothing else names images, as it stands in for -f.
+  const noOtherInput = args.images.length === 0 && args.files.length === 0 && !args.readStdin;
+  if (args.compose.length === 0 && !(noOtherInput && io.env.COMPOSE_FILE)) return { ok: true, value: inputs };
+  const { imagesFromCompose } = await import("./compose.js");
+  const composed = await imagesFromCompose(args, io);
+  if (!composed.ok) return composed;
+  return { ok: true, value: [...inputs, ...composed.value.map((c) => ({ input: c.image, ...(c.platform ? { platform: c.platform } : {}) }))] };
+}
+
+async function gatherReferences(args: CliArgs, io: Io): Promise<{ ok: true; value: string[] } | { ok: false; error: string }> {
   const inputs = [...args.images];
   for (const file of args.files) {
     if (file === "-") {
@@ -87,14 +111,6 @@ async function gatherInputs(args: CliArgs, io: Io): Promise<{ ok: true; value: s
     inputs.push(...list.value);
   }
   if (args.readStdin && !args.files.includes("-")) inputs.push(...parseImageList(await readStream(io.stdin)));
-  // COMPOSE_FILE stands in for --compose only when nothing else names images, as it stands in for -f.
-  const noOtherInput = args.images.length === 0 && args.files.length === 0 && !args.readStdin;
-  if (args.compose.length > 0 || (noOtherInput && io.env.COMPOSE_FILE)) {
-    const { imagesFromCompose } = await import("./compose.js");
-    const composed = await imagesFromCompose(args, io);
-    if (!composed.ok) return composed;
-    inputs.push(...composed.value);
-  }
   return { ok: true, value: inputs };
 }
 

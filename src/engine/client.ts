@@ -6,8 +6,10 @@ import https from "node:https";
 import type { Socket } from "node:net";
 import type { Reference, Result } from "../types.js";
 import { createCredentialStore, registryAuthHeader, type CredentialStore } from "./credentials.js";
-import { loadTlsMaterial, parseDockerHost, redactUserinfo, type EngineAddress, type TlsMaterial } from "./docker-host.js";
+import { describeSource, resolveEngine, type EngineSource, type EngineTls } from "./context.js";
+import { redactUserinfo, type EngineAddress } from "./docker-host.js";
 import type { AttemptOutcome, Engine, PullProgress, PullRequest } from "./engine.js";
+import { describeFields, enginePlatform, formatPlatform, parsePlatform, platformMatches, type Platform } from "./platform.js";
 import { foreign } from "../report/limits.js";
 import { applyLine, failPull, initialPullState, LineSplitter, newPullState, pullPhase, suspectLayer, type PullState } from "./pull-stream.js";
 
@@ -52,8 +54,10 @@ export interface DockerEngine extends Engine {
 }
 
 export interface ConnectOptions {
-  /** DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, DOCKER_CONFIG. Default process.env. */
+  /** DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, DOCKER_CONTEXT, DOCKER_CONFIG. Default process.env. */
   readonly env?: NodeJS.ProcessEnv;
+  /** A docker context by name (the CLI's --context): beats DOCKER_HOST and DOCKER_CONTEXT. */
+  readonly context?: string;
   readonly signal?: AbortSignal;
   /** Registry credentials; default: the docker CLI's config.json and credential helpers. */
   readonly credentials?: CredentialStore;
@@ -65,7 +69,7 @@ export interface ConnectOptions {
 /** Where and how to send requests; fixed once connected. */
 interface Transport {
   readonly address: EngineAddress;
-  readonly tls?: TlsMaterial;
+  readonly tls?: EngineTls;
   readonly agent: http.Agent;
   readonly timeoutMs: number;
 }
@@ -74,6 +78,7 @@ interface Transport {
 interface RequestFailure {
   readonly kind: "unreachable" | "lost" | "aborted";
   readonly message: string;
+  readonly cause: NodeJS.ErrnoException;
 }
 
 interface Answer {
@@ -84,20 +89,16 @@ interface Answer {
 
 export async function connectEngine(options: ConnectOptions = {}): Promise<Result<DockerEngine, EngineUnreachable>> {
   const env = options.env ?? process.env;
-  const parsed = parseDockerHost(env, options.homedir);
-  if (!parsed.ok) return refuse("config", redactUserinfo(env.DOCKER_HOST ?? ""), parsed.error);
-  const address = parsed.value;
-  let tls: TlsMaterial | undefined;
-  if (address.kind === "tcp" && address.tls) {
-    const loaded = await loadTlsMaterial(address.tls);
-    if (!loaded.ok) return refuse("config", address.url, loaded.error);
-    tls = loaded.value;
-  }
+  const resolved = await resolveEngine({ env, ...(options.context ? { context: options.context } : {}), ...(options.homedir ? { homedir: options.homedir } : {}) });
+  // A DOCKER_HOST may carry a password: the address in any message is shown without it.
+  if (!resolved.ok) return refuse("config", redactUserinfo(resolved.error.address), resolved.error.message);
+  const { address, tls, source } = resolved.value;
   // keepAlive off: one request per attempt, and no idle socket keeps a finished CLI alive.
   const agent = tls ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
   const transport: Transport = { address, agent, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, ...(tls ? { tls } : {}) };
   const version = await request(transport, "GET", "/version", { signal: options.signal, limit: ERROR_BODY_LIMIT });
-  if (!version.ok) return refuse("unreachable", address.url, version.error.message);
+  // Exit 3 names where the address came from: a stale context is as likely as a stopped daemon.
+  if (!version.ok) return refuse("unreachable", address.url, version.error.kind === "aborted" ? version.error.message : unreachableMessage(address.url, version.error.cause, source));
   const negotiated = negotiate(version.value, address.url);
   if (!negotiated.ok) return negotiated;
   const credentials =
@@ -149,15 +150,25 @@ export function compareApiVersions(a: string, b: string): number {
 function createDockerEngine(transport: Transport, info: EngineInfo, credentials: CredentialStore): DockerEngine {
   const prefix = `/v${info.apiVersion}`;
   const inspectImage = (reference: Reference, signal?: AbortSignal) => inspect(transport, prefix, reference, signal);
+  const own = enginePlatform(info);
   return {
     info,
     inspectImage,
-    pull: (pullRequest) => pull(transport, prefix, credentials, pullRequest),
-    async hasImage(reference, signal) {
+    async pull(pullRequest) {
+      const streamed = await pull(transport, prefix, credentials, pullRequest);
+      if (!streamed.ok) return streamed;
+      const found = await inspectImage(pullRequest.reference, pullRequest.signal);
+      if (pullRequest.signal.aborted) return abortedOutcome(initialPullState, true);
+      const asked = requested(pullRequest);
+      return confirmPull(streamed, found, asked ?? own, pullRequest.reference, asked !== undefined);
+    },
+    async hasImage(reference, signal, platform) {
       const found = await inspectImage(reference, signal);
       // The Engine contract is a plain boolean; an engine that cannot answer is not "absent".
       if (!found.ok) throw new Error(found.error);
-      return found.value !== undefined;
+      const asked = platform ?? requested({ reference });
+      const want = asked ?? own;
+      return found.value !== undefined && (want === undefined || !knowsPlatform(found.value) || platformMatches(found.value, want, asked !== undefined));
     },
     async repoDigests(reference, signal) {
       const found = await inspectImage(reference, signal);
@@ -189,6 +200,55 @@ export function registryConfigOf(info: Record<string, unknown> | undefined): { i
   return { insecure: [...strings(cidrs), ...insecureNames], mirrors: strings(mirrors) };
 }
 
+/** The platform asked for: the request's, else the reference's (validated when it was read, so a bad one is ignored here). */
+function requested(req: { readonly platform?: Platform; readonly reference: Reference }): Platform | undefined {
+  if (req.platform) return req.platform;
+  if (!req.reference.platform) return undefined;
+  const parsed = parsePlatform(req.reference.platform);
+  return parsed.ok ? parsed.value : undefined;
+}
+
+/** An engine that leaves Os/Architecture out of its image description cannot be held to a platform. */
+function knowsPlatform(image: ImageInspect): boolean {
+  return describeFields(image) !== undefined;
+}
+
+/**
+ * Pure: the success contract. A clean stream is only evidence; the attempt succeeded when the
+ * engine then shows the image, and (when the engine describes it) for the wanted platform.
+ */
+export function confirmPull(
+  streamed: Extract<AttemptOutcome, { ok: true }>,
+  found: Result<ImageInspect | undefined, string>,
+  want: Platform | undefined,
+  reference: Reference,
+  /** False for the engine's own platform, which has no variant to hold an image to. */
+  checkVariant = true,
+): AttemptOutcome {
+  const failure = (message: string): AttemptOutcome => ({ ok: false, kind: "engine", httpStatus: 200, message, bytes: streamed.bytes, answered: true });
+  if (!found.ok) return failure(`the engine ended the pull stream of ${reference.canonical} without an error, but then could not show the image: ${found.error}`);
+  const image = found.value;
+  if (image === undefined) {
+    return failure(`the engine ended the pull stream of ${reference.canonical} without an error, but does not have the image afterwards: the pull did not complete, retry it.`);
+  }
+  const have = describeFields(image);
+  if (want !== undefined && have !== undefined && !platformMatches(image, want, checkVariant)) {
+    return failure(`${PLATFORM_MISMATCH} ${formatPlatform(want)}: the engine pulled ${reference.canonical} but has it for ${have}`);
+  }
+  const digest = streamed.digest ?? soleRepoDigest(image, reference);
+  return { ok: true, bytes: streamed.bytes, upToDate: streamed.upToDate, ...(digest ? { digest } : {}), ...(have ? { platform: have } : {}) };
+}
+
+/** The start of the message a platform mismatch after a pull carries; classify.ts anchors on it. */
+export const PLATFORM_MISMATCH = "no matching image for";
+
+/** podman streams no "Digest:" line; the image's repo digest for this repository stands in, when there is exactly one. */
+function soleRepoDigest(image: ImageInspect, reference: Reference): string | undefined {
+  const name = `${reference.registry}/${reference.repository}@`;
+  const mine = image.repoDigests.filter((d) => d.startsWith(name) || d.startsWith(`${reference.repository}@`));
+  return mine.length === 1 ? mine[0]?.slice(mine[0].indexOf("@") + 1) : undefined;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pull
 
@@ -201,7 +261,7 @@ async function pull(transport: Transport, prefix: string, credentials: Credentia
   if (auth === undefined || req.signal.aborted) return abortedOutcome(initialPullState, false);
   if (!auth.ok) return { ok: false, kind: "credentials", message: `cannot pull ${reference.canonical}: ${auth.error.message}`, retryable: auth.error.retryable };
   const headers: Record<string, string> = auth.value ? { "X-Registry-Auth": registryAuthHeader(auth.value) } : {};
-  return streamPull(transport, `${prefix}/images/create?${pullQuery(reference)}`, headers, req);
+  return streamPull(transport, `${prefix}/images/create?${pullQuery(reference, requested(req))}`, headers, req);
 }
 
 /** The promise's value, or undefined as soon as the signal aborts. */
@@ -224,8 +284,9 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | 
 }
 
 /** Pure: by digest when there is one (the daemon takes a digest in the tag parameter). */
-export function pullQuery(reference: Reference): string {
+export function pullQuery(reference: Reference, platform?: Platform): string {
   const params = new URLSearchParams({ fromImage: `${reference.registry}/${reference.repository}`, tag: reference.digest ?? reference.tag ?? "latest" });
+  if (platform) params.set("platform", formatPlatform(platform));
   return params.toString();
 }
 
@@ -267,10 +328,8 @@ function streamPull(transport: Transport, path: string, headers: Record<string, 
         );
         return;
       }
-      answered = true;
-      guarded(() => req.onAnswer?.());
       state = newPullState();
-      const stopWith = (reason: string) => finish(streamOutcome(failPull(state, reason), req.reference));
+      const stopWith = (reason: string) => finish(streamOutcome(failPull(state, reason)));
       followLines(res, {
         line: (line) => {
           if (done) return;
@@ -278,10 +337,16 @@ function streamPull(transport: Transport, path: string, headers: Record<string, 
           applyLine(state, line);
           // prepull's own limits (too many layers) end the attempt now; the daemon's error line waits for the stream's end.
           if (state.stopped !== undefined) return stopWith(state.stopped);
-          if (state.lines !== before) guarded(() => req.onProgress?.(progressOf(state)));
+          if (state.lines === before) return;
+          // The first progress line, not the 200: podman answers 200 before it asks the registry.
+          if (!answered) {
+            answered = true;
+            guarded(() => req.onAnswer?.());
+          }
+          guarded(() => req.onProgress?.(progressOf(state)));
         },
         tooLong: stopWith,
-        end: () => finish(streamOutcome(state, req.reference)),
+        end: () => finish(streamOutcome(state)),
         fail: failed,
       });
     });
@@ -319,22 +384,15 @@ function progressOf(state: PullState): PullProgress {
   return { status: state.lastStatus ?? "", id: state.lastId, bytes: state.bytes, total: state.total, phase: pullPhase(state) };
 }
 
-/** Pure: how a complete 200 stream ended. */
-export function streamOutcome(state: PullState, reference: Reference): AttemptOutcome {
+/**
+ * Pure: how a complete 200 stream ended. An error line anywhere (or a limit of prepull's own)
+ * fails the attempt. A clean end is a candidate success only: dockerd's final "Status: …" line is
+ * evidence, podman sends none, and confirmPull() decides by asking the engine for the image.
+ */
+export function streamOutcome(state: PullState): AttemptOutcome {
   const error = state.stopped ?? state.error;
   if (error !== undefined) return { ok: false, kind: "engine", httpStatus: 200, message: error, bytes: state.bytes, answered: true };
-  if (!state.finished) {
-    // Every successful pull ends with "Status: …"; a stream without it did not finish its work.
-    return {
-      ok: false,
-      kind: "engine",
-      httpStatus: 200,
-      message: `the engine ended the pull stream of ${reference.canonical} without a final status or an error: the pull did not complete, retry it.`,
-      bytes: state.bytes,
-      answered: true,
-    };
-  }
-  return { ok: true, digest: state.digest, bytes: state.bytes, upToDate: state.upToDate };
+  return { ok: true, ...(state.digest ? { digest: state.digest } : {}), bytes: state.bytes, upToDate: state.upToDate };
 }
 
 function abortedOutcome(state: PullState, answered: boolean): AttemptOutcome {
@@ -430,7 +488,7 @@ function open(transport: Transport, method: string, path: string, headers: Recor
     address.kind === "unix"
       ? http.request({ ...common, socketPath: address.socketPath })
       : tls
-        ? https.request({ ...common, host: address.host, port: address.port, ca: tls.ca, cert: tls.cert, key: tls.key })
+        ? https.request({ ...common, host: address.host, port: address.port, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized })
         : http.request({ ...common, host: address.host, port: address.port });
   let connected = false;
   request.on("socket", (socket: Socket) => {
@@ -450,7 +508,11 @@ function request(
 ): Promise<Result<Answer, RequestFailure>> {
   return new Promise((resolve) => {
     const { signal } = options;
-    if (signal?.aborted) return resolve({ ok: false, error: { kind: "aborted", message: `the request to ${transport.address.url} was cancelled` } });
+    const cancelled = (): Result<Answer, RequestFailure> => {
+      const message = `the request to ${transport.address.url} was cancelled`;
+      return { ok: false, error: { kind: "aborted", message, cause: new Error(message) } };
+    };
+    if (signal?.aborted) return resolve(cancelled());
     const opened = open(transport, method, path, {});
     let done = false;
     const finish = (result: Result<Answer, RequestFailure>) => {
@@ -461,10 +523,10 @@ function request(
       opened.request.destroy();
       resolve(result);
     };
-    const onAbort = () => finish({ ok: false, error: { kind: "aborted", message: `the request to ${transport.address.url} was cancelled` } });
+    const onAbort = () => finish(cancelled());
     const failed = (error: NodeJS.ErrnoException) => {
       const kind = opened.connected() ? "lost" : "unreachable";
-      finish({ ok: false, error: { kind, message: unreachableMessage(transport.address.url, error) } });
+      finish({ ok: false, error: { kind, message: unreachableMessage(transport.address.url, error), cause: error } });
     };
     const timer = setTimeout(
       () => failed(Object.assign(new Error(`no answer within ${transport.timeoutMs} ms`), { code: "ETIMEDOUT" })),
@@ -503,17 +565,22 @@ function readBody(res: http.IncomingMessage, limit: number): Promise<{ text: str
   });
 }
 
-/** Names the address and says what to check; never includes request headers (X-Registry-Auth). */
-export function unreachableMessage(address: string, error: NodeJS.ErrnoException): string {
+/**
+ * Names the address and says what to check; never includes request headers (X-Registry-Auth).
+ * With a source, it also says where the address came from (DOCKER_HOST, a docker context, the default).
+ */
+export function unreachableMessage(address: string, error: NodeJS.ErrnoException, source?: EngineSource): string {
   const detail = describeError(error);
   const code = error.code ?? "";
+  const where = source === undefined || source.kind === "DOCKER_HOST" ? "DOCKER_HOST" : source.kind === "context" ? `docker context ${JSON.stringify(source.name)} (docker context inspect ${source.name})` : "DOCKER_HOST (unset, so the default socket was used)";
   const hint =
     code === "EACCES" || code === "EPERM"
-      ? "permission denied: run as a user allowed to use the Docker socket (the docker group), or check DOCKER_HOST."
+      ? `permission denied: run as a user allowed to use the Docker socket (the docker group), or check ${where}.`
       : /^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED|ERR_OSSL)/.test(code)
-        ? "the TLS connection failed: check DOCKER_CERT_PATH, DOCKER_TLS_VERIFY and DOCKER_HOST."
-        : "is dockerd running? Check DOCKER_HOST.";
-  return `engine unreachable: cannot connect to the Docker engine at ${address} (${detail}): ${hint}`;
+        ? `the TLS connection failed: check ${source?.kind === "context" ? where : "DOCKER_CERT_PATH, DOCKER_TLS_VERIFY and DOCKER_HOST"}.`
+        : `is dockerd running? Check ${where}.`;
+  const origin = source === undefined ? "" : `, ${describeSource(source)}`;
+  return `engine unreachable: cannot connect to the Docker engine at ${address}${origin} (${detail}): ${hint}`;
 }
 
 function describeError(error: NodeJS.ErrnoException): string {

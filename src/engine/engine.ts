@@ -1,6 +1,7 @@
 // What the scheduler needs from a container engine: one pull attempt, and "is it here already?".
 // The Docker Engine API client implements it; unit tests implement it with scripted fakes.
 import type { PullPhase, Reference, Result } from "../types.js";
+import type { Platform } from "./platform.js";
 
 /** Progress of one attempt, cumulated over all layers. */
 export interface PullProgress {
@@ -17,9 +18,16 @@ export interface PullProgress {
 }
 
 export type AttemptOutcome =
-  /** The stream ended without an error line. */
-  | { readonly ok: true; readonly digest?: string; readonly bytes: number; readonly upToDate: boolean }
-  /** The engine answered with an error: an HTTP status >= 400, or an error line inside a 200 stream. */
+  /**
+   * The stream ended without an error line and the engine then showed the image, for the expected
+   * platform (see docs/decisions.md, "One success contract for every engine"). platform: what the
+   * engine reports the pulled image to be ("linux/arm64"), when it says.
+   */
+  | { readonly ok: true; readonly digest?: string; readonly bytes: number; readonly upToDate: boolean; readonly platform?: string }
+  /**
+   * The engine answered with an error: an HTTP status >= 400, an error line anywhere in a 200 stream,
+   * or a clean stream after which the engine did not show the image for the expected platform.
+   */
   | { readonly ok: false; readonly kind: "engine"; readonly httpStatus?: number; readonly message: string; readonly bytes: number; readonly answered: boolean }
   /** The engine itself could not be reached (socket missing, refused, TLS failure to the daemon). */
   | { readonly ok: false; readonly kind: "unreachable"; readonly message: string }
@@ -33,7 +41,12 @@ export type AttemptOutcome =
 export interface PullRequest {
   readonly reference: Reference;
   readonly signal: AbortSignal;
-  /** Called when the engine starts answering (HTTP headers of the pull stream arrived): the registry resolved the manifest. */
+  /** Pull this platform instead of the engine's own; success then means the engine has the image for it. */
+  readonly platform?: Platform;
+  /**
+   * Called once the engine reports the first progress line: the registry resolved the manifest.
+   * (Not the HTTP headers: podman 4 sends 200 before it asks the registry anything.)
+   */
   readonly onAnswer?: () => void;
   readonly onProgress?: (progress: PullProgress) => void;
 }
@@ -41,12 +54,15 @@ export interface PullRequest {
 export interface Engine {
   /** One attempt. Never throws for expected failures: they come back as a typed outcome. */
   pull(request: PullRequest): Promise<AttemptOutcome>;
-  /** True when the engine already has the image (GET /images/{name}/json answers 200). */
-  hasImage(reference: Reference, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * True when the engine already has the image (GET /images/{name}/json answers 200) for `platform`,
+   * or for the engine's own platform when none is given: an image filed for another platform is not here.
+   */
+  hasImage(reference: Reference, signal?: AbortSignal, platform?: Platform): Promise<boolean>;
   /** The image's RepoDigests ("repo@sha256:…"), or undefined when the engine does not have it. Optional. */
   repoDigests?(reference: Reference, signal?: AbortSignal): Promise<readonly string[] | undefined>;
   /** The platform the engine pulls for (its OS and architecture). Optional. */
-  readonly platform?: { readonly os: string; readonly architecture: string; readonly variant?: string };
+  readonly platform?: Platform;
   /** The registries the engine treats as insecure (CIDRs and host[:port] names) and its mirrors (GET /info). Optional. */
   registryConfig?(signal?: AbortSignal): Promise<{ readonly insecure: readonly string[]; readonly mirrors: readonly string[] } | undefined>;
   /** Gives the local image `source` (a name, name@digest or image id) the name `target` (POST /images/{source}/tag). Optional. */

@@ -30,7 +30,7 @@ export interface PullState {
   readonly lastLayer?: string;
   readonly digest?: string;
   readonly upToDate: boolean;
-  /** True once a final "Status: …" line arrived. */
+  /** True once a final "Status: …" line arrived: dockerd's evidence of success, not proof (podman sends none; see confirmPull). */
   readonly finished: boolean;
   /** The daemon's error line; it decides failure although the HTTP status was 200. */
   readonly error?: string;

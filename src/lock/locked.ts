@@ -79,9 +79,11 @@ export function lockedEngine(engine: Engine, lock: LockFile): Engine {
       const digest = lockedDigest(request.reference);
       return digest ? pullAndTag(engine, request, pinned(request.reference, digest)) : engine.pull(request);
     },
-    hasImage: async (reference, signal) => {
+    hasImage: async (reference, signal, platform) => {
+      // The engine's own answer first: it holds the image to the platform asked for.
+      const here = await engine.hasImage(reference, signal, platform);
       const digest = lockedDigest(reference);
-      if (!digest) return engine.hasImage(reference, signal);
+      if (!here || !digest) return here;
       if (!engine.repoDigests) return false; // cannot tell which content the tag names: pull
       const digests = await engine.repoDigests(reference, signal);
       return digests !== undefined && namesDigest(digests, reference, digest);

@@ -1,6 +1,7 @@
 // The run's policy: one table of every knob (flag, variable, default, limits, help, report key)
 // and one validator for values from flags, the environment and code. Pure: env and flags come
 // in as data. Adding a knob is one row here, plus its field in Settings and its README row.
+import { formatPlatform, parsePlatform } from "../engine/platform.js";
 import type { Result, Settings } from "../types.js";
 
 type NumberKey = { [K in keyof Settings]-?: Settings[K] extends number ? K : never }[keyof Settings];
@@ -22,6 +23,8 @@ export type SettingSpec =
   /** Whole numbers ("count") or seconds that may be fractional, stored in milliseconds. */
   | (Common<NumberKey> & { readonly type: "count" | "seconds"; readonly min: number; readonly max: number; readonly default: number })
   | (Common<"seed"> & { readonly type: "seed" })
+  /** "os/arch[/variant]", normalized the way containerd spells it; unset means the engine's own. */
+  | (Common<"platform"> & { readonly type: "platform" })
   | { [K in ChoiceKey]: Common<K> & { readonly type: "choice"; readonly choices: readonly Settings[K][]; readonly default: Settings[K] } }[ChoiceKey];
 
 /**
@@ -40,6 +43,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: "rateLimitBackoffMs", env: "PULL_RATE_LIMIT_BACKOFF", flag: "--rate-limit-backoff", report: "rateLimitBackoffMs", type: "seconds", min: 0, max: MAX_WAIT_SECONDS, default: 30, help: "wait after a `toomanyrequests` answer; doubled each time" },
   { key: "stallTimeoutMs", env: "PULL_STALL_TIMEOUT", flag: "--stall-timeout", report: "stallTimeoutMs", type: "seconds", min: 0.001, max: MAX_WAIT_SECONDS, default: 60, help: "abort an attempt that has downloaded no bytes for this long" },
   { key: "deadlineMs", env: "PULL_DEADLINE", flag: "--deadline", report: "deadlineMs", type: "seconds", min: 0.001, max: MAX_WAIT_SECONDS, default: 900, help: "deadline for the whole run; then every unfinished image fails as `deadline`" },
+  { key: "platform", env: "PULL_PLATFORM", flag: "--platform", report: "platform", type: "platform", help: "platform to pull for, os/arch[/variant] (a compose service's `platform:` wins for that image)" },
   { key: "seed", env: "PULL_SEED", flag: "--seed", report: "seed", type: "seed", help: "seed of the jitter, for reproducible schedules" },
   { key: "pullPolicy", env: "PULL_POLICY", flag: "--pull", report: "pullPolicy", type: "choice", choices: ["always", "missing"], default: "missing", help: "`missing` asks the engine first and reports images it has as `present`" },
   { key: "preflight", env: "PULL_PREFLIGHT", flag: "--preflight", report: "preflight", type: "choice", choices: ["on", "off"], default: "on", help: "`on` resolves every image with one manifest HEAD before pulling and probes a down registry by HEAD; `off` talks to the engine only" },
@@ -86,6 +90,10 @@ function readOne(spec: SettingSpec, env: Readonly<Record<string, string | undefi
   switch (spec.type) {
     case "seed":
       return /^\d+$/.test(text) && Number(text) <= 0xffffffff ? { ok: true, value: Number(text) } : bad("a whole number from 0 to 4294967295");
+    case "platform": {
+      const parsed = parsePlatform(raw, source);
+      return parsed.ok ? { ok: true, value: formatPlatform(parsed.value) } : fail(source, parsed.error);
+    }
     case "choice":
       return (spec.choices as readonly string[]).includes(text) ? { ok: true, value: text } : fail(source, `${source}=${JSON.stringify(raw)} is not ${spec.key === "pullPolicy" ? "a pull policy" : "a valid choice"}: use ${spec.choices.map((c) => `"${c}"`).join(" or ")}`);
     default: {
@@ -105,6 +113,10 @@ function checkCodeValue(spec: SettingSpec, value: unknown): Result<unknown, Sett
   switch (spec.type) {
     case "seed":
       return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 0xffffffff ? { ok: true, value } : fail(source, `${source} must be a whole number from 0 to 4294967295, got ${String(value)}`);
+    case "platform": {
+      const parsed = typeof value === "string" ? parsePlatform(value, source) : undefined;
+      return parsed?.ok ? { ok: true, value: formatPlatform(parsed.value) } : fail(source, parsed && !parsed.ok ? parsed.error : `${source} must be a platform "os/arch[/variant]", got ${String(value)}`);
+    }
     case "choice":
       return (spec.choices as readonly unknown[]).includes(value) ? { ok: true, value } : fail(source, `${source} must be ${spec.choices.map((c) => `"${c}"`).join(" or ")}, got ${String(value)}`);
     default: {
@@ -121,6 +133,7 @@ function checkCodeValue(spec: SettingSpec, value: unknown): Result<unknown, Sett
 function defaultOf(spec: SettingSpec): unknown {
   switch (spec.type) {
     case "seed":
+    case "platform":
       return undefined;
     case "choice":
       return spec.default;

@@ -37,6 +37,7 @@ const IMAGE_KEYS = {
   rule: true,
   digest: true,
   resolvedDigest: true,
+  platform: true,
   bytes: true,
   durationMs: true,
   attempts: true,

@@ -3,6 +3,7 @@
 // attempts while one image's manifest keeps failing, and the HEAD probes of a closed gate. Every
 // answer is a typed value; this file turns it into what the scheduler does next.
 import type { DirectProbeAnswer } from "../policy/gate.js";
+import { parsePlatform } from "../engine/platform.js";
 import { describeQuota, planQuota } from "../policy/quota-plan.js";
 import type { DirectCoordination } from "../policy/registry-coordinator.js";
 import { hasPlatform, type Platform, type Quota, type RegistryClient, type RegistryFailure } from "../registry/index.js";
@@ -121,10 +122,13 @@ function deniedReason(reference: Reference, result: Extract<RegistryFailure, { k
 
 /** An index without this engine's platform: skipped, like the engine's "no matching manifest", with no attempt. */
 async function missingPlatform(reference: Reference, digest: string, ctx: DirectContext): Promise<Settled | undefined> {
-  if (!ctx.platform) return undefined;
+  // The platform asked for (--platform, compose platform:), else the engine's own.
+  const asked = reference.platform ? parsePlatform(reference.platform) : undefined;
+  const platform = asked?.ok ? asked.value : ctx.platform;
+  if (!platform) return undefined;
   const found = await ctx.client.platformsOf(reference, digest, { signal: ctx.signal });
-  if (found.kind !== "ok" || found.platforms === undefined || hasPlatform(found.platforms, ctx.platform)) return undefined;
-  const wanted = [ctx.platform.os, ctx.platform.architecture, ctx.platform.variant].filter(Boolean).join("/");
+  if (found.kind !== "ok" || found.platforms === undefined || hasPlatform(found.platforms, platform)) return undefined;
+  const wanted = [platform.os, platform.architecture, platform.variant].filter(Boolean).join("/");
   const has = found.platforms.filter((p) => p.os !== "unknown").map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join("/"));
   return { status: "skipped", class: "skipped-platform", rule: "registry-no-platform", reason: `no matching manifest for ${wanted} in the manifest list entries (it has ${has.join(", ") || "no platforms"})` };
 }

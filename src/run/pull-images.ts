@@ -57,6 +57,9 @@ export async function runPlan(references: readonly Reference[], deps: RunDepende
   const toIso = (ms: number) => new Date(wallStart + (ms - clockStart)).toISOString();
   const finished = (images: ImageResult[], registries: Report["registries"], interrupted: Report["interrupted"]) =>
     buildReport(deps, images, registries, toIso(clockStart), toIso(clock.now()), clock.now() - clockStart, interrupted);
+  // --platform / PULL_PLATFORM for every image that does not name its own (compose `platform:`).
+  const platform = deps.settings.platform;
+  if (platform) references = references.map((r) => (r.platform ? r : { ...r, platform }));
   let connected: Awaited<ReturnType<RunDependencies["connect"]>>;
   try {
     connected = await deps.connect(deps.signal);

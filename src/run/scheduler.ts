@@ -274,7 +274,7 @@ async function attempts(state: ImageState, context: RunContext): Promise<ImageRe
     switch (next.action) {
       case "pulled":
         context.emit({ type: "pulled", at: clock.now(), image, attempt: record.number, durationMs: record.durationMs, bytes: attempt.bytes, ...(attempt.digest ? { digest: attempt.digest } : {}) });
-        return finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, ...(attempt.digest ? { digest: attempt.digest } : {}) });
+        return finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, ...(attempt.digest ? { digest: attempt.digest } : {}), ...(attempt.platform ? { platform: attempt.platform } : {}) });
       case "skipped":
         context.emit({ type: "skipped", at: clock.now(), image, message: attempt.message });
         return finish(state, context, "skipped", "skipped-platform", { reason: attempt.message });
@@ -451,6 +451,8 @@ interface AttemptEnd {
   readonly startedAt: number;
   readonly bytes: number;
   readonly digest?: string;
+  /** What the engine reports the pulled image to be. */
+  readonly platform?: string;
 }
 
 async function runAttempt(state: ImageState, ticket: RegistryTicket, context: RunContext): Promise<AttemptEnd> {
@@ -503,7 +505,7 @@ function understand(outcome: AttemptOutcome, verdict: WatchVerdict, startedAt: n
   const answered = !outcome.ok && "answered" in outcome ? outcome.answered : true;
   const classified = (c: Classification, message: string, bytes: number): AttemptEnd => ({ ...base, answered, class: c.class, rule: c.rule, message, bytes, ...(c.hint ? { hint: c.hint } : {}) });
   if (outcome.ok) {
-    return { ...base, class: "pulled", message: outcome.upToDate ? "image is up to date" : "downloaded", bytes: outcome.bytes, ...(outcome.digest ? { digest: outcome.digest } : {}) };
+    return { ...base, class: "pulled", message: outcome.upToDate ? "image is up to date" : "downloaded", bytes: outcome.bytes, ...(outcome.digest ? { digest: outcome.digest } : {}), ...(outcome.platform ? { platform: outcome.platform } : {}) };
   }
   switch (outcome.kind) {
     case "unreachable":
@@ -573,7 +575,8 @@ function interrupted(state: ImageState, context: RunContext): ImageResult {
   return finish(state, context, "failed", reason, { reason: message });
 }
 
-function finish(state: ImageState, context: RunContext, status: ImageResult["status"], outcome: OutcomeClass, extra: { reason?: string; digest?: string; bytes?: number; stack?: string; rule?: string }): ImageResult {
+function finish(state: ImageState, context: RunContext, status: ImageResult["status"], outcome: OutcomeClass, extra: { reason?: string; digest?: string; bytes?: number; stack?: string; rule?: string; platform?: string }): ImageResult {
+  const platform = extra.platform ?? state.reference.platform;
   return {
     input: state.reference.input,
     reference: state.reference.canonical,
@@ -584,6 +587,7 @@ function finish(state: ImageState, context: RunContext, status: ImageResult["sta
     ...(extra.rule !== undefined ? { rule: extra.rule } : {}),
     ...(extra.digest !== undefined ? { digest: extra.digest } : {}),
     ...(state.resolvedDigest !== undefined ? { resolvedDigest: state.resolvedDigest } : {}),
+    ...(platform !== undefined ? { platform } : {}),
     bytes: extra.bytes ?? 0,
     durationMs: context.options.clock.now() - state.startedAt,
     attempts: state.attempts,

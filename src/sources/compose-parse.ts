@@ -23,6 +23,8 @@ export interface ComposeServiceSpec {
   readonly build: boolean;
   /** `pull_policy` as written. */
   readonly pullPolicy?: string;
+  /** `platform` as written ("linux/arm64"). */
+  readonly platform?: string;
   /** The service named by `extends`, when there is one. */
   readonly extends?: string;
   /** `extends.file`, as written, when the base service lives in another file. */
@@ -141,6 +143,7 @@ function readService(file: string, service: string, definition: unknown): Result
     return fail(file, `${file}: service "${service}": image must be a string, found ${describe(image)}; quote the value`, service);
   }
   const pullPolicy = definition.get("pull_policy");
+  const platform = definition.get("platform");
   const extended = extendedService(definition.get("extends"));
   const profiles = definition.get("profiles");
   if (profiles !== undefined && profiles !== null && stringList(profiles) === undefined) {
@@ -153,6 +156,7 @@ function readService(file: string, service: string, definition: unknown): Result
       ...(typeof image === "string" ? { image } : {}),
       build: definition.get("build") !== undefined && definition.get("build") !== null,
       ...(typeof pullPolicy === "string" ? { pullPolicy } : {}),
+      ...(typeof platform === "string" ? { platform } : {}),
       ...(extended === undefined ? {} : { extends: extended.service }),
       ...(extended?.file === undefined ? {} : { extendsFile: extended.file }),
       ...(profiles === undefined || profiles === null ? {} : { profiles: stringList(profiles) ?? [] }),

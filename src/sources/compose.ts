@@ -14,7 +14,8 @@
 // reads it, from the project's .env / env files), the services Compose would start
 // (no profiles, or a named one; "*" names all). With none named, every service is considered:
 // a CI job pre-pulls for any profile it may start, and an unneeded pull costs less than a test
-// that fails on a cold pull.
+// that fails on a cold pull. A service's `platform:` travels with its image.
+import { formatPlatform, parsePlatform } from "../engine/platform.js";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Result } from "../types.js";
@@ -35,6 +36,8 @@ export interface ComposeImage {
    * failed pull of this image need not fail the job.
    */
   readonly buildable?: true;
+  /** The service's `platform:`, normalized ("linux/arm64"): Compose pulls the image for it. */
+  readonly platform?: string;
 }
 
 export interface NotPullable {
@@ -197,7 +200,15 @@ async function walkFile(file: string, context: FileContext, walk: Walk): Promise
     const resolved = resolveImage(plan.image, file, service.service, context.lookup);
     if (!resolved.ok) return resolved;
     walk.warnings.push(...resolved.value.warnings);
-    walk.images.push({ image: resolved.value.image, file, service: service.service, ...(plan.buildable ? { buildable: true as const } : {}) });
+    const platform = servicePlatform(service, file);
+    if (!platform.ok) return platform;
+    walk.images.push({
+      image: resolved.value.image,
+      file,
+      service: service.service,
+      ...(plan.buildable ? { buildable: true as const } : {}),
+      ...(platform.value ? { platform: platform.value } : {}),
+    });
   }
   return { ok: true, value: undefined };
 }
@@ -335,6 +346,14 @@ export function classifyService(spec: ComposeServiceSpec): ServicePlan {
     return { kind: "not-pullable", reason: `pull_policy: ${spec.pullPolicy}` };
   }
   return { kind: "pull", image: spec.image, buildable: spec.build };
+}
+
+/** The service's platform, checked; variables in it are not interpolated (a "$" is reported, not guessed at). */
+function servicePlatform(spec: ComposeServiceSpec, file: string): Result<string | undefined, ComposeError> {
+  if (spec.platform === undefined || spec.platform.trim() === "") return { ok: true, value: undefined };
+  const parsed = parsePlatform(spec.platform, `${file}: service "${spec.service}": platform`);
+  if (!parsed.ok) return { ok: false, error: { file, service: spec.service, message: parsed.error } };
+  return { ok: true, value: formatPlatform(parsed.value) };
 }
 
 /** Interpolates one image value; every failure names the file, the service and the variable. */

@@ -104,7 +104,8 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<D
   };
 }
 
-function ping(socketPath: string): Promise<boolean> {
+/** True once the engine on socketPath answers GET /_ping with 200 (dockerd and podman alike). */
+export function ping(socketPath: string): Promise<boolean> {
   return new Promise((resolve) => {
     const req = request({ socketPath, path: "/_ping", method: "GET", timeout: 2_000 }, (res) => {
       res.resume();

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { startDockerd } from "./dockerd.js";
 import type { Dockerd, StartDockerdOptions } from "./dockerd.js";
 import { startFaultProxy } from "./fault-proxy.js";
+import { startPodman } from "./podman.js";
 import type { FaultProxy } from "./fault-proxy.js";
 import { pushImage, pushPlatformList } from "./images.js";
 import type { PushImageOptions, PushPlatformListOptions, PushedImage, PushedPlatformList } from "./images.js";
@@ -41,6 +42,7 @@ export interface TokenEndpoint extends Endpoint {
 }
 
 export interface Stack extends Endpoint {
+  /** The engine under test (dockerd, or podman when started with `engine: "podman"`). */
   readonly engine: Dockerd;
   /** Present when started with `auth`. */
   readonly auth?: AuthEndpoint;
@@ -63,6 +65,8 @@ export interface StartStackOptions {
   /** Seed of the proxies' random (probability rules). */
   readonly seed?: number;
   readonly dockerd?: StartDockerdOptions;
+  /** Which engine serves the Docker API: dockerd (default) or `podman system service`. */
+  readonly engine?: "dockerd" | "podman";
 }
 
 /**
@@ -143,7 +147,7 @@ export async function startStack(options: StartStackOptions = {}): Promise<Stack
     };
     // allSettled: if one part fails, the others have still registered their stop before we clean up.
     const results = await Promise.allSettled([
-      startDockerd(options.dockerd).then((engine) => started(engine)),
+      (options.engine === "podman" ? startPodman() : startDockerd(options.dockerd)).then((engine) => started(engine)),
       withProxy({}),
       credentials ? withProxy({ htpasswd: credentials }) : Promise.resolve(undefined),
       options.tokenAuth ? withTokenAuth() : Promise.resolve(undefined),

@@ -44,6 +44,8 @@ describe("prepull against a hostile engine (fake Docker API on a unix socket)", 
   let route: Route;
   /** X-Registry-Auth headers the engine received. */
   let headers: string[];
+  /** Images a pull was asked for: the fake engine shows them afterwards, as a real one would after a clean stream. */
+  const created = new Set<string>();
   const validate = compileReportSchema();
 
   before(async () => {
@@ -55,8 +57,15 @@ describe("prepull against a hostile engine (fake Docker API on a unix socket)", 
         return;
       }
       if (req.url?.includes("/images/") && req.url.endsWith("/json")) {
-        res.writeHead(404).end(JSON.stringify({ message: "No such image" }));
+        // The image is there once a pull of it was asked for (prepull inspects only after a clean stream).
+        const name = decodeURIComponent(req.url.replace(/^\/v[\d.]+\/images\//, "").replace(/\/json$/, ""));
+        if (created.has(name)) res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ Id: "sha256:" + "f".repeat(64), RepoDigests: [], Os: "linux", Architecture: "amd64" }));
+        else res.writeHead(404).end(JSON.stringify({ message: "No such image" }));
         return;
+      }
+      if (req.url?.includes("/images/create?")) {
+        const query = new URLSearchParams(req.url.slice(req.url.indexOf("?") + 1));
+        created.add(`${query.get("fromImage") ?? ""}:${query.get("tag") ?? "latest"}`);
       }
       const auth = req.headers["x-registry-auth"];
       const header = typeof auth === "string" ? auth : undefined;

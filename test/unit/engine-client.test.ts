@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, afterEach, before, describe, it } from "node:test";
+import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import { connectEngine, type DockerEngine } from "../../src/engine/client.js";
 import { registryAuthHeader, type CredentialStore, type RegistryAuth } from "../../src/engine/credentials.js";
 import type { AttemptOutcome, PullProgress } from "../../src/engine/engine.js";
@@ -32,6 +32,8 @@ interface FakeEngine {
   closed: Promise<void>;
   version: Handler;
   route: Handler;
+  /** When set, GET /images/…/json answers it: the image the engine shows after a pull. */
+  image?: object;
 }
 
 let dir: string;
@@ -51,6 +53,7 @@ before(async () => {
     fake.seen.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers });
     fake.closed = new Promise((resolve) => res.on("close", () => resolve()));
     if (req.url === "/version") fake.version(req, res);
+    else if (fake.image && req.method === "GET" && /^\/v[\d.]+\/images\/.*\/json$/.test(req.url ?? "")) json(res, 200, fake.image);
     else fake.route(req, res);
   });
   await new Promise<void>((resolve) => server.listen(fake.socket, resolve));
@@ -66,6 +69,7 @@ afterEach(() => {
   fake.seen.length = 0;
   fake.version = (_req, res) => json(res, 200, { ApiVersion: "1.41", Version: "20.10.24", Os: "linux", Arch: "amd64" });
   fake.route = (_req, res) => json(res, 404, { message: "page not found" });
+  delete fake.image;
 });
 
 function json(res: http.ServerResponse, status: number, body: unknown) {
@@ -184,7 +188,7 @@ describe("engine client: connecting", () => {
     assert.equal(connected.error.address, `unix://${missing}`);
     assert.equal(
       connected.error.message,
-      `engine unreachable: cannot connect to the Docker engine at unix://${missing} (connect ENOENT ${missing}): is dockerd running? Check DOCKER_HOST.`,
+      `engine unreachable: cannot connect to the Docker engine at unix://${missing}, from DOCKER_HOST (connect ENOENT ${missing}): is dockerd running? Check DOCKER_HOST.`,
     );
   });
 
@@ -210,7 +214,18 @@ describe("engine client: connecting", () => {
   });
 });
 
+/** What the engine shows after a pull of the default reference on this linux/amd64 engine. */
+const PULLED_IMAGE = {
+  Id: "sha256:8a87d4ee9ef6283707075daeb8b31c70209d2e473081bfa0802e3b399de93594",
+  RepoDigests: [`127.0.0.1:5000/team/app@${DIGEST}`],
+  Architecture: "amd64",
+  Os: "linux",
+};
+
 describe("engine client: pulling", () => {
+  beforeEach(() => {
+    fake.image = PULLED_IMAGE;
+  });
   const SUCCESS = [
     line({ status: "Pulling from team/app", id: "v1" }),
     line({ status: "Pulling fs layer", progressDetail: {}, id: "aaaaaaaaaaaa" }),
@@ -227,8 +242,8 @@ describe("engine client: pulling", () => {
     const engine = await connect();
     fake.route = streaming(SUCCESS);
     const { outcome, progress, events } = await watchPull(engine, ref());
-    assert.deepEqual(outcome, { ok: true, digest: DIGEST, bytes: 3000, upToDate: false });
-    const pull = fake.seen.at(-1);
+    assert.deepEqual(outcome, { ok: true, digest: DIGEST, bytes: 3000, upToDate: false, platform: "linux/amd64" });
+    const pull = fake.seen.at(-2);
     assert.equal(pull?.method, "POST");
     assert.equal(pull?.url, "/v1.41/images/create?fromImage=127.0.0.1%3A5000%2Fteam%2Fapp&tag=v1");
     assert.equal(pull?.headers["x-registry-auth"], undefined);
@@ -248,14 +263,14 @@ describe("engine client: pulling", () => {
   it("reports an image that was already up to date", async () => {
     const engine = await connect();
     fake.route = streaming([line({ status: "Pulling from team/app", id: "v1" }), line({ status: `Digest: ${DIGEST}` }), line({ status: "Status: Image is up to date for 127.0.0.1:5000/team/app:v1" })]);
-    assert.deepEqual((await watchPull(engine, ref())).outcome, { ok: true, digest: DIGEST, bytes: 0, upToDate: true });
+    assert.deepEqual((await watchPull(engine, ref())).outcome, { ok: true, digest: DIGEST, bytes: 0, upToDate: true, platform: "linux/amd64" });
   });
 
   it("pulls by digest when the reference has both a tag and a digest", async () => {
     const engine = await connect();
     fake.route = streaming(SUCCESS);
     await watchPull(engine, ref({ digest: DIGEST }));
-    const url = new URL(`http://x${fake.seen.at(-1)?.url}`);
+    const url = new URL(`http://x${fake.seen.at(-2)?.url}`);
     assert.equal(url.searchParams.get("fromImage"), "127.0.0.1:5000/team/app");
     assert.equal(url.searchParams.get("tag"), DIGEST);
   });
@@ -273,7 +288,7 @@ describe("engine client: pulling", () => {
     const { outcome } = await watchPull(engine, ref({ registry: "docker.io", repository: "library/alpine" }));
     assert.ok(outcome.ok);
     assert.deepEqual(asked, ["docker.io"]);
-    assert.equal(fake.seen.at(-1)?.headers["x-registry-auth"], registryAuthHeader(basic));
+    assert.equal(fake.seen.at(-2)?.headers["x-registry-auth"], registryAuthHeader(basic));
   });
 
   it("returns the engine's message and status for an HTTP error, without calling onAnswer", async () => {
@@ -312,13 +327,57 @@ describe("engine client: pulling", () => {
     assert.equal(progress.length, 3, "the error line is not progress");
   });
 
-  it("does not call a stream that ends without a final status a success", async () => {
+  it("takes a clean stream without a final status (podman's shape) as success once the engine shows the image", async () => {
     const engine = await connect();
-    fake.route = streaming([line({ status: "Pulling from team/app", id: "v1" }), downloading("aaaaaaaaaaaa", 10, 3000)]);
+    fake.route = streaming([
+      line({ status: "Pulling fs layer", progressDetail: {}, id: "0cb088307c5a" }),
+      line({ status: "Download complete", progressDetail: {}, id: "0cb088307c5a" }),
+      line({ status: "Download complete", progressDetail: {}, id: "cafb9898d137" }),
+    ]);
+    const { outcome, events } = await watchPull(engine, ref());
+    // No "Digest:" line: the engine's one repo digest for this repository stands in.
+    assert.deepEqual(outcome, { ok: true, digest: DIGEST, bytes: 0, upToDate: false, platform: "linux/amd64" });
+    assert.equal(events[0], "answer");
+    assert.equal(fake.seen.at(-1)?.url, "/v1.41/images/127.0.0.1%3A5000/team/app%3Av1/json");
+  });
+
+  it("does not call a clean stream a success when the engine then does not have the image", async () => {
+    const engine = await connect();
+    delete fake.image;
+    fake.route = (req, res) => (req.method === "POST" ? streaming([line({ status: "Pulling from team/app", id: "v1" }), downloading("aaaaaaaaaaaa", 10, 3000)])(req, res) : json(res, 404, { message: "No such image" }));
     const { outcome } = await watchPull(engine, ref());
     assert.ok(!outcome.ok && outcome.kind === "engine");
     assert.equal(outcome.bytes, 10);
-    assert.match(outcome.message, /without a final status/);
+    assert.match(outcome.message, /without an error, but does not have the image afterwards/);
+  });
+
+  it("does not call a final 'Status:' line a success when the engine shows the image for another platform", async () => {
+    const engine = await connect();
+    fake.image = { ...PULLED_IMAGE, Architecture: "arm64" };
+    fake.route = streaming(SUCCESS);
+    const { outcome } = await watchPull(engine, ref());
+    assert.ok(!outcome.ok && outcome.kind === "engine");
+    assert.equal(outcome.message, "no matching image for linux/amd64: the engine pulled 127.0.0.1:5000/team/app:v1 but has it for linux/arm64");
+  });
+
+  it("asks for the requested platform and holds the pulled image to it, variant included", async () => {
+    const engine = await connect();
+    fake.image = { ...PULLED_IMAGE, Architecture: "arm", Variant: "v7" };
+    fake.route = streaming(SUCCESS);
+    const { outcome } = await engine.pull({ reference: ref(), signal: new AbortController().signal, platform: { os: "linux", architecture: "arm", variant: "v7" } }).then((o) => ({ outcome: o }));
+    assert.deepEqual(outcome, { ok: true, digest: DIGEST, bytes: 3000, upToDate: false, platform: "linux/arm/v7" });
+    assert.equal(new URL(`http://x${fake.seen.at(-2)?.url}`).searchParams.get("platform"), "linux/arm/v7");
+    const v6 = await engine.pull({ reference: ref(), signal: new AbortController().signal, platform: { os: "linux", architecture: "arm", variant: "v6" } });
+    assert.ok(!v6.ok && v6.kind === "engine");
+    assert.match(v6.message, /^no matching image for linux\/arm\/v6: .* but has it for linux\/arm\/v7$/);
+  });
+
+  it("fails on an error line anywhere, even when the stream then ends with a final status", async () => {
+    const engine = await connect();
+    fake.route = streaming([line({ status: "Pulling from team/app", id: "v1" }), line({ error: "unexpected EOF", errorDetail: { message: "unexpected EOF" } }), ...SUCCESS.slice(-2)]);
+    const { outcome } = await watchPull(engine, ref());
+    assert.ok(!outcome.ok && outcome.kind === "engine");
+    assert.equal(outcome.message, "unexpected EOF");
   });
 
   it("reports a lost connection when the engine dies mid-stream, without credentials in the message", async () => {
@@ -427,16 +486,15 @@ describe("engine client: local images", () => {
   const INSPECT = {
     Id: "sha256:8a87d4ee9ef6283707075daeb8b31c70209d2e473081bfa0802e3b399de93594",
     RepoDigests: [`127.0.0.1:5000/team/app@${DIGEST}`],
-    Architecture: "arm64",
+    Architecture: "amd64",
     Os: "linux",
-    Variant: "v8",
   };
 
   it("inspects GET /v<version>/images/<name>/json by tag, or by digest when there is one", async () => {
     const engine = await connect();
     fake.route = (_req, res) => json(res, 200, INSPECT);
     const found = await engine.inspectImage(ref());
-    assert.deepEqual(found, { ok: true, value: { id: INSPECT.Id, repoDigests: INSPECT.RepoDigests, architecture: "arm64", os: "linux", variant: "v8" } });
+    assert.deepEqual(found, { ok: true, value: { id: INSPECT.Id, repoDigests: INSPECT.RepoDigests, architecture: "amd64", os: "linux", variant: undefined } });
     await engine.inspectImage(ref({ digest: DIGEST }));
     assert.deepEqual(
       fake.seen.slice(1).map((s) => s.url),
@@ -452,6 +510,17 @@ describe("engine client: local images", () => {
     assert.equal(await engine.hasImage(ref()), false);
     fake.route = (_req, res) => json(res, 500, { message: "layer store broken" });
     await assert.rejects(engine.hasImage(ref()), /HTTP 500 when asked for 127\.0\.0\.1:5000\/team\/app:v1: layer store broken/);
+  });
+
+  it("answers hasImage for a platform: an image filed for another platform is not here", async () => {
+    const engine = await connect();
+    fake.route = (_req, res) => json(res, 200, { ...INSPECT, Architecture: "arm64", Variant: "v8" });
+    assert.equal(await engine.hasImage(ref()), false, "the engine is linux/amd64");
+    assert.equal(await engine.hasImage(ref(), undefined, { os: "linux", architecture: "arm64" }), true);
+    assert.equal(await engine.hasImage(ref(), undefined, { os: "linux", architecture: "arm", variant: "v7" }), false);
+    // An engine that does not describe the image's platform cannot be held to one.
+    fake.route = (_req, res) => json(res, 200, { Id: INSPECT.Id });
+    assert.equal(await engine.hasImage(ref(), undefined, { os: "linux", architecture: "arm64" }), true);
   });
 
   it("reports an inspect answer that is not the expected JSON", async () => {
