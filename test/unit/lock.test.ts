@@ -220,6 +220,12 @@ describe("lockedEngine", () => {
     assert.equal(await locked.hasImage(ref("nginx:1")), false);
     repoDigests.set("docker.io/library/nginx:1", [`nginx@${A}`, `nginx@${B}`]);
     assert.equal(await locked.hasImage(ref("nginx:1")), true);
+    // The engine's own answer (which holds the image to the platform asked) still decides first.
+    const arm = { os: "linux", architecture: "arm64" };
+    const platforms: unknown[] = [];
+    const picky = lockedEngine({ ...engine, hasImage: async (_r, _s, platform) => (platforms.push(platform), false) }, lock);
+    assert.equal(await picky.hasImage(ref("nginx:1"), undefined, arm), false);
+    assert.deepEqual(platforms, [arm]);
   });
 });
 
