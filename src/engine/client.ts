@@ -187,6 +187,7 @@ function createDockerEngine(transport: Transport, info: EngineInfo, credentials:
     },
     saveImage: (save) => saveImage(transport, info, save),
     loadArchive: (load) => loadArchive(transport, prefix, load),
+    tag: (source, target, signal) => tagImage(transport, prefix, source, target, signal),
   };
 }
 
@@ -456,8 +457,29 @@ function toImageInspect(json: Record<string, unknown>): ImageInspect {
 /** Pure: the name the engine files the image under; by digest when there is one. */
 export function imagePath(reference: Reference): string {
   const name = `${reference.registry}/${reference.repository}`;
-  const full = reference.digest ? `${name}@${reference.digest}` : `${name}:${reference.tag ?? "latest"}`;
-  return full.split("/").map(encodeURIComponent).join("/");
+  return encodePath(reference.digest ? `${name}@${reference.digest}` : `${name}:${reference.tag ?? "latest"}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Image tag
+
+async function tagImage(transport: Transport, prefix: string, source: string, target: Reference, signal?: AbortSignal): Promise<Result<void, string>> {
+  const name = `${target.registry}/${target.repository}:${target.tag ?? "latest"}`;
+  const answer = await request(transport, "POST", `${prefix}/images/${encodePath(source)}/tag?${tagQuery(target)}`, { signal, limit: ERROR_BODY_LIMIT });
+  if (!answer.ok) return { ok: false, error: `cannot tag ${source} as ${name}: ${answer.error.message}` };
+  const { status, body } = answer.value;
+  // 201 Created is the documented answer; some engines (and API versions) say 200.
+  if (status === 201 || status === 200) return { ok: true, value: undefined };
+  return { ok: false, error: `the engine answered HTTP ${status} when asked to tag ${source} as ${name}: ${errorMessage(status, body, target)}` };
+}
+
+/** Pure: the tag request's query; the tag falls back to "latest" as docker tag's does. */
+export function tagQuery(target: Reference): string {
+  return new URLSearchParams({ repo: `${target.registry}/${target.repository}`, tag: target.tag ?? "latest" }).toString();
+}
+
+function encodePath(name: string): string {
+  return name.split("/").map(encodeURIComponent).join("/");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // What the scheduler needs from a container engine: one pull attempt, and "is it here already?".
 // The Docker Engine API client implements it; unit tests implement it with scripted fakes.
-import type { PullPhase, Reference } from "../types.js";
+import type { PullPhase, Reference, Result } from "../types.js";
 import type { Platform } from "./platform.js";
 
 /** Progress of one attempt, cumulated over all layers. */
@@ -65,6 +65,8 @@ export interface Engine {
   readonly platform?: Platform;
   /** The registries the engine treats as insecure (CIDRs and host[:port] names) and its mirrors (GET /info). Optional. */
   registryConfig?(signal?: AbortSignal): Promise<{ readonly insecure: readonly string[]; readonly mirrors: readonly string[] } | undefined>;
+  /** Gives the local image `source` (a name, name@digest or image id) the name `target` (POST /images/{source}/tag). Optional. */
+  tag?(source: string, target: Reference, signal?: AbortSignal): Promise<Result<void, string>>;
 }
 
 // ---------------------------------------------------------------------------------------------

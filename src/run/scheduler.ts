@@ -7,12 +7,13 @@ import { classify, classifyOwn, type Classification } from "../classify/index.js
 import type { AttemptOutcome, Engine, PullProgress } from "../engine/engine.js";
 import type { Coordinator, DirectCoordination, RegistryTicket } from "../policy/registry-coordinator.js";
 import { FIRST_ATTEMPT, MAX_ABSORBED_PER_IMAGE, decide, voided, type Next, type RetryRecord } from "../policy/retry.js";
-import { parseReference } from "../reference/index.js";
 import type { RegistryClient } from "../registry/index.js";
 import { createDirectState, createQuotaBarrier, gateProbe, preflight, waitForManifest, type DirectContext, type DirectState, type Settled } from "./direct.js";
 import { engineWedged, type AttemptWatch, type WatchAttempt, type WatchVerdict } from "../policy/watchdog.js";
 import type { AttemptRecord, Clock, ImageResult, OutcomeClass, PullEvent, Random, Reference, RegistryStats, Settings } from "../types.js";
 import { createSlots, type Slots } from "./slots.js";
+import type { LockCheck } from "../lock/locked.js";
+import { namesDigest } from "../reference/index.js";
 
 export interface ScheduleOptions {
   readonly engine: Engine;
@@ -29,6 +30,8 @@ export interface ScheduleOptions {
   readonly registry?: RegistryClient;
   /** Converts the clock's milliseconds into wall-clock ISO time for the report. */
   readonly toIso?: (ms: number) => string;
+  /** --locked: images the lock does not cover fail at once, and a tag that moved since fails after its preflight. */
+  readonly lock?: LockCheck;
 }
 
 export interface ScheduleResult {
@@ -225,6 +228,8 @@ async function attempts(state: ImageState, context: RunContext): Promise<ImageRe
   const { clock, engine, settings, random } = context.options;
   const { reference } = state;
   const image = reference.canonical;
+  const unlocked = context.options.lock?.missing(reference);
+  if (unlocked) return settle(state, context, unlocked);
   if (settings.pullPolicy !== "always" && (await isPresent(engine, reference, context))) {
     context.emit({ type: "present", at: clock.now(), image, source: "engine" });
     return finish(state, context, "present", "present", { reason: `already present on the engine (--pull ${settings.pullPolicy})`, source: "engine" });
@@ -315,6 +320,8 @@ async function beforeFirstPull(state: ImageState, context: RunContext): Promise<
     throw error;
   }
   if (found.digest) state.resolvedDigest = found.digest;
+  const moved = found.digest ? context.options.lock?.moved(reference, found.digest) : undefined;
+  if (moved) return settle(state, context, moved);
   if (found.kind === "settled") return settle(state, context, found);
   if (settings.pullPolicy === "always" && found.digest && (await hasDigest(engine, reference, found.digest, context))) {
     context.emit({ type: "present", at: clock.now(), image: reference.canonical, source: "engine" });
@@ -340,10 +347,7 @@ async function hasDigest(engine: Engine, reference: Reference, digest: string, c
   try {
     const digests = await abandonable(engine.repoDigests(reference, context.signal), context.signal, context.options.clock);
     if (digests === "abandoned" || digests === undefined) return false;
-    return digests.some((entry) => {
-      const parsed = parseReference(entry);
-      return parsed.ok && parsed.value.registry === reference.registry && parsed.value.repository === reference.repository && parsed.value.digest === digest;
-    });
+    return namesDigest(digests, reference, digest);
   } catch {
     return false; // not knowing: pull
   }
