@@ -507,7 +507,7 @@ var init_interpolate = __esm({
 });
 
 // src/sources/env-file.ts
-import { readFile as readFile7 } from "node:fs/promises";
+import { readFile as readFile8 } from "node:fs/promises";
 function parseEnvFile(text, file, environment, inherited = EMPTY) {
   const src = text.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n");
   const values = /* @__PURE__ */ new Map();
@@ -545,7 +545,7 @@ function parseEnvFile(text, file, environment, inherited = EMPTY) {
 async function readEnvFile(path4, environment, options = {}) {
   let text;
   try {
-    text = await readFile7(path4, "utf8");
+    text = await readFile8(path4, "utf8");
   } catch (error) {
     const code = error.code;
     if (code === "ENOENT" && options.optional === true) return { ok: true, value: { values: /* @__PURE__ */ new Map(), warnings: [] } };
@@ -8113,7 +8113,7 @@ var init_compose_parse = __esm({
 });
 
 // src/sources/compose.ts
-import { readdir as readdir3, readFile as readFile8, stat as stat3 } from "node:fs/promises";
+import { readdir as readdir3, readFile as readFile9, stat as stat4 } from "node:fs/promises";
 import { basename as basename2, dirname as dirname2, join as join8, resolve as resolve2 } from "node:path";
 function composeFilesFromEnv(env, platform = process.platform) {
   const separator = env.COMPOSE_PATH_SEPARATOR || (platform === "win32" ? ";" : ":");
@@ -8303,7 +8303,7 @@ async function loadFile(file, walk) {
   if (cached !== void 0) return { ok: true, value: cached };
   let text;
   try {
-    text = await readFile8(file, "utf8");
+    text = await readFile9(file, "utf8");
   } catch (error) {
     return { ok: false, error: { file, message: `${file}: cannot be read (${error.message})` } };
   }
@@ -8387,7 +8387,7 @@ async function expandPaths(paths) {
 }
 async function entryKind(path4) {
   try {
-    return (await stat3(path4)).isDirectory() ? "directory" : "file";
+    return (await stat4(path4)).isDirectory() ? "directory" : "file";
   } catch {
     return "missing";
   }
@@ -8656,6 +8656,17 @@ function dedupeReferences(refs) {
   });
 }
 
+// src/reference/repo-digests.ts
+function digestsFor(repoDigests, reference) {
+  return repoDigests.flatMap((entry) => {
+    const parsed = parseReference(entry);
+    return parsed.ok && parsed.value.registry === reference.registry && parsed.value.repository === reference.repository && parsed.value.digest ? [parsed.value.digest] : [];
+  });
+}
+function namesDigest(repoDigests, reference, digest) {
+  return digestsFor(repoDigests, reference).includes(digest);
+}
+
 // src/policy/mirrors.ts
 var HUB_ALIASES = /* @__PURE__ */ new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
 var HOST = /^(?:localhost|\[[0-9a-fA-F:]+\]|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(?::[0-9]{1,5})?$/;
@@ -8852,6 +8863,8 @@ var OPTIONS = {
   json: { type: "string" },
   junit: { type: "string" },
   pulled: { type: "string" },
+  lock: { type: "string" },
+  locked: { type: "string" },
   quiet: { type: "boolean", short: "q" },
   verbose: { type: "boolean", short: "v" },
   color: { type: "boolean" },
@@ -8877,7 +8890,8 @@ function parseCliArgs(argv) {
     else if (value === true) settings[spec.key] = "true";
     else if (Array.isArray(value)) settings[spec.key] = value.filter((v2) => typeof v2 === "string");
   }
-  const clash = sharedOutputPath({ "--json": v.json, "--junit": v.junit, "--pulled": v.pulled });
+  if (v.lock !== void 0 && v.locked !== void 0) return { ok: false, error: "--lock and --locked cannot be used together: --lock writes a lock file from what the registries name now, --locked pulls what one names" };
+  const clash = sharedOutputPath({ "--json": v.json, "--junit": v.junit, "--pulled": v.pulled, "--lock": v.lock, "--locked": v.locked });
   if (clash) return { ok: false, error: clash };
   const color = v["no-color"] ? false : v.color ? true : void 0;
   return {
@@ -8896,6 +8910,8 @@ function parseCliArgs(argv) {
       ...v.json !== void 0 ? { json: v.json } : {},
       ...v.junit !== void 0 ? { junit: v.junit } : {},
       ...v.pulled !== void 0 ? { pulled: v.pulled } : {},
+      ...v.lock !== void 0 ? { lock: v.lock } : {},
+      ...v.locked !== void 0 ? { locked: v.locked } : {},
       quiet: v.quiet ?? false,
       verbose: v.verbose ?? false,
       ...color !== void 0 ? { color } : {},
@@ -9172,8 +9188,8 @@ async function listArchives(dir) {
 }
 async function readIndexText(file) {
   try {
-    const stat4 = await fsp2.stat(file);
-    if (stat4.size > 16 * 1024 * 1024) return { ok: false, error: `${file} is ${stat4.size} bytes: too large for an archive index` };
+    const stat5 = await fsp2.stat(file);
+    if (stat5.size > 16 * 1024 * 1024) return { ok: false, error: `${file} is ${stat5.size} bytes: too large for an archive index` };
     return { ok: true, value: await fsp2.readFile(file, "utf8") };
   } catch (error) {
     if (error.code === "ENOENT") return { ok: true, value: void 0 };
@@ -11195,6 +11211,8 @@ async function attempts(state, context) {
   const { clock, engine, settings, random } = context.options;
   const { reference } = state;
   const image = reference.canonical;
+  const unlocked = context.options.lock?.missing(reference);
+  if (unlocked) return settle2(state, context, unlocked);
   if (settings.pullPolicy !== "always" && await isPresent(engine, reference, context)) {
     context.emit({ type: "present", at: clock.now(), image, source: "engine" });
     return finish(state, context, "present", "present", { reason: `already present on the engine (--pull ${settings.pullPolicy})`, source: "engine" });
@@ -11281,6 +11299,8 @@ async function beforeFirstPull(state, context, hasMirrors) {
     throw error;
   }
   if (found.digest) state.resolvedDigest = found.digest;
+  const moved = found.digest ? context.options.lock?.moved(reference, found.digest) : void 0;
+  if (moved) return settle2(state, context, moved);
   const mirrorMayServe = hasMirrors && found.kind === "settled" && (found.class === "rate-limited" || found.rule === "registry-denied");
   if (found.kind === "settled" && !mirrorMayServe) return settle2(state, context, found);
   if (settings.pullPolicy === "always" && found.digest && await hasDigest(engine, reference, found.digest, context)) {
@@ -11303,10 +11323,7 @@ async function hasDigest(engine, reference, digest, context) {
   try {
     const digests = await abandonable(engine.repoDigests(reference, context.signal), context.signal, context.options.clock);
     if (digests === "abandoned" || digests === void 0) return false;
-    return digests.some((entry) => {
-      const parsed = parseReference(entry);
-      return parsed.ok && parsed.value.registry === reference.registry && parsed.value.repository === reference.repository && parsed.value.digest === digest;
-    });
+    return namesDigest(digests, reference, digest);
   } catch {
     return false;
   }
@@ -11600,7 +11617,7 @@ function failover(state, mirrors, from, reason, context, warning) {
 async function fromMirror(state, rule, context) {
   const { reference } = state;
   const image = reference.canonical;
-  const upstreamDigest = reference.digest ?? state.resolvedDigest;
+  const upstreamDigest = reference.digest ?? context.options.lock?.digest?.(reference) ?? state.resolvedDigest;
   const next = (reason, forRun, warning) => ({ kind: "next", reason, forRun, ...warning ? { warning } : {} });
   let digest = upstreamDigest;
   const direct = context.direct;
@@ -11746,7 +11763,8 @@ async function runPlan(references, deps) {
       toIso,
       ...deps.signal ? { signal: deps.signal } : {},
       ...deps.onEvent ? { onEvent: deps.onEvent } : {},
-      ...deps.coordinatorFor ? { coordinatorFor: deps.coordinatorFor } : {}
+      ...deps.coordinatorFor ? { coordinatorFor: deps.coordinatorFor } : {},
+      ...deps.lock ? { lock: deps.lock } : {}
     });
   } finally {
     registry?.close();
@@ -12340,16 +12358,8 @@ function createDockerEngine(transport, info, credentials) {
       if (!found.ok) throw new Error(found.error);
       return found.value?.repoDigests;
     },
-    async tag(source, target, signal) {
-      if (target.tag === void 0) return { ok: false, error: `cannot name an image ${target.canonical}: the Engine API tags by tag, not by digest` };
-      const query = new URLSearchParams({ repo: `${target.registry}/${target.repository}`, tag: target.tag });
-      const answer = await request(transport, "POST", `${prefix}/images/${namePath(source)}/tag?${query.toString()}`, { signal, limit: INSPECT_BODY_LIMIT });
-      if (!answer.ok) return { ok: false, error: `cannot tag ${source} as ${target.canonical}: ${answer.error.message}` };
-      const { status, body } = answer.value;
-      return status === 201 || status === 200 ? { ok: true, value: void 0 } : { ok: false, error: `the engine answered HTTP ${status} when asked to tag ${source} as ${target.canonical}: ${errorMessage(status, body, target)}` };
-    },
     async removeImage(name, signal) {
-      const answer = await request(transport, "DELETE", `${prefix}/images/${namePath(name)}?noprune=1`, { signal, limit: INSPECT_BODY_LIMIT });
+      const answer = await request(transport, "DELETE", `${prefix}/images/${encodePath(name)}?noprune=1`, { signal, limit: INSPECT_BODY_LIMIT });
       if (!answer.ok) return { ok: false, error: `cannot remove the name ${name}: ${answer.error.message}` };
       const { status, body } = answer.value;
       if (status === 200) return { ok: true, value: void 0 };
@@ -12362,7 +12372,8 @@ function createDockerEngine(transport, info, credentials) {
       return registryConfigOf(parseJsonObject(answer.value.body));
     },
     saveImage: (save) => saveImage(transport, info, save),
-    loadArchive: (load) => loadArchive(transport, prefix, load)
+    loadArchive: (load) => loadArchive(transport, prefix, load),
+    tag: (source, target, signal) => tagImage(transport, prefix, source, target, signal)
   };
 }
 function registryConfigOf(info) {
@@ -12557,13 +12568,23 @@ function toImageInspect(json) {
   const digests = Array.isArray(json.RepoDigests) ? json.RepoDigests.filter((d) => typeof d === "string") : [];
   return { id: text("Id") ?? "", repoDigests: digests, architecture: text("Architecture"), os: text("Os"), variant: text("Variant") };
 }
-function namePath(name) {
-  return name.split("/").map(encodeURIComponent).join("/");
-}
 function imagePath(reference) {
   const name = `${reference.registry}/${reference.repository}`;
-  const full = reference.digest ? `${name}@${reference.digest}` : `${name}:${reference.tag ?? "latest"}`;
-  return full.split("/").map(encodeURIComponent).join("/");
+  return encodePath(reference.digest ? `${name}@${reference.digest}` : `${name}:${reference.tag ?? "latest"}`);
+}
+async function tagImage(transport, prefix, source, target, signal) {
+  const name = `${target.registry}/${target.repository}:${target.tag ?? "latest"}`;
+  const answer = await request(transport, "POST", `${prefix}/images/${encodePath(source)}/tag?${tagQuery(target)}`, { signal, limit: ERROR_BODY_LIMIT });
+  if (!answer.ok) return { ok: false, error: `cannot tag ${source} as ${name}: ${answer.error.message}` };
+  const { status, body } = answer.value;
+  if (status === 201 || status === 200) return { ok: true, value: void 0 };
+  return { ok: false, error: `the engine answered HTTP ${status} when asked to tag ${source} as ${name}: ${errorMessage(status, body, target)}` };
+}
+function tagQuery(target) {
+  return new URLSearchParams({ repo: `${target.registry}/${target.repository}`, tag: target.tag ?? "latest" }).toString();
+}
+function encodePath(name) {
+  return name.split("/").map(encodeURIComponent).join("/");
 }
 var SAVE_PLATFORM_API_VERSION = "1.48";
 function savePath(info, references, platform) {
@@ -13969,11 +13990,12 @@ function pulledList(report) {
 
 // src/cli/outputs.ts
 init_summary();
-async function writeOutputs(report, args, io) {
+async function writeOutputs(report, args, io, lock) {
   const outputs = [
     [args.json, "JSON report", toJson],
     [args.junit, "JUnit report", toJUnit],
-    [args.pulled, "pulled list", pulledList]
+    [args.pulled, "pulled list", pulledList],
+    [lock === void 0 ? void 0 : args.lock, "lock file", () => lock ?? ""]
   ];
   let ok = true;
   for (const [path4, what, render] of outputs) {
@@ -13999,6 +14021,206 @@ async function writeOutputs(report, args, io) {
   return ok;
 }
 
+// src/lock/lock-file.ts
+var LOCK_FORMAT = 1;
+var HEADER = `# prepull-lock v${LOCK_FORMAT}`;
+var HEADER_PATTERN = /^# prepull-lock v(\d+)\s*$/;
+var UNLOCKED_PATTERN = /^#\s*not locked:\s*(\S+)/;
+var LOCK_MAX_BYTES = 16 * 1024 * 1024;
+var MAX_ERRORS = 20;
+function formatLock(locked, unlocked) {
+  const byReference = (a, b) => a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0;
+  const lines2 = [
+    HEADER,
+    "# One image a line: the reference as prepull normalizes it, a space, the manifest digest it resolved to.",
+    "# Written by `prepull --lock FILE`, read by `prepull --locked FILE`; regenerate it rather than edit it.",
+    ...[...locked].sort(byReference).map((image) => `${image.reference} ${image.digest}`),
+    ...[...unlocked].sort(byReference).map((image) => `# not locked: ${image.reference} (${oneLine2(image.why)})`)
+  ];
+  return `${lines2.join("\n")}
+`;
+}
+function oneLine2(text) {
+  const flat = text.replace(new RegExp("\\p{Cc}+", "gu"), " ").trim();
+  return flat.length > 200 ? `${flat.slice(0, 199)}…` : flat;
+}
+function parseLock(text) {
+  const lines2 = text.replace(/^\uFEFF/, "").split(/\r?\n/);
+  if (lines2.at(-1) === "") lines2.pop();
+  const errors = [];
+  const header2 = checkHeader(lines2[0]);
+  if (header2) return { ok: false, error: [{ line: 1, message: header2 }] };
+  const entries = /* @__PURE__ */ new Map();
+  const unlocked = /* @__PURE__ */ new Map();
+  lines2.forEach((raw, index) => {
+    const line = index + 1;
+    const text2 = raw.trim();
+    if (index === 0 || text2 === "") return;
+    if (text2.startsWith("#")) {
+      const match = UNLOCKED_PATTERN.exec(text2);
+      const reference2 = match?.[1] ? parseReference(match[1]) : void 0;
+      if (reference2?.ok) unlocked.set(reference2.value.canonical, line);
+      return;
+    }
+    const parsed = parseLine(text2);
+    if (!parsed.ok) return void errors.push({ line, message: parsed.error });
+    const { reference, digest } = parsed.value;
+    const earlier = entries.get(reference.canonical);
+    if (earlier) return void errors.push({ line, message: `${reference.canonical} is already locked on line ${earlier.line}: each image may appear once` });
+    entries.set(reference.canonical, { reference, digest, line });
+  });
+  return errors.length > 0 ? { ok: false, error: errors.slice(0, MAX_ERRORS) } : { ok: true, value: { entries, unlocked } };
+}
+function checkHeader(first) {
+  const match = HEADER_PATTERN.exec(first?.trim() ?? "");
+  if (!match) return `not a prepull lock file: the first line must be "${HEADER}" (write the file with prepull --lock)`;
+  const version2 = Number(match[1]);
+  if (version2 !== LOCK_FORMAT) return `lock file format v${version2} is not the v${LOCK_FORMAT} this prepull reads: ${version2 > LOCK_FORMAT ? "upgrade prepull" : "write the file again with prepull --lock"}`;
+  return void 0;
+}
+function parseLine(text) {
+  const fields = text.split(/\s+/);
+  if (fields.length !== 2) return { ok: false, error: `expected "REFERENCE DIGEST" (two fields separated by a space), found ${fields.length} field${fields.length === 1 ? "" : "s"}: ${JSON.stringify(text.slice(0, 200))}` };
+  const [name = "", digest = ""] = fields;
+  const reference = parseReference(name);
+  if (!reference.ok) return { ok: false, error: `invalid image reference ${JSON.stringify(name)}: ${reference.error.reason}` };
+  const bad2 = checkDigest(digest);
+  if (bad2) return { ok: false, error: `invalid digest for ${reference.value.canonical}: ${bad2}` };
+  if (reference.value.digest !== void 0 && reference.value.digest !== digest) {
+    return { ok: false, error: `${name} names the digest ${reference.value.digest} but is locked to ${digest}: they must be the same` };
+  }
+  return { ok: true, value: { reference: reference.value, digest } };
+}
+function formatLockErrors(path4, errors) {
+  return errors.map((e) => `${path4}:${e.line}: ${e.message}`).join("\n");
+}
+
+// src/lock/locked.ts
+import { readFile as readFile7, stat as stat3 } from "node:fs/promises";
+async function readLockFile(path4) {
+  let text;
+  try {
+    const info = await stat3(path4);
+    if (info.isDirectory()) return { ok: false, error: `cannot read the lock file ${JSON.stringify(path4)}: it is a directory` };
+    if (info.size > LOCK_MAX_BYTES) return { ok: false, error: `the lock file ${JSON.stringify(path4)} is ${info.size} bytes, more than the ${LOCK_MAX_BYTES} a lock file can be: is it the right file?` };
+    text = await readFile7(path4, "utf8");
+  } catch (error) {
+    const code = error.code;
+    const why = code === "ENOENT" ? "no such file (write it first with prepull --lock)" : code === "EACCES" ? "permission denied" : error.message;
+    return { ok: false, error: `cannot read the lock file ${JSON.stringify(path4)}: ${why}` };
+  }
+  const parsed = parseLock(text);
+  if (!parsed.ok) return { ok: false, error: `invalid lock file ${JSON.stringify(path4)}:
+${formatLockErrors(path4, parsed.error)}` };
+  return parsed;
+}
+function lockCheck(lock, path4) {
+  return {
+    digest: (reference) => reference.digest === void 0 ? lock.entries.get(reference.canonical)?.digest : void 0,
+    missing(reference) {
+      if (lock.entries.has(reference.canonical)) return void 0;
+      const line = lock.unlocked.get(reference.canonical);
+      const why = line !== void 0 ? `the run that wrote it could not lock it (line ${line} says why)` : `the image list changed since the lock was written: run prepull --lock ${path4} with this image among the inputs`;
+      return { status: "failed", class: "permanent", rule: "lock-missing", reason: `${reference.canonical} is not in the lock file ${path4}: ${why}; under --locked every image must be locked` };
+    },
+    moved(reference, current) {
+      const entry = lock.entries.get(reference.canonical);
+      if (!entry || reference.digest !== void 0 || entry.digest === current) return void 0;
+      return {
+        status: "failed",
+        class: "permanent",
+        rule: "lock-tag-moved",
+        reason: `tag moved from ${entry.digest} to ${current}: ${path4} line ${entry.line} locks ${reference.canonical} to ${entry.digest}, the registry now names ${current}; not pulled. Lock the new image with prepull --lock ${path4}, or point the tag back`
+      };
+    }
+  };
+}
+function pinned(reference, digest) {
+  return { ...reference, digest, canonical: `${reference.registry}/${reference.repository}@${digest}` };
+}
+function lockedEngine(engine, lock) {
+  const lockedDigest = (reference) => reference.digest === void 0 ? lock.entries.get(reference.canonical)?.digest : void 0;
+  const overrides = {
+    pull: async (request2) => {
+      const digest = lockedDigest(request2.reference);
+      return digest ? pullAndTag(engine, request2, pinned(request2.reference, digest)) : engine.pull(request2);
+    },
+    hasImage: async (reference, signal, platform) => {
+      const here = await engine.hasImage(reference, signal, platform);
+      const digest = lockedDigest(reference);
+      if (!here || !digest) return here;
+      if (!engine.repoDigests) return false;
+      const digests = await engine.repoDigests(reference, signal);
+      return digests !== void 0 && namesDigest(digests, reference, digest);
+    }
+  };
+  return new Proxy(engine, {
+    get(target, key) {
+      if (key === "pull" || key === "hasImage") return overrides[key];
+      const value = Reflect.get(target, key, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    }
+  });
+}
+async function pullAndTag(engine, request2, pin) {
+  const outcome = await engine.pull({ ...request2, reference: pin });
+  if (!outcome.ok) return outcome;
+  const tagged = engine.tag ? await engine.tag(pin.canonical, request2.reference, request2.signal) : { ok: false, error: "this engine cannot tag images (it has no tag method)" };
+  if (tagged.ok) return { ...outcome, digest: outcome.digest ?? pin.digest };
+  if (request2.signal.aborted) return { ok: false, kind: "aborted", bytes: outcome.bytes, answered: true };
+  return { ok: false, kind: "engine", message: `pulled ${pin.canonical} but could not name it ${request2.reference.canonical}: ${tagged.error}`, bytes: outcome.bytes, answered: true };
+}
+async function lockEntries(report, engine, signal) {
+  const locked = [];
+  const unlocked = [];
+  let asking = engine;
+  for (const image of report.images) {
+    const known = image.status === "skipped" ? image.resolvedDigest ?? image.digest : void 0;
+    if (known) locked.push({ reference: image.reference, digest: known });
+    if (image.status !== "pulled" && image.status !== "present") {
+      if (!known) unlocked.push({ reference: image.reference, why: `${image.status}: ${image.class}` });
+      continue;
+    }
+    const digest = await digestOf(image, asking, signal);
+    if (digest.ok) {
+      locked.push({ reference: image.reference, digest: digest.value });
+      continue;
+    }
+    unlocked.push({ reference: image.reference, why: `${image.status}, but ${digest.error.message}` });
+    if (digest.error.engineFailed) asking = void 0;
+  }
+  return { locked, unlocked };
+}
+async function digestOf(image, engine, signal) {
+  const known = image.resolvedDigest ?? image.digest;
+  if (known) return { ok: true, value: known };
+  const parsed = parseReference(image.reference);
+  if (!parsed.ok) return { ok: false, error: { message: "its reference does not parse" } };
+  if (parsed.value.digest) return { ok: true, value: parsed.value.digest };
+  if (!engine) return { ok: false, error: { message: "the engine was not asked its digest (it failed to answer for an earlier image)" } };
+  if (!engine.repoDigests) return { ok: false, error: { message: "this engine cannot tell an image's digest" } };
+  try {
+    const digests = digestsFor(await engine.repoDigests(parsed.value, signal) ?? [], parsed.value);
+    const distinct = [...new Set(digests)];
+    if (distinct.length === 1 && distinct[0]) return { ok: true, value: distinct[0] };
+    return { ok: false, error: { message: distinct.length === 0 ? "the engine has no registry digest for it (built locally?)" : `the engine has ${distinct.length} digests for it` } };
+  } catch (error) {
+    return { ok: false, error: { message: `the engine could not say its digest (${error.message})`, engineFailed: true } };
+  }
+}
+function lockingConnect(connect, lock) {
+  let engine;
+  return {
+    connect: async (signal) => {
+      const connected = await connect(signal);
+      if (!connected.ok) return connected;
+      engine = connected.value;
+      return lock ? { ok: true, value: lockedEngine(engine, lock) } : connected;
+    },
+    engine: () => engine
+  };
+}
+
 // src/cli/run.ts
 async function run(args, io, version2, hooks = {}) {
   const fail6 = (message) => {
@@ -14008,6 +14230,8 @@ async function run(args, io, version2, hooks = {}) {
   };
   const settings = resolveSettings(io.env, args.settings);
   if (!settings.ok) return fail6(settings.error.message);
+  const lock = args.locked !== void 0 ? await readLockFile(args.locked) : void 0;
+  if (lock && !lock.ok) return fail6(lock.error);
   const inputs = await gatherInputs(args, io);
   if (!inputs.ok) return fail6(inputs.error);
   if (inputs.value.length === 0) return fail6('no images given: name them as arguments, with --file, with --compose (or COMPOSE_FILE), or with "-" on standard input');
@@ -14024,13 +14248,20 @@ ${plan.error.map((e) => `  ${formatReferenceError(e)}`).join("\n")}`);
     const platform = platforms.get(r.input);
     return platform ? { ...r, platform } : r;
   });
+  if (lock && settings.value.preflight === "off") {
+    io.stderr.write("prepull: warning: --locked with --preflight off: the locked digests are pulled without asking the registries whether the tags moved since\n");
+  }
   const interruption = trapSignals();
   const console2 = createConsole(args, io);
+  const wired = wireRun({ env: io.env, settings: settings.value, ...args.context !== void 0 ? { context: args.context } : {} });
+  const engines = lockingConnect(wired.connect, lock?.value);
   console2.begin(plan.value.map((r) => r.canonical), settings.value.attempts);
   let report;
   try {
     report = await runPlan(references, {
-      ...wireRun({ env: io.env, settings: settings.value, ...args.context !== void 0 ? { context: args.context } : {} }),
+      ...wired,
+      connect: engines.connect,
+      ...lock && args.locked !== void 0 ? { lock: lockCheck(lock.value, args.locked) } : {},
       signal: interruption.signal,
       onEvent: (event) => console2.event(event),
       version: version2,
@@ -14041,9 +14272,14 @@ ${plan.error.map((e) => `  ${formatReferenceError(e)}`).join("\n")}`);
   }
   console2.end(report);
   hooks.onReport?.(report);
-  const written = await writeOutputs(report, args, io);
+  const lockText = args.lock !== void 0 ? await lockFileFor(report, engines.engine()) : void 0;
+  const written = await writeOutputs(report, args, io, lockText);
   if (!written) return Math.max(report.exitCode, EXIT.failed);
   return report.exitCode;
+}
+async function lockFileFor(report, engine) {
+  const { locked, unlocked } = await lockEntries(report, engine);
+  return formatLock(locked, unlocked);
 }
 async function gatherInputs(args, io) {
   const listed = await gatherReferences(args, io);
@@ -14094,11 +14330,11 @@ function trapSignals() {
 import { randomUUID } from "node:crypto";
 import { resolve as resolve3 } from "node:path";
 init_summary();
-var VALUE_INPUTS = [...SETTINGS.filter((s) => s.type !== "switch").map((s) => s.flag.slice(2)), "json", "junit", "pulled"];
+var VALUE_INPUTS = [...SETTINGS.filter((s) => s.type !== "switch").map((s) => s.flag.slice(2)), "json", "junit", "pulled", "lock", "locked"];
 var PATH_LIST_INPUTS = ["file", "compose", "env-file"];
 var WORD_LIST_INPUTS = ["profile"];
 var BOOLEAN_INPUTS = ["quiet", "verbose", ...SETTINGS.filter((s) => s.type === "switch").map((s) => s.flag.slice(2))];
-var REPORT_INPUTS = ["json", "junit", "pulled"];
+var REPORT_INPUTS = ["json", "junit", "pulled", "lock"];
 function inputVariable(name) {
   return `INPUT_${name.replace(/ /g, "_").toUpperCase()}`;
 }

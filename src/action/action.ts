@@ -9,14 +9,14 @@ import { countStatuses } from "../report/summary.js";
 import type { Report, Result } from "../types.js";
 
 /** Inputs whose value is passed to the CLI option of the same name, once: every setting of the table, and the report paths. */
-export const VALUE_INPUTS: readonly string[] = [...SETTINGS.filter((s) => s.type !== "switch").map((s) => s.flag.slice(2)), "json", "junit", "pulled"];
+export const VALUE_INPUTS: readonly string[] = [...SETTINGS.filter((s) => s.type !== "switch").map((s) => s.flag.slice(2)), "json", "junit", "pulled", "lock", "locked"];
 /** Inputs holding one path per line; each line becomes one repetition of the CLI option. */
 export const PATH_LIST_INPUTS = ["file", "compose", "env-file"] as const;
 /** Inputs holding names separated by spaces or newlines; each becomes one repetition of the option. */
 export const WORD_LIST_INPUTS = ["profile"] as const;
 export const BOOLEAN_INPUTS: readonly string[] = ["quiet", "verbose", ...SETTINGS.filter((s) => s.type === "switch").map((s) => s.flag.slice(2))];
 /** The report files whose resolved paths are step outputs, by input name. */
-export const REPORT_INPUTS = ["json", "junit", "pulled"] as const;
+export const REPORT_INPUTS = ["json", "junit", "pulled", "lock"] as const;
 
 /** The variable the runner sets for an input: INPUT_ + the name upper-cased, spaces as "_" (hyphens stay), as actions/toolkit reads it. */
 export function inputVariable(name: string): string {

@@ -20,6 +20,10 @@ export interface CliArgs {
   readonly json?: string;
   readonly junit?: string;
   readonly pulled?: string;
+  /** --lock FILE: write each image's resolved digest there. */
+  readonly lock?: string;
+  /** --locked FILE: pull exactly the digests locked there. */
+  readonly locked?: string;
   readonly quiet: boolean;
   readonly verbose: boolean;
   readonly color?: boolean;
@@ -39,6 +43,8 @@ const OPTIONS = {
   json: { type: "string" },
   junit: { type: "string" },
   pulled: { type: "string" },
+  lock: { type: "string" },
+  locked: { type: "string" },
   quiet: { type: "boolean", short: "q" },
   verbose: { type: "boolean", short: "v" },
   color: { type: "boolean" },
@@ -69,7 +75,9 @@ export function parseCliArgs(argv: readonly string[]): Result<CliArgs, string> {
     else if (value === true) settings[spec.key] = "true";
     else if (Array.isArray(value)) settings[spec.key] = value.filter((v): v is string => typeof v === "string");
   }
-  const clash = sharedOutputPath({ "--json": v.json, "--junit": v.junit, "--pulled": v.pulled });
+  if (v.lock !== undefined && v.locked !== undefined) return { ok: false, error: "--lock and --locked cannot be used together: --lock writes a lock file from what the registries name now, --locked pulls what one names" };
+  // --locked is read, not written, but a report written over it would destroy the lock all the same.
+  const clash = sharedOutputPath({ "--json": v.json, "--junit": v.junit, "--pulled": v.pulled, "--lock": v.lock, "--locked": v.locked });
   if (clash) return { ok: false, error: clash };
   const color = v["no-color"] ? false : v.color ? true : undefined;
   return {
@@ -88,6 +96,8 @@ export function parseCliArgs(argv: readonly string[]): Result<CliArgs, string> {
       ...(v.json !== undefined ? { json: v.json } : {}),
       ...(v.junit !== undefined ? { junit: v.junit } : {}),
       ...(v.pulled !== undefined ? { pulled: v.pulled } : {}),
+      ...(v.lock !== undefined ? { lock: v.lock } : {}),
+      ...(v.locked !== undefined ? { locked: v.locked } : {}),
       quiet: v.quiet ?? false,
       verbose: v.verbose ?? false,
       ...(color !== undefined ? { color } : {}),

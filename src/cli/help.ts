@@ -65,6 +65,9 @@ Outputs:
       --json FILE             write the JSON report (docs/report-schema.json)
       --junit FILE            write a JUnit XML report, one testcase per image
       --pulled FILE           write the references now present on the engine, one per line
+      --lock FILE             write each image's resolved digest to FILE (a lock file; written even when images fail)
+      --locked FILE           pull exactly the digests locked in FILE and tag them with the original names;
+                              an image missing from FILE, or whose tag now names another digest, fails
   -q, --quiet                 only failures and the summary
   -v, --verbose               also the engine's status lines
       --no-color              no colors (NO_COLOR is honoured too)

@@ -10,11 +10,13 @@ import type { Report } from "../types.js";
 import type { CliArgs } from "./args.js";
 import type { Io } from "./io.js";
 
-export async function writeOutputs(report: Report, args: CliArgs, io: Io): Promise<boolean> {
+/** `lock`: the lock file's text, when --lock asked for one (it needs the engine, so the caller renders it). */
+export async function writeOutputs(report: Report, args: CliArgs, io: Io, lock?: string): Promise<boolean> {
   const outputs: Array<[path: string | undefined, what: string, render: (r: Report) => string]> = [
     [args.json, "JSON report", toJson],
     [args.junit, "JUnit report", toJUnit],
     [args.pulled, "pulled list", pulledList],
+    [lock === undefined ? undefined : args.lock, "lock file", () => lock ?? ""],
   ];
   let ok = true;
   for (const [path, what, render] of outputs) {

@@ -11,6 +11,9 @@ import type { Io } from "./io.js";
 import { terminalSafe } from "../report/summary.js";
 import { createConsole } from "./console.js";
 import { writeOutputs } from "./outputs.js";
+import type { Engine } from "../engine/engine.js";
+import { formatLock } from "../lock/lock-file.js";
+import { lockCheck, lockEntries, lockingConnect, readLockFile } from "../lock/locked.js";
 
 export interface RunHooks {
   /** Called with the finished report (not for usage errors, which end before a report exists). */
@@ -24,6 +27,8 @@ export async function run(args: CliArgs, io: Io, version: string, hooks: RunHook
   };
   const settings = resolveSettings(io.env, args.settings);
   if (!settings.ok) return fail(settings.error.message);
+  const lock = args.locked !== undefined ? await readLockFile(args.locked) : undefined;
+  if (lock && !lock.ok) return fail(lock.error);
 
   const inputs = await gatherInputs(args, io);
   if (!inputs.ok) return fail(inputs.error);
@@ -41,13 +46,20 @@ export async function run(args: CliArgs, io: Io, version: string, hooks: RunHook
     return platform ? { ...r, platform } : r;
   });
 
+  if (lock && settings.value.preflight === "off") {
+    io.stderr.write("prepull: warning: --locked with --preflight off: the locked digests are pulled without asking the registries whether the tags moved since\n");
+  }
   const interruption = trapSignals();
   const console = createConsole(args, io);
+  const wired = wireRun({ env: io.env, settings: settings.value, ...(args.context !== undefined ? { context: args.context } : {}) });
+  const engines = lockingConnect(wired.connect, lock?.value);
   console.begin(plan.value.map((r) => r.canonical), settings.value.attempts);
   let report: Report;
   try {
     report = await runPlan(references, {
-      ...wireRun({ env: io.env, settings: settings.value, ...(args.context !== undefined ? { context: args.context } : {}) }),
+      ...wired,
+      connect: engines.connect,
+      ...(lock && args.locked !== undefined ? { lock: lockCheck(lock.value, args.locked) } : {}),
       signal: interruption.signal,
       onEvent: (event) => console.event(event),
       version,
@@ -58,9 +70,15 @@ export async function run(args: CliArgs, io: Io, version: string, hooks: RunHook
   }
   console.end(report);
   hooks.onReport?.(report);
-  const written = await writeOutputs(report, args, io);
+  const lockText = args.lock !== undefined ? await lockFileFor(report, engines.engine()) : undefined;
+  const written = await writeOutputs(report, args, io, lockText);
   if (!written) return Math.max(report.exitCode, EXIT.failed);
   return report.exitCode;
+}
+
+async function lockFileFor(report: Report, engine: Engine | undefined): Promise<string> {
+  const { locked, unlocked } = await lockEntries(report, engine);
+  return formatLock(locked, unlocked);
 }
 
 interface Input {

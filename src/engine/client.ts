@@ -181,16 +181,8 @@ function createDockerEngine(transport: Transport, info: EngineInfo, credentials:
       if (!found.ok) throw new Error(found.error);
       return found.value?.repoDigests;
     },
-    async tag(source, target, signal) {
-      if (target.tag === undefined) return { ok: false, error: `cannot name an image ${target.canonical}: the Engine API tags by tag, not by digest` };
-      const query = new URLSearchParams({ repo: `${target.registry}/${target.repository}`, tag: target.tag });
-      const answer = await request(transport, "POST", `${prefix}/images/${namePath(source)}/tag?${query.toString()}`, { signal, limit: INSPECT_BODY_LIMIT });
-      if (!answer.ok) return { ok: false, error: `cannot tag ${source} as ${target.canonical}: ${answer.error.message}` };
-      const { status, body } = answer.value;
-      return status === 201 || status === 200 ? { ok: true, value: undefined } : { ok: false, error: `the engine answered HTTP ${status} when asked to tag ${source} as ${target.canonical}: ${errorMessage(status, body, target)}` };
-    },
     async removeImage(name, signal) {
-      const answer = await request(transport, "DELETE", `${prefix}/images/${namePath(name)}?noprune=1`, { signal, limit: INSPECT_BODY_LIMIT });
+      const answer = await request(transport, "DELETE", `${prefix}/images/${encodePath(name)}?noprune=1`, { signal, limit: INSPECT_BODY_LIMIT });
       if (!answer.ok) return { ok: false, error: `cannot remove the name ${name}: ${answer.error.message}` };
       const { status, body } = answer.value;
       if (status === 200) return { ok: true, value: undefined };
@@ -204,6 +196,7 @@ function createDockerEngine(transport: Transport, info: EngineInfo, credentials:
     },
     saveImage: (save) => saveImage(transport, info, save),
     loadArchive: (load) => loadArchive(transport, prefix, load),
+    tag: (source, target, signal) => tagImage(transport, prefix, source, target, signal),
   };
 }
 
@@ -470,16 +463,32 @@ function toImageInspect(json: Record<string, unknown>): ImageInspect {
   return { id: text("Id") ?? "", repoDigests: digests, architecture: text("Architecture"), os: text("Os"), variant: text("Variant") };
 }
 
-/** Pure: an image name as a path segment of the Engine API (its slashes kept, the rest escaped). */
-export function namePath(name: string): string {
-  return name.split("/").map(encodeURIComponent).join("/");
-}
-
 /** Pure: the name the engine files the image under; by digest when there is one. */
 export function imagePath(reference: Reference): string {
   const name = `${reference.registry}/${reference.repository}`;
-  const full = reference.digest ? `${name}@${reference.digest}` : `${name}:${reference.tag ?? "latest"}`;
-  return full.split("/").map(encodeURIComponent).join("/");
+  return encodePath(reference.digest ? `${name}@${reference.digest}` : `${name}:${reference.tag ?? "latest"}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Image tag
+
+async function tagImage(transport: Transport, prefix: string, source: string, target: Reference, signal?: AbortSignal): Promise<Result<void, string>> {
+  const name = `${target.registry}/${target.repository}:${target.tag ?? "latest"}`;
+  const answer = await request(transport, "POST", `${prefix}/images/${encodePath(source)}/tag?${tagQuery(target)}`, { signal, limit: ERROR_BODY_LIMIT });
+  if (!answer.ok) return { ok: false, error: `cannot tag ${source} as ${name}: ${answer.error.message}` };
+  const { status, body } = answer.value;
+  // 201 Created is the documented answer; some engines (and API versions) say 200.
+  if (status === 201 || status === 200) return { ok: true, value: undefined };
+  return { ok: false, error: `the engine answered HTTP ${status} when asked to tag ${source} as ${name}: ${errorMessage(status, body, target)}` };
+}
+
+/** Pure: the tag request's query; the tag falls back to "latest" as docker tag's does. */
+export function tagQuery(target: Reference): string {
+  return new URLSearchParams({ repo: `${target.registry}/${target.repository}`, tag: target.tag ?? "latest" }).toString();
+}
+
+function encodePath(name: string): string {
+  return name.split("/").map(encodeURIComponent).join("/");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -63,12 +63,12 @@ export interface Engine {
   repoDigests?(reference: Reference, signal?: AbortSignal): Promise<readonly string[] | undefined>;
   /** The platform the engine pulls for (its OS and architecture). Optional. */
   readonly platform?: Platform;
-  /** Gives the image named `source` (a name or id the engine knows) the name `target` (POST /images/{source}/tag). Optional. */
-  tag?(source: string, target: Reference, signal?: AbortSignal): Promise<Result<void, string>>;
   /** Removes the name `name` from its image, never the image's layers (DELETE /images/{name}?noprune=1); an image with other names keeps them. Optional. */
   removeImage?(name: string, signal?: AbortSignal): Promise<Result<void, string>>;
   /** The registries the engine treats as insecure (CIDRs and host[:port] names) and its mirrors (GET /info). Optional. */
   registryConfig?(signal?: AbortSignal): Promise<{ readonly insecure: readonly string[]; readonly mirrors: readonly string[] } | undefined>;
+  /** Gives the local image `source` (a name, name@digest or image id) the name `target` (POST /images/{source}/tag). Optional. */
+  tag?(source: string, target: Reference, signal?: AbortSignal): Promise<Result<void, string>>;
 }
 
 // ---------------------------------------------------------------------------------------------

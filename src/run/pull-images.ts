@@ -9,6 +9,7 @@ import type { RegistryClient } from "../registry/index.js";
 import type { WatchAttempt } from "../policy/watchdog.js";
 import { loadArchives, saveArchives, type ArchiveContext } from "./archives.js";
 import { schedule } from "./scheduler.js";
+import type { LockCheck } from "../lock/locked.js";
 
 /** Thrown by pullImages when a reference is invalid: nothing has been pulled. */
 export class InvalidReferencesError extends Error {
@@ -31,6 +32,8 @@ export interface RunDependencies {
   readonly signal?: AbortSignal;
   readonly onEvent?: (event: PullEvent) => void;
   readonly version: string;
+  /** --locked: what the scheduler asks the lock (src/lock/locked.ts). */
+  readonly lock?: LockCheck;
   /** Which signal interrupted the run, if one did (set by the CLI). */
   readonly interruption?: () => "SIGINT" | "SIGTERM" | undefined;
 }
@@ -92,6 +95,7 @@ export async function runPlan(references: readonly Reference[], deps: RunDepende
     ...(deps.signal ? { signal: deps.signal } : {}),
     ...(deps.onEvent ? { onEvent: deps.onEvent } : {}),
     ...(deps.coordinatorFor ? { coordinatorFor: deps.coordinatorFor } : {}),
+    ...(deps.lock ? { lock: deps.lock } : {}),
   });
   } finally {
     registry?.close();

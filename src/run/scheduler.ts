@@ -7,13 +7,14 @@ import { classify, classifyOwn, type Classification } from "../classify/index.js
 import type { AttemptOutcome, Engine, PullProgress } from "../engine/engine.js";
 import type { Coordinator, DirectCoordination, RegistryTicket } from "../policy/registry-coordinator.js";
 import { FIRST_ATTEMPT, MAX_ABSORBED_PER_IMAGE, decide, voided, type Next, type RetryRecord } from "../policy/retry.js";
-import { parseReference } from "../reference/index.js";
 import type { RegistryClient } from "../registry/index.js";
 import { MANIFEST_POLL_MS, checkMirror, createDirectState, createQuotaBarrier, gateProbe, preflight, waitForManifest, type DirectContext, type DirectState, type MirrorCheck, type Settled } from "./direct.js";
 import { chooseSource, mirrorsOf, onMirror } from "../policy/mirrors.js";
 import { engineWedged, type AttemptWatch, type WatchAttempt, type WatchVerdict } from "../policy/watchdog.js";
 import type { AttemptRecord, Clock, ImageResult, ImageSource, MirrorRule, OutcomeClass, PullEvent, Random, Reference, RegistryStats, Settings } from "../types.js";
 import { createSlots, type Slots } from "./slots.js";
+import type { LockCheck } from "../lock/locked.js";
+import { namesDigest } from "../reference/index.js";
 
 export interface ScheduleOptions {
   readonly engine: Engine;
@@ -30,6 +31,8 @@ export interface ScheduleOptions {
   readonly registry?: RegistryClient;
   /** Converts the clock's milliseconds into wall-clock ISO time for the report. */
   readonly toIso?: (ms: number) => string;
+  /** --locked: images the lock does not cover fail at once, and a tag that moved since fails after its preflight. */
+  readonly lock?: LockCheck;
 }
 
 export interface ScheduleResult {
@@ -237,6 +240,8 @@ async function attempts(state: ImageState, context: RunContext): Promise<ImageRe
   const { clock, engine, settings, random } = context.options;
   const { reference } = state;
   const image = reference.canonical;
+  const unlocked = context.options.lock?.missing(reference);
+  if (unlocked) return settle(state, context, unlocked);
   if (settings.pullPolicy !== "always" && (await isPresent(engine, reference, context))) {
     context.emit({ type: "present", at: clock.now(), image, source: "engine" });
     return finish(state, context, "present", "present", { reason: `already present on the engine (--pull ${settings.pullPolicy})`, source: "engine" });
@@ -331,6 +336,8 @@ async function beforeFirstPull(state: ImageState, context: RunContext, hasMirror
     throw error;
   }
   if (found.digest) state.resolvedDigest = found.digest;
+  const moved = found.digest ? context.options.lock?.moved(reference, found.digest) : undefined;
+  if (moved) return settle(state, context, moved);
   // A registry's used-up quota is what a mirror is for, and a registry that denies these
   // credentials may be served by a mirror that holds its own (a Harbor proxy project): the image
   // goes to its mirrors instead.
@@ -361,10 +368,7 @@ async function hasDigest(engine: Engine, reference: Reference, digest: string, c
   try {
     const digests = await abandonable(engine.repoDigests(reference, context.signal), context.signal, context.options.clock);
     if (digests === "abandoned" || digests === undefined) return false;
-    return digests.some((entry) => {
-      const parsed = parseReference(entry);
-      return parsed.ok && parsed.value.registry === reference.registry && parsed.value.repository === reference.repository && parsed.value.digest === digest;
-    });
+    return namesDigest(digests, reference, digest);
   } catch {
     return false; // not knowing: pull
   }
@@ -733,7 +737,8 @@ function failover(state: ImageState, mirrors: readonly MirrorRule[], from: strin
 async function fromMirror(state: ImageState, rule: MirrorRule, context: RunContext): Promise<MirrorTry> {
   const { reference } = state;
   const image = reference.canonical;
-  const upstreamDigest = reference.digest ?? state.resolvedDigest;
+  // --locked pins the content: a mirror must serve the locked digest, not whatever its tag names.
+  const upstreamDigest = reference.digest ?? context.options.lock?.digest?.(reference) ?? state.resolvedDigest;
   const next = (reason: string, forRun: boolean, warning?: boolean): MirrorTry => ({ kind: "next", reason, forRun, ...(warning ? { warning } : {}) });
   let digest = upstreamDigest;
   const direct = context.direct;

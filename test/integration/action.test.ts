@@ -148,6 +148,22 @@ describe("the GitHub Action, run as the runner runs it", () => {
     assert.match(run.summary, /^## an earlier step\n## prepull\n\n\*\*OK\*\*: 1 present in /);
   });
 
+  it("a lock step writes the lock and sets lock-path; a locked step pulls those digests and passes", async () => {
+    const repo = stack.image("act-lock");
+    const pushed = await stack.pushImage(repo, "1");
+    const ref = stack.ref(repo, "1");
+    const lock = await runStep({ images: ref, lock: "prepull.lock", quiet: "true" });
+    assert.equal(lock.code, 0, lock.stderr);
+    assert.equal(lock.outputs["lock-path"], workspace.file("prepull.lock"));
+    assert.match(await readFile(workspace.file("prepull.lock"), "utf8"), new RegExp(`^${ref.replace(/[.]/g, "\\.")} ${pushed.manifestDigest}$`, "m"));
+    const locked = await runStep({ images: ref, locked: "prepull.lock", pull: "always", quiet: "true" });
+    assert.equal(locked.code, 0, locked.stderr);
+    assert.equal(Number(locked.outputs["pulled-count"]) + Number(locked.outputs["present-count"]), 1);
+    const missing = await runStep({ images: `${ref} ${stack.ref(repo, "2")}`, locked: "prepull.lock", quiet: "true" });
+    assert.equal(missing.code, 1);
+    assert.match(missing.summary, /is not in the lock file prepull\.lock/);
+  });
+
   it("a bad input fails the step with exit 2, an error annotation, and pulls nothing", async () => {
     const repo = stack.image("act-bad");
     const run = await runStep({ images: stack.ref(repo, "1"), retries: "zero" });

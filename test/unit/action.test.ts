@@ -112,7 +112,7 @@ describe("action.yml", () => {
   });
 
   it("declares every output the entry writes", () => {
-    const written = Object.keys(outputsOf({ images: [] } as unknown as Report, { INPUT_JSON: "j", INPUT_JUNIT: "u", INPUT_PULLED: "p" }, "/"));
+    const written = Object.keys(outputsOf({ images: [] } as unknown as Report, { INPUT_JSON: "j", INPUT_JUNIT: "u", INPUT_PULLED: "p", INPUT_LOCK: "l" }, "/"));
     assert.deepEqual(Object.keys(actionYml.outputs).sort(), [...written, "exit-code"].sort());
   });
 });

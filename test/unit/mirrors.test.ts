@@ -11,6 +11,7 @@ import { watchAttempt } from "../../src/policy/watchdog.js";
 import { parseReference } from "../../src/reference/index.js";
 import type { ManifestResult, ManifestTarget, RegistryClient } from "../../src/registry/index.js";
 import { schedule } from "../../src/run/scheduler.js";
+import type { LockCheck } from "../../src/lock/locked.js";
 import type { MirrorRule, PullEvent, Reference, Report, Settings } from "../../src/types.js";
 import { formatSummary } from "../../src/report/summary.js";
 import { toJson } from "../../src/report/json.js";
@@ -168,7 +169,7 @@ function fakes(clock: FakeClock, head: Answer, pull: (r: Reference) => AttemptOu
   return { client, engine, heads, pulls, tags, removed };
 }
 
-async function run(clock: FakeClock, images: string[], f: ReturnType<typeof fakes>, s: Settings = settings()) {
+async function run(clock: FakeClock, images: string[], f: ReturnType<typeof fakes>, s: Settings = settings(), lock?: LockCheck) {
   const events: PullEvent[] = [];
   const result = await clock.run(
     schedule(images.map(ref), {
@@ -180,6 +181,7 @@ async function run(clock: FakeClock, images: string[], f: ReturnType<typeof fake
       watchAttempt,
       onEvent: (e) => events.push(e),
       coordinatorFor: (registry, emit) => createRegistryCoordinator({ registry, clock, random: () => 0.5, emit }),
+      ...(lock ? { lock } : {}),
     }),
     3_600_000,
   );
@@ -347,5 +349,17 @@ describe("the registry's refusals a mirror may overcome", () => {
     const { images } = await run(clock, ["registry.example/app:nope"], f);
     assert.equal(images[0]?.status, "failed");
     assert.deepEqual(f.pulls, []);
+  });
+});
+
+describe("mirrors under --locked", () => {
+  it("the registry down, the mirror's tag moved on: the mirror serves the locked digest, which it still holds", async () => {
+    const clock = new FakeClock();
+    const f = fakes(clock, (t) => (t.registry === MIRROR ? ok(t.digest ?? D2) : down), (r) => pulledAs(r.digest ?? D2));
+    const lock: LockCheck = { missing: () => undefined, moved: () => undefined, digest: () => D1 };
+    const { images } = await run(clock, ["registry.example/app:1"], f, settings(), lock);
+    assert.deepEqual(f.pulls, [`${MIRROR}/app@${D1}`]);
+    assert.equal(images[0]?.source, "mirror");
+    assert.equal(images[0]?.digest, D1);
   });
 });
