@@ -58,7 +58,9 @@ export async function archiveBench(deps: ArchiveBenchDeps, reps: number): Promis
         registryRequestsDuringLoad: deps.proxyRequests(),
       };
       runs.push(run);
-      deps.say(`  rep ${rep + 1} pull ${run.pullSeconds.toFixed(2)} s  save ${run.saveSeconds.toFixed(2)} s  load ${run.loadSeconds.toFixed(2)} s  exits ${run.codes.join("/")}  present ${run.presentAfterLoad}/${deps.images}  registry requests during load ${run.registryRequestsDuringLoad}`);
+      deps.say(
+        `  rep ${rep + 1} pull ${run.pullSeconds.toFixed(2)} s  save ${run.saveSeconds.toFixed(2)} s  load ${run.loadSeconds.toFixed(2)} s  exits ${run.codes.join("/")}  present ${run.presentAfterLoad}/${deps.images}  registry requests during load ${run.registryRequestsDuringLoad}`,
+      );
       await deps.removeImages(references);
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -12,15 +12,38 @@ import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { formatLog, type ProxyLogEntry } from "../test/harness/fault-proxy.js";
-import type { PushedImage } from "../test/harness/images.js";
-import { startStack, type Stack } from "../test/harness/stack.js";
-import { packAndInstall } from "../test/harness/package.js";
+import { formatLog, type ProxyLogEntry } from "../stack/fault-proxy.js";
+import type { PushedImage } from "../stack/images.js";
+import { startStack, type Stack } from "../stack/stack.js";
+import { packAndInstall } from "../stack/package.js";
 import { engineApi, type EngineApi } from "./engine-api.js";
 import { archiveBench, archiveTable, type ArchiveRun } from "./archive.js";
-import { brokenImageMetrics, faultWindowMetrics, isAttempt as isDockerdAttempt, isPodmanAttempt, layersDownloaded, loadMetrics, median, throttleMetrics, type AttemptTest } from "./metrics.js";
+import {
+  brokenImageMetrics,
+  faultWindowMetrics,
+  isAttempt as isDockerdAttempt,
+  isPodmanAttempt,
+  layersDownloaded,
+  loadMetrics,
+  median,
+  throttleMetrics,
+  type AttemptTest,
+} from "./metrics.js";
 import { endRunningProcesses, runProcess, stopAllProcesses, type ProcessResult } from "./processes.js";
-import { PULLER_LABEL, markdown, verdictList, verdicts, faultTable, batchTable, coldStartLine, type BatchRun, type BenchSetup, type ColdStart, type FaultRun, type PullerId } from "./report.js";
+import {
+  PULLER_LABEL,
+  markdown,
+  verdictList,
+  verdicts,
+  faultTable,
+  batchTable,
+  coldStartLine,
+  type BatchRun,
+  type BenchSetup,
+  type ColdStart,
+  type FaultRun,
+  type PullerId,
+} from "./report.js";
 import { ARM_ONLY_TAG, MISSING_TAG, SCENARIOS, type Scenario } from "./scenarios.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -105,7 +128,10 @@ function parseOptions(argv: readonly string[]): Options {
     process.exit(0);
   }
   const parts = new Set<string>();
-  for (const p of (values.scenario ?? []).flatMap((list) => list.split(",")).map((x) => x.trim().toLowerCase()).filter(Boolean)) {
+  for (const p of (values.scenario ?? [])
+    .flatMap((list) => list.split(","))
+    .map((x) => x.trim().toLowerCase())
+    .filter(Boolean)) {
     const byName = SCENARIOS.find((sc) => sc.name === p);
     if (p === "all") PARTS.forEach((x) => parts.add(x));
     else if (p === "faults") FAULT_PARTS.forEach((x) => parts.add(x));
@@ -120,7 +146,10 @@ function parseOptions(argv: readonly string[]): Options {
       if (!(FAULT_PULLERS as readonly string[]).includes(x)) throw new Error(`unknown puller ${JSON.stringify(x)}: use ${FAULT_PULLERS.join(", ")}`);
       return x as PullerId;
     });
-  const engines = (values.engines ?? "dockerd,podman").split(",").map((x) => x.trim()).filter(Boolean);
+  const engines = (values.engines ?? "dockerd,podman")
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
   const unknownEngine = engines.find((e) => e !== "dockerd" && e !== "podman");
   if (unknownEngine !== undefined) throw new Error(`unknown engine ${JSON.stringify(unknownEngine)}: use dockerd, podman`);
   const podman = engines.includes("podman");
@@ -154,7 +183,9 @@ function dockerBinary(): string {
 
 function execText(command: string, args: readonly string[], env?: Record<string, string>): Promise<string> {
   return new Promise((resolve) => {
-    execFile(command, args, { env: env ?? process.env, timeout: 30_000 }, (error, stdout, stderr) => resolve(error ? `unknown (${(stderr || error.message).trim()})` : stdout.trim()));
+    execFile(command, args, { env: env ?? process.env, timeout: 30_000 }, (error, stdout, stderr) =>
+      resolve(error ? `unknown (${(stderr || error.message).trim()})` : stdout.trim()),
+    );
   });
 }
 
@@ -198,7 +229,14 @@ function baseEnv(ctx: Context): Record<string, string> {
   };
 }
 
-function runPuller(ctx: Context, puller: PullerId, references: readonly string[], timeoutMs: number, beforeSpawn?: () => void, seed = ctx.seed): Promise<ProcessResult> {
+function runPuller(
+  ctx: Context,
+  puller: PullerId,
+  references: readonly string[],
+  timeoutMs: number,
+  beforeSpawn?: () => void,
+  seed = ctx.seed,
+): Promise<ProcessResult> {
   const env = baseEnv(ctx);
   const options = { timeoutMs, ...(beforeSpawn ? { beforeSpawn } : {}) };
   switch (puller) {
@@ -213,7 +251,11 @@ function runPuller(ctx: Context, puller: PullerId, references: readonly string[]
       return runProcess("bash", [join(BENCH, `${puller}.sh`), ...references], { ...options, env: { ...env, DOCKER: ctx.docker, BENCH_SEED: String(seed) } });
     case "xargs-8":
     case "xargs-20":
-      return runProcess("xargs", ["-P", puller === "xargs-8" ? "8" : "20", "-n", "1", ctx.docker, "pull", "-q"], { ...options, env, stdin: `${references.join("\n")}\n` });
+      return runProcess("xargs", ["-P", puller === "xargs-8" ? "8" : "20", "-n", "1", ctx.docker, "pull", "-q"], {
+        ...options,
+        env,
+        stdin: `${references.join("\n")}\n`,
+      });
   }
 }
 
@@ -249,9 +291,16 @@ async function cleanBatch(ctx: Context, puller: PullerId, label: string): Promis
     layersDownloaded: layersDownloaded(entries, layers),
     layersExpected: layers.length,
   };
-  await saveLogs(ctx, prefix, result, entries, `# clean batch, ${puller}: spawned at ${(result.startedAt - offset).toFixed(0)} ms, exited at ${(result.endedAt - offset).toFixed(0)} ms (proxy clock)\n`);
+  await saveLogs(
+    ctx,
+    prefix,
+    result,
+    entries,
+    `# clean batch, ${puller}: spawned at ${(result.startedAt - offset).toFixed(0)} ms, exited at ${(result.endedAt - offset).toFixed(0)} ms (proxy clock)\n`,
+  );
   await cleanUp(ctx, references);
-  if (run.layersDownloaded !== run.layersExpected) say(`  WARNING: ${puller} downloaded ${run.layersDownloaded} of ${run.layersExpected} layers: not a cold pull`);
+  if (run.layersDownloaded !== run.layersExpected)
+    say(`  WARNING: ${puller} downloaded ${run.layersDownloaded} of ${run.layersExpected} layers: not a cold pull`);
   return run;
 }
 
@@ -268,14 +317,18 @@ async function batchBench(ctx: Context, options: Options): Promise<{ runs: Batch
     for (const puller of order) {
       const run = { ...(await cleanBatch(ctx, puller, `b${rep}`)), rep };
       runs.push(run);
-      say(`  rep ${rep + 1} ${puller.padEnd(8)} ${run.seconds.toFixed(2)} s  exit ${run.code}  pulled ${run.pulled}/${run.images}  layers ${run.layersDownloaded}/${run.layersExpected}`);
+      say(
+        `  rep ${rep + 1} ${puller.padEnd(8)} ${run.seconds.toFixed(2)} s  exit ${run.code}  pulled ${run.pulled}/${run.images}  layers ${run.layersDownloaded}/${run.layersExpected}`,
+      );
     }
   }
   return { runs, pullers };
 }
 
 async function coldStart(options: Options): Promise<ColdStart> {
-  say(`\n== cold start: node dist/cli/main.js --version, the installed node_modules/.bin/prepull --version, and node -e 0, ${options.coldSpawns} spawns each (alternating)`);
+  say(
+    `\n== cold start: node dist/cli/main.js --version, the installed node_modules/.bin/prepull --version, and node -e 0, ${options.coldSpawns} spawns each (alternating)`,
+  );
   // The bin as users run it: the packed tarball installed with --omit=dev, started through its shebang.
   const installed = await packAndInstall();
   // The shebang's `env node` must find the same Node as the other two spawns.
@@ -300,7 +353,9 @@ async function coldStart(options: Options): Promise<ColdStart> {
   } finally {
     await installed.remove();
   }
-  say(`  prepull --version median ${median(prepullMs).toFixed(0)} ms, installed bin median ${median(installedMs).toFixed(0)} ms, node -e 0 median ${median(nodeMs).toFixed(0)} ms`);
+  say(
+    `  prepull --version median ${median(prepullMs).toFixed(0)} ms, installed bin median ${median(installedMs).toFixed(0)} ms, node -e 0 median ${median(nodeMs).toFixed(0)} ms`,
+  );
   return { prepullMs, installedMs, nodeMs, version };
 }
 
@@ -316,12 +371,19 @@ async function faultRun(ctx: Context, scenario: Scenario, puller: PullerId, clea
   let remove: () => void = () => undefined;
   let windowStart = 0;
   let offset = 0;
-  const result = await runPuller(ctx, puller, references, FAULT_TIMEOUT_MS, () => {
-    // The fault window starts with the puller.
-    remove = scenario.install(proxy, repositories);
-    windowStart = proxy.now();
-    offset = performance.now() - windowStart;
-  }, ctx.seed + rep - 1); // each repetition draws its own jitter
+  const result = await runPuller(
+    ctx,
+    puller,
+    references,
+    FAULT_TIMEOUT_MS,
+    () => {
+      // The fault window starts with the puller.
+      remove = scenario.install(proxy, repositories);
+      windowStart = proxy.now();
+      offset = performance.now() - windowStart;
+    },
+    ctx.seed + rep - 1,
+  ); // each repetition draws its own jitter
   remove();
   const exitAt = result.endedAt - offset;
   const window = { start: windowStart, end: windowStart + scenario.faultMs };
@@ -361,7 +423,9 @@ async function faultRun(ctx: Context, scenario: Scenario, puller: PullerId, clea
     `attempts after the first wave at (s into the window): ${metrics.attemptTimesS.join(" ")}\n` +
     `# attempts per image: ${repositories.map((r) => entries.filter((e) => isAttempt(e) && e.repository === r).length).join(" ")}\n` +
     `# load (window ${outageWindow.start.toFixed(0)}–${outageWindow.end.toFixed(0)}): ${JSON.stringify(load)}\n` +
-    (throttle ? `# first 429 answer at ${throttle.first429At?.toFixed(0) ?? "none"}, interval end ${throttle.intervalEnd?.toFixed(0) ?? "none"}; requests inside: ${throttle.requests.join("; ") || "none"}\n` : "") +
+    (throttle
+      ? `# first 429 answer at ${throttle.first429At?.toFixed(0) ?? "none"}, interval end ${throttle.intervalEnd?.toFixed(0) ?? "none"}; requests inside: ${throttle.requests.join("; ") || "none"}\n`
+      : "") +
     (brokenMetrics ? `# broken images: ${brokenMetrics.perImage.join("; ")}\n` : "");
   await saveLogs(ctx, prefix, result, entries, header);
   await cleanUp(ctx, references);
@@ -451,7 +515,9 @@ async function main(): Promise<number> {
   const logDir = join(BENCH, "logs", stamp);
   await mkdir(logDir, { recursive: true });
   const docker = dockerBinary();
-  const loadBefore = loadavg().map((l) => l.toFixed(2)).join(" ");
+  const loadBefore = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
   const wants = (part: string) => options.parts.has(part);
 
   let cold: ColdStart | undefined;
@@ -464,7 +530,10 @@ async function main(): Promise<number> {
   if (wants("fleet")) {
     const out = join(logDir, "fleet.md");
     say("\nfleet behind a pull-through cache (bench/fleet.ts)…");
-    const run = await runProcess(process.execPath, ["--import", "tsx", join(BENCH, "fleet.ts"), "--out", out], { env: { ...process.env } as Record<string, string>, timeoutMs: 600_000 });
+    const run = await runProcess(process.execPath, ["--import", "tsx", join(BENCH, "fleet.ts"), "--out", out], {
+      env: { ...process.env } as Record<string, string>,
+      timeoutMs: 600_000,
+    });
     say(run.stdout.trimEnd());
     if (run.code !== 0) process.stderr.write(`bench: the fleet benchmark failed (exit ${run.code}):\n${run.stderr}\n`);
     else fleet = (await readFile(out, "utf8")).replace(/^# Fleet benchmark\n\n/, "");
@@ -501,9 +570,23 @@ async function main(): Promise<number> {
       dockerConfig = await mkdtemp(join(tmpdir(), "prepull-bench-docker-config-"));
       dockerVersion = `${await execText(docker, ["--version"])} (${docker})`;
       engineVersion = `dockerd ${await execText(docker, ["version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})"], { ...process.env, DOCKER_HOST: stack.engine.dockerHost, DOCKER_CONFIG: dockerConfig } as Record<string, string>)}, max-concurrent-downloads 3 (daemon default)`;
-      const ctx: Context = { stack, engine: engineApi(stack.engine.socketPath), docker, dockerConfig, logDir, seed: options.seed, isAttempt: isDockerdAttempt, runs: 0 };
+      const ctx: Context = {
+        stack,
+        engine: engineApi(stack.engine.socketPath),
+        docker,
+        dockerConfig,
+        logDir,
+        seed: options.seed,
+        isAttempt: isDockerdAttempt,
+        runs: 0,
+      };
       if (wants("batch")) batch = await batchBench(ctx, options);
-      faults = await faultBench(ctx, SCENARIOS.filter((sc) => wants(String(sc.id))), options.faultReps, options.faultPullers);
+      faults = await faultBench(
+        ctx,
+        SCENARIOS.filter((sc) => wants(String(sc.id))),
+        options.faultReps,
+        options.faultPullers,
+      );
       if (wants("archive")) archive = await archiveBench(archiveDeps(ctx), options.quick ? 1 : 3);
     }
   } catch (error) {
@@ -520,13 +603,31 @@ async function main(): Promise<number> {
     if (options.podman && dockerConfig && (wants("batch") || wants("1"))) {
       say(`\nstarting a second stack on podman (podman system service, registry, fault proxy)…`);
       stack = await startStack({ seed: options.seed, engine: "podman" });
-      const version = await execText(docker, ["version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})"], { ...process.env, DOCKER_HOST: stack.engine.dockerHost, DOCKER_CONFIG: dockerConfig } as Record<string, string>);
-      const ctx: Context = { stack, engine: engineApi(stack.engine.socketPath), docker, dockerConfig, logDir: join(logDir, "podman"), seed: options.seed, isAttempt: isPodmanAttempt, runs: 0 };
+      const version = await execText(docker, ["version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})"], {
+        ...process.env,
+        DOCKER_HOST: stack.engine.dockerHost,
+        DOCKER_CONFIG: dockerConfig,
+      } as Record<string, string>);
+      const ctx: Context = {
+        stack,
+        engine: engineApi(stack.engine.socketPath),
+        docker,
+        dockerConfig,
+        logDir: join(logDir, "podman"),
+        seed: options.seed,
+        isAttempt: isPodmanAttempt,
+        runs: 0,
+      };
       await mkdir(ctx.logDir, { recursive: true });
       onPodman = {
         engine: `podman ${version}`,
         ...(wants("batch") ? { batch: await batchBench(ctx, options) } : {}),
-        faults: await faultBench(ctx, SCENARIOS.filter((sc) => sc.id === 1 && wants("1")), options.faultReps, options.faultPullers),
+        faults: await faultBench(
+          ctx,
+          SCENARIOS.filter((sc) => sc.id === 1 && wants("1")),
+          options.faultReps,
+          options.faultPullers,
+        ),
       };
     }
   } finally {
@@ -550,9 +651,13 @@ async function main(): Promise<number> {
     faultReps: options.faultReps,
     seed: options.seed,
     loadBefore,
-    loadAfter: loadavg().map((l) => l.toFixed(2)).join(" "),
+    loadAfter: loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" "),
   };
-  const text = markdown(setup, { ...(batch ? { batch } : {}), ...(cold ? { cold } : {}), faults, ...(onPodman ? { podman: onPodman } : {}) }) + (archive.length > 0 ? `\n${archiveTable(archive, IMAGES)}\n` : "");
+  const text =
+    markdown(setup, { ...(batch ? { batch } : {}), ...(cold ? { cold } : {}), faults, ...(onPodman ? { podman: onPodman } : {}) }) +
+    (archive.length > 0 ? `\n${archiveTable(archive, IMAGES)}\n` : "");
   await writeFile(options.out, fleet ? `${text.trimEnd()}\n\n${fleet}` : text);
 
   say("\n" + "=".repeat(100));

@@ -8,9 +8,9 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { startDockerd, type Dockerd } from "../test/harness/dockerd.js";
-import type { PushedImage } from "../test/harness/images.js";
-import { startStack, type Stack } from "../test/harness/stack.js";
+import { startDockerd, type Dockerd } from "../stack/dockerd.js";
+import type { PushedImage } from "../stack/images.js";
+import { startStack, type Stack } from "../stack/stack.js";
 import { engineApi } from "./engine-api.js";
 import { runProcess, stopAllProcesses, type ProcessResult } from "./processes.js";
 
@@ -44,7 +44,13 @@ async function pushSet(stack: Stack, prefix: string, images: number): Promise<Pu
 }
 
 /** Every runner pulls the whole set at once, each through its own engine. */
-async function fleet(stack: Stack, engines: readonly Dockerd[], refs: readonly string[], mirror: string | undefined, outageMs: number): Promise<{ results: ProcessResult[]; wallMs: number }> {
+async function fleet(
+  stack: Stack,
+  engines: readonly Dockerd[],
+  refs: readonly string[],
+  mirror: string | undefined,
+  outageMs: number,
+): Promise<{ results: ProcessResult[]; wallMs: number }> {
   const started = performance.now();
   const results = await Promise.all(
     engines.map((engine, i) =>
@@ -76,7 +82,9 @@ async function forget(engines: readonly Dockerd[], refs: readonly string[]): Pro
 export async function runFleet(options: FleetOptions = FLEET_DEFAULTS): Promise<string> {
   const { runners: RUNNERS, images: IMAGES, outageMs: OUTAGE_MS } = options;
   const BLOBS = IMAGES * (IMAGE.layers + 1);
-  say(`fleet bench: ${RUNNERS} runners (one dockerd each), ${IMAGES} images of ${IMAGE.sizeBytes / 1e6} MB in ${IMAGE.layers} layers, outage ${OUTAGE_MS / 1000} s`);
+  say(
+    `fleet bench: ${RUNNERS} runners (one dockerd each), ${IMAGES} images of ${IMAGE.sizeBytes / 1e6} MB in ${IMAGE.layers} layers, outage ${OUTAGE_MS / 1000} s`,
+  );
   const stack = await startStack({ mirrors: true });
   // One at a time: each start sweeps the harness's stale temp dirs, which must not race a sibling's.
   const extra: Dockerd[] = [];
@@ -91,27 +99,61 @@ export async function runFleet(options: FleetOptions = FLEET_DEFAULTS): Promise<
   const cache = stack.cache;
   if (!cache) throw new Error("the stack has no cache");
   const rows: Row[] = [];
-  const upstreamBlobs = () => stack.proxy.count({ kind: "blob", method: "GET", status: 200 }) + cache.upstreamProxy.count({ kind: "blob", method: "GET", status: 200 });
+  const upstreamBlobs = () =>
+    stack.proxy.count({ kind: "blob", method: "GET", status: 200 }) + cache.upstreamProxy.count({ kind: "blob", method: "GET", status: 200 });
   const clear = () => [stack.proxy, cache.proxy, cache.upstreamProxy].forEach((p) => p.clearLog());
   try {
     // 1. Cold fleet, no cache: every runner fetches every layer from upstream.
     const plain = await pushSet(stack, "fleet-plain", IMAGES);
     clear();
-    const a = await fleet(stack, engines, plain.map((p) => p.reference), undefined, OUTAGE_MS);
-    rows.push({ scenario: "cold fleet, no cache", ok: okCount(a.results), wall: secs(a.wallMs), upstream: `${(upstreamBlobs() / BLOBS).toFixed(2)} fetches per blob`, note: "" });
+    const a = await fleet(
+      stack,
+      engines,
+      plain.map((p) => p.reference),
+      undefined,
+      OUTAGE_MS,
+    );
+    rows.push({
+      scenario: "cold fleet, no cache",
+      ok: okCount(a.results),
+      wall: secs(a.wallMs),
+      upstream: `${(upstreamBlobs() / BLOBS).toFixed(2)} fetches per blob`,
+      note: "",
+    });
     // 2. Cold fleet through the cache: the cache fetches each layer from upstream (ideally once).
     const cached = await pushSet(stack, "fleet-cache", IMAGES);
     clear();
-    const b = await fleet(stack, engines, cached.map((p) => p.reference), cache.host, OUTAGE_MS);
+    const b = await fleet(
+      stack,
+      engines,
+      cached.map((p) => p.reference),
+      cache.host,
+      OUTAGE_MS,
+    );
     const fromCache = cache.proxy.count({ kind: "blob", method: "GET", status: 200, client: "engine" });
-    rows.push({ scenario: "cold fleet, cache cold", ok: okCount(b.results), wall: secs(b.wallMs), upstream: `${(upstreamBlobs() / BLOBS).toFixed(2)} fetches per blob`, note: `${fromCache} blob GETs served by the cache` });
+    rows.push({
+      scenario: "cold fleet, cache cold",
+      ok: okCount(b.results),
+      wall: secs(b.wallMs),
+      upstream: `${(upstreamBlobs() / BLOBS).toFixed(2)} fetches per blob`,
+      note: `${fromCache} blob GETs served by the cache`,
+    });
     // 3. Upstream down for OUTAGE_MS, the cache warm from run 2, the engines empty again.
-    await forget(engines, cached.map((p) => p.reference));
+    await forget(
+      engines,
+      cached.map((p) => p.reference),
+    );
     clear();
     const window = { untilMs: OUTAGE_MS };
     stack.proxy.addFault({ name: "outage", when: window, action: { status: 503 } });
     cache.upstreamProxy.addFault({ name: "outage", when: window, action: { status: 503 } });
-    const c = await fleet(stack, engines, cached.map((p) => p.reference), cache.host, OUTAGE_MS);
+    const c = await fleet(
+      stack,
+      engines,
+      cached.map((p) => p.reference),
+      cache.host,
+      OUTAGE_MS,
+    );
     const engineUpstream = stack.proxy.count({ client: "engine" });
     const prepullUpstream = stack.proxy.count({ client: "prepull" });
     const cacheUpstream = cache.upstreamProxy.count({ fault: "outage" });
@@ -126,7 +168,10 @@ export async function runFleet(options: FleetOptions = FLEET_DEFAULTS): Promise<
     cache.upstreamProxy.clearFaults();
     // 4. The same outage with references pinned by digest: the cache answers from its store alone.
     const pinned = cached.map((p) => `${p.reference}@${p.manifestDigest}`);
-    await forget(engines, cached.map((p) => p.reference));
+    await forget(
+      engines,
+      cached.map((p) => p.reference),
+    );
     clear();
     stack.proxy.addFault({ name: "outage", when: window, action: { status: 503 } });
     cache.upstreamProxy.addFault({ name: "outage", when: window, action: { status: 503 } });
@@ -150,7 +195,14 @@ export async function runFleet(options: FleetOptions = FLEET_DEFAULTS): Promise<
     "|---|---:|---:|---|---|",
     ...rows.map((r) => `| ${r.scenario} | ${r.ok} | ${r.wall} | ${r.upstream} | ${r.note} |`),
   ];
-  const text = [`## Fleet behind a pull-through cache (issue 11)`, "", `${RUNNERS} runners (one isolated dockerd each) pulling ${IMAGES} images (${IMAGE.sizeBytes / 1e6} MB in ${IMAGE.layers} layers each) at once; ${new Date().toISOString()}.`, "", ...table, ""].join("\n");
+  const text = [
+    `## Fleet behind a pull-through cache (issue 11)`,
+    "",
+    `${RUNNERS} runners (one isolated dockerd each) pulling ${IMAGES} images (${IMAGE.sizeBytes / 1e6} MB in ${IMAGE.layers} layers each) at once; ${new Date().toISOString()}.`,
+    "",
+    ...table,
+    "",
+  ].join("\n");
   say(table.join("\n"));
   return text;
 }

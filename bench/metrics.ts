@@ -1,18 +1,19 @@
 // What the registry saw during one run, from the fault proxy's request log. Pure functions over the
 // log entries (times are the proxy's clock, ms), so every number in the tables can be recomputed
 // from the saved proxy log of a run.
-import { maxInFlight, type ProxyLogEntry } from "../test/harness/fault-proxy.js";
+import { maxInFlight, type ProxyLogEntry } from "../stack/fault-proxy.js";
 
 /** Which proxy log entries are pull attempts: it depends on the engine. */
 export type AttemptTest = (e: ProxyLogEntry) => boolean;
 
-/** dockerd: a pull attempt is a HEAD on /manifests/<tag> (test/harness/README.md); a GET by tag only reads a failed HEAD's error. */
+/** dockerd: a pull attempt is a HEAD on /manifests/<tag> (stack/README.md); a GET by tag only reads a failed HEAD's error. */
 export const isAttempt: AttemptTest = (e) => e.kind === "manifest" && e.method === "HEAD";
 
 /** podman: a pull attempt is one GET on /manifests/<tag> (it sends no HEAD; a GET by digest is the list's image). */
 const isDockerdAttempt = isAttempt;
 
-export const isPodmanAttempt: AttemptTest = (e) => e.kind === "manifest" && e.method === "GET" && e.ref !== undefined && !/^[a-z0-9]+:[a-f0-9]{32,}$/.test(e.ref);
+export const isPodmanAttempt: AttemptTest = (e) =>
+  e.kind === "manifest" && e.method === "GET" && e.ref !== undefined && !/^[a-z0-9]+:[a-f0-9]{32,}$/.test(e.ref);
 
 /** How long after its first fault answer a puller may still send first attempts that belong to its first wave. */
 export const WAVE_GRACE_MS = 1000;
@@ -42,7 +43,11 @@ export interface FaultWindowMetrics {
  * answer and its repository has had no earlier attempt. Everything else in the window (retries,
  * probes, first attempts held back and sent later) is "after the first wave".
  */
-export function firstWave(entries: readonly ProxyLogEntry[], firstFaultAnswerAt: number | undefined, isAttempt: AttemptTest = isDockerdAttempt): Set<ProxyLogEntry> {
+export function firstWave(
+  entries: readonly ProxyLogEntry[],
+  firstFaultAnswerAt: number | undefined,
+  isAttempt: AttemptTest = isDockerdAttempt,
+): Set<ProxyLogEntry> {
   const waveEnd = (firstFaultAnswerAt ?? Number.POSITIVE_INFINITY) + WAVE_GRACE_MS;
   const attemptsSoFar = new Map<string, number>();
   const wave = new Set<ProxyLogEntry>();
@@ -54,7 +59,11 @@ export function firstWave(entries: readonly ProxyLogEntry[], firstFaultAnswerAt:
   return wave;
 }
 
-export function faultWindowMetrics(entries: readonly ProxyLogEntry[], window: { start: number; end: number }, isAttempt: AttemptTest = isDockerdAttempt): FaultWindowMetrics {
+export function faultWindowMetrics(
+  entries: readonly ProxyLogEntry[],
+  window: { start: number; end: number },
+  isAttempt: AttemptTest = isDockerdAttempt,
+): FaultWindowMetrics {
   const inWindow = entries.filter((e) => e.startedAt >= window.start && e.startedAt < window.end);
   const faulted = entries.filter((e) => e.fault !== undefined);
   const firstFaultAnswerAt = faulted.length > 0 ? Math.min(...faulted.map((e) => e.endedAt ?? e.startedAt)) : undefined;
@@ -68,7 +77,10 @@ export function faultWindowMetrics(entries: readonly ProxyLogEntry[], window: { 
     attempts: inWindow.filter(isAttempt).length,
     attemptsAfterWave: afterWaveAttempts.length,
     attemptRateAfterWave: afterWaveAttempts.length / seconds,
-    maxAttemptsIn3s: maxInSpan(afterWaveAttempts.map((e) => e.startedAt), 3000),
+    maxAttemptsIn3s: maxInSpan(
+      afterWaveAttempts.map((e) => e.startedAt),
+      3000,
+    ),
     maxManifestInFlightAfterWave: maxInFlight(afterWaveManifests, window.end),
     ...(firstFaultAnswerAt !== undefined ? { firstFaultAnswerAt } : {}),
     attemptTimesS: afterWaveAttempts.map((e) => Math.round((e.startedAt - window.start) / 100) / 10),
@@ -176,7 +188,6 @@ export function maxInSpan(times: readonly number[], spanMs: number): number {
   }
   return best;
 }
-
 
 /** Layers served in full (a 200 GET of the blob with all its bytes), out of the expected ones. */
 export function layersDownloaded(entries: readonly ProxyLogEntry[], layers: readonly { digest: string; size: number }[]): number {

@@ -128,7 +128,10 @@ export function batchTable(runs: readonly BatchRun[], pullers: readonly PullerId
     "",
     `Paired ratios prepull / xargs -P 8 (same repetition): ${paired.map((r) => s(r, 2)).join(", ")}; median ${s(median(paired), 3)}.`,
     ...(preflight.length > 0
-      ? ["", `Paired ratios preflight on / off (same repetition): ${preflight.map((r) => s(r, 2)).join(", ")}; median ${s(median(preflight), 3)}; ratio of the medians ${s(medianOf(runs, "prepull") / medianOf(runs, "prepull-off"), 3)}.`]
+      ? [
+          "",
+          `Paired ratios preflight on / off (same repetition): ${preflight.map((r) => s(r, 2)).join(", ")}; median ${s(median(preflight), 3)}; ratio of the medians ${s(medianOf(runs, "prepull") / medianOf(runs, "prepull-off"), 3)}.`,
+        ]
       : []),
   ].join("\n");
 }
@@ -142,7 +145,8 @@ export function coldStartLine(cold: ColdStart): string {
   return `${line} The installed bin (\`npm install --omit=dev\` of the packed tarball, \`node_modules/.bin/prepull --version\`): median **${s(i, 0)} ms**, ${s(i / n, 2)}× \`node -e 0\`.`;
 }
 
-const result = (r: { code: number | null; timedOut: boolean }): string => (r.timedOut ? "killed (timeout)" : r.code === 0 ? "ok (exit 0)" : `FAIL (exit ${r.code ?? "signal"})`);
+const result = (r: { code: number | null; timedOut: boolean }): string =>
+  r.timedOut ? "killed (timeout)" : r.code === 0 ? "ok (exit 0)" : `FAIL (exit ${r.code ?? "signal"})`;
 
 const scenarioLabel = (r: FaultRun, runs: readonly FaultRun[]): string =>
   `${r.scenario.id}. ${r.scenario.name}${runs.some((x) => x.scenario.id === r.scenario.id && x.rep > 1) ? ` #${r.rep}` : ""}`;
@@ -183,7 +187,12 @@ export function loadTable(runs: readonly FaultRun[]): string {
     const l = r.load;
     const extra: string[] = [];
     if (r.scenario.outageMs !== undefined) extra.push(`load columns: its ${s(r.scenario.outageMs / 1000, 0)} s outage phase`);
-    if (r.throttle) extra.push(r.throttle.first429At === undefined ? "no 429 seen" : `inside Retry-After of the 1st 429: prepull ${r.throttle.prepull}, engine ${r.throttle.engine} (+ ${r.throttle.firstWave} of the first wave)`);
+    if (r.throttle)
+      extra.push(
+        r.throttle.first429At === undefined
+          ? "no 429 seen"
+          : `inside Retry-After of the 1st 429: prepull ${r.throttle.prepull}, engine ${r.throttle.engine} (+ ${r.throttle.firstWave} of the first wave)`,
+      );
     if (r.broken) extra.push(`broken images: engine ${r.broken.engineRequests}, prepull ${r.broken.prepullHeads} HEAD + ${r.broken.prepullGets} GET`);
     return [
       scenarioLabel(r, runs),
@@ -214,12 +223,15 @@ export interface Verdict {
 export function verdicts(batch: readonly BatchRun[], cold: ColdStart | undefined, faults: readonly FaultRun[]): Verdict[] {
   const out: Verdict[] = [];
   if (batch.some((r) => r.puller === "prepull") && batch.some((r) => r.puller === "xargs-8")) {
-    const ratio = median(batch.filter((r) => r.puller === "prepull").map((r) => r.seconds)) / median(batch.filter((r) => r.puller === "xargs-8").map((r) => r.seconds));
+    const ratio =
+      median(batch.filter((r) => r.puller === "prepull").map((r) => r.seconds)) / median(batch.filter((r) => r.puller === "xargs-8").map((r) => r.seconds));
     const paired = median(pairedRatios(batch));
     out.push({
       target: `20-image batch: median prepull / median \`xargs -P 8 docker pull\` ≤ ${TARGETS.batchRatio}`,
       met: ratio <= TARGETS.batchRatio,
-      detail: (ratio <= TARGETS.batchRatio ? `ratio ${s(ratio, 3)}` : `ratio ${s(ratio, 3)}: missed by ${s((ratio - TARGETS.batchRatio) * 100, 1)} points`) + ` (median of the paired ratios: ${s(paired, 3)})`,
+      detail:
+        (ratio <= TARGETS.batchRatio ? `ratio ${s(ratio, 3)}` : `ratio ${s(ratio, 3)}: missed by ${s((ratio - TARGETS.batchRatio) * 100, 1)} points`) +
+        ` (median of the paired ratios: ${s(paired, 3)})`,
     });
   }
   if (cold) {
@@ -238,7 +250,9 @@ export function verdicts(batch: readonly BatchRun[], cold: ColdStart | undefined
     out.push({
       target: `20-image batch: median preflight on / median PULL_PREFLIGHT=off ≤ ${TARGETS.preflightRatio}`,
       met: ratio <= TARGETS.preflightRatio,
-      detail: (ratio <= TARGETS.preflightRatio ? `ratio ${s(ratio, 3)}` : `ratio ${s(ratio, 3)}: missed by ${s((ratio - TARGETS.preflightRatio) * 100, 1)} points`) + ` (median of the paired ratios: ${s(paired, 3)})`,
+      detail:
+        (ratio <= TARGETS.preflightRatio ? `ratio ${s(ratio, 3)}` : `ratio ${s(ratio, 3)}: missed by ${s((ratio - TARGETS.preflightRatio) * 100, 1)} points`) +
+        ` (median of the paired ratios: ${s(paired, 3)})`,
     });
   }
   const mine = faults.filter((r) => r.puller === "prepull");
@@ -258,7 +272,9 @@ export function verdicts(batch: readonly BatchRun[], cold: ColdStart | undefined
 }
 
 const atMost = (value: number, bound: number, unit: string, digits = 1): string =>
-  value <= bound ? `${s(value, digits)}${unit} (bound ${s(bound, digits)}${unit})` : `${s(value, digits)}${unit}: missed by ${s(value - bound, digits)}${unit} (bound ${s(bound, digits)}${unit})`;
+  value <= bound
+    ? `${s(value, digits)}${unit} (bound ${s(bound, digits)}${unit})`
+    : `${s(value, digits)}${unit}: missed by ${s(value - bound, digits)}${unit} (bound ${s(bound, digits)}${unit})`;
 
 function recoveryVerdict(r: FaultRun, label: string, slack: number, from: string): Verdict {
   const bound = r.clean.seconds + slack;
@@ -303,7 +319,10 @@ function scenarioVerdicts(r: FaultRun, label: string): Verdict[] {
         {
           target: `scenario ${label}: no request inside the Retry-After interval of the first 429`,
           met: t !== undefined && t.first429At !== undefined && t.prepull + t.engine === 0,
-          detail: t?.first429At === undefined ? "no 429 seen" : `prepull ${t.prepull}, engine ${t.engine} requests started inside it, after the first wave (${t.firstWave} first-wave requests arrived in it)`,
+          detail:
+            t?.first429At === undefined
+              ? "no 429 seen"
+              : `prepull ${t.prepull}, engine ${t.engine} requests started inside it, after the first wave (${t.firstWave} first-wave requests arrived in it)`,
         },
         recoveryVerdict(r, label, TARGETS.throttleRecoverySlackS, "the interval ends"),
       ];
@@ -314,7 +333,11 @@ function scenarioVerdicts(r: FaultRun, label: string): Verdict[] {
       const platform = r.scenario.broken?.platformMissing.length ?? 0;
       if (!b) return [];
       return [
-        { target: `scenario ${label}: zero engine attempts on the 404 and platform-missing images`, met: b.engineRequests === 0, detail: `${b.engineRequests} engine manifest requests` },
+        {
+          target: `scenario ${label}: zero engine attempts on the 404 and platform-missing images`,
+          met: b.engineRequests === 0,
+          detail: `${b.engineRequests} engine manifest requests`,
+        },
         {
           target: `scenario ${label}: one HEAD each (+ one GET for the index)`,
           met: b.prepullHeads <= notFound + platform && b.prepullGets <= platform,
@@ -381,7 +404,12 @@ export function markdown(
     if (parts.cold) lines.push(coldStartLine(parts.cold), "");
   }
   if (parts.faults && parts.faults.length > 0) {
-    lines.push(`## Fault scenarios (issues 4 and 8)`, "", `${setup.faultReps} run(s) of each scenario per puller${setup.faultReps > 1 ? ` (run k uses seed ${setup.seed} + k − 1)` : ""}.`, "");
+    lines.push(
+      `## Fault scenarios (issues 4 and 8)`,
+      "",
+      `${setup.faultReps} run(s) of each scenario per puller${setup.faultReps > 1 ? ` (run k uses seed ${setup.seed} + k − 1)` : ""}.`,
+      "",
+    );
     lines.push(`### Load versus recovery (issue 8)`, "", loadTable(parts.faults), "", LOAD_DEFINITIONS, "");
     lines.push(`### Attempts (issue 4)`, "", faultTable(parts.faults), "", DEFINITIONS, "");
   }

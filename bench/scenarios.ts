@@ -1,6 +1,6 @@
 // The fault scenarios of issue 4's benchmark, as fault-proxy rules. Each window is timed from the
 // moment its rules are added, which the bench does right before it spawns the puller.
-import type { FaultProxy } from "../test/harness/fault-proxy.js";
+import type { FaultProxy } from "../stack/fault-proxy.js";
 
 export interface Scenario {
   readonly id: number;
@@ -69,7 +69,8 @@ export const SCENARIOS: readonly Scenario[] = [
     title: "every request 500 with p = 0.3 for 40 s",
     faultMs: 40_000,
     registryWide: false,
-    install: (proxy) => installAll(proxy, [{ name: "s3-random-500", match: { kind: "any" }, when: { untilMs: 40_000, probability: 0.3 }, action: { status: 500 } }]),
+    install: (proxy) =>
+      installAll(proxy, [{ name: "s3-random-500", match: { kind: "any" }, when: { untilMs: 40_000, probability: 0.3 }, action: { status: 500 } }]),
   },
   {
     id: 4,
@@ -93,7 +94,9 @@ export const SCENARIOS: readonly Scenario[] = [
     retryAfterS: 8,
     registryWide: true,
     install: (proxy) =>
-      installAll(proxy, [{ name: "s5-429-retry-after", match: { kind: "manifest" }, when: { untilMs: 8_000 }, action: { status: 429, headers: { "Retry-After": "8" } } }]),
+      installAll(proxy, [
+        { name: "s5-429-retry-after", match: { kind: "manifest" }, when: { untilMs: 8_000 }, action: { status: 429, headers: { "Retry-After": "8" } } },
+      ]),
   },
   {
     id: 6,

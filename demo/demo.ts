@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startStack } from "../test/harness/stack.js";
+import { startStack } from "../stack/stack.js";
 
 const CLI = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 const FAULT_SECONDS = 6;
@@ -27,7 +27,9 @@ try {
     stack.proxy.addFault({ match: { kind: "manifest", repository: name }, when: { untilMs: FAULT_SECONDS * 1000 }, action: { status: 500 } });
   }
   const refs = [...names, armOnly].map((n) => stack.ref(n, "1.0"));
-  say(`pulling ${refs.length} images; the registry answers HTTP 500 for ${flaky.join(" and ")} during the first ${FAULT_SECONDS}s,\n      and ${armOnly} exists only for arm64.`);
+  say(
+    `pulling ${refs.length} images; the registry answers HTTP 500 for ${flaky.join(" and ")} during the first ${FAULT_SECONDS}s,\n      and ${armOnly} exists only for arm64.`,
+  );
   const report = join(tmpdir(), `prepull-demo-${process.pid}.json`);
   const args = [CLI, "--json", report, ...refs];
   say(`$ DOCKER_HOST=${stack.engine.dockerHost} prepull --json ${report} ${refs.length} images...\n`);

@@ -536,7 +536,9 @@ function parseEnvFile(text, file, environment, inherited = EMPTY) {
       }
     }
     if (raw.value.commentLike) {
-      warnings.push(`${file}:${line}: the value of ${name} is ${JSON.stringify(value)}: Compose reads "#" after "=" and blanks as the value, not a comment; put the comment on its own line`);
+      warnings.push(
+        `${file}:${line}: the value of ${name} is ${JSON.stringify(value)}: Compose reads "#" after "=" and blanks as the value, not a comment; put the comment on its own line`
+      );
     }
     if (isKept(name)) values.set(name, value);
   }
@@ -578,7 +580,12 @@ function readKey(c) {
     if (BLANK.has(ch) || KEY_CHAR.test(ch)) continue;
     if (ch === "=" || ch === ":" || ch === "\n") break;
     const shown = c.src.slice(start, endOfLine(c.src, start));
-    return { ok: false, error: { message: `unexpected character ${JSON.stringify(ch)} in variable name ${JSON.stringify(shown)}; keys are letters, digits, "_", ".", "-", "[" and "]"` } };
+    return {
+      ok: false,
+      error: {
+        message: `unexpected character ${JSON.stringify(ch)} in variable name ${JSON.stringify(shown)}; keys are letters, digits, "_", ".", "-", "[" and "]"`
+      }
+    };
   }
   const name = c.src.slice(start, c.pos).trimEnd();
   const inherit = c.pos >= c.src.length || c.src[c.pos] === "\n";
@@ -8220,7 +8227,10 @@ async function walkInclude(file, include, context, walk) {
     const path4 = expand(raw);
     if (!path4.ok) return path4;
     if (await entryKind(path4.value) !== "file") {
-      return { ok: false, error: { file, message: `${file}: include "${raw}": ${path4.value} is not a file; fix the path (it is relative to ${context.projectDirectory})` } };
+      return {
+        ok: false,
+        error: { file, message: `${file}: include "${raw}": ${path4.value} is not a file; fix the path (it is relative to ${context.projectDirectory})` }
+      };
     }
     paths.push(path4.value);
   }
@@ -8333,14 +8343,18 @@ function resolveImage(raw, file, service, lookup) {
   if (!result.ok) {
     const { variable, kind } = result.error;
     const advice = kind === "missing-required" ? `; set ${variable} in the environment, the .env file or an --env-file` : "";
-    return { ok: false, error: { file, service, ...variable === void 0 ? {} : { variable }, message: `${where}: image: ${result.error.message}${advice}` } };
+    return {
+      ok: false,
+      error: { file, service, ...variable === void 0 ? {} : { variable }, message: `${where}: image: ${result.error.message}${advice}` }
+    };
   }
   const { value, unset, referenced } = result.value;
   const warnings = unset.map((name) => `${where}: variable ${name} is not set; using an empty string in image "${raw}"`);
   if (value.trim() === "") {
     const blank = [...unset, ...referenced.filter((name) => lookup(name) === "")];
     const variable = blank[0];
-    if (variable === void 0) return { ok: false, error: { file, service, message: `${where}: image is empty; write an image reference or remove the image key` } };
+    if (variable === void 0)
+      return { ok: false, error: { file, service, message: `${where}: image is empty; write an image reference or remove the image key` } };
     const state = unset.includes(variable) ? "is not set" : "is empty";
     return {
       ok: false,
@@ -8678,13 +8692,18 @@ function parseMirrorRule(entry) {
   if (eq < 0) return bad2("expected REGISTRY=MIRROR, e.g. docker.io=mirror.example:5000 or ghcr.io=harbor.example/proxy-ghcr");
   const registryText = text.slice(0, eq).trim().toLowerCase();
   let mirrorText = text.slice(eq + 1).trim();
-  if (/^[a-z]+:\/\//i.test(mirrorText)) return bad2("MIRROR is host[:port][/prefix] without a scheme (whether it speaks HTTP or HTTPS follows the engine's insecure-registries, as for any registry)");
+  if (/^[a-z]+:\/\//i.test(mirrorText))
+    return bad2(
+      "MIRROR is host[:port][/prefix] without a scheme (whether it speaks HTTP or HTTPS follows the engine's insecure-registries, as for any registry)"
+    );
   mirrorText = mirrorText.replace(/\/+$/, "");
-  if (registryText === "" || !HOST.test(registryText) || registryText.includes("/")) return bad2(`${JSON.stringify(registryText)} is not a registry host[:port]`);
+  if (registryText === "" || !HOST.test(registryText) || registryText.includes("/"))
+    return bad2(`${JSON.stringify(registryText)} is not a registry host[:port]`);
   const registry = HUB_ALIASES.has(registryText) ? DOCKER_HUB : registryText;
   const [host = "", ...path4] = mirrorText.split("/");
   if (host === "" || !HOST.test(host)) return bad2(`${JSON.stringify(host)} is not a mirror host[:port]`);
-  if (!host.includes(".") && !host.includes(":") && host !== "localhost") return bad2(`the mirror host ${JSON.stringify(host)} needs a dot or a port (or be localhost), else it reads as a Docker Hub repository`);
+  if (!host.includes(".") && !host.includes(":") && host !== "localhost")
+    return bad2(`the mirror host ${JSON.stringify(host)} needs a dot or a port (or be localhost), else it reads as a Docker Hub repository`);
   const badComponent = path4.find((c) => !PATH_COMPONENT2.test(c));
   if (badComponent !== void 0) return bad2(`the path prefix component ${JSON.stringify(badComponent)} must be lowercase letters, digits and separators`);
   const prefix = path4.join("/");
@@ -8720,23 +8739,166 @@ function chooseSource(mirrors) {
 // src/policy/settings.ts
 var MAX_WAIT_SECONDS = Math.floor(Number.MAX_SAFE_INTEGER / 1e3);
 var SETTINGS = [
-  { key: "attempts", env: "PULL_RETRIES", flag: "--retries", report: "retries", type: "count", min: 1, max: 1e3, default: 5, help: "attempts per image, the first included (at most 1000)" },
-  { key: "backoffBaseMs", env: "PULL_BACKOFF_BASE", flag: "--backoff-base", report: "backoffBaseMs", type: "seconds", min: 0, max: MAX_WAIT_SECONDS, default: 2, help: "wait before the first retry; doubled each retry" },
-  { key: "backoffMaxMs", env: "PULL_BACKOFF_MAX", flag: "--backoff-max", report: "backoffMaxMs", type: "seconds", min: 0, max: MAX_WAIT_SECONDS, default: 12, help: "cap on the doubled wait; jitter adds 0–10 % on top" },
-  { key: "timeoutMs", env: "PULL_TIMEOUT", flag: "--timeout", report: "timeoutMs", type: "seconds", min: 1e-3, max: MAX_WAIT_SECONDS, default: 300, help: "hard cap on one attempt, even while it downloads" },
-  { key: "parallel", env: "PULL_PARALLEL", flag: "--parallel", short: "p", report: "parallel", type: "count", min: 1, max: 1e3, default: 8, help: "pulls in flight at once, at most 1000 (dockerd used 314 MiB at 8, 697 MiB at 25 in ClickHouse's measurements)" },
-  { key: "rateLimitBackoffMs", env: "PULL_RATE_LIMIT_BACKOFF", flag: "--rate-limit-backoff", report: "rateLimitBackoffMs", type: "seconds", min: 0, max: MAX_WAIT_SECONDS, default: 30, help: "wait after a `toomanyrequests` answer; doubled each time" },
-  { key: "stallTimeoutMs", env: "PULL_STALL_TIMEOUT", flag: "--stall-timeout", report: "stallTimeoutMs", type: "seconds", min: 1e-3, max: MAX_WAIT_SECONDS, default: 60, help: "abort an attempt that has downloaded no bytes for this long" },
-  { key: "deadlineMs", env: "PULL_DEADLINE", flag: "--deadline", report: "deadlineMs", type: "seconds", min: 1e-3, max: MAX_WAIT_SECONDS, default: 900, help: "deadline for the whole run; then every unfinished image fails as `deadline`" },
-  { key: "platform", env: "PULL_PLATFORM", flag: "--platform", report: "platform", type: "platform", help: "platform to pull for, os/arch[/variant] (a compose service's `platform:` wins for that image)" },
+  {
+    key: "attempts",
+    env: "PULL_RETRIES",
+    flag: "--retries",
+    report: "retries",
+    type: "count",
+    min: 1,
+    max: 1e3,
+    default: 5,
+    help: "attempts per image, the first included (at most 1000)"
+  },
+  {
+    key: "backoffBaseMs",
+    env: "PULL_BACKOFF_BASE",
+    flag: "--backoff-base",
+    report: "backoffBaseMs",
+    type: "seconds",
+    min: 0,
+    max: MAX_WAIT_SECONDS,
+    default: 2,
+    help: "wait before the first retry; doubled each retry"
+  },
+  {
+    key: "backoffMaxMs",
+    env: "PULL_BACKOFF_MAX",
+    flag: "--backoff-max",
+    report: "backoffMaxMs",
+    type: "seconds",
+    min: 0,
+    max: MAX_WAIT_SECONDS,
+    default: 12,
+    help: "cap on the doubled wait; jitter adds 0–10 % on top"
+  },
+  {
+    key: "timeoutMs",
+    env: "PULL_TIMEOUT",
+    flag: "--timeout",
+    report: "timeoutMs",
+    type: "seconds",
+    min: 1e-3,
+    max: MAX_WAIT_SECONDS,
+    default: 300,
+    help: "hard cap on one attempt, even while it downloads"
+  },
+  {
+    key: "parallel",
+    env: "PULL_PARALLEL",
+    flag: "--parallel",
+    short: "p",
+    report: "parallel",
+    type: "count",
+    min: 1,
+    max: 1e3,
+    default: 8,
+    help: "pulls in flight at once, at most 1000 (dockerd used 314 MiB at 8, 697 MiB at 25 in ClickHouse's measurements)"
+  },
+  {
+    key: "rateLimitBackoffMs",
+    env: "PULL_RATE_LIMIT_BACKOFF",
+    flag: "--rate-limit-backoff",
+    report: "rateLimitBackoffMs",
+    type: "seconds",
+    min: 0,
+    max: MAX_WAIT_SECONDS,
+    default: 30,
+    help: "wait after a `toomanyrequests` answer; doubled each time"
+  },
+  {
+    key: "stallTimeoutMs",
+    env: "PULL_STALL_TIMEOUT",
+    flag: "--stall-timeout",
+    report: "stallTimeoutMs",
+    type: "seconds",
+    min: 1e-3,
+    max: MAX_WAIT_SECONDS,
+    default: 60,
+    help: "abort an attempt that has downloaded no bytes for this long"
+  },
+  {
+    key: "deadlineMs",
+    env: "PULL_DEADLINE",
+    flag: "--deadline",
+    report: "deadlineMs",
+    type: "seconds",
+    min: 1e-3,
+    max: MAX_WAIT_SECONDS,
+    default: 900,
+    help: "deadline for the whole run; then every unfinished image fails as `deadline`"
+  },
+  {
+    key: "platform",
+    env: "PULL_PLATFORM",
+    flag: "--platform",
+    report: "platform",
+    type: "platform",
+    help: "platform to pull for, os/arch[/variant] (a compose service's `platform:` wins for that image)"
+  },
   { key: "seed", env: "PULL_SEED", flag: "--seed", report: "seed", type: "seed", help: "seed of the jitter, for reproducible schedules" },
-  { key: "pullPolicy", env: "PULL_POLICY", flag: "--pull", report: "pullPolicy", type: "choice", choices: ["always", "missing", "never"], default: "missing", help: "`missing` asks the engine first and reports images it has as `present`; `never` pulls nothing: every image must be present or in the `--load` archives, else it fails, with no registry traffic" },
-  { key: "preflight", env: "PULL_PREFLIGHT", flag: "--preflight", report: "preflight", type: "choice", choices: ["on", "off"], default: "on", help: "`on` resolves every image with one manifest HEAD before pulling and probes a down registry by HEAD; `off` talks to the engine only" },
-  { key: "mirrors", env: "PULL_MIRRORS", flag: "--mirror", report: "mirrors", type: "list", help: "`REGISTRY=MIRROR[/prefix]`, repeatable: pull REGISTRY's images through this mirror or pull-through cache first, failing over to the next source (see Mirrors and caches)" },
-  { key: "keepMirrorNames", env: "PULL_KEEP_MIRROR_NAMES", flag: "--keep-mirror-names", report: "keepMirrorNames", type: "switch", help: "keep the mirror's name of an image a mirror served, besides its own name" },
-  { key: "quotaPlan", env: "PULL_QUOTA_PLAN", flag: "--quota-plan", report: "quotaPlan", type: "choice", choices: ["fit", "all"], default: "fit", help: "when a registry's pull quota cannot cover the batch: `fit` pulls what fits and fails the rest at once, `all` tries every image" },
-  { key: "loadDir", env: "PULL_LOAD", flag: "--load", report: "loadDir", type: "path", help: "before pulling, load the docker-archives in this directory (written by `--save`) and count the images they hold as present (source `archive`)" },
-  { key: "saveDir", env: "PULL_SAVE", flag: "--save", report: "saveDir", type: "path", help: "after the run, write each pulled or present image to this directory as a docker-archive, with an index (`prepull-archives.json`), for `--load` in other jobs" }
+  {
+    key: "pullPolicy",
+    env: "PULL_POLICY",
+    flag: "--pull",
+    report: "pullPolicy",
+    type: "choice",
+    choices: ["always", "missing", "never"],
+    default: "missing",
+    help: "`missing` asks the engine first and reports images it has as `present`; `never` pulls nothing: every image must be present or in the `--load` archives, else it fails, with no registry traffic"
+  },
+  {
+    key: "preflight",
+    env: "PULL_PREFLIGHT",
+    flag: "--preflight",
+    report: "preflight",
+    type: "choice",
+    choices: ["on", "off"],
+    default: "on",
+    help: "`on` resolves every image with one manifest HEAD before pulling and probes a down registry by HEAD; `off` talks to the engine only"
+  },
+  {
+    key: "mirrors",
+    env: "PULL_MIRRORS",
+    flag: "--mirror",
+    report: "mirrors",
+    type: "list",
+    help: "`REGISTRY=MIRROR[/prefix]`, repeatable: pull REGISTRY's images through this mirror or pull-through cache first, failing over to the next source (see Mirrors and caches)"
+  },
+  {
+    key: "keepMirrorNames",
+    env: "PULL_KEEP_MIRROR_NAMES",
+    flag: "--keep-mirror-names",
+    report: "keepMirrorNames",
+    type: "switch",
+    help: "keep the mirror's name of an image a mirror served, besides its own name"
+  },
+  {
+    key: "quotaPlan",
+    env: "PULL_QUOTA_PLAN",
+    flag: "--quota-plan",
+    report: "quotaPlan",
+    type: "choice",
+    choices: ["fit", "all"],
+    default: "fit",
+    help: "when a registry's pull quota cannot cover the batch: `fit` pulls what fits and fails the rest at once, `all` tries every image"
+  },
+  {
+    key: "loadDir",
+    env: "PULL_LOAD",
+    flag: "--load",
+    report: "loadDir",
+    type: "path",
+    help: "before pulling, load the docker-archives in this directory (written by `--save`) and count the images they hold as present (source `archive`)"
+  },
+  {
+    key: "saveDir",
+    env: "PULL_SAVE",
+    flag: "--save",
+    report: "saveDir",
+    type: "path",
+    help: "after the run, write each pulled or present image to this directory as a docker-archive, with an index (`prepull-archives.json`), for `--load` in other jobs"
+  }
 ];
 function resolveSettings(env, flags = {}, code = {}) {
   const values = {};
@@ -8782,13 +8944,20 @@ function readOne(spec, env, flags, code) {
       return parsed.ok ? { ok: true, value: formatPlatform(parsed.value) } : fail2(source, parsed.error);
     }
     case "choice":
-      return spec.choices.includes(text) ? { ok: true, value: text } : fail2(source, `${source}=${JSON.stringify(raw)} is not ${spec.key === "pullPolicy" ? "a pull policy" : "a valid choice"}: use ${spec.choices.map((c) => `"${c}"`).join(" or ")}`);
+      return spec.choices.includes(text) ? { ok: true, value: text } : fail2(
+        source,
+        `${source}=${JSON.stringify(raw)} is not ${spec.key === "pullPolicy" ? "a pull policy" : "a valid choice"}: use ${spec.choices.map((c) => `"${c}"`).join(" or ")}`
+      );
     default: {
       const pattern = spec.type === "count" ? /^\d+$/ : /^\d+(\.\d+)?$/;
       if (!pattern.test(text)) return bad2(`${spec.type === "count" ? "a whole number" : "a number of seconds"}; default ${spec.default}`);
       const value = Number(text);
       if (value < spec.min) return fail2(source, `${source}=${JSON.stringify(raw)} is below the minimum ${spec.min} (${spec.help})`);
-      if (value > spec.max) return fail2(source, `${source}=${JSON.stringify(raw)} is ${spec.type === "seconds" ? "too large to count in whole milliseconds" : `above the maximum ${spec.max}`} (${spec.help})`);
+      if (value > spec.max)
+        return fail2(
+          source,
+          `${source}=${JSON.stringify(raw)} is ${spec.type === "seconds" ? "too large to count in whole milliseconds" : `above the maximum ${spec.max}`} (${spec.help})`
+        );
       return { ok: true, value: toInternal(spec, value) };
     }
   }
@@ -8800,7 +8969,11 @@ function checkCodeValue(spec, value) {
       return typeof value === "boolean" ? { ok: true, value: value || void 0 } : fail2(source, `${source} must be true or false, got ${String(value)}`);
     case "list": {
       if (!Array.isArray(value)) return fail2(source, `${source} must be a list of mirror rules`);
-      const parsed = parseMirrorList(value.map((r) => typeof r === "string" ? r : typeof r === "object" && r !== null && "registry" in r && "key" in r ? `${String(r.registry)}=${String(r.key)}` : String(r)));
+      const parsed = parseMirrorList(
+        value.map(
+          (r) => typeof r === "string" ? r : typeof r === "object" && r !== null && "registry" in r && "key" in r ? `${String(r.registry)}=${String(r.key)}` : String(r)
+        )
+      );
       if (!parsed.ok) return fail2(source, `${source}: ${parsed.error}`);
       return { ok: true, value: parsed.value.length > 0 ? parsed.value : void 0 };
     }
@@ -8818,7 +8991,8 @@ function checkCodeValue(spec, value) {
       const [min, max] = [toInternal(spec, spec.min), toInternal(spec, spec.max)];
       const what = spec.type === "count" ? "a whole number" : "a number of milliseconds";
       const whole = spec.type === "count" ? Number.isInteger(value) : true;
-      if (typeof value !== "number" || !Number.isFinite(value) || !whole || value < min) return fail2(source, `${source} must be ${what} of at least ${min}, got ${String(value)}`);
+      if (typeof value !== "number" || !Number.isFinite(value) || !whole || value < min)
+        return fail2(source, `${source} must be ${what} of at least ${min}, got ${String(value)}`);
       if (value > max) return fail2(source, `${source} must be ${what} of at most ${max}, got ${String(value)}`);
       return { ok: true, value };
     }
@@ -8871,7 +9045,14 @@ var OPTIONS = {
   "no-color": { type: "boolean" }
 };
 var SETTING_OPTIONS = Object.fromEntries(
-  SETTINGS.map((s) => [s.flag.slice(2), { type: s.type === "switch" ? "boolean" : "string", ...s.type === "list" ? { multiple: true } : {}, ...s.short ? { short: s.short } : {} }])
+  SETTINGS.map((s) => [
+    s.flag.slice(2),
+    {
+      type: s.type === "switch" ? "boolean" : "string",
+      ...s.type === "list" ? { multiple: true } : {},
+      ...s.short ? { short: s.short } : {}
+    }
+  ])
 );
 function parseCliArgs(argv) {
   let parsed;
@@ -8890,7 +9071,11 @@ function parseCliArgs(argv) {
     else if (value === true) settings[spec.key] = "true";
     else if (Array.isArray(value)) settings[spec.key] = value.filter((v2) => typeof v2 === "string");
   }
-  if (v.lock !== void 0 && v.locked !== void 0) return { ok: false, error: "--lock and --locked cannot be used together: --lock writes a lock file from what the registries name now, --locked pulls what one names" };
+  if (v.lock !== void 0 && v.locked !== void 0)
+    return {
+      ok: false,
+      error: "--lock and --locked cannot be used together: --lock writes a lock file from what the registries name now, --locked pulls what one names"
+    };
   const clash = sharedOutputPath({ "--json": v.json, "--junit": v.junit, "--pulled": v.pulled, "--lock": v.lock, "--locked": v.locked });
   if (clash) return { ok: false, error: clash };
   const color = v["no-color"] ? false : v.color ? true : void 0;
@@ -8966,7 +9151,8 @@ function parseIndex(text, where) {
   } catch (error) {
     return { ok: false, error: `${where} is not valid JSON (${error.message})` };
   }
-  if (!isObject(value) || value.version !== 1 || !isObject(value.images)) return { ok: false, error: `${where} is not a prepull archive index (version 1 with an "images" object)` };
+  if (!isObject(value) || value.version !== 1 || !isObject(value.images))
+    return { ok: false, error: `${where} is not a prepull archive index (version 1 with an "images" object)` };
   const images = {};
   for (const [reference, entry] of Object.entries(value.images)) {
     if (!isObject(entry) || typeof entry.file !== "string" || promisedSha256(entry.file) === void 0) {
@@ -8978,7 +9164,9 @@ function parseIndex(text, where) {
   return { ok: true, value: { version: 1, images } };
 }
 function serializeIndex(index) {
-  const images = Object.fromEntries(Object.keys(index.images).sort().map((reference) => [reference, index.images[reference]]));
+  const images = Object.fromEntries(
+    Object.keys(index.images).sort().map((reference) => [reference, index.images[reference]])
+  );
   return `${JSON.stringify({ version: 1, images }, null, 2)}
 `;
 }
@@ -9063,11 +9251,13 @@ async function checkDockerArchive(read, size) {
     if (offset + BLOCK > size) return bad(`it ends at byte ${size} inside the tar (truncated: no end-of-archive marker)`);
     const header2 = await read(offset, BLOCK);
     if (isZero(header2)) {
-      if (offset + 2 * BLOCK > size || !isZero(await read(offset + BLOCK, BLOCK))) return bad(`it has one zero block at byte ${offset} but not the end-of-archive marker (truncated)`);
+      if (offset + 2 * BLOCK > size || !isZero(await read(offset + BLOCK, BLOCK)))
+        return bad(`it has one zero block at byte ${offset} but not the end-of-archive marker (truncated)`);
       if (!manifest) return bad("it is a tar without a manifest.json: not a docker-archive");
       return { ok: true, entries };
     }
-    if (!checksumOk(header2)) return bad(`the tar header at byte ${offset} is damaged (bad checksum): the engine may have written an error into the archive, or the file is corrupt`);
+    if (!checksumOk(header2))
+      return bad(`the tar header at byte ${offset} is damaged (bad checksum): the engine may have written an error into the archive, or the file is corrupt`);
     const length = entrySize(header2);
     if (length === void 0) return bad(`the tar header at byte ${offset} has an unreadable size`);
     const type = String.fromCharCode(header2[156] ?? 0);
@@ -9180,10 +9370,16 @@ async function hashFile(file, signal) {
 async function listArchives(dir) {
   try {
     const entries = await fsp2.readdir(dir, { withFileTypes: true });
-    return { ok: true, value: entries.filter((e) => e.isFile() && e.name.endsWith(".tar") && !e.name.startsWith(".")).map((e) => e.name).sort() };
+    return {
+      ok: true,
+      value: entries.filter((e) => e.isFile() && e.name.endsWith(".tar") && !e.name.startsWith(".")).map((e) => e.name).sort()
+    };
   } catch (error) {
     const code = error.code;
-    return { ok: false, error: code === "ENOENT" ? `the archive directory ${dir} does not exist` : `cannot read the archive directory ${dir}: ${error.message}` };
+    return {
+      ok: false,
+      error: code === "ENOENT" ? `the archive directory ${dir} does not exist` : `cannot read the archive directory ${dir}: ${error.message}`
+    };
   }
 }
 async function readIndexText(file) {
@@ -9214,7 +9410,11 @@ async function loadArchives(dir, references, ctx) {
   }
   const index = await readIndex(path3.join(dir, INDEX_FILE), failed);
   const wanted = await notAlreadyPresent(references, index, ctx);
-  const plan = planLoad(index, wanted.map((r) => r.canonical), listing.value);
+  const plan = planLoad(
+    index,
+    wanted.map((r) => r.canonical),
+    listing.value
+  );
   const byCanonical = new Map(references.map((r) => [r.canonical, r]));
   const files = [...plan.listed.entries(), ...plan.unlisted.map((name) => [name, []])];
   for (const [name, holds] of files) {
@@ -9283,7 +9483,10 @@ async function loadOne(file, name, ctx) {
     bytes = hashed.bytes;
     const promised = promisedSha256(name);
     if (promised !== void 0 && hashed.sha256 !== promised) {
-      return { ok: false, error: `its content (sha256 ${hashed.sha256}, ${hashed.bytes} bytes) does not match its name: the file is truncated or corrupt; not loaded` };
+      return {
+        ok: false,
+        error: `its content (sha256 ${hashed.sha256}, ${hashed.bytes} bytes) does not match its name: the file is truncated or corrupt; not loaded`
+      };
     }
   } catch (error) {
     return { ok: false, error: signal.aborted ? "cancelled or PULL_TIMEOUT reached while reading it" : `cannot read it: ${error.message}` };
@@ -9318,21 +9521,45 @@ async function saveArchives(dir, images, references, ctx) {
   const entries = {};
   const record = (entry) => {
     records.push(entry);
-    ctx.emit({ type: "archive", at: ctx.clock.now(), action: "save", file: entry.file, ok: entry.status !== "failed", images: entry.images, ...entry.message ? { message: entry.message } : {} });
+    ctx.emit({
+      type: "archive",
+      at: ctx.clock.now(),
+      action: "save",
+      file: entry.file,
+      ok: entry.status !== "failed",
+      images: entry.images,
+      ...entry.message ? { message: entry.message } : {}
+    });
   };
   for (const image of images) {
     const reference = byCanonical.get(image.reference);
     if (!reference || image.status !== "pulled" && image.status !== "present") continue;
     if (ctx.signal.aborted) break;
     if (reference.digest !== void 0) {
-      record({ action: "save", file: dir, status: "skipped", images: [image.reference], bytes: 0, durationMs: 0, message: `not saved: ${image.reference} is a digest reference, and a docker-archive does not keep the digest the engine would look it up by` });
+      record({
+        action: "save",
+        file: dir,
+        status: "skipped",
+        images: [image.reference],
+        bytes: 0,
+        durationMs: 0,
+        message: `not saved: ${image.reference} is a digest reference, and a docker-archive does not keep the digest the engine would look it up by`
+      });
       continue;
     }
     const started = ctx.clock.now();
     const written = await saveOne(dir, reference, ctx);
     const durationMs = ctx.clock.now() - started;
     if (!written.ok) {
-      record({ action: "save", file: dir, status: "failed", images: [image.reference], bytes: 0, durationMs, message: `could not save ${image.reference} to ${dir}: ${written.error}` });
+      record({
+        action: "save",
+        file: dir,
+        status: "failed",
+        images: [image.reference],
+        bytes: 0,
+        durationMs,
+        message: `could not save ${image.reference} to ${dir}: ${written.error}`
+      });
       continue;
     }
     entries[image.reference] = { file: written.value.name, bytes: written.value.bytes, savedAt: (/* @__PURE__ */ new Date()).toISOString() };
@@ -9347,7 +9574,10 @@ async function saveOne(dir, reference, ctx) {
   if (!saveImage2) return { ok: false, error: "this engine cannot save archives" };
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.settings.timeoutMs)]);
   try {
-    return await writeArchive(dir, (destination) => saveImage2({ references: [reference], destination, signal, ...engine.platform ? { platform: engine.platform } : {} }));
+    return await writeArchive(
+      dir,
+      (destination) => saveImage2({ references: [reference], destination, signal, ...engine.platform ? { platform: engine.platform } : {} })
+    );
   } catch (error) {
     return { ok: false, error: signal.aborted ? "cancelled or PULL_TIMEOUT reached while saving" : error.message };
   }
@@ -9402,7 +9632,12 @@ var MESSAGE_RULES = [
   { rule: "pulled-other-platform", class: "skipped-platform", pattern: /^no matching image for \S+: the engine pulled /, hint: HINT.platform },
   // The engine itself, before any registry rule: "connection refused" to the daemon's socket is
   // not the registry's. (Our own client's connection failures arrive typed: see classifyOwn.)
-  { rule: "docker-socket-permission", class: "engine-unreachable", pattern: /permission denied while trying to connect to the docker daemon socket/i, hint: HINT.socketPermission },
+  {
+    rule: "docker-socket-permission",
+    class: "engine-unreachable",
+    pattern: /permission denied while trying to connect to the docker daemon socket/i,
+    hint: HINT.socketPermission
+  },
   { rule: "docker-daemon-down", class: "engine-unreachable", pattern: /cannot connect to the docker daemon/i, hint: HINT.engine },
   { rule: "docker-socket-dial", class: "engine-unreachable", pattern: /dial unix \S*docker\.sock/i, hint: HINT.engine },
   { rule: "error-during-connect", class: "engine-unreachable", pattern: /^error during connect\b/i, hint: HINT.engine },
@@ -9619,8 +9854,15 @@ async function loadDockerConfig(path4) {
   } catch (error) {
     const code = error.code;
     if (code === "ENOENT") return { ok: true, value: { path: path4, auths: {}, credHelpers: {} } };
-    if (code !== void 0 && PASSING_ERRORS.has(code)) return { ok: false, error: { message: `cannot read the Docker config ${path4} (${code}): the machine is short of file handles; retrying.`, retryable: true } };
-    return { ok: false, error: permanent(`cannot read the Docker config ${path4} (${code ?? "read error"}): fix its permissions, or set DOCKER_CONFIG to another directory.`) };
+    if (code !== void 0 && PASSING_ERRORS.has(code))
+      return {
+        ok: false,
+        error: { message: `cannot read the Docker config ${path4} (${code}): the machine is short of file handles; retrying.`, retryable: true }
+      };
+    return {
+      ok: false,
+      error: permanent(`cannot read the Docker config ${path4} (${code ?? "read error"}): fix its permissions, or set DOCKER_CONFIG to another directory.`)
+    };
   }
   return parseDockerConfig(text, path4);
 }
@@ -9675,7 +9917,10 @@ function decodeAuthEntry(entry, key, path4) {
     const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
     const colon = decoded.indexOf(":");
     if (colon <= 0) {
-      return { ok: false, error: permanent(`the "auth" of ${JSON.stringify(key)} in ${path4} is not base64 of "user:password": run docker login ${key} again.`) };
+      return {
+        ok: false,
+        error: permanent(`the "auth" of ${JSON.stringify(key)} in ${path4} is not base64 of "user:password": run docker login ${key} again.`)
+      };
     }
     return { ok: true, value: { kind: "basic", username: decoded.slice(0, colon), password: decoded.slice(colon + 1), serverAddress } };
   }
@@ -9686,7 +9931,10 @@ function decodeAuthEntry(entry, key, path4) {
 }
 async function fromHelper(name, serverAddress, path4, runHelper) {
   if (typeof name !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
-    return { ok: false, error: permanent(`the credential helper named for ${serverAddress} in ${path4} is not a valid helper name: expected e.g. "desktop" or "ecr-login".`) };
+    return {
+      ok: false,
+      error: permanent(`the credential helper named for ${serverAddress} in ${path4} is not a valid helper name: expected e.g. "desktop" or "ecr-login".`)
+    };
   }
   const program = `docker-credential-${name}`;
   const run2 = await runHelper(program, ["get"], serverAddress);
@@ -9695,12 +9943,16 @@ async function fromHelper(name, serverAddress, path4, runHelper) {
 function parseHelperRun(run2, program, serverAddress) {
   const fail6 = (why, retryable = false) => ({
     ok: false,
-    error: { message: `credential helper ${program} failed for ${serverAddress}: ${why}; check that it is installed and works (${program} get), or remove it from the Docker config.`, retryable }
+    error: {
+      message: `credential helper ${program} failed for ${serverAddress}: ${why}; check that it is installed and works (${program} get), or remove it from the Docker config.`,
+      retryable
+    }
   });
   if (run2.failure === "ENOENT") return fail6(`it is not on PATH`);
   if (run2.failure === "aborted") return fail6(`it was stopped because the run was cancelled`, true);
   if (run2.failure === "timeout") return fail6(HELPER_TIMEOUT_WORDS, true);
-  if (run2.failure === "output-limit") return fail6(`its output is not the expected JSON {"ServerURL","Username","Secret"}: it wrote more than ${HELPER_OUTPUT_LIMIT / (1024 * 1024)} MiB`);
+  if (run2.failure === "output-limit")
+    return fail6(`its output is not the expected JSON {"ServerURL","Username","Secret"}: it wrote more than ${HELPER_OUTPUT_LIMIT / (1024 * 1024)} MiB`);
   if (run2.failure !== void 0) return fail6(`it could not be run (${run2.failure})`);
   if (run2.exitCode !== 0) return { ok: true, value: void 0 };
   let answer;
@@ -9943,7 +10195,7 @@ function bodyRetryAfterMs(body) {
   const match = /retry-after:\s*((?:\d+(?:\.\d+)?(?:ns|us|µs|μs|ms|s|m|h))+)/i.exec(body);
   return match?.[1] === void 0 ? void 0 : parseGoDuration(match[1]);
 }
-var UNIT_MS = { ns: 1e-6, us: 1e-3, "µs": 1e-3, "μs": 1e-3, ms: 1, s: 1e3, m: 6e4, h: 36e5 };
+var UNIT_MS = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1e3, m: 6e4, h: 36e5 };
 function parseGoDuration(text) {
   const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|μs|ms|s|m|h)/g)];
   if (parts.length === 0 || parts.map((p) => p[0]).join("") !== text) return void 0;
@@ -10096,9 +10348,23 @@ function createTransport(options) {
       tunnelled = [secure, socket];
       req = httpsRequest({ ...base, host: url.hostname, port: url.port || 443, path: url.pathname + url.search, createConnection: () => secure });
     } else if (proxy) {
-      req = httpRequest({ ...base, host: proxy.hostname, port: proxy.port || 80, path: url.href, headers: { ...base.headers, ...proxyAuthorization(proxy) }, agent: httpAgent });
+      req = httpRequest({
+        ...base,
+        host: proxy.hostname,
+        port: proxy.port || 80,
+        path: url.href,
+        headers: { ...base.headers, ...proxyAuthorization(proxy) },
+        agent: httpAgent
+      });
     } else if (https2) {
-      req = httpsRequest({ ...base, host: url.hostname, port: url.port || 443, path: url.pathname + url.search, servername: url.hostname, agent: httpsAgentFor(url.host, tls) });
+      req = httpsRequest({
+        ...base,
+        host: url.hostname,
+        port: url.port || 443,
+        path: url.pathname + url.search,
+        servername: url.hostname,
+        agent: httpsAgentFor(url.host, tls)
+      });
     } else {
       req = httpRequest({ ...base, host: url.hostname, port: url.port || 80, path: url.pathname + url.search, agent: httpAgent });
     }
@@ -10255,14 +10521,27 @@ async function bearerToken(challenge, scopes, auth, ctx) {
 async function fetchToken(key, challenge, scopes, auth, ctx) {
   const request2 = tokenRequest(challenge, scopes, auth);
   const sent = await ctx.transport.send(
-    { method: request2.method, url: request2.url, headers: request2.headers, ...request2.body !== void 0 ? { body: request2.body } : {}, maxBodyBytes: TOKEN_MAX_BYTES },
+    {
+      method: request2.method,
+      url: request2.url,
+      headers: request2.headers,
+      ...request2.body !== void 0 ? { body: request2.body } : {},
+      maxBodyBytes: TOKEN_MAX_BYTES
+    },
     ctx.signal
   );
   if (!sent.ok) return { ok: false, error: unreachable("token", sent.cause) };
   const { response } = sent;
-  const interpretation = { stage: "token", isDockerHub: ctx.isDockerHub, credentialsSent: auth !== void 0, now: ctx.clock.now(), wallNow: ctx.wallNow() };
+  const interpretation = {
+    stage: "token",
+    isDockerHub: ctx.isDockerHub,
+    credentialsSent: auth !== void 0,
+    now: ctx.clock.now(),
+    wallNow: ctx.wallNow()
+  };
   if (response.status < 200 || response.status > 299) return { ok: false, error: failureOf(response, interpretation) };
-  if (response.truncated) return { ok: false, error: { kind: "protocol-error", stage: "token", message: "the token endpoint's answer is larger than 256 KiB" } };
+  if (response.truncated)
+    return { ok: false, error: { kind: "protocol-error", stage: "token", message: "the token endpoint's answer is larger than 256 KiB" } };
   const parsed = parseTokenResponse(response.body.toString("utf8"), ctx.clock.now());
   if (!parsed.ok) return { ok: false, error: { kind: "protocol-error", stage: "token", message: parsed.error } };
   ctx.tokens.set(key, parsed.value);
@@ -10483,9 +10762,7 @@ function noProxyMatcher(list) {
       if (cidrs.check(host, family === 4 ? "ipv4" : "ipv6")) return true;
       return exact.some((e) => e.host === host && (e.port === void 0 || e.port === port));
     }
-    return suffixes.some(
-      (s) => (s.port === void 0 || s.port === port) && (host.endsWith(s.suffix) || s.alsoExact && host === s.suffix.slice(1))
-    );
+    return suffixes.some((s) => (s.port === void 0 || s.port === port) && (host.endsWith(s.suffix) || s.alsoExact && host === s.suffix.slice(1)));
   };
 }
 function isLoopback(host) {
@@ -10625,7 +10902,13 @@ function createRegistryClient(options) {
     const { response, credentialsSent } = head.value;
     const quota = recordQuota(target.registry, response);
     if (response.status === 404 && options2.explainNotFound !== false) {
-      const get2 = await authorizedSend(target.registry, target.repository, { method: "GET", path: path4, headers, maxBodyBytes: ERROR_BODY_MAX_BYTES }, auth, options2.signal);
+      const get2 = await authorizedSend(
+        target.registry,
+        target.repository,
+        { method: "GET", path: path4, headers, maxBodyBytes: ERROR_BODY_MAX_BYTES },
+        auth,
+        options2.signal
+      );
       if (get2.ok && get2.value.response.status === 404) return failureOf(get2.value.response, context(target.registry, "manifest", credentialsSent));
     }
     if (response.status < 200 || response.status > 299) return failureOf(response, context(target.registry, "manifest", credentialsSent));
@@ -10633,8 +10916,15 @@ function createRegistryClient(options) {
     const headType = mediaTypeOf(header(response, "content-type"));
     const withQuota = quota ? { quota } : {};
     if (isDigest(headDigest)) return { kind: "ok", digest: headDigest, ...typed(headType), isIndex: isIndexMediaType(headType), ...withQuota, via: "head" };
-    if (isDigest(target.digest)) return { kind: "ok", digest: target.digest, ...typed(headType), isIndex: isIndexMediaType(headType), ...withQuota, via: "head" };
-    const get = await authorizedSend(target.registry, target.repository, { method: "GET", path: path4, headers, maxBodyBytes: MANIFEST_MAX_BYTES }, auth, options2.signal);
+    if (isDigest(target.digest))
+      return { kind: "ok", digest: target.digest, ...typed(headType), isIndex: isIndexMediaType(headType), ...withQuota, via: "head" };
+    const get = await authorizedSend(
+      target.registry,
+      target.repository,
+      { method: "GET", path: path4, headers, maxBodyBytes: MANIFEST_MAX_BYTES },
+      auth,
+      options2.signal
+    );
     if (!get.ok) return get.error;
     const body = get.value.response;
     const getQuota = recordQuota(target.registry, body) ?? quota;
@@ -10655,7 +10945,13 @@ function createRegistryClient(options) {
     const auth = await credentialsFor(target.registry);
     if (!auth.ok) return auth.error;
     const path4 = `/v2/${target.repository}/manifests/${digest}`;
-    const get = await authorizedSend(target.registry, target.repository, { method: "GET", path: path4, headers: { Accept: MANIFEST_ACCEPT }, maxBodyBytes: MANIFEST_MAX_BYTES }, auth.value, signal);
+    const get = await authorizedSend(
+      target.registry,
+      target.repository,
+      { method: "GET", path: path4, headers: { Accept: MANIFEST_ACCEPT }, maxBodyBytes: MANIFEST_MAX_BYTES },
+      auth.value,
+      signal
+    );
     if (!get.ok) return get.error;
     const { response, credentialsSent } = get.value;
     recordQuota(target.registry, response);
@@ -10751,7 +11047,17 @@ function settle(reference, result, ctx, state) {
   const { registry } = reference;
   switch (result.kind) {
     case "not-found":
-      return result.reason === "name-unknown" ? { status: "failed", class: "permanent", rule: "registry-name-unknown", reason: `repository ${registry}/${reference.repository} not found on the registry (name unknown): check the image name` } : { status: "failed", class: "permanent", rule: "registry-manifest-unknown", reason: `manifest unknown: ${registry} has no ${reference.digest ? `manifest ${reference.digest}` : `tag "${reference.tag ?? "latest"}"`} for ${reference.repository}: check the tag` };
+      return result.reason === "name-unknown" ? {
+        status: "failed",
+        class: "permanent",
+        rule: "registry-name-unknown",
+        reason: `repository ${registry}/${reference.repository} not found on the registry (name unknown): check the image name`
+      } : {
+        status: "failed",
+        class: "permanent",
+        rule: "registry-manifest-unknown",
+        reason: `manifest unknown: ${registry} has no ${reference.digest ? `manifest ${reference.digest}` : `tag "${reference.tag ?? "latest"}"`} for ${reference.repository}: check the tag`
+      };
     case "denied":
       return { status: "failed", class: "permanent", rule: "registry-denied", reason: deniedReason(reference, result) };
     case "throttled": {
@@ -10782,13 +11088,23 @@ async function missingPlatform(reference, digest, ctx) {
   if (found.kind !== "ok" || found.platforms === void 0 || hasPlatform(found.platforms, platform)) return void 0;
   const wanted = [platform.os, platform.architecture, platform.variant].filter(Boolean).join("/");
   const has2 = found.platforms.filter((p) => p.os !== "unknown").map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join("/"));
-  return { status: "skipped", class: "skipped-platform", rule: "registry-no-platform", reason: `no matching manifest for ${wanted} in the manifest list entries (it has ${has2.join(", ") || "no platforms"})` };
+  return {
+    status: "skipped",
+    class: "skipped-platform",
+    rule: "registry-no-platform",
+    reason: `no matching manifest for ${wanted} in the manifest list entries (it has ${has2.join(", ") || "no platforms"})`
+  };
 }
 function quotaExhausted(registry, quota) {
   return quota?.remaining === 0 ? quotaFailure(registry, quota) : void 0;
 }
 function quotaFailure(registry, quota) {
-  return { status: "failed", class: "rate-limited", rule: "registry-pull-quota", reason: `${registry}'s pull quota is used up${quota ? ` (${describeQuota(quota)})` : ""}: waiting helps nobody for hours; log in (docker login) for a larger quota, or pull through a mirror` };
+  return {
+    status: "failed",
+    class: "rate-limited",
+    rule: "registry-pull-quota",
+    reason: `${registry}'s pull quota is used up${quota ? ` (${describeQuota(quota)})` : ""}: waiting helps nobody for hours; log in (docker login) for a larger quota, or pull through a mirror`
+  };
 }
 function throttleGate(registry, until, reason, ctx, state) {
   let at = until;
@@ -10851,7 +11167,11 @@ async function waitForManifest(reference, delayMs, ctx, state) {
       const quota = quotaExhausted(reference.registry, result.quota);
       return quota ? { kind: "settled", ...quota } : { kind: "go" };
     }
-    if (result.kind === "unavailable") last = { message: `the manifest still fails: HTTP ${result.status}${result.message ? ` ${result.message}` : ""} (asked the registry directly)`, rule: "registry-unavailable" };
+    if (result.kind === "unavailable")
+      last = {
+        message: `the manifest still fails: HTTP ${result.status}${result.message ? ` ${result.message}` : ""} (asked the registry directly)`,
+        rule: "registry-unavailable"
+      };
     else {
       const settled = settle(reference, result, ctx, state);
       if (settled === "engine" || typeof settled === "object" && settled.class !== "rate-limited") return { kind: "go" };
@@ -10895,7 +11215,15 @@ function createQuotaBarrier(init) {
     if (plan.short > 0 && quota) {
       const what = init.plan === "fit" ? `pulling the first ${needed.length - plan.short} and failing the other ${plan.short} now (--quota-plan all tries them anyway)` : "trying every image anyway (--quota-plan all)";
       group.reason = `not pulled: ${registry}'s pull quota (${describeQuota(quota)}) is ${plan.short} short of the ${needed.length} pulls this batch needs; log in (docker login) for a larger quota, or pull through a mirror`;
-      init.emit({ type: "quota-short", at: init.clock.now(), registry, quota, needed: needed.length, notPulled: plan.notPulled, message: `registry ${registry}: the batch needs ${needed.length} pulls, its quota has ${quota.remaining ?? "?"} left (${describeQuota(quota)}): ${what}` });
+      init.emit({
+        type: "quota-short",
+        at: init.clock.now(),
+        registry,
+        quota,
+        needed: needed.length,
+        notPulled: plan.notPulled,
+        message: `registry ${registry}: the batch needs ${needed.length} pulls, its quota has ${quota.remaining ?? "?"} left (${describeQuota(quota)}): ${what}`
+      });
     }
     group.resolve(new Set(plan.notPulled));
   };
@@ -10926,11 +11254,18 @@ async function checkMirror(reference, rule, digest, ctx, state) {
       state.served.set(rule.key, target);
       if (digest === void 0 || result.digest === digest) return { kind: "has", digest: result.digest };
       if (await holdsDigest()) return { kind: "has", digest };
-      return { kind: "other-digest", digest: result.digest, reason: `mirror ${rule.key} names ${result.digest} for ${target.repository}:${reference.tag ?? "latest"}, the registry names ${digest}, and the mirror does not hold ${digest}: its copy differs (rewritten or stale), not trusted` };
+      return {
+        kind: "other-digest",
+        digest: result.digest,
+        reason: `mirror ${rule.key} names ${result.digest} for ${target.repository}:${reference.tag ?? "latest"}, the registry names ${digest}, and the mirror does not hold ${digest}: its copy differs (rewritten or stale), not trusted`
+      };
     case "not-found":
       check.done();
       if (digest !== void 0 && await holdsDigest()) return { kind: "has", digest };
-      return { kind: "lacks", reason: `the mirror does not have ${target.repository} ${reference.digest ?? `tag "${reference.tag ?? "latest"}"`}${digest !== void 0 && digest !== reference.digest ? ` nor ${digest}` : ""} (404)` };
+      return {
+        kind: "lacks",
+        reason: `the mirror does not have ${target.repository} ${reference.digest ?? `tag "${reference.tag ?? "latest"}"`}${digest !== void 0 && digest !== reference.digest ? ` nor ${digest}` : ""} (404)`
+      };
     case "unavailable":
       check.failed();
       return { kind: "down", reason: `the mirror answered HTTP ${result.status}${result.message ? ` ${result.message}` : ""}` };
@@ -10953,8 +11288,12 @@ async function checkMirror(reference, rule, digest, ctx, state) {
 // src/policy/watchdog.ts
 function watchAttempt(options) {
   const { clock, stallTimeoutMs, timeoutMs, signal } = options;
-  for (const [name, value] of [["stallTimeoutMs", stallTimeoutMs], ["timeoutMs", timeoutMs]]) {
-    if (!(typeof value === "number" && value > 0)) throw new RangeError(`watchAttempt option ${name} must be a positive number of milliseconds (or Infinity), got ${String(value)}`);
+  for (const [name, value] of [
+    ["stallTimeoutMs", stallTimeoutMs],
+    ["timeoutMs", timeoutMs]
+  ]) {
+    if (!(typeof value === "number" && value > 0))
+      throw new RangeError(`watchAttempt option ${name} must be a positive number of milliseconds (or Infinity), got ${String(value)}`);
   }
   const startedAt = clock.now();
   let lastProgressAt = startedAt;
@@ -10980,7 +11319,12 @@ function watchAttempt(options) {
         if (now >= stallAt) {
           done = true;
           const layer = progressLayer ?? lineLayer;
-          return { kind: "stalled", idleMs: now - lastProgressAt, ...layer !== void 0 ? { layer } : {}, ...lastStatus !== void 0 ? { lastStatus } : {} };
+          return {
+            kind: "stalled",
+            idleMs: now - lastProgressAt,
+            ...layer !== void 0 ? { layer } : {},
+            ...lastStatus !== void 0 ? { lastStatus } : {}
+          };
         }
         if (now >= capAt) {
           done = true;
@@ -11126,7 +11470,13 @@ async function schedule(references, options) {
         ctx: directCtx,
         state: directState,
         checks: createSlots(PREFLIGHT_PARALLEL),
-        barrier: createQuotaBarrier({ references, plan: options.settings.quotaPlan, quotaOf: (registry) => options.registry?.lastQuota(registry), emit, clock: options.clock })
+        barrier: createQuotaBarrier({
+          references,
+          plan: options.settings.quotaPlan,
+          quotaOf: (registry) => options.registry?.lastQuota(registry),
+          emit,
+          clock: options.clock
+        })
       }
     } : {}
   };
@@ -11161,7 +11511,13 @@ function blameCallback(image, errors) {
   const error = errors.get(image.reference) ?? errors.get(`registry:${image.registry}`);
   if (error === void 0) return image;
   const { message, stack } = describeError(error);
-  return { ...image, status: "failed", class: "internal", reason: `the onEvent callback threw while this image was pulled: ${message}`, ...stack ? { stack } : {} };
+  return {
+    ...image,
+    status: "failed",
+    class: "internal",
+    reason: `the onEvent callback threw while this image was pulled: ${message}`,
+    ...stack ? { stack } : {}
+  };
 }
 function describeError(error) {
   if (error instanceof Error) return { message: `${error.name}: ${error.message}`, ...error.stack ? { stack: error.stack } : {} };
@@ -11196,7 +11552,15 @@ function uncoordinated() {
   };
 }
 async function pullImage(reference, context) {
-  const state = { reference, startedAt: context.options.clock.now(), attempts: [], record: FIRST_ATTEMPT, passed: /* @__PURE__ */ new Set(), round: /* @__PURE__ */ new Set(), warnings: [] };
+  const state = {
+    reference,
+    startedAt: context.options.clock.now(),
+    attempts: [],
+    record: FIRST_ATTEMPT,
+    passed: /* @__PURE__ */ new Set(),
+    round: /* @__PURE__ */ new Set(),
+    warnings: []
+  };
   try {
     return await attempts(state, context);
   } catch (error) {
@@ -11264,8 +11628,21 @@ async function attempts(state, context) {
     const next = decision.next;
     switch (next.action) {
       case "pulled":
-        context.emit({ type: "pulled", at: clock.now(), image, attempt: record.number, durationMs: record.durationMs, bytes: attempt.bytes, ...attempt.digest ? { digest: attempt.digest } : {} });
-        return finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, source: "upstream", ...attempt.digest ? { digest: attempt.digest } : {}, ...attempt.platform ? { platform: attempt.platform } : {} });
+        context.emit({
+          type: "pulled",
+          at: clock.now(),
+          image,
+          attempt: record.number,
+          durationMs: record.durationMs,
+          bytes: attempt.bytes,
+          ...attempt.digest ? { digest: attempt.digest } : {}
+        });
+        return finish(state, context, "pulled", "pulled", {
+          bytes: attempt.bytes,
+          source: "upstream",
+          ...attempt.digest ? { digest: attempt.digest } : {},
+          ...attempt.platform ? { platform: attempt.platform } : {}
+        });
       case "skipped":
         context.emit({ type: "skipped", at: clock.now(), image, message: attempt.message });
         return finish(state, context, "skipped", "skipped-platform", { reason: attempt.message });
@@ -11305,7 +11682,10 @@ async function beforeFirstPull(state, context, hasMirrors) {
   if (found.kind === "settled" && !mirrorMayServe) return settle2(state, context, found);
   if (settings.pullPolicy === "always" && found.digest && await hasDigest(engine, reference, found.digest, context)) {
     context.emit({ type: "present", at: clock.now(), image: reference.canonical, source: "engine" });
-    return finish(state, context, "present", "present", { reason: `already on the engine with the digest the registry names (${found.digest}): not pulled again`, source: "engine" });
+    return finish(state, context, "present", "present", {
+      reason: `already on the engine with the digest the registry names (${found.digest}): not pulled again`,
+      source: "engine"
+    });
   }
   const cut = await direct.barrier.arrive(reference, !hasMirrors);
   return cut ? settle2(state, context, cut) : void 0;
@@ -11316,7 +11696,11 @@ function settle2(state, context, settled) {
   if (settled.status === "skipped") context.emit({ type: "skipped", at: clock.now(), image, message: settled.reason });
   else if (settled.status === "present") context.emit({ type: "present", at: clock.now(), image, source: "engine" });
   else context.emit({ type: "failed", at: clock.now(), image, class: settled.class, message: settled.reason, attempts: state.attempts.length });
-  return finish(state, context, settled.status, settled.class, { reason: settled.reason, rule: settled.rule, ...settled.status === "present" ? { source: "engine" } : {} });
+  return finish(state, context, settled.status, settled.class, {
+    reason: settled.reason,
+    rule: settled.rule,
+    ...settled.status === "present" ? { source: "engine" } : {}
+  });
 }
 async function hasDigest(engine, reference, digest, context) {
   if (!engine.repoDigests) return false;
@@ -11423,7 +11807,15 @@ async function runAttempt(state, ticket, context, via) {
     () => void 0
   );
   const number = state.attempts.length + 1;
-  context.emit({ type: "attempt-started", at: startedAt, image, attempt: number, maxAttempts: settings.attempts, ...ticket.probe > 0 ? { probe: true } : {}, ...via ? { mirror: via.mirror } : {} });
+  context.emit({
+    type: "attempt-started",
+    at: startedAt,
+    image,
+    attempt: number,
+    maxAttempts: settings.attempts,
+    ...ticket.probe > 0 ? { probe: true } : {},
+    ...via ? { mirror: via.mirror } : {}
+  });
   let outcome;
   try {
     const pulling = engine.pull({
@@ -11432,7 +11824,16 @@ async function runAttempt(state, ticket, context, via) {
       onAnswer: () => ticket.answered(),
       onProgress: (p) => {
         watch.progress({ bytes: p.bytes, ...p.id ? { layer: p.id } : {}, status: p.status });
-        context.emit({ type: "progress", at: clock.now(), image, bytes: p.bytes, status: p.status, ...p.total !== void 0 ? { total: p.total } : {}, ...p.id ? { layer: p.id } : {}, ...p.phase ? { phase: p.phase } : {} });
+        context.emit({
+          type: "progress",
+          at: clock.now(),
+          image,
+          bytes: p.bytes,
+          status: p.status,
+          ...p.total !== void 0 ? { total: p.total } : {},
+          ...p.id ? { layer: p.id } : {},
+          ...p.phase ? { phase: p.phase } : {}
+        });
       }
     });
     outcome = await abandonable(pulling, signal, clock);
@@ -11449,9 +11850,24 @@ async function runAttempt(state, ticket, context, via) {
 function understand(outcome, verdict2, startedAt, context) {
   const base = { startedAt };
   const answered = !outcome.ok && "answered" in outcome ? outcome.answered : true;
-  const classified = (c, message, bytes) => ({ ...base, answered, class: c.class, rule: c.rule, message, bytes, ...c.hint ? { hint: c.hint } : {} });
+  const classified = (c, message, bytes) => ({
+    ...base,
+    answered,
+    class: c.class,
+    rule: c.rule,
+    message,
+    bytes,
+    ...c.hint ? { hint: c.hint } : {}
+  });
   if (outcome.ok) {
-    return { ...base, class: "pulled", message: outcome.upToDate ? "image is up to date" : "downloaded", bytes: outcome.bytes, ...outcome.digest ? { digest: outcome.digest } : {}, ...outcome.platform ? { platform: outcome.platform } : {} };
+    return {
+      ...base,
+      class: "pulled",
+      message: outcome.upToDate ? "image is up to date" : "downloaded",
+      bytes: outcome.bytes,
+      ...outcome.digest ? { digest: outcome.digest } : {},
+      ...outcome.platform ? { platform: outcome.platform } : {}
+    };
   }
   switch (outcome.kind) {
     case "unreachable":
@@ -11461,25 +11877,48 @@ function understand(outcome, verdict2, startedAt, context) {
     case "lost":
       return classified(classifyOwn(outcome), outcome.message, outcome.bytes);
     case "engine":
-      return classified(classify({ message: outcome.message, ...outcome.httpStatus !== void 0 ? { httpStatus: outcome.httpStatus } : {} }), outcome.message, outcome.bytes);
+      return classified(
+        classify({ message: outcome.message, ...outcome.httpStatus !== void 0 ? { httpStatus: outcome.httpStatus } : {} }),
+        outcome.message,
+        outcome.bytes
+      );
   }
   const seconds3 = (ms) => `${Math.round(ms / 100) / 10}s`;
   const { settings } = context.options;
   if (verdict2.kind === "stalled") {
     const layer = outcome.lastLayer ?? verdict2.layer;
     const where = layer ? `layer ${layer}` : outcome.answered ? "the download" : "the registry's answer (no response from the engine yet)";
-    return { ...base, class: "stalled", message: `no progress for ${seconds3(verdict2.idleMs)} waiting for ${where}${verdict2.lastStatus ? ` (last status: ${verdict2.lastStatus})` : ""}`, bytes: outcome.bytes };
+    return {
+      ...base,
+      class: "stalled",
+      message: `no progress for ${seconds3(verdict2.idleMs)} waiting for ${where}${verdict2.lastStatus ? ` (last status: ${verdict2.lastStatus})` : ""}`,
+      bytes: outcome.bytes
+    };
   }
   if (verdict2.kind === "timeout") {
-    return { ...base, class: "timeout", message: `attempt exceeded PULL_TIMEOUT (${seconds3(settings.timeoutMs)}) after ${outcome.bytes} bytes`, bytes: outcome.bytes };
+    return {
+      ...base,
+      class: "timeout",
+      message: `attempt exceeded PULL_TIMEOUT (${seconds3(settings.timeoutMs)}) after ${outcome.bytes} bytes`,
+      bytes: outcome.bytes
+    };
   }
   const reason = context.endReason();
-  return { ...base, class: reason, message: reason === "deadline" ? `the run reached PULL_DEADLINE (${seconds3(settings.deadlineMs)})` : "the run was cancelled", bytes: outcome.bytes };
+  return {
+    ...base,
+    class: reason,
+    message: reason === "deadline" ? `the run reached PULL_DEADLINE (${seconds3(settings.deadlineMs)})` : "the run was cancelled",
+    bytes: outcome.bytes
+  };
 }
 function reportWedge(context) {
   if (context.wedgeReported) return;
   const { clock, settings } = context.options;
-  const flights = [...context.inFlight.entries()].map(([image, watch]) => ({ image, lastProgressAt: watch.lastProgressAt, ...watch.lastStatus !== void 0 ? { status: watch.lastStatus } : {} }));
+  const flights = [...context.inFlight.entries()].map(([image, watch]) => ({
+    image,
+    lastProgressAt: watch.lastProgressAt,
+    ...watch.lastStatus !== void 0 ? { status: watch.lastStatus } : {}
+  }));
   if (!engineWedged(flights, clock.now(), settings.stallTimeoutMs)) return;
   context.wedgeReported = true;
   const seconds3 = Math.round(settings.stallTimeoutMs / 1e3);
@@ -11506,7 +11945,17 @@ function recordAttempt(state, attempt, absorbed, context, mirror) {
   };
   state.attempts.push(record);
   if (attempt.class !== "pulled" && attempt.class !== "aborted" && attempt.class !== "deadline" && attempt.class !== "internal") {
-    context.emit({ type: "attempt-failed", at: clock.now(), image: state.reference.canonical, attempt: record.number, class: attempt.class, message: attempt.message, durationMs, ...absorbed ? { absorbed: true } : {}, ...mirror !== void 0 ? { mirror } : {} });
+    context.emit({
+      type: "attempt-failed",
+      at: clock.now(),
+      image: state.reference.canonical,
+      attempt: record.number,
+      class: attempt.class,
+      message: attempt.message,
+      durationMs,
+      ...absorbed ? { absorbed: true } : {},
+      ...mirror !== void 0 ? { mirror } : {}
+    });
   }
   return record;
 }
@@ -11543,8 +11992,18 @@ function endedEarly(state, ticket, attempt, context, mirror) {
   ticket.abandon();
   recordAttempt(state, attempt, false, context, mirror);
   if (attempt.class !== "internal") return interrupted(state, context);
-  context.emit({ type: "failed", at: context.options.clock.now(), image: state.reference.canonical, class: "internal", message: attempt.message, attempts: state.attempts.length });
-  return finish(state, context, "failed", "internal", { reason: `internal error (a bug: please report it): ${attempt.message}`, ...attempt.stack ? { stack: attempt.stack } : {} });
+  context.emit({
+    type: "failed",
+    at: context.options.clock.now(),
+    image: state.reference.canonical,
+    class: "internal",
+    message: attempt.message,
+    attempts: state.attempts.length
+  });
+  return finish(state, context, "failed", "internal", {
+    reason: `internal error (a bug: please report it): ${attempt.message}`,
+    ...attempt.stack ? { stack: attempt.stack } : {}
+  });
 }
 function onMirrorByImage(references, rule) {
   return new Map(references.filter((r) => r.registry === rule.registry).map((r) => [r.canonical, onMirror(r, rule)]));
@@ -11590,7 +12049,9 @@ async function admitOrMirror(state, mirrors, coordinator, context) {
   let back;
   const { clock, random } = context.options;
   Promise.race([
-    ...closed.map((m) => context.coordinator(m.key).whenOpen(image, signal).then(() => [m.key])),
+    ...closed.map(
+      (m) => context.coordinator(m.key).whenOpen(image, signal).then(() => [m.key])
+    ),
     ...open4.length > 0 ? [clock.sleep(Math.round(MANIFEST_POLL_MS * (0.9 + 0.2 * random())), signal).then(() => open4.map((m) => m.key))] : []
   ]).then(
     (keys) => {
@@ -11610,9 +12071,19 @@ async function admitOrMirror(state, mirrors, coordinator, context) {
   }
 }
 function failover(state, mirrors, from, reason, context, warning) {
-  const next = chooseSource(mirrors.map((m) => ({ key: m.key, open: context.coordinator(m.key).isOpen, passed: state.passed.has(m.key) || state.round.has(m.key) })));
+  const next = chooseSource(
+    mirrors.map((m) => ({ key: m.key, open: context.coordinator(m.key).isOpen, passed: state.passed.has(m.key) || state.round.has(m.key) }))
+  );
   const to = next ? `mirror ${next}` : `registry ${state.reference.registry}`;
-  context.emit({ type: "failover", at: context.options.clock.now(), image: state.reference.canonical, from: `mirror ${from}`, to, reason, ...warning ? { warning } : {} });
+  context.emit({
+    type: "failover",
+    at: context.options.clock.now(),
+    image: state.reference.canonical,
+    from: `mirror ${from}`,
+    to,
+    reason,
+    ...warning ? { warning } : {}
+  });
 }
 async function fromMirror(state, rule, context) {
   const { reference } = state;
@@ -11688,10 +12159,26 @@ async function fromMirror(state, rule, context) {
     return next(named.error, false);
   }
   const record = recordAttempt(state, attempt, false, context, rule.key);
-  context.emit({ type: "pulled", at: context.options.clock.now(), image, attempt: record.number, durationMs: record.durationMs, bytes: attempt.bytes, mirror: rule.key, ...attempt.digest ? { digest: attempt.digest } : {} });
+  context.emit({
+    type: "pulled",
+    at: context.options.clock.now(),
+    image,
+    attempt: record.number,
+    durationMs: record.durationMs,
+    bytes: attempt.bytes,
+    mirror: rule.key,
+    ...attempt.digest ? { digest: attempt.digest } : {}
+  });
   return {
     kind: "served",
-    image: finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, source: "mirror", mirror: rule.key, ...attempt.digest ? { digest: attempt.digest } : {}, ...attempt.platform ? { platform: attempt.platform } : {}, ...named.value ? { reason: named.value } : {} })
+    image: finish(state, context, "pulled", "pulled", {
+      bytes: attempt.bytes,
+      source: "mirror",
+      mirror: rule.key,
+      ...attempt.digest ? { digest: attempt.digest } : {},
+      ...attempt.platform ? { platform: attempt.platform } : {},
+      ...named.value ? { reason: named.value } : {}
+    })
   };
 }
 function nameOf(reference) {
@@ -11700,7 +12187,8 @@ function nameOf(reference) {
 async function nameAsOriginal(state, engineName, context) {
   const { engine, settings } = context.options;
   const { reference } = state;
-  if (reference.tag === void 0) return { ok: true, value: `pulled from a mirror by digest; the Engine API names images by tag only, so the engine knows it as ${engineName}` };
+  if (reference.tag === void 0)
+    return { ok: true, value: `pulled from a mirror by digest; the Engine API names images by tag only, so the engine knows it as ${engineName}` };
   if (!engine.tag) return { ok: false, error: `this engine cannot tag images, so the mirror's copy would not carry the name ${reference.canonical}` };
   let tagged;
   try {
@@ -11737,12 +12225,25 @@ async function runPlan(references, deps) {
   try {
     connected = await deps.connect(deps.signal);
   } catch (error) {
-    return finished(references.map((r) => failedResult(r, "internal", `internal error while connecting to the engine (a bug: please report it): ${String(error)}`)), [], void 0);
+    return finished(
+      references.map((r) => failedResult(r, "internal", `internal error while connecting to the engine (a bug: please report it): ${String(error)}`)),
+      [],
+      void 0
+    );
   }
   if (!connected.ok) {
-    if (deps.signal?.aborted) return finished(references.map((r) => failedResult(r, "aborted", "not started: the run was cancelled while connecting to the engine")), [], deps.interruption?.());
+    if (deps.signal?.aborted)
+      return finished(
+        references.map((r) => failedResult(r, "aborted", "not started: the run was cancelled while connecting to the engine")),
+        [],
+        deps.interruption?.()
+      );
     const message = connected.error.message;
-    return finished(references.map((r) => failedResult(r, "engine-unreachable", message)), [], void 0);
+    return finished(
+      references.map((r) => failedResult(r, "engine-unreachable", message)),
+      [],
+      void 0
+    );
   }
   const engine = connected.value;
   const { settings } = deps;
@@ -11850,10 +12351,13 @@ function createSystemClock(timers = nodeTimers, maxTimerMs = MAX_TIMER_MS) {
           handle = timers.setTimeout(arm, maxTimerMs);
           return;
         }
-        handle = timers.setTimeout(() => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve4();
-        }, Math.max(0, left));
+        handle = timers.setTimeout(
+          () => {
+            signal?.removeEventListener("abort", onAbort);
+            resolve4();
+          },
+          Math.max(0, left)
+        );
       };
       arm();
       signal?.addEventListener("abort", onAbort, { once: true });
@@ -11947,7 +12451,9 @@ async function loadTlsMaterial(paths) {
       loaded[name] = await readFile4(path4);
     } catch (error) {
       const code = error.code ?? "read error";
-      return fail3(`cannot read the Docker TLS file ${path4} (${code}): DOCKER_TLS_VERIFY is set, so ca.pem, cert.pem and key.pem must be in DOCKER_CERT_PATH (default ~/.docker).`);
+      return fail3(
+        `cannot read the Docker TLS file ${path4} (${code}): DOCKER_TLS_VERIFY is set, so ca.pem, cert.pem and key.pem must be in DOCKER_CERT_PATH (default ~/.docker).`
+      );
     }
   }
   return { ok: true, value: loaded };
@@ -12024,7 +12530,13 @@ async function fromEnvironment(env, homedir, source) {
 async function fromContext(dir, source) {
   const id = contextDirName(source.name);
   const metaFile = join7(dir, "contexts", "meta", id, "meta.json");
-  const fail6 = (why) => ({ ok: false, error: { message: `docker context ${JSON.stringify(source.name)} (chosen by ${source.chosenBy === "config.json" ? "currentContext in the Docker config.json" : source.chosenBy}) cannot be used: ${why}`, address: "" } });
+  const fail6 = (why) => ({
+    ok: false,
+    error: {
+      message: `docker context ${JSON.stringify(source.name)} (chosen by ${source.chosenBy === "config.json" ? "currentContext in the Docker config.json" : source.chosenBy}) cannot be used: ${why}`,
+      address: ""
+    }
+  });
   const text = await readSmall(metaFile);
   if (text === void 0) return fail6(`it does not exist (no ${metaFile}); list contexts with "docker context ls".`);
   const endpoint = dockerEndpoint(text);
@@ -12034,7 +12546,8 @@ async function fromContext(dir, source) {
   const tls = await contextTls(tlsDir, endpoint.value.skipTlsVerify);
   if (!tls.ok) return fail6(tls.error);
   const parsed = parseDockerHost({ DOCKER_HOST: host, ...tls.value ? { DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: tlsDir } : {} }, dir);
-  if (!parsed.ok) return fail6(`its docker endpoint Host ${JSON.stringify(host)} is not usable (${parsed.error.replace(/^DOCKER_HOST=\S+ cannot be used: /, "")})`);
+  if (!parsed.ok)
+    return fail6(`its docker endpoint Host ${JSON.stringify(host)} is not usable (${parsed.error.replace(/^DOCKER_HOST=\S+ cannot be used: /, "")})`);
   const address = parsed.value;
   const useTls = address.kind === "tcp" && tls.value !== void 0;
   return { ok: true, value: { address, source, ...useTls && tls.value ? { tls: tls.value } : {} } };
@@ -12123,7 +12636,10 @@ var LineSplitter = class {
     this.#pendingBytes += part.length;
     if (this.#pendingBytes > this.#maxLineBytes) {
       this.#pending = [];
-      return { ok: false, error: `the engine sent a pull-stream line longer than ${formatLimit(this.#maxLineBytes)} (the daemon's lines are a few hundred bytes): prepull stopped reading it` };
+      return {
+        ok: false,
+        error: `the engine sent a pull-stream line longer than ${formatLimit(this.#maxLineBytes)} (the daemon's lines are a few hundred bytes): prepull stopped reading it`
+      };
     }
     this.#pending.push(part);
     return void 0;
@@ -12287,13 +12803,22 @@ var ERROR_BODY_LIMIT = 64 * 1024;
 var INSPECT_BODY_LIMIT = 1024 * 1024;
 async function connectEngine(options = {}) {
   const env = options.env ?? process.env;
-  const resolved = await resolveEngine({ env, ...options.context ? { context: options.context } : {}, ...options.homedir ? { homedir: options.homedir } : {} });
+  const resolved = await resolveEngine({
+    env,
+    ...options.context ? { context: options.context } : {},
+    ...options.homedir ? { homedir: options.homedir } : {}
+  });
   if (!resolved.ok) return refuse("config", redactUserinfo(resolved.error.address), resolved.error.message);
   const { address, tls, source } = resolved.value;
   const agent = tls ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
   const transport = { address, agent, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS2, ...tls ? { tls } : {} };
   const version2 = await request(transport, "GET", "/version", { signal: options.signal, limit: ERROR_BODY_LIMIT });
-  if (!version2.ok) return refuse("unreachable", address.url, version2.error.kind === "aborted" ? version2.error.message : unreachableMessage(address.url, version2.error.cause, source));
+  if (!version2.ok)
+    return refuse(
+      "unreachable",
+      address.url,
+      version2.error.kind === "aborted" ? version2.error.message : unreachableMessage(address.url, version2.error.cause, source)
+    );
   const negotiated = negotiate(version2.value, address.url);
   if (!negotiated.ok) return negotiated;
   const credentials = options.credentials ?? createCredentialStore({ env, ...options.homedir ? { homedir: options.homedir } : {}, ...options.signal ? { signal: options.signal } : {} });
@@ -12304,16 +12829,28 @@ function refuse(reason, address, message) {
 }
 function negotiate(answer, address) {
   if (answer.status !== 200) {
-    return refuse("protocol", address, `the server at ${address} answered GET /version with HTTP ${answer.status}, so it is not a Docker engine: check DOCKER_HOST.`);
+    return refuse(
+      "protocol",
+      address,
+      `the server at ${address} answered GET /version with HTTP ${answer.status}, so it is not a Docker engine: check DOCKER_HOST.`
+    );
   }
   const body = parseJsonObject(answer.body);
   const parsed = typeof body?.ApiVersion === "string" ? parseApiVersion(body.ApiVersion) : void 0;
   const serverApi = parsed ? `${parsed[0]}.${parsed[1]}` : void 0;
   if (!serverApi) {
-    return refuse("protocol", address, `the server at ${address} answered GET /version without an API version, so it is not a Docker engine: check DOCKER_HOST.`);
+    return refuse(
+      "protocol",
+      address,
+      `the server at ${address} answered GET /version without an API version, so it is not a Docker engine: check DOCKER_HOST.`
+    );
   }
   if (compareApiVersions(serverApi, OLDEST_API_VERSION) < 0) {
-    return refuse("unsupported", address, `the Docker engine at ${address} speaks API ${serverApi}, older than the ${OLDEST_API_VERSION} (Docker 1.12) prepull needs: upgrade Docker.`);
+    return refuse(
+      "unsupported",
+      address,
+      `the Docker engine at ${address} speaks API ${serverApi}, older than the ${OLDEST_API_VERSION} (Docker 1.12) prepull needs: upgrade Docker.`
+    );
   }
   const apiVersion = compareApiVersions(serverApi, NEWEST_API_VERSION) < 0 ? serverApi : NEWEST_API_VERSION;
   const text = (key) => typeof body?.[key] === "string" ? body[key] : void 0;
@@ -12363,7 +12900,10 @@ function createDockerEngine(transport, info, credentials) {
       if (!answer.ok) return { ok: false, error: `cannot remove the name ${name}: ${answer.error.message}` };
       const { status, body } = answer.value;
       if (status === 200) return { ok: true, value: void 0 };
-      return { ok: false, error: `the engine answered HTTP ${status} when asked to remove the name ${name}: ${foreign(String(parseJsonObject(body)?.message ?? body).trim(), 500) || "no message"}` };
+      return {
+        ok: false,
+        error: `the engine answered HTTP ${status} when asked to remove the name ${name}: ${foreign(String(parseJsonObject(body)?.message ?? body).trim(), 500) || "no message"}`
+      };
     },
     ...info.os && info.arch ? { platform: { os: info.os, architecture: info.arch } } : {},
     async registryConfig(signal) {
@@ -12395,10 +12935,13 @@ function knowsPlatform(image) {
 }
 function confirmPull(streamed, found, want, reference, checkVariant = true) {
   const failure = (message) => ({ ok: false, kind: "engine", httpStatus: 200, message, bytes: streamed.bytes, answered: true });
-  if (!found.ok) return failure(`the engine ended the pull stream of ${reference.canonical} without an error, but then could not show the image: ${found.error}`);
+  if (!found.ok)
+    return failure(`the engine ended the pull stream of ${reference.canonical} without an error, but then could not show the image: ${found.error}`);
   const image = found.value;
   if (image === void 0) {
-    return failure(`the engine ended the pull stream of ${reference.canonical} without an error, but does not have the image afterwards: the pull did not complete, retry it.`);
+    return failure(
+      `the engine ended the pull stream of ${reference.canonical} without an error, but does not have the image afterwards: the pull did not complete, retry it.`
+    );
   }
   const have = describeFields(image);
   if (want !== void 0 && have !== void 0 && !platformMatches(image, want, checkVariant)) {
@@ -12418,7 +12961,8 @@ async function pull(transport, prefix, credentials, req) {
   const { reference } = req;
   const auth = await untilAborted2(credentials.forRegistry(reference.registry), req.signal);
   if (auth === void 0 || req.signal.aborted) return abortedOutcome(initialPullState, false);
-  if (!auth.ok) return { ok: false, kind: "credentials", message: `cannot pull ${reference.canonical}: ${auth.error.message}`, retryable: auth.error.retryable };
+  if (!auth.ok)
+    return { ok: false, kind: "credentials", message: `cannot pull ${reference.canonical}: ${auth.error.message}`, retryable: auth.error.retryable };
   const headers = auth.value ? { "X-Registry-Auth": registryAuthHeader(auth.value) } : {};
   return streamPull(transport, `${prefix}/images/create?${pullQuery(reference, requested(req))}`, headers, req);
 }
@@ -12558,7 +13102,8 @@ async function inspect(transport, prefix, reference, signal) {
   if (!answer.ok) return { ok: false, error: `cannot check whether the engine has ${reference.canonical}: ${answer.error.message}` };
   const { status, body, truncated } = answer.value;
   if (status === 404) return { ok: true, value: void 0 };
-  if (status !== 200) return { ok: false, error: `the engine answered HTTP ${status} when asked for ${reference.canonical}: ${errorMessage(status, body, reference)}` };
+  if (status !== 200)
+    return { ok: false, error: `the engine answered HTTP ${status} when asked for ${reference.canonical}: ${errorMessage(status, body, reference)}` };
   const json = truncated ? void 0 : parseJsonObject(body);
   if (!json || typeof json.Id !== "string") return { ok: false, error: `the engine's description of ${reference.canonical} is not the expected JSON` };
   return { ok: true, value: toImageInspect(json) };
@@ -12612,17 +13157,26 @@ function saveImage(transport, info, save) {
   });
 }
 function loadArchive(transport, prefix, load) {
-  return exchange2(transport, "POST", `${prefix}/images/load?quiet=0`, { "Content-Type": "application/x-tar" }, load.signal, "the archive", (res) => {
-    const state = newLoadState();
-    return new Promise((resolve4) => {
-      followLines(res, {
-        line: (line) => applyLoadLine(state, line),
-        tooLong: (reason) => resolve4({ ok: false, message: reason }),
-        end: () => resolve4(loadOutcome(state, true)),
-        fail: () => resolve4(loadOutcome(state, false))
+  return exchange2(
+    transport,
+    "POST",
+    `${prefix}/images/load?quiet=0`,
+    { "Content-Type": "application/x-tar" },
+    load.signal,
+    "the archive",
+    (res) => {
+      const state = newLoadState();
+      return new Promise((resolve4) => {
+        followLines(res, {
+          line: (line) => applyLoadLine(state, line),
+          tooLong: (reason) => resolve4({ ok: false, message: reason }),
+          end: () => resolve4(loadOutcome(state, true)),
+          fail: () => resolve4(loadOutcome(state, false))
+        });
       });
-    });
-  }, load.source);
+    },
+    load.source
+  );
 }
 function exchange2(transport, method, path4, headers, signal, what, onOk, body) {
   return new Promise((resolve4) => {
@@ -12639,7 +13193,10 @@ function exchange2(transport, method, path4, headers, signal, what, onOk, body) 
     const failure = (error) => {
       if (signal.aborted) return { ok: false, message: `cancelled or timed out while the engine worked on ${what}` };
       if (!opened.connected()) return { ok: false, message: unreachableMessage(transport.address.url, error) };
-      return { ok: false, message: `the connection to the Docker engine at ${transport.address.url} broke while it worked on ${what} (${describeError2(error)})` };
+      return {
+        ok: false,
+        message: `the connection to the Docker engine at ${transport.address.url} broke while it worked on ${what} (${describeError2(error)})`
+      };
     };
     const onAbort = () => finish2(failure(new Error("aborted")));
     signal.addEventListener("abort", onAbort, { once: true });
@@ -12664,7 +13221,15 @@ function exchange2(transport, method, path4, headers, signal, what, onOk, body) 
 function open3(transport, method, path4, headers) {
   const { address, tls, agent } = transport;
   const common = { method, path: path4, headers: { ...headers, Accept: "application/json" }, agent };
-  const request2 = address.kind === "unix" ? http.request({ ...common, socketPath: address.socketPath }) : tls ? https.request({ ...common, host: address.host, port: address.port, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized }) : http.request({ ...common, host: address.host, port: address.port });
+  const request2 = address.kind === "unix" ? http.request({ ...common, socketPath: address.socketPath }) : tls ? https.request({
+    ...common,
+    host: address.host,
+    port: address.port,
+    ca: tls.ca,
+    cert: tls.cert,
+    key: tls.key,
+    rejectUnauthorized: tls.rejectUnauthorized
+  }) : http.request({ ...common, host: address.host, port: address.port });
   let connected = false;
   request2.on("socket", (socket) => {
     socket.once(tls ? "secureConnect" : "connect", () => {
@@ -12696,17 +13261,11 @@ function request(transport, method, path4, options) {
       const kind = opened.connected() ? "lost" : "unreachable";
       finish2({ ok: false, error: { kind, message: unreachableMessage(transport.address.url, error), cause: error } });
     };
-    const timer = setTimeout(
-      () => failed(Object.assign(new Error(`no answer within ${transport.timeoutMs} ms`), { code: "ETIMEDOUT" })),
-      transport.timeoutMs
-    );
+    const timer = setTimeout(() => failed(Object.assign(new Error(`no answer within ${transport.timeoutMs} ms`), { code: "ETIMEDOUT" })), transport.timeoutMs);
     signal?.addEventListener("abort", onAbort, { once: true });
     opened.request.on("error", failed);
     opened.request.on("response", (res) => {
-      readBody(res, options.limit).then(
-        ({ text, truncated }) => finish2({ ok: true, value: { status: res.statusCode ?? 0, body: text, truncated } }),
-        failed
-      );
+      readBody(res, options.limit).then(({ text, truncated }) => finish2({ ok: true, value: { status: res.statusCode ?? 0, body: text, truncated } }), failed);
     });
     opened.request.end();
   });
@@ -13456,10 +14015,22 @@ function stepSummaryMarkdown(report, limit = STEP_SUMMARY_LIMIT) {
   const registries = [];
   if (report.registries.length > 0) {
     const quotas = report.registries.some((stats) => stats.quota !== void 0);
-    registries.push("", tableRow(["Registry", "Attempts", "Failures", "Gate closed", ...quotas ? ["Pull quota"] : []]), `| --- | ---: | ---: | ---: |${quotas ? " --- |" : ""}`);
+    registries.push(
+      "",
+      tableRow(["Registry", "Attempts", "Failures", "Gate closed", ...quotas ? ["Pull quota"] : []]),
+      `| --- | ---: | ---: | ---: |${quotas ? " --- |" : ""}`
+    );
     for (const stats of report.registries) {
       const quota = quotas ? [stats.quota ? escapeCell(describeQuota(stats.quota)) : ""] : [];
-      registries.push(tableRow([escapeCell(stats.mirrorOf ? `${stats.registry} (mirror of ${stats.mirrorOf})` : stats.registry), String(stats.attempts), String(stats.failures), formatDuration(stats.gateClosedMs), ...quota]));
+      registries.push(
+        tableRow([
+          escapeCell(stats.mirrorOf ? `${stats.registry} (mirror of ${stats.mirrorOf})` : stats.registry),
+          String(stats.attempts),
+          String(stats.failures),
+          formatDuration(stats.gateClosedMs),
+          ...quota
+        ])
+      );
     }
   }
   const sources = showsSources(report);
@@ -13473,10 +14044,17 @@ function stepSummaryMarkdown(report, limit = STEP_SUMMARY_LIMIT) {
       escapeCell(clip(describeOutcome(image), SUMMARY_REASON_CHARS))
     ])
   );
-  const imageHeader = rows.length > 0 ? ["", tableRow(["Image", "Status", ...sources ? ["Source"] : [], "Attempts", "Time", "Reason"]), `| --- | --- |${sources ? " --- |" : ""} ---: | ---: | --- |`] : [];
+  const imageHeader = rows.length > 0 ? [
+    "",
+    tableRow(["Image", "Status", ...sources ? ["Source"] : [], "Attempts", "Time", "Reason"]),
+    `| --- | --- |${sources ? " --- |" : ""} ---: | ---: | --- |`
+  ] : [];
   if (report.archives !== void 0) {
     const failures = archiveFailures(report);
-    registries.push("", `Archives: ${report.archives.filter((a) => a.status === "ok").length} written or loaded, ${failures.length} failed${sourceCounts(report) ? `; images by source: ${sourceCounts(report)}` : ""}`);
+    registries.push(
+      "",
+      `Archives: ${report.archives.filter((a) => a.status === "ok").length} written or loaded, ${failures.length} failed${sourceCounts(report) ? `; images by source: ${sourceCounts(report)}` : ""}`
+    );
     for (const failure of failures) registries.push(`- archive failed: ${escapeCell(failure)}`);
   }
   const bytes = (lines2) => lines2.reduce((sum, line) => sum + Buffer.byteLength(line, "utf8") + 1, 0);
@@ -13488,7 +14066,9 @@ function stepSummaryMarkdown(report, limit = STEP_SUMMARY_LIMIT) {
     shown.push(row);
   }
   const cut = rows.length - shown.length;
-  const note = cut > 0 ? [`| … ${cut} more image${cut === 1 ? "" : "s"} not shown: the summary would exceed GitHub's 1 MiB limit (the JSON and JUnit reports list every image) | | | | |`] : [];
+  const note = cut > 0 ? [
+    `| … ${cut} more image${cut === 1 ? "" : "s"} not shown: the summary would exceed GitHub's 1 MiB limit (the JSON and JUnit reports list every image) | | | | |`
+  ] : [];
   return `${[...head, ...imageHeader, ...shown, ...note, ...registries].join("\n")}
 `;
 }
@@ -13594,7 +14174,14 @@ function updateLine(line, event) {
   const { until: _until, note: _note, ...rest } = line;
   switch (event.type) {
     case "attempt-started":
-      return { ...rest, phase: "resolving", bytes: 0, attempt: event.attempt, maxAttempts: event.maxAttempts, ...event.probe ? { note: "gate probe" } : event.mirror ? { note: `from mirror ${event.mirror}` } : {} };
+      return {
+        ...rest,
+        phase: "resolving",
+        bytes: 0,
+        attempt: event.attempt,
+        maxAttempts: event.maxAttempts,
+        ...event.probe ? { note: "gate probe" } : event.mirror ? { note: `from mirror ${event.mirror}` } : {}
+      };
     case "progress": {
       const phase = RUNNING.has(line.phase) ? event.phase ?? "downloading" : line.phase;
       return { ...line, phase, bytes: event.bytes, ...event.total !== void 0 ? { total: event.total } : {} };
@@ -13831,8 +14418,24 @@ var ATTEMPT_KEYS = {
   absorbed: true,
   mirror: true
 };
-var ARCHIVE_KEYS = { action: true, file: true, status: true, images: true, bytes: true, durationMs: true, message: true };
-var REGISTRY_KEYS = { registry: true, attempts: true, failures: true, gateClosedMs: true, quota: true, mirrorOf: true, bytes: true };
+var ARCHIVE_KEYS = {
+  action: true,
+  file: true,
+  status: true,
+  images: true,
+  bytes: true,
+  durationMs: true,
+  message: true
+};
+var REGISTRY_KEYS = {
+  registry: true,
+  attempts: true,
+  failures: true,
+  gateClosedMs: true,
+  quota: true,
+  mirrorOf: true,
+  bytes: true
+};
 function pick(value, keys) {
   const out = {};
   for (const key of Object.keys(keys)) {
@@ -13860,7 +14463,15 @@ function orderImage(unsafe) {
   return { ...pick(image, IMAGE_KEYS), attempts: image.attempts.map((attempt) => pick(attempt, ATTEMPT_KEYS)) };
 }
 function orderArchive(archive) {
-  return pick({ ...archive, file: foreign(archive.file), bytes: wholeBytes(archive.bytes), ...archive.message !== void 0 ? { message: foreign(archive.message) } : {} }, ARCHIVE_KEYS);
+  return pick(
+    {
+      ...archive,
+      file: foreign(archive.file),
+      bytes: wholeBytes(archive.bytes),
+      ...archive.message !== void 0 ? { message: foreign(archive.message) } : {}
+    },
+    ARCHIVE_KEYS
+  );
 }
 function toJson(report) {
   const ordered = {
@@ -13939,11 +14550,7 @@ function testcaseLines(image) {
       const message = truncate(describeOutcome(image), SHORT_REASON_CHARS);
       const body = `${describeOutcome(image)} (${plural(image.attempts.length, "attempt")})
 ${attemptLog(image)}`;
-      return [
-        `${open4}>`,
-        `      <failure${attributes({ message, type: image.class })}>${escapeXmlText(body)}</failure>`,
-        "    </testcase>"
-      ];
+      return [`${open4}>`, `      <failure${attributes({ message, type: image.class })}>${escapeXmlText(body)}</failure>`, "    </testcase>"];
     }
     case "skipped":
     case "present":
@@ -14075,12 +14682,17 @@ function checkHeader(first) {
   const match = HEADER_PATTERN.exec(first?.trim() ?? "");
   if (!match) return `not a prepull lock file: the first line must be "${HEADER}" (write the file with prepull --lock)`;
   const version2 = Number(match[1]);
-  if (version2 !== LOCK_FORMAT) return `lock file format v${version2} is not the v${LOCK_FORMAT} this prepull reads: ${version2 > LOCK_FORMAT ? "upgrade prepull" : "write the file again with prepull --lock"}`;
+  if (version2 !== LOCK_FORMAT)
+    return `lock file format v${version2} is not the v${LOCK_FORMAT} this prepull reads: ${version2 > LOCK_FORMAT ? "upgrade prepull" : "write the file again with prepull --lock"}`;
   return void 0;
 }
 function parseLine(text) {
   const fields = text.split(/\s+/);
-  if (fields.length !== 2) return { ok: false, error: `expected "REFERENCE DIGEST" (two fields separated by a space), found ${fields.length} field${fields.length === 1 ? "" : "s"}: ${JSON.stringify(text.slice(0, 200))}` };
+  if (fields.length !== 2)
+    return {
+      ok: false,
+      error: `expected "REFERENCE DIGEST" (two fields separated by a space), found ${fields.length} field${fields.length === 1 ? "" : "s"}: ${JSON.stringify(text.slice(0, 200))}`
+    };
   const [name = "", digest = ""] = fields;
   const reference = parseReference(name);
   if (!reference.ok) return { ok: false, error: `invalid image reference ${JSON.stringify(name)}: ${reference.error.reason}` };
@@ -14102,7 +14714,11 @@ async function readLockFile(path4) {
   try {
     const info = await stat3(path4);
     if (info.isDirectory()) return { ok: false, error: `cannot read the lock file ${JSON.stringify(path4)}: it is a directory` };
-    if (info.size > LOCK_MAX_BYTES) return { ok: false, error: `the lock file ${JSON.stringify(path4)} is ${info.size} bytes, more than the ${LOCK_MAX_BYTES} a lock file can be: is it the right file?` };
+    if (info.size > LOCK_MAX_BYTES)
+      return {
+        ok: false,
+        error: `the lock file ${JSON.stringify(path4)} is ${info.size} bytes, more than the ${LOCK_MAX_BYTES} a lock file can be: is it the right file?`
+      };
     text = await readFile7(path4, "utf8");
   } catch (error) {
     const code = error.code;
@@ -14121,7 +14737,12 @@ function lockCheck(lock, path4) {
       if (lock.entries.has(reference.canonical)) return void 0;
       const line = lock.unlocked.get(reference.canonical);
       const why = line !== void 0 ? `the run that wrote it could not lock it (line ${line} says why)` : `the image list changed since the lock was written: run prepull --lock ${path4} with this image among the inputs`;
-      return { status: "failed", class: "permanent", rule: "lock-missing", reason: `${reference.canonical} is not in the lock file ${path4}: ${why}; under --locked every image must be locked` };
+      return {
+        status: "failed",
+        class: "permanent",
+        rule: "lock-missing",
+        reason: `${reference.canonical} is not in the lock file ${path4}: ${why}; under --locked every image must be locked`
+      };
     },
     moved(reference, current) {
       const entry = lock.entries.get(reference.canonical);
@@ -14168,7 +14789,13 @@ async function pullAndTag(engine, request2, pin) {
   const tagged = engine.tag ? await engine.tag(pin.canonical, request2.reference, request2.signal) : { ok: false, error: "this engine cannot tag images (it has no tag method)" };
   if (tagged.ok) return { ...outcome, digest: outcome.digest ?? pin.digest };
   if (request2.signal.aborted) return { ok: false, kind: "aborted", bytes: outcome.bytes, answered: true };
-  return { ok: false, kind: "engine", message: `pulled ${pin.canonical} but could not name it ${request2.reference.canonical}: ${tagged.error}`, bytes: outcome.bytes, answered: true };
+  return {
+    ok: false,
+    kind: "engine",
+    message: `pulled ${pin.canonical} but could not name it ${request2.reference.canonical}: ${tagged.error}`,
+    bytes: outcome.bytes,
+    answered: true
+  };
 }
 async function lockEntries(report, engine, signal) {
   const locked = [];
@@ -14203,7 +14830,12 @@ async function digestOf(image, engine, signal) {
     const digests = digestsFor(await engine.repoDigests(parsed.value, signal) ?? [], parsed.value);
     const distinct = [...new Set(digests)];
     if (distinct.length === 1 && distinct[0]) return { ok: true, value: distinct[0] };
-    return { ok: false, error: { message: distinct.length === 0 ? "the engine has no registry digest for it (built locally?)" : `the engine has ${distinct.length} digests for it` } };
+    return {
+      ok: false,
+      error: {
+        message: distinct.length === 0 ? "the engine has no registry digest for it (built locally?)" : `the engine has ${distinct.length} digests for it`
+      }
+    };
   } catch (error) {
     return { ok: false, error: { message: `the engine could not say its digest (${error.message})`, engineFailed: true } };
   }
@@ -14234,10 +14866,14 @@ async function run(args, io, version2, hooks = {}) {
   if (lock && !lock.ok) return fail6(lock.error);
   const inputs = await gatherInputs(args, io);
   if (!inputs.ok) return fail6(inputs.error);
-  if (inputs.value.length === 0) return fail6('no images given: name them as arguments, with --file, with --compose (or COMPOSE_FILE), or with "-" on standard input');
+  if (inputs.value.length === 0)
+    return fail6('no images given: name them as arguments, with --file, with --compose (or COMPOSE_FILE), or with "-" on standard input');
   const plan = planReferences(inputs.value.map((i) => i.input));
-  if (!plan.ok) return fail6(`nothing was pulled: ${plan.error.length === 1 ? "1 invalid image reference" : `${plan.error.length} invalid image references`}
-${plan.error.map((e) => `  ${formatReferenceError(e)}`).join("\n")}`);
+  if (!plan.ok)
+    return fail6(
+      `nothing was pulled: ${plan.error.length === 1 ? "1 invalid image reference" : `${plan.error.length} invalid image references`}
+${plan.error.map((e) => `  ${formatReferenceError(e)}`).join("\n")}`
+    );
   if (args.print) {
     io.stdout.write(plan.value.map((r) => `${r.canonical}
 `).join(""));
@@ -14249,13 +14885,18 @@ ${plan.error.map((e) => `  ${formatReferenceError(e)}`).join("\n")}`);
     return platform ? { ...r, platform } : r;
   });
   if (lock && settings.value.preflight === "off") {
-    io.stderr.write("prepull: warning: --locked with --preflight off: the locked digests are pulled without asking the registries whether the tags moved since\n");
+    io.stderr.write(
+      "prepull: warning: --locked with --preflight off: the locked digests are pulled without asking the registries whether the tags moved since\n"
+    );
   }
   const interruption = trapSignals();
   const console2 = createConsole(args, io);
   const wired = wireRun({ env: io.env, settings: settings.value, ...args.context !== void 0 ? { context: args.context } : {} });
   const engines = lockingConnect(wired.connect, lock?.value);
-  console2.begin(plan.value.map((r) => r.canonical), settings.value.attempts);
+  console2.begin(
+    plan.value.map((r) => r.canonical),
+    settings.value.attempts
+  );
   let report;
   try {
     report = await runPlan(references, {
@@ -14330,7 +14971,14 @@ function trapSignals() {
 import { randomUUID } from "node:crypto";
 import { resolve as resolve3 } from "node:path";
 init_summary();
-var VALUE_INPUTS = [...SETTINGS.filter((s) => s.type !== "switch").map((s) => s.flag.slice(2)), "json", "junit", "pulled", "lock", "locked"];
+var VALUE_INPUTS = [
+  ...SETTINGS.filter((s) => s.type !== "switch").map((s) => s.flag.slice(2)),
+  "json",
+  "junit",
+  "pulled",
+  "lock",
+  "locked"
+];
 var PATH_LIST_INPUTS = ["file", "compose", "env-file"];
 var WORD_LIST_INPUTS = ["profile"];
 var BOOLEAN_INPUTS = ["quiet", "verbose", ...SETTINGS.filter((s) => s.type === "switch").map((s) => s.flag.slice(2))];
@@ -14414,7 +15062,8 @@ async function main(env) {
     code = await run(parsed.value, io, version(), { onReport: (r) => report = r });
   }
   const meaning = MEANING[code];
-  if (meaning !== void 0) process.stdout.write(`::error title=prepull::${escapeData(`prepull exited with ${code}: ${meaning} (the step's log says why)`)}
+  if (meaning !== void 0)
+    process.stdout.write(`::error title=prepull::${escapeData(`prepull exited with ${code}: ${meaning} (the step's log says why)`)}
 `);
   return await writeStepOutputs(env, { "exit-code": String(code), ...report ? outputsOf(report, env, process.cwd()) : {} }) ? code : Math.max(code, EXIT.failed);
 }
@@ -14425,7 +15074,10 @@ async function writeStepOutputs(env, outputs) {
     return true;
   }
   try {
-    await appendFile3(file, Object.entries(outputs).map(([name, value]) => fileCommand(name, value)).join(""));
+    await appendFile3(
+      file,
+      Object.entries(outputs).map(([name, value]) => fileCommand(name, value)).join("")
+    );
     return true;
   } catch (error) {
     process.stderr.write(`prepull: could not write the step outputs to GITHUB_OUTPUT ${JSON.stringify(file)}: ${error.message}

@@ -211,16 +211,68 @@ export type PullPhase = "resolving" | "downloading" | "extracting";
 
 /** What happened, as it happened. Consumers (console, TTY, GitHub) subscribe; the scheduler never formats. */
 export type PullEvent =
-  | { readonly type: "attempt-started"; readonly at: number; readonly image: string; readonly attempt: number; readonly maxAttempts: number; readonly probe?: boolean; readonly mirror?: string }
-  | { readonly type: "progress"; readonly at: number; readonly image: string; readonly bytes: number; readonly total?: number; readonly status?: string; readonly layer?: string; readonly phase?: PullPhase }
-  | { readonly type: "attempt-failed"; readonly at: number; readonly image: string; readonly attempt: number; readonly class: OutcomeClass; readonly message: string; readonly durationMs: number; readonly absorbed?: boolean; readonly mirror?: string }
+  | {
+      readonly type: "attempt-started";
+      readonly at: number;
+      readonly image: string;
+      readonly attempt: number;
+      readonly maxAttempts: number;
+      readonly probe?: boolean;
+      readonly mirror?: string;
+    }
+  | {
+      readonly type: "progress";
+      readonly at: number;
+      readonly image: string;
+      readonly bytes: number;
+      readonly total?: number;
+      readonly status?: string;
+      readonly layer?: string;
+      readonly phase?: PullPhase;
+    }
+  | {
+      readonly type: "attempt-failed";
+      readonly at: number;
+      readonly image: string;
+      readonly attempt: number;
+      readonly class: OutcomeClass;
+      readonly message: string;
+      readonly durationMs: number;
+      readonly absorbed?: boolean;
+      readonly mirror?: string;
+    }
   | { readonly type: "waiting"; readonly at: number; readonly image: string; readonly delayMs: number; readonly reason: "backoff" | "rate-limit" | "gate" }
-  | { readonly type: "pulled"; readonly at: number; readonly image: string; readonly attempt: number; readonly durationMs: number; readonly bytes: number; readonly digest?: string; readonly mirror?: string }
+  | {
+      readonly type: "pulled";
+      readonly at: number;
+      readonly image: string;
+      readonly attempt: number;
+      readonly durationMs: number;
+      readonly bytes: number;
+      readonly digest?: string;
+      readonly mirror?: string;
+    }
   | { readonly type: "present"; readonly at: number; readonly image: string; readonly source?: "engine" | "archive" }
   /** An archive file was loaded (--load) or written (--save), or failed to be. */
-  | { readonly type: "archive"; readonly at: number; readonly action: "load" | "save"; readonly file: string; readonly ok: boolean; readonly images: readonly string[]; readonly message?: string }
+  | {
+      readonly type: "archive";
+      readonly at: number;
+      readonly action: "load" | "save";
+      readonly file: string;
+      readonly ok: boolean;
+      readonly images: readonly string[];
+      readonly message?: string;
+    }
   /** An attempt leaves a source for the next one (a mirror that lacks the image, is down or serves another digest); it spends nothing. */
-  | { readonly type: "failover"; readonly at: number; readonly image: string; readonly from: string; readonly to: string; readonly reason: string; readonly warning?: boolean }
+  | {
+      readonly type: "failover";
+      readonly at: number;
+      readonly image: string;
+      readonly from: string;
+      readonly to: string;
+      readonly reason: string;
+      readonly warning?: boolean;
+    }
   | { readonly type: "skipped"; readonly at: number; readonly image: string; readonly message: string }
   | { readonly type: "failed"; readonly at: number; readonly image: string; readonly class: OutcomeClass; readonly message: string; readonly attempts: number }
   /** nextProbeAt: when the gate lets its next probe through (clock ms), for countdowns. */
@@ -231,6 +283,14 @@ export type PullEvent =
   /** prepull cannot talk to this registry itself: it works through the engine only (said once per registry). */
   | { readonly type: "registry-direct-off"; readonly at: number; readonly registry: string; readonly message: string }
   /** The batch needs more pulls from this registry than its quota has left (said before pulling). */
-  | { readonly type: "quota-short"; readonly at: number; readonly registry: string; readonly quota: RegistryQuota; readonly needed: number; readonly notPulled: readonly string[]; readonly message: string };
+  | {
+      readonly type: "quota-short";
+      readonly at: number;
+      readonly registry: string;
+      readonly quota: RegistryQuota;
+      readonly needed: number;
+      readonly notPulled: readonly string[];
+      readonly message: string;
+    };
 
 export type Result<T, E> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: E };

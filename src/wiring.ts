@@ -41,7 +41,9 @@ export function wireRun(options: WiringOptions): Wired {
     settings: { ...options.settings, seed },
     clock,
     random: options.random ?? seededRandom(seed),
-    connect: engine ? async () => ({ ok: true, value: engine }) : (signal) => connectEngine({ env, credentials: credentials(signal), ...(context ? { context } : {}), ...(signal ? { signal } : {}) }),
+    connect: engine
+      ? async () => ({ ok: true, value: engine })
+      : (signal) => connectEngine({ env, credentials: credentials(signal), ...(context ? { context } : {}), ...(signal ? { signal } : {}) }),
     // Scheme and trust as the engine decides them: its insecure registries (GET /info) speak plain HTTP.
     // An engine that cannot say which registries it treats as insecure (a custom one given to the
     // library, without registryConfig) leaves scheme and trust unknown: then only it talks to registries.

@@ -9,7 +9,14 @@ import { countStatuses } from "../report/summary.js";
 import type { Report, Result } from "../types.js";
 
 /** Inputs whose value is passed to the CLI option of the same name, once: every setting of the table, and the report paths. */
-export const VALUE_INPUTS: readonly string[] = [...SETTINGS.filter((s) => s.type !== "switch").map((s) => s.flag.slice(2)), "json", "junit", "pulled", "lock", "locked"];
+export const VALUE_INPUTS: readonly string[] = [
+  ...SETTINGS.filter((s) => s.type !== "switch").map((s) => s.flag.slice(2)),
+  "json",
+  "junit",
+  "pulled",
+  "lock",
+  "locked",
+];
 /** Inputs holding one path per line; each line becomes one repetition of the CLI option. */
 export const PATH_LIST_INPUTS = ["file", "compose", "env-file"] as const;
 /** Inputs holding names separated by spaces or newlines; each becomes one repetition of the option. */

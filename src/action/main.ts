@@ -30,8 +30,11 @@ async function main(env: NodeJS.ProcessEnv): Promise<number> {
   }
   const meaning = MEANING[code];
   // The CLI's message is in the log already; the annotation makes the step's failure visible on the run page.
-  if (meaning !== undefined) process.stdout.write(`::error title=prepull::${escapeData(`prepull exited with ${code}: ${meaning} (the step's log says why)`)}\n`);
-  return (await writeStepOutputs(env, { "exit-code": String(code), ...(report ? outputsOf(report, env, process.cwd()) : {}) })) ? code : Math.max(code, EXIT.failed);
+  if (meaning !== undefined)
+    process.stdout.write(`::error title=prepull::${escapeData(`prepull exited with ${code}: ${meaning} (the step's log says why)`)}\n`);
+  return (await writeStepOutputs(env, { "exit-code": String(code), ...(report ? outputsOf(report, env, process.cwd()) : {}) }))
+    ? code
+    : Math.max(code, EXIT.failed);
 }
 
 async function writeStepOutputs(env: NodeJS.ProcessEnv, outputs: Record<string, string>): Promise<boolean> {
@@ -41,7 +44,12 @@ async function writeStepOutputs(env: NodeJS.ProcessEnv, outputs: Record<string, 
     return true;
   }
   try {
-    await appendFile(file, Object.entries(outputs).map(([name, value]) => fileCommand(name, value)).join(""));
+    await appendFile(
+      file,
+      Object.entries(outputs)
+        .map(([name, value]) => fileCommand(name, value))
+        .join(""),
+    );
     return true;
   } catch (error) {
     process.stderr.write(`prepull: could not write the step outputs to GITHUB_OUTPUT ${JSON.stringify(file)}: ${(error as Error).message}\n`);

@@ -40,7 +40,8 @@ export function parseIndex(text: string, where: string): Result<ArchiveIndex, st
   } catch (error) {
     return { ok: false, error: `${where} is not valid JSON (${(error as Error).message})` };
   }
-  if (!isObject(value) || value.version !== 1 || !isObject(value.images)) return { ok: false, error: `${where} is not a prepull archive index (version 1 with an "images" object)` };
+  if (!isObject(value) || value.version !== 1 || !isObject(value.images))
+    return { ok: false, error: `${where} is not a prepull archive index (version 1 with an "images" object)` };
   const images: Record<string, IndexEntry> = {};
   for (const [reference, entry] of Object.entries(value.images)) {
     if (!isObject(entry) || typeof entry.file !== "string" || promisedSha256(entry.file) === undefined) {
@@ -54,7 +55,11 @@ export function parseIndex(text: string, where: string): Result<ArchiveIndex, st
 
 /** Stable output: references sorted, two-space indent, trailing newline. */
 export function serializeIndex(index: ArchiveIndex): string {
-  const images = Object.fromEntries(Object.keys(index.images).sort().map((reference) => [reference, index.images[reference]]));
+  const images = Object.fromEntries(
+    Object.keys(index.images)
+      .sort()
+      .map((reference) => [reference, index.images[reference]]),
+  );
   return `${JSON.stringify({ version: 1, images }, null, 2)}\n`;
 }
 

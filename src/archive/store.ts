@@ -85,10 +85,19 @@ export async function hashFile(file: string, signal: AbortSignal): Promise<{ sha
 export async function listArchives(dir: string): Promise<Result<string[], string>> {
   try {
     const entries = await fsp.readdir(dir, { withFileTypes: true });
-    return { ok: true, value: entries.filter((e) => e.isFile() && e.name.endsWith(".tar") && !e.name.startsWith(".")).map((e) => e.name).sort() };
+    return {
+      ok: true,
+      value: entries
+        .filter((e) => e.isFile() && e.name.endsWith(".tar") && !e.name.startsWith("."))
+        .map((e) => e.name)
+        .sort(),
+    };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return { ok: false, error: code === "ENOENT" ? `the archive directory ${dir} does not exist` : `cannot read the archive directory ${dir}: ${(error as Error).message}` };
+    return {
+      ok: false,
+      error: code === "ENOENT" ? `the archive directory ${dir} does not exist` : `cannot read the archive directory ${dir}: ${(error as Error).message}`,
+    };
   }
 }
 

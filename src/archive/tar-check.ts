@@ -22,11 +22,13 @@ export async function checkDockerArchive(read: ReadAt, size: number): Promise<Ta
     if (offset + BLOCK > size) return bad(`it ends at byte ${size} inside the tar (truncated: no end-of-archive marker)`);
     const header = await read(offset, BLOCK);
     if (isZero(header)) {
-      if (offset + 2 * BLOCK > size || !isZero(await read(offset + BLOCK, BLOCK))) return bad(`it has one zero block at byte ${offset} but not the end-of-archive marker (truncated)`);
+      if (offset + 2 * BLOCK > size || !isZero(await read(offset + BLOCK, BLOCK)))
+        return bad(`it has one zero block at byte ${offset} but not the end-of-archive marker (truncated)`);
       if (!manifest) return bad("it is a tar without a manifest.json: not a docker-archive");
       return { ok: true, entries };
     }
-    if (!checksumOk(header)) return bad(`the tar header at byte ${offset} is damaged (bad checksum): the engine may have written an error into the archive, or the file is corrupt`);
+    if (!checksumOk(header))
+      return bad(`the tar header at byte ${offset} is damaged (bad checksum): the engine may have written an error into the archive, or the file is corrupt`);
     const length = entrySize(header);
     if (length === undefined) return bad(`the tar header at byte ${offset} has an unreadable size`);
     const type = String.fromCharCode(header[156] ?? 0);

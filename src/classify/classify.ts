@@ -41,7 +41,8 @@ const HINT = {
   socketPermission: "this user may not open the Docker socket: check its permissions (docker group) and DOCKER_HOST",
   rateLimit:
     "the registry is rate-limiting pulls (on Docker Hub, likely the anonymous pull quota): log in (docker login / DOCKER_CONFIG credentials) or use a registry mirror",
-  certificate: "the engine does not trust the registry's TLS certificate: install the registry's CA on the engine host (/etc/docker/certs.d/<registry>/ca.crt) or fix the certificate",
+  certificate:
+    "the engine does not trust the registry's TLS certificate: install the registry's CA on the engine host (/etc/docker/certs.d/<registry>/ca.crt) or fix the certificate",
   plainHttp: "the registry serves plain HTTP: list it in the engine's insecure-registries or serve it over TLS",
   diskFull: "the engine's disk is full: free space (docker system prune) or give the engine a larger disk",
   reference: "check the image reference: lowercase repository name, valid tag or digest",
@@ -71,7 +72,12 @@ const MESSAGE_RULES: readonly MessageRule[] = [
 
   // The engine itself, before any registry rule: "connection refused" to the daemon's socket is
   // not the registry's. (Our own client's connection failures arrive typed: see classifyOwn.)
-  { rule: "docker-socket-permission", class: "engine-unreachable", pattern: /permission denied while trying to connect to the docker daemon socket/i, hint: HINT.socketPermission },
+  {
+    rule: "docker-socket-permission",
+    class: "engine-unreachable",
+    pattern: /permission denied while trying to connect to the docker daemon socket/i,
+    hint: HINT.socketPermission,
+  },
   { rule: "docker-daemon-down", class: "engine-unreachable", pattern: /cannot connect to the docker daemon/i, hint: HINT.engine },
   { rule: "docker-socket-dial", class: "engine-unreachable", pattern: /dial unix \S*docker\.sock/i, hint: HINT.engine },
   { rule: "error-during-connect", class: "engine-unreachable", pattern: /^error during connect\b/i, hint: HINT.engine },
@@ -215,5 +221,7 @@ export type OwnFailure = { readonly kind: "credentials"; readonly retryable: boo
 
 export function classifyOwn(failure: OwnFailure): Classification {
   if (failure.kind === "lost") return { class: "transient", rule: "engine-connection-lost", hint: HINT.engineLost };
-  return failure.retryable ? { class: "transient", rule: "credentials-helper-timeout", hint: HINT.credentials } : { class: "permanent", rule: "credentials-config", hint: HINT.credentials };
+  return failure.retryable
+    ? { class: "transient", rule: "credentials-helper-timeout", hint: HINT.credentials }
+    : { class: "permanent", rule: "credentials-config", hint: HINT.credentials };
 }

@@ -53,7 +53,14 @@ const OPTIONS = {
 
 /** Every setting's flag takes a string; policy/settings.ts validates it. */
 const SETTING_OPTIONS = Object.fromEntries(
-  SETTINGS.map((s) => [s.flag.slice(2), { type: s.type === "switch" ? ("boolean" as const) : ("string" as const), ...(s.type === "list" ? { multiple: true } : {}), ...(s.short ? { short: s.short } : {}) }]),
+  SETTINGS.map((s) => [
+    s.flag.slice(2),
+    {
+      type: s.type === "switch" ? ("boolean" as const) : ("string" as const),
+      ...(s.type === "list" ? { multiple: true } : {}),
+      ...(s.short ? { short: s.short } : {}),
+    },
+  ]),
 );
 
 export function parseCliArgs(argv: readonly string[]): Result<CliArgs, string> {
@@ -75,7 +82,11 @@ export function parseCliArgs(argv: readonly string[]): Result<CliArgs, string> {
     else if (value === true) settings[spec.key] = "true";
     else if (Array.isArray(value)) settings[spec.key] = value.filter((v): v is string => typeof v === "string");
   }
-  if (v.lock !== undefined && v.locked !== undefined) return { ok: false, error: "--lock and --locked cannot be used together: --lock writes a lock file from what the registries name now, --locked pulls what one names" };
+  if (v.lock !== undefined && v.locked !== undefined)
+    return {
+      ok: false,
+      error: "--lock and --locked cannot be used together: --lock writes a lock file from what the registries name now, --locked pulls what one names",
+    };
   // --locked is read, not written, but a report written over it would destroy the lock all the same.
   const clash = sharedOutputPath({ "--json": v.json, "--junit": v.junit, "--pulled": v.pulled, "--lock": v.lock, "--locked": v.locked });
   if (clash) return { ok: false, error: clash };

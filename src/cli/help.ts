@@ -39,7 +39,9 @@ export function settingDefault(spec: SettingSpec): string {
 }
 
 export function helpText(): string {
-  const knobs = SETTINGS.map((s) => `  ${`${s.short ? `-${s.short}, ` : "    "}${s.flag} ${settingArgument(s)}`.trimEnd().padEnd(28)}${s.env}, default ${settingDefault(s)}: ${s.help}`).join("\n");
+  const knobs = SETTINGS.map(
+    (s) => `  ${`${s.short ? `-${s.short}, ` : "    "}${s.flag} ${settingArgument(s)}`.trimEnd().padEnd(28)}${s.env}, default ${settingDefault(s)}: ${s.help}`,
+  ).join("\n");
   return `prepull: pull every image a CI test batch needs, and keep going when the registry has a bad minute.
 
 Usage: prepull [options] [IMAGE...]

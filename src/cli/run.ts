@@ -32,9 +32,13 @@ export async function run(args: CliArgs, io: Io, version: string, hooks: RunHook
 
   const inputs = await gatherInputs(args, io);
   if (!inputs.ok) return fail(inputs.error);
-  if (inputs.value.length === 0) return fail('no images given: name them as arguments, with --file, with --compose (or COMPOSE_FILE), or with "-" on standard input');
+  if (inputs.value.length === 0)
+    return fail('no images given: name them as arguments, with --file, with --compose (or COMPOSE_FILE), or with "-" on standard input');
   const plan = planReferences(inputs.value.map((i) => i.input));
-  if (!plan.ok) return fail(`nothing was pulled: ${plan.error.length === 1 ? "1 invalid image reference" : `${plan.error.length} invalid image references`}\n${plan.error.map((e) => `  ${formatReferenceError(e)}`).join("\n")}`);
+  if (!plan.ok)
+    return fail(
+      `nothing was pulled: ${plan.error.length === 1 ? "1 invalid image reference" : `${plan.error.length} invalid image references`}\n${plan.error.map((e) => `  ${formatReferenceError(e)}`).join("\n")}`,
+    );
   if (args.print) {
     io.stdout.write(plan.value.map((r) => `${r.canonical}\n`).join(""));
     return EXIT.ok;
@@ -47,13 +51,18 @@ export async function run(args: CliArgs, io: Io, version: string, hooks: RunHook
   });
 
   if (lock && settings.value.preflight === "off") {
-    io.stderr.write("prepull: warning: --locked with --preflight off: the locked digests are pulled without asking the registries whether the tags moved since\n");
+    io.stderr.write(
+      "prepull: warning: --locked with --preflight off: the locked digests are pulled without asking the registries whether the tags moved since\n",
+    );
   }
   const interruption = trapSignals();
   const console = createConsole(args, io);
   const wired = wireRun({ env: io.env, settings: settings.value, ...(args.context !== undefined ? { context: args.context } : {}) });
   const engines = lockingConnect(wired.connect, lock?.value);
-  console.begin(plan.value.map((r) => r.canonical), settings.value.attempts);
+  console.begin(
+    plan.value.map((r) => r.canonical),
+    settings.value.attempts,
+  );
   let report: Report;
   try {
     report = await runPlan(references, {

@@ -39,10 +39,13 @@ export function createSystemClock(timers: TimerApi = nodeTimers, maxTimerMs: num
             handle = timers.setTimeout(arm, maxTimerMs);
             return;
           }
-          handle = timers.setTimeout(() => {
-            signal?.removeEventListener("abort", onAbort);
-            resolve();
-          }, Math.max(0, left));
+          handle = timers.setTimeout(
+            () => {
+              signal?.removeEventListener("abort", onAbort);
+              resolve();
+            },
+            Math.max(0, left),
+          );
         };
         arm();
         signal?.addEventListener("abort", onAbort, { once: true });

@@ -95,7 +95,11 @@ interface Answer {
 
 export async function connectEngine(options: ConnectOptions = {}): Promise<Result<DockerEngine, EngineUnreachable>> {
   const env = options.env ?? process.env;
-  const resolved = await resolveEngine({ env, ...(options.context ? { context: options.context } : {}), ...(options.homedir ? { homedir: options.homedir } : {}) });
+  const resolved = await resolveEngine({
+    env,
+    ...(options.context ? { context: options.context } : {}),
+    ...(options.homedir ? { homedir: options.homedir } : {}),
+  });
   // A DOCKER_HOST may carry a password: the address in any message is shown without it.
   if (!resolved.ok) return refuse("config", redactUserinfo(resolved.error.address), resolved.error.message);
   const { address, tls, source } = resolved.value;
@@ -104,7 +108,12 @@ export async function connectEngine(options: ConnectOptions = {}): Promise<Resul
   const transport: Transport = { address, agent, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, ...(tls ? { tls } : {}) };
   const version = await request(transport, "GET", "/version", { signal: options.signal, limit: ERROR_BODY_LIMIT });
   // Exit 3 names where the address came from: a stale context is as likely as a stopped daemon.
-  if (!version.ok) return refuse("unreachable", address.url, version.error.kind === "aborted" ? version.error.message : unreachableMessage(address.url, version.error.cause, source));
+  if (!version.ok)
+    return refuse(
+      "unreachable",
+      address.url,
+      version.error.kind === "aborted" ? version.error.message : unreachableMessage(address.url, version.error.cause, source),
+    );
   const negotiated = negotiate(version.value, address.url);
   if (!negotiated.ok) return negotiated;
   const credentials =
@@ -120,7 +129,11 @@ function refuse(reason: EngineUnreachable["reason"], address: string, message: s
 /** Pure: the /version answer → the API version to speak, min(server, ours), refusing ancient engines. */
 export function negotiate(answer: Answer, address: string): Result<EngineInfo, EngineUnreachable> {
   if (answer.status !== 200) {
-    return refuse("protocol", address, `the server at ${address} answered GET /version with HTTP ${answer.status}, so it is not a Docker engine: check DOCKER_HOST.`);
+    return refuse(
+      "protocol",
+      address,
+      `the server at ${address} answered GET /version with HTTP ${answer.status}, so it is not a Docker engine: check DOCKER_HOST.`,
+    );
   }
   const body = parseJsonObject(answer.body);
   const parsed = typeof body?.ApiVersion === "string" ? parseApiVersion(body.ApiVersion) : undefined;
@@ -128,10 +141,18 @@ export function negotiate(answer: Answer, address: string): Result<EngineInfo, E
   // character would make Node refuse the request.
   const serverApi = parsed ? `${parsed[0]}.${parsed[1]}` : undefined;
   if (!serverApi) {
-    return refuse("protocol", address, `the server at ${address} answered GET /version without an API version, so it is not a Docker engine: check DOCKER_HOST.`);
+    return refuse(
+      "protocol",
+      address,
+      `the server at ${address} answered GET /version without an API version, so it is not a Docker engine: check DOCKER_HOST.`,
+    );
   }
   if (compareApiVersions(serverApi, OLDEST_API_VERSION) < 0) {
-    return refuse("unsupported", address, `the Docker engine at ${address} speaks API ${serverApi}, older than the ${OLDEST_API_VERSION} (Docker 1.12) prepull needs: upgrade Docker.`);
+    return refuse(
+      "unsupported",
+      address,
+      `the Docker engine at ${address} speaks API ${serverApi}, older than the ${OLDEST_API_VERSION} (Docker 1.12) prepull needs: upgrade Docker.`,
+    );
   }
   const apiVersion = compareApiVersions(serverApi, NEWEST_API_VERSION) < 0 ? serverApi : NEWEST_API_VERSION;
   const text = (key: string) => (typeof body?.[key] === "string" ? (body[key] as string) : undefined);
@@ -186,7 +207,10 @@ function createDockerEngine(transport: Transport, info: EngineInfo, credentials:
       if (!answer.ok) return { ok: false, error: `cannot remove the name ${name}: ${answer.error.message}` };
       const { status, body } = answer.value;
       if (status === 200) return { ok: true, value: undefined };
-      return { ok: false, error: `the engine answered HTTP ${status} when asked to remove the name ${name}: ${foreign(String(parseJsonObject(body)?.message ?? body).trim(), 500) || "no message"}` };
+      return {
+        ok: false,
+        error: `the engine answered HTTP ${status} when asked to remove the name ${name}: ${foreign(String(parseJsonObject(body)?.message ?? body).trim(), 500) || "no message"}`,
+      };
     },
     ...(info.os && info.arch ? { platform: { os: info.os, architecture: info.arch } } : {}),
     async registryConfig(signal) {
@@ -241,10 +265,13 @@ export function confirmPull(
   checkVariant = true,
 ): AttemptOutcome {
   const failure = (message: string): AttemptOutcome => ({ ok: false, kind: "engine", httpStatus: 200, message, bytes: streamed.bytes, answered: true });
-  if (!found.ok) return failure(`the engine ended the pull stream of ${reference.canonical} without an error, but then could not show the image: ${found.error}`);
+  if (!found.ok)
+    return failure(`the engine ended the pull stream of ${reference.canonical} without an error, but then could not show the image: ${found.error}`);
   const image = found.value;
   if (image === undefined) {
-    return failure(`the engine ended the pull stream of ${reference.canonical} without an error, but does not have the image afterwards: the pull did not complete, retry it.`);
+    return failure(
+      `the engine ended the pull stream of ${reference.canonical} without an error, but does not have the image afterwards: the pull did not complete, retry it.`,
+    );
   }
   const have = describeFields(image);
   if (want !== undefined && have !== undefined && !platformMatches(image, want, checkVariant)) {
@@ -274,7 +301,8 @@ async function pull(transport: Transport, prefix: string, credentials: Credentia
   // by every image of the registry), the attempt ends now.
   const auth = await untilAborted(credentials.forRegistry(reference.registry), req.signal);
   if (auth === undefined || req.signal.aborted) return abortedOutcome(initialPullState, false);
-  if (!auth.ok) return { ok: false, kind: "credentials", message: `cannot pull ${reference.canonical}: ${auth.error.message}`, retryable: auth.error.retryable };
+  if (!auth.ok)
+    return { ok: false, kind: "credentials", message: `cannot pull ${reference.canonical}: ${auth.error.message}`, retryable: auth.error.retryable };
   const headers: Record<string, string> = auth.value ? { "X-Registry-Auth": registryAuthHeader(auth.value) } : {};
   return streamPull(transport, `${prefix}/images/create?${pullQuery(reference, requested(req))}`, headers, req);
 }
@@ -451,7 +479,8 @@ async function inspect(transport: Transport, prefix: string, reference: Referenc
   if (!answer.ok) return { ok: false, error: `cannot check whether the engine has ${reference.canonical}: ${answer.error.message}` };
   const { status, body, truncated } = answer.value;
   if (status === 404) return { ok: true, value: undefined };
-  if (status !== 200) return { ok: false, error: `the engine answered HTTP ${status} when asked for ${reference.canonical}: ${errorMessage(status, body, reference)}` };
+  if (status !== 200)
+    return { ok: false, error: `the engine answered HTTP ${status} when asked for ${reference.canonical}: ${errorMessage(status, body, reference)}` };
   const json = truncated ? undefined : parseJsonObject(body);
   if (!json || typeof json.Id !== "string") return { ok: false, error: `the engine's description of ${reference.canonical} is not the expected JSON` };
   return { ok: true, value: toImageInspect(json) };
@@ -502,7 +531,8 @@ export const SAVE_PLATFORM_API_VERSION = "1.48";
 export function savePath(info: EngineInfo, references: readonly Reference[], platform: SaveRequest["platform"]): string {
   const params = new URLSearchParams();
   for (const reference of references) params.append("names", decodeURIComponent(imagePath(reference)));
-  const withPlatform = platform !== undefined && info.serverApiVersion !== undefined && compareApiVersions(info.serverApiVersion, SAVE_PLATFORM_API_VERSION) >= 0;
+  const withPlatform =
+    platform !== undefined && info.serverApiVersion !== undefined && compareApiVersions(info.serverApiVersion, SAVE_PLATFORM_API_VERSION) >= 0;
   if (!withPlatform) return `/v${info.apiVersion}/images/get?${params.toString()}`;
   params.set("platform", JSON.stringify({ os: platform.os, architecture: platform.architecture, ...(platform.variant ? { variant: platform.variant } : {}) }));
   return `/v${SAVE_PLATFORM_API_VERSION}/images/get?${params.toString()}`;
@@ -527,17 +557,26 @@ function saveImage(transport: Transport, info: EngineInfo, save: SaveRequest): P
 }
 
 function loadArchive(transport: Transport, prefix: string, load: LoadRequest): Promise<LoadOutcome> {
-  return exchange(transport, "POST", `${prefix}/images/load?quiet=0`, { "Content-Type": "application/x-tar" }, load.signal, "the archive", (res) => {
-    const state = newLoadState();
-    return new Promise<LoadOutcome>((resolve) => {
-      followLines(res, {
-        line: (line) => applyLoadLine(state, line),
-        tooLong: (reason) => resolve({ ok: false, message: reason }),
-        end: () => resolve(loadOutcome(state, true)),
-        fail: () => resolve(loadOutcome(state, false)),
+  return exchange(
+    transport,
+    "POST",
+    `${prefix}/images/load?quiet=0`,
+    { "Content-Type": "application/x-tar" },
+    load.signal,
+    "the archive",
+    (res) => {
+      const state = newLoadState();
+      return new Promise<LoadOutcome>((resolve) => {
+        followLines(res, {
+          line: (line) => applyLoadLine(state, line),
+          tooLong: (reason) => resolve({ ok: false, message: reason }),
+          end: () => resolve(loadOutcome(state, true)),
+          fail: () => resolve(loadOutcome(state, false)),
+        });
       });
-    });
-  }, load.source);
+    },
+    load.source,
+  );
 }
 
 /**
@@ -570,7 +609,10 @@ function exchange<T extends { ok: boolean }>(
     const failure = (error: NodeJS.ErrnoException): { ok: false; message: string } => {
       if (signal.aborted) return { ok: false, message: `cancelled or timed out while the engine worked on ${what}` };
       if (!opened.connected()) return { ok: false, message: unreachableMessage(transport.address.url, error) };
-      return { ok: false, message: `the connection to the Docker engine at ${transport.address.url} broke while it worked on ${what} (${describeError(error)})` };
+      return {
+        ok: false,
+        message: `the connection to the Docker engine at ${transport.address.url} broke while it worked on ${what} (${describeError(error)})`,
+      };
     };
     const onAbort = () => finish(failure(new Error("aborted")));
     signal.addEventListener("abort", onAbort, { once: true });
@@ -610,7 +652,15 @@ function open(transport: Transport, method: string, path: string, headers: Recor
     address.kind === "unix"
       ? http.request({ ...common, socketPath: address.socketPath })
       : tls
-        ? https.request({ ...common, host: address.host, port: address.port, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized })
+        ? https.request({
+            ...common,
+            host: address.host,
+            port: address.port,
+            ca: tls.ca,
+            cert: tls.cert,
+            key: tls.key,
+            rejectUnauthorized: tls.rejectUnauthorized,
+          })
         : http.request({ ...common, host: address.host, port: address.port });
   let connected = false;
   request.on("socket", (socket: Socket) => {
@@ -650,17 +700,11 @@ function request(
       const kind = opened.connected() ? "lost" : "unreachable";
       finish({ ok: false, error: { kind, message: unreachableMessage(transport.address.url, error), cause: error } });
     };
-    const timer = setTimeout(
-      () => failed(Object.assign(new Error(`no answer within ${transport.timeoutMs} ms`), { code: "ETIMEDOUT" })),
-      transport.timeoutMs,
-    );
+    const timer = setTimeout(() => failed(Object.assign(new Error(`no answer within ${transport.timeoutMs} ms`), { code: "ETIMEDOUT" })), transport.timeoutMs);
     signal?.addEventListener("abort", onAbort, { once: true });
     opened.request.on("error", failed);
     opened.request.on("response", (res) => {
-      readBody(res, options.limit).then(
-        ({ text, truncated }) => finish({ ok: true, value: { status: res.statusCode ?? 0, body: text, truncated } }),
-        failed,
-      );
+      readBody(res, options.limit).then(({ text, truncated }) => finish({ ok: true, value: { status: res.statusCode ?? 0, body: text, truncated } }), failed);
     });
     opened.request.end();
   });
@@ -694,7 +738,12 @@ function readBody(res: http.IncomingMessage, limit: number): Promise<{ text: str
 export function unreachableMessage(address: string, error: NodeJS.ErrnoException, source?: EngineSource): string {
   const detail = describeError(error);
   const code = error.code ?? "";
-  const where = source === undefined || source.kind === "DOCKER_HOST" ? "DOCKER_HOST" : source.kind === "context" ? `docker context ${JSON.stringify(source.name)} (docker context inspect ${source.name})` : "DOCKER_HOST (unset, so the default socket was used)";
+  const where =
+    source === undefined || source.kind === "DOCKER_HOST"
+      ? "DOCKER_HOST"
+      : source.kind === "context"
+        ? `docker context ${JSON.stringify(source.name)} (docker context inspect ${source.name})`
+        : "DOCKER_HOST (unset, so the default socket was used)";
   const hint =
     code === "EACCES" || code === "EPERM"
       ? `permission denied: run as a user allowed to use the Docker socket (the docker group), or check ${where}.`

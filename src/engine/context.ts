@@ -64,7 +64,10 @@ export function contextDirName(name: string): string {
 }
 
 /** Which context the docker CLI would use, and why; undefined means "default". */
-export async function chooseContext(options: ResolveOptions, dir: string): Promise<Result<{ name: string; chosenBy: "--context" | "DOCKER_CONTEXT" | "config.json" } | undefined, string>> {
+export async function chooseContext(
+  options: ResolveOptions,
+  dir: string,
+): Promise<Result<{ name: string; chosenBy: "--context" | "DOCKER_CONTEXT" | "config.json" } | undefined, string>> {
   const { env } = options;
   if (options.context) return { ok: true, value: { name: options.context, chosenBy: "--context" } };
   if (env.DOCKER_HOST) return { ok: true, value: undefined };
@@ -111,7 +114,11 @@ export async function resolveEngine(options: ResolveOptions): Promise<Result<Res
   return fromContext(dir, { kind: "context", ...chosen.value });
 }
 
-async function fromEnvironment(env: NodeJS.ProcessEnv, homedir: string, source: EngineSource): Promise<Result<ResolvedEngine, { message: string; address: string }>> {
+async function fromEnvironment(
+  env: NodeJS.ProcessEnv,
+  homedir: string,
+  source: EngineSource,
+): Promise<Result<ResolvedEngine, { message: string; address: string }>> {
   const parsed = parseDockerHost(env, homedir);
   if (!parsed.ok) return { ok: false, error: { message: parsed.error, address: env.DOCKER_HOST ?? "" } };
   const address = parsed.value;
@@ -121,10 +128,19 @@ async function fromEnvironment(env: NodeJS.ProcessEnv, homedir: string, source: 
   return { ok: true, value: { address, source, tls: { ...loaded.value, rejectUnauthorized: true } } };
 }
 
-async function fromContext(dir: string, source: Extract<EngineSource, { kind: "context" }>): Promise<Result<ResolvedEngine, { message: string; address: string }>> {
+async function fromContext(
+  dir: string,
+  source: Extract<EngineSource, { kind: "context" }>,
+): Promise<Result<ResolvedEngine, { message: string; address: string }>> {
   const id = contextDirName(source.name);
   const metaFile = join(dir, "contexts", "meta", id, "meta.json");
-  const fail = (why: string) => ({ ok: false as const, error: { message: `docker context ${JSON.stringify(source.name)} (chosen by ${source.chosenBy === "config.json" ? "currentContext in the Docker config.json" : source.chosenBy}) cannot be used: ${why}`, address: "" } });
+  const fail = (why: string) => ({
+    ok: false as const,
+    error: {
+      message: `docker context ${JSON.stringify(source.name)} (chosen by ${source.chosenBy === "config.json" ? "currentContext in the Docker config.json" : source.chosenBy}) cannot be used: ${why}`,
+      address: "",
+    },
+  });
   const text = await readSmall(metaFile);
   if (text === undefined) return fail(`it does not exist (no ${metaFile}); list contexts with "docker context ls".`);
   const endpoint = dockerEndpoint(text);
@@ -135,7 +151,8 @@ async function fromContext(dir: string, source: Extract<EngineSource, { kind: "c
   if (!tls.ok) return fail(tls.error);
   // A socket needs no TLS (docker/cli isSocket); a tcp host with TLS defaults to port 2376.
   const parsed = parseDockerHost({ DOCKER_HOST: host, ...(tls.value ? { DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: tlsDir } : {}) }, dir);
-  if (!parsed.ok) return fail(`its docker endpoint Host ${JSON.stringify(host)} is not usable (${parsed.error.replace(/^DOCKER_HOST=\S+ cannot be used: /, "")})`);
+  if (!parsed.ok)
+    return fail(`its docker endpoint Host ${JSON.stringify(host)} is not usable (${parsed.error.replace(/^DOCKER_HOST=\S+ cannot be used: /, "")})`);
   const address = parsed.value;
   const useTls = address.kind === "tcp" && tls.value !== undefined;
   return { ok: true, value: { address, source, ...(useTls && tls.value ? { tls: tls.value } : {}) } };
@@ -174,7 +191,9 @@ async function contextTls(tlsDir: string, skipVerify: boolean): Promise<Result<E
       return { ok: true, value: await readFile(join(tlsDir, name)) };
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      return code === "ENOENT" ? { ok: true, value: undefined } : { ok: false, error: `cannot read its TLS file ${join(tlsDir, name)} (${code ?? "read error"})` };
+      return code === "ENOENT"
+        ? { ok: true, value: undefined }
+        : { ok: false, error: `cannot read its TLS file ${join(tlsDir, name)} (${code ?? "read error"})` };
     }
   };
   const [ca, cert, key] = await Promise.all([read("ca.pem"), read("cert.pem"), read("key.pem")]);

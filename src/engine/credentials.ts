@@ -135,8 +135,15 @@ export async function loadDockerConfig(path: string): Promise<Result<DockerConfi
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return { ok: true, value: { path, auths: {}, credHelpers: {} } };
-    if (code !== undefined && PASSING_ERRORS.has(code)) return { ok: false, error: { message: `cannot read the Docker config ${path} (${code}): the machine is short of file handles; retrying.`, retryable: true } };
-    return { ok: false, error: permanent(`cannot read the Docker config ${path} (${code ?? "read error"}): fix its permissions, or set DOCKER_CONFIG to another directory.`) };
+    if (code !== undefined && PASSING_ERRORS.has(code))
+      return {
+        ok: false,
+        error: { message: `cannot read the Docker config ${path} (${code}): the machine is short of file handles; retrying.`, retryable: true },
+      };
+    return {
+      ok: false,
+      error: permanent(`cannot read the Docker config ${path} (${code ?? "read error"}): fix its permissions, or set DOCKER_CONFIG to another directory.`),
+    };
   }
   return parseDockerConfig(text, path);
 }
@@ -169,7 +176,12 @@ export function serverAddressFor(registry: string): string {
 
 /** "https://index.docker.io/v1/", "index.docker.io", "http://127.0.0.1:5000/v2/" → one comparable key. */
 export function hostKey(spelling: string): string {
-  const host = spelling.trim().replace(/^[a-z][a-z0-9+.-]*:\/\//i, "").split("/")[0]?.toLowerCase() ?? "";
+  const host =
+    spelling
+      .trim()
+      .replace(/^[a-z][a-z0-9+.-]*:\/\//i, "")
+      .split("/")[0]
+      ?.toLowerCase() ?? "";
   return HUB_HOSTS.has(host) ? "docker.io" : host;
 }
 
@@ -203,7 +215,10 @@ export function decodeAuthEntry(entry: unknown, key: string, path: string): Foun
     const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
     const colon = decoded.indexOf(":");
     if (colon <= 0) {
-      return { ok: false, error: permanent(`the "auth" of ${JSON.stringify(key)} in ${path} is not base64 of "user:password": run docker login ${key} again.`) };
+      return {
+        ok: false,
+        error: permanent(`the "auth" of ${JSON.stringify(key)} in ${path} is not base64 of "user:password": run docker login ${key} again.`),
+      };
     }
     return { ok: true, value: { kind: "basic", username: decoded.slice(0, colon), password: decoded.slice(colon + 1), serverAddress } };
   }
@@ -216,7 +231,10 @@ export function decodeAuthEntry(entry: unknown, key: string, path: string): Foun
 async function fromHelper(name: unknown, serverAddress: string, path: string, runHelper: RunHelper): Promise<Found> {
   // The name becomes part of a program name: a path would run any binary the config points at.
   if (typeof name !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
-    return { ok: false, error: permanent(`the credential helper named for ${serverAddress} in ${path} is not a valid helper name: expected e.g. "desktop" or "ecr-login".`) };
+    return {
+      ok: false,
+      error: permanent(`the credential helper named for ${serverAddress} in ${path} is not a valid helper name: expected e.g. "desktop" or "ecr-login".`),
+    };
   }
   const program = `docker-credential-${name}`;
   const run = await runHelper(program, ["get"], serverAddress);
@@ -227,13 +245,17 @@ async function fromHelper(name: unknown, serverAddress: string, path: string, ru
 export function parseHelperRun(run: HelperRun, program: string, serverAddress: string): Found {
   const fail = (why: string, retryable = false): Found => ({
     ok: false,
-    error: { message: `credential helper ${program} failed for ${serverAddress}: ${why}; check that it is installed and works (${program} get), or remove it from the Docker config.`, retryable },
+    error: {
+      message: `credential helper ${program} failed for ${serverAddress}: ${why}; check that it is installed and works (${program} get), or remove it from the Docker config.`,
+      retryable,
+    },
   });
   if (run.failure === "ENOENT") return fail(`it is not on PATH`);
   // A run cancelled, or a helper that timed out, may answer next time: not kept for the run.
   if (run.failure === "aborted") return fail(`it was stopped because the run was cancelled`, true);
   if (run.failure === "timeout") return fail(HELPER_TIMEOUT_WORDS, true);
-  if (run.failure === "output-limit") return fail(`its output is not the expected JSON {"ServerURL","Username","Secret"}: it wrote more than ${HELPER_OUTPUT_LIMIT / (1024 * 1024)} MiB`);
+  if (run.failure === "output-limit")
+    return fail(`its output is not the expected JSON {"ServerURL","Username","Secret"}: it wrote more than ${HELPER_OUTPUT_LIMIT / (1024 * 1024)} MiB`);
   if (run.failure !== undefined) return fail(`it could not be run (${run.failure})`);
   // Like the CLI, a helper that knows nothing for this registry (or gives up) means anonymous pulls.
   if (run.exitCode !== 0) return { ok: true, value: undefined };

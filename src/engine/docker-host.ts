@@ -114,7 +114,9 @@ export async function loadTlsMaterial(paths: TlsPaths): Promise<Result<TlsMateri
       loaded[name] = await readFile(path);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? "read error";
-      return fail(`cannot read the Docker TLS file ${path} (${code}): DOCKER_TLS_VERIFY is set, so ca.pem, cert.pem and key.pem must be in DOCKER_CERT_PATH (default ~/.docker).`);
+      return fail(
+        `cannot read the Docker TLS file ${path} (${code}): DOCKER_TLS_VERIFY is set, so ca.pem, cert.pem and key.pem must be in DOCKER_CERT_PATH (default ~/.docker).`,
+      );
     }
   }
   return { ok: true, value: loaded as TlsMaterial };

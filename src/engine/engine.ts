@@ -36,7 +36,14 @@ export type AttemptOutcome =
   /** prepull could not get this registry's credentials, so the engine was not asked. */
   | { readonly ok: false; readonly kind: "credentials"; readonly message: string; readonly retryable: boolean }
   /** The caller's signal aborted the attempt. lastLayer names the layer seen last, for stall reports. */
-  | { readonly ok: false; readonly kind: "aborted"; readonly bytes: number; readonly answered: boolean; readonly lastLayer?: string; readonly lastStatus?: string };
+  | {
+      readonly ok: false;
+      readonly kind: "aborted";
+      readonly bytes: number;
+      readonly answered: boolean;
+      readonly lastLayer?: string;
+      readonly lastStatus?: string;
+    };
 
 export interface PullRequest {
   readonly reference: Reference;
@@ -94,8 +101,7 @@ export interface LoadRequest {
 
 export type LoadOutcome =
   /** names: the "Loaded image: …" names; ids: the "Loaded image ID: …" of untagged images. */
-  | { readonly ok: true; readonly names: readonly string[]; readonly ids: readonly string[] }
-  | { readonly ok: false; readonly message: string };
+  { readonly ok: true; readonly names: readonly string[]; readonly ids: readonly string[] } | { readonly ok: false; readonly message: string };
 
 export interface Engine {
   /** GET /images/get: streams a docker-archive of the images into the destination. Optional. */

@@ -40,7 +40,7 @@ export function parsePlatform(text: string, source = "--platform"): Result<Platf
   const [os, arch, variant] = parts as [string, string, string | undefined];
   const alias = Object.hasOwn(ARCH_ALIASES, arch) ? ARCH_ALIASES[arch] : undefined;
   const architecture = alias?.architecture ?? arch;
-  return { ok: true, value: normalize({ os, architecture, ...(variant ?? alias?.variant ? { variant: variant ?? alias?.variant } : {}) }) };
+  return { ok: true, value: normalize({ os, architecture, ...((variant ?? alias?.variant) ? { variant: variant ?? alias?.variant } : {}) }) };
 }
 
 /** "linux/arm64", "linux/arm/v7": the form the Engine API's `platform` parameter takes. */

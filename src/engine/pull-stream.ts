@@ -117,7 +117,10 @@ export class LineSplitter {
     this.#pendingBytes += part.length;
     if (this.#pendingBytes > this.#maxLineBytes) {
       this.#pending = [];
-      return { ok: false, error: `the engine sent a pull-stream line longer than ${formatLimit(this.#maxLineBytes)} (the daemon's lines are a few hundred bytes): prepull stopped reading it` };
+      return {
+        ok: false,
+        error: `the engine sent a pull-stream line longer than ${formatLimit(this.#maxLineBytes)} (the daemon's lines are a few hundred bytes): prepull stopped reading it`,
+      };
     }
     this.#pending.push(part);
     return undefined;

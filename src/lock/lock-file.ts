@@ -96,13 +96,18 @@ function checkHeader(first: string | undefined): string | undefined {
   const match = HEADER_PATTERN.exec(first?.trim() ?? "");
   if (!match) return `not a prepull lock file: the first line must be "${HEADER}" (write the file with prepull --lock)`;
   const version = Number(match[1]);
-  if (version !== LOCK_FORMAT) return `lock file format v${version} is not the v${LOCK_FORMAT} this prepull reads: ${version > LOCK_FORMAT ? "upgrade prepull" : "write the file again with prepull --lock"}`;
+  if (version !== LOCK_FORMAT)
+    return `lock file format v${version} is not the v${LOCK_FORMAT} this prepull reads: ${version > LOCK_FORMAT ? "upgrade prepull" : "write the file again with prepull --lock"}`;
   return undefined;
 }
 
 function parseLine(text: string): Result<{ reference: Reference; digest: string }, string> {
   const fields = text.split(/\s+/);
-  if (fields.length !== 2) return { ok: false, error: `expected "REFERENCE DIGEST" (two fields separated by a space), found ${fields.length} field${fields.length === 1 ? "" : "s"}: ${JSON.stringify(text.slice(0, 200))}` };
+  if (fields.length !== 2)
+    return {
+      ok: false,
+      error: `expected "REFERENCE DIGEST" (two fields separated by a space), found ${fields.length} field${fields.length === 1 ? "" : "s"}: ${JSON.stringify(text.slice(0, 200))}`,
+    };
   const [name = "", digest = ""] = fields;
   const reference = parseReference(name);
   if (!reference.ok) return { ok: false, error: `invalid image reference ${JSON.stringify(name)}: ${reference.error.reason}` };

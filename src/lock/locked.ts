@@ -26,7 +26,11 @@ export async function readLockFile(path: string): Promise<Result<LockFile, strin
   try {
     const info = await stat(path);
     if (info.isDirectory()) return { ok: false, error: `cannot read the lock file ${JSON.stringify(path)}: it is a directory` };
-    if (info.size > LOCK_MAX_BYTES) return { ok: false, error: `the lock file ${JSON.stringify(path)} is ${info.size} bytes, more than the ${LOCK_MAX_BYTES} a lock file can be: is it the right file?` };
+    if (info.size > LOCK_MAX_BYTES)
+      return {
+        ok: false,
+        error: `the lock file ${JSON.stringify(path)} is ${info.size} bytes, more than the ${LOCK_MAX_BYTES} a lock file can be: is it the right file?`,
+      };
     text = await readFile(path, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
@@ -48,7 +52,12 @@ export function lockCheck(lock: LockFile, path: string): LockCheck {
         line !== undefined
           ? `the run that wrote it could not lock it (line ${line} says why)`
           : `the image list changed since the lock was written: run prepull --lock ${path} with this image among the inputs`;
-      return { status: "failed", class: "permanent", rule: "lock-missing", reason: `${reference.canonical} is not in the lock file ${path}: ${why}; under --locked every image must be locked` };
+      return {
+        status: "failed",
+        class: "permanent",
+        rule: "lock-missing",
+        reason: `${reference.canonical} is not in the lock file ${path}: ${why}; under --locked every image must be locked`,
+      };
     },
     moved(reference, current) {
       const entry = lock.entries.get(reference.canonical);
@@ -106,10 +115,18 @@ export function lockedEngine(engine: Engine, lock: LockFile): Engine {
 async function pullAndTag(engine: Engine, request: PullRequest, pin: Reference): Promise<AttemptOutcome> {
   const outcome = await engine.pull({ ...request, reference: pin });
   if (!outcome.ok) return outcome;
-  const tagged = engine.tag ? await engine.tag(pin.canonical, request.reference, request.signal) : { ok: false as const, error: "this engine cannot tag images (it has no tag method)" };
+  const tagged = engine.tag
+    ? await engine.tag(pin.canonical, request.reference, request.signal)
+    : { ok: false as const, error: "this engine cannot tag images (it has no tag method)" };
   if (tagged.ok) return { ...outcome, digest: outcome.digest ?? pin.digest };
   if (request.signal.aborted) return { ok: false, kind: "aborted", bytes: outcome.bytes, answered: true };
-  return { ok: false, kind: "engine", message: `pulled ${pin.canonical} but could not name it ${request.reference.canonical}: ${tagged.error}`, bytes: outcome.bytes, answered: true };
+  return {
+    ok: false,
+    kind: "engine",
+    message: `pulled ${pin.canonical} but could not name it ${request.reference.canonical}: ${tagged.error}`,
+    bytes: outcome.bytes,
+    answered: true,
+  };
 }
 
 /**
@@ -118,7 +135,11 @@ async function pullAndTag(engine: Engine, request: PullRequest, pin: Reference):
  * that was already present, its RepoDigests), and every skipped image the registry named a digest
  * for. The rest are listed as not locked, with why.
  */
-export async function lockEntries(report: Report, engine: Engine | undefined, signal?: AbortSignal): Promise<{ locked: LockedImage[]; unlocked: UnlockedImage[] }> {
+export async function lockEntries(
+  report: Report,
+  engine: Engine | undefined,
+  signal?: AbortSignal,
+): Promise<{ locked: LockedImage[]; unlocked: UnlockedImage[] }> {
   const locked: LockedImage[] = [];
   const unlocked: UnlockedImage[] = [];
   // An engine that failed to answer once is not asked again: each request is bounded, but a
@@ -144,7 +165,11 @@ export async function lockEntries(report: Report, engine: Engine | undefined, si
   return { locked, unlocked };
 }
 
-async function digestOf(image: ImageResult, engine: Engine | undefined, signal?: AbortSignal): Promise<Result<string, { message: string; engineFailed?: boolean }>> {
+async function digestOf(
+  image: ImageResult,
+  engine: Engine | undefined,
+  signal?: AbortSignal,
+): Promise<Result<string, { message: string; engineFailed?: boolean }>> {
   const known = image.resolvedDigest ?? image.digest;
   if (known) return { ok: true, value: known };
   const parsed = parseReference(image.reference);
@@ -157,14 +182,22 @@ async function digestOf(image: ImageResult, engine: Engine | undefined, signal?:
     // One content, several digests (pulled once by index, once by platform manifest): none is "the" one.
     const distinct = [...new Set(digests)];
     if (distinct.length === 1 && distinct[0]) return { ok: true, value: distinct[0] };
-    return { ok: false, error: { message: distinct.length === 0 ? "the engine has no registry digest for it (built locally?)" : `the engine has ${distinct.length} digests for it` } };
+    return {
+      ok: false,
+      error: {
+        message: distinct.length === 0 ? "the engine has no registry digest for it (built locally?)" : `the engine has ${distinct.length} digests for it`,
+      },
+    };
   } catch (error) {
     return { ok: false, error: { message: `the engine could not say its digest (${(error as Error).message})`, engineFailed: true } };
   }
 }
 
 /** The run's connect, wrapped: it keeps the engine (--lock asks it for digests after the run) and pins it under --locked. */
-export function lockingConnect(connect: RunDependencies["connect"], lock: LockFile | undefined): { connect: RunDependencies["connect"]; engine(): Engine | undefined } {
+export function lockingConnect(
+  connect: RunDependencies["connect"],
+  lock: LockFile | undefined,
+): { connect: RunDependencies["connect"]; engine(): Engine | undefined } {
   let engine: Engine | undefined;
   return {
     connect: async (signal) => {

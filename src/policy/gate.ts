@@ -285,7 +285,9 @@ class OutageGate implements Gate {
 
   #probeDelay(sent: number, flaps: number): number {
     const o = this.options;
-    const delay = this.#direct ? Math.round(o.directProbeMs * (1 - o.directProbeJitter + 2 * o.directProbeJitter * this.random())) : probeDelay(sent, flaps, o, this.random());
+    const delay = this.#direct
+      ? Math.round(o.directProbeMs * (1 - o.directProbeJitter + 2 * o.directProbeJitter * this.random()))
+      : probeDelay(sent, flaps, o, this.random());
     return Math.max(delay, this.#notBefore - this.clock.now());
   }
 

@@ -20,13 +20,18 @@ export function parseMirrorRule(entry: string): Result<MirrorRule, string> {
   if (eq < 0) return bad("expected REGISTRY=MIRROR, e.g. docker.io=mirror.example:5000 or ghcr.io=harbor.example/proxy-ghcr");
   const registryText = text.slice(0, eq).trim().toLowerCase();
   let mirrorText = text.slice(eq + 1).trim();
-  if (/^[a-z]+:\/\//i.test(mirrorText)) return bad("MIRROR is host[:port][/prefix] without a scheme (whether it speaks HTTP or HTTPS follows the engine's insecure-registries, as for any registry)");
+  if (/^[a-z]+:\/\//i.test(mirrorText))
+    return bad(
+      "MIRROR is host[:port][/prefix] without a scheme (whether it speaks HTTP or HTTPS follows the engine's insecure-registries, as for any registry)",
+    );
   mirrorText = mirrorText.replace(/\/+$/, "");
-  if (registryText === "" || !HOST.test(registryText) || registryText.includes("/")) return bad(`${JSON.stringify(registryText)} is not a registry host[:port]`);
+  if (registryText === "" || !HOST.test(registryText) || registryText.includes("/"))
+    return bad(`${JSON.stringify(registryText)} is not a registry host[:port]`);
   const registry = HUB_ALIASES.has(registryText) ? DOCKER_HUB : registryText;
   const [host = "", ...path] = mirrorText.split("/");
   if (host === "" || !HOST.test(host)) return bad(`${JSON.stringify(host)} is not a mirror host[:port]`);
-  if (!host.includes(".") && !host.includes(":") && host !== "localhost") return bad(`the mirror host ${JSON.stringify(host)} needs a dot or a port (or be localhost), else it reads as a Docker Hub repository`);
+  if (!host.includes(".") && !host.includes(":") && host !== "localhost")
+    return bad(`the mirror host ${JSON.stringify(host)} needs a dot or a port (or be localhost), else it reads as a Docker Hub repository`);
   const badComponent = path.find((c) => !PATH_COMPONENT.test(c));
   if (badComponent !== undefined) return bad(`the path prefix component ${JSON.stringify(badComponent)} must be lowercase letters, digits and separators`);
   const prefix = path.join("/");

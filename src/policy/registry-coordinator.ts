@@ -101,7 +101,13 @@ export interface RegistryCoordinator extends Coordinator, DirectCoordination {
   readonly tokens: number;
 }
 
-export function createRegistryCoordinator(init: { registry: string; clock: Clock; random: Random; emit: (event: PullEvent) => void; options?: CoordinatorOptions }): RegistryCoordinator {
+export function createRegistryCoordinator(init: {
+  registry: string;
+  clock: Clock;
+  random: Random;
+  emit: (event: PullEvent) => void;
+  options?: CoordinatorOptions;
+}): RegistryCoordinator {
   const { registry, clock } = init;
   const detector = createTripDetector(init.options?.trip);
   const budget = createRetryBudget(init.options?.budget);

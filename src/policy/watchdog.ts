@@ -39,8 +39,12 @@ export interface WatchOptions {
 
 export function watchAttempt(options: WatchOptions): AttemptWatch {
   const { clock, stallTimeoutMs, timeoutMs, signal } = options;
-  for (const [name, value] of [["stallTimeoutMs", stallTimeoutMs], ["timeoutMs", timeoutMs]] as const) {
-    if (!(typeof value === "number" && value > 0)) throw new RangeError(`watchAttempt option ${name} must be a positive number of milliseconds (or Infinity), got ${String(value)}`);
+  for (const [name, value] of [
+    ["stallTimeoutMs", stallTimeoutMs],
+    ["timeoutMs", timeoutMs],
+  ] as const) {
+    if (!(typeof value === "number" && value > 0))
+      throw new RangeError(`watchAttempt option ${name} must be a positive number of milliseconds (or Infinity), got ${String(value)}`);
   }
   const startedAt = clock.now();
   let lastProgressAt = startedAt;
@@ -68,7 +72,12 @@ export function watchAttempt(options: WatchOptions): AttemptWatch {
         if (now >= stallAt) {
           done = true;
           const layer = progressLayer ?? lineLayer;
-          return { kind: "stalled", idleMs: now - lastProgressAt, ...(layer !== undefined ? { layer } : {}), ...(lastStatus !== undefined ? { lastStatus } : {}) };
+          return {
+            kind: "stalled",
+            idleMs: now - lastProgressAt,
+            ...(layer !== undefined ? { layer } : {}),
+            ...(lastStatus !== undefined ? { lastStatus } : {}),
+          };
         }
         if (now >= capAt) {
           done = true;

@@ -95,9 +95,7 @@ function checkParts(parts: Parts): Problem {
     if (parts.path === "") return `repository path is missing after registry ${JSON.stringify(parts.domain)}`;
   }
   return (
-    checkPath(parts.path) ??
-    (parts.tag === undefined ? undefined : checkTag(parts.tag)) ??
-    (parts.digest === undefined ? undefined : checkDigest(parts.digest))
+    checkPath(parts.path) ?? (parts.tag === undefined ? undefined : checkTag(parts.tag)) ?? (parts.digest === undefined ? undefined : checkDigest(parts.digest))
   );
 }
 
@@ -105,8 +103,7 @@ function normalize(input: string, parts: Parts): Reference {
   const registry = parts.domain === undefined || parts.domain === LEGACY_DOCKER_HUB ? DOCKER_HUB : parts.domain;
   const repository = registry === DOCKER_HUB && !parts.path.includes("/") ? OFFICIAL_PREFIX + parts.path : parts.path;
   const tag = parts.tag ?? (parts.digest === undefined ? DEFAULT_TAG : undefined);
-  const canonical =
-    `${registry}/${repository}` + (tag === undefined ? "" : `:${tag}`) + (parts.digest === undefined ? "" : `@${parts.digest}`);
+  const canonical = `${registry}/${repository}` + (tag === undefined ? "" : `:${tag}`) + (parts.digest === undefined ? "" : `@${parts.digest}`);
   return {
     input,
     registry,

@@ -7,7 +7,9 @@ import { parseReference } from "./parse.js";
 export function digestsFor(repoDigests: readonly string[], reference: Reference): string[] {
   return repoDigests.flatMap((entry) => {
     const parsed = parseReference(entry);
-    return parsed.ok && parsed.value.registry === reference.registry && parsed.value.repository === reference.repository && parsed.value.digest ? [parsed.value.digest] : [];
+    return parsed.ok && parsed.value.registry === reference.registry && parsed.value.repository === reference.repository && parsed.value.digest
+      ? [parsed.value.digest]
+      : [];
   });
 }
 

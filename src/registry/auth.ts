@@ -74,14 +74,27 @@ async function fetchToken(
 ): Promise<Result<string, RegistryFailure>> {
   const request = tokenRequest(challenge, scopes, auth);
   const sent = await ctx.transport.send(
-    { method: request.method, url: request.url, headers: request.headers, ...(request.body !== undefined ? { body: request.body } : {}), maxBodyBytes: TOKEN_MAX_BYTES },
+    {
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      ...(request.body !== undefined ? { body: request.body } : {}),
+      maxBodyBytes: TOKEN_MAX_BYTES,
+    },
     ctx.signal,
   );
   if (!sent.ok) return { ok: false, error: unreachable("token", sent.cause) };
   const { response } = sent;
-  const interpretation = { stage: "token" as const, isDockerHub: ctx.isDockerHub, credentialsSent: auth !== undefined, now: ctx.clock.now(), wallNow: ctx.wallNow() };
+  const interpretation = {
+    stage: "token" as const,
+    isDockerHub: ctx.isDockerHub,
+    credentialsSent: auth !== undefined,
+    now: ctx.clock.now(),
+    wallNow: ctx.wallNow(),
+  };
   if (response.status < 200 || response.status > 299) return { ok: false, error: failureOf(response, interpretation) };
-  if (response.truncated) return { ok: false, error: { kind: "protocol-error", stage: "token", message: "the token endpoint's answer is larger than 256 KiB" } };
+  if (response.truncated)
+    return { ok: false, error: { kind: "protocol-error", stage: "token", message: "the token endpoint's answer is larger than 256 KiB" } };
   const parsed = parseTokenResponse(response.body.toString("utf8"), ctx.clock.now());
   if (!parsed.ok) return { ok: false, error: { kind: "protocol-error", stage: "token", message: parsed.error } };
   ctx.tokens.set(key, parsed.value);

@@ -176,7 +176,9 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
       state.ping = undefined;
     });
     const pinged = await untilAborted(state.ping, signal);
-    return pinged.kind === "ok" && state.scheme ? { ok: true, value: state.scheme } : { ok: false, error: pinged.kind === "ok" ? unreachable("ping", "no scheme learned") : pinged };
+    return pinged.kind === "ok" && state.scheme
+      ? { ok: true, value: state.scheme }
+      : { ok: false, error: pinged.kind === "ok" ? unreachable("ping", "no scheme learned") : pinged };
   };
 
   /**
@@ -238,7 +240,13 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     const quota = recordQuota(target.registry, response);
     if (response.status === 404 && options.explainNotFound !== false) {
       // The HEAD has no body; the GET's error body tells manifest from repository.
-      const get = await authorizedSend(target.registry, target.repository, { method: "GET", path, headers, maxBodyBytes: ERROR_BODY_MAX_BYTES }, auth, options.signal);
+      const get = await authorizedSend(
+        target.registry,
+        target.repository,
+        { method: "GET", path, headers, maxBodyBytes: ERROR_BODY_MAX_BYTES },
+        auth,
+        options.signal,
+      );
       if (get.ok && get.value.response.status === 404) return failureOf(get.value.response, context(target.registry, "manifest", credentialsSent));
     }
     if (response.status < 200 || response.status > 299) return failureOf(response, context(target.registry, "manifest", credentialsSent));
@@ -247,8 +255,15 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     const withQuota = quota ? { quota } : {};
     if (isDigest(headDigest)) return { kind: "ok", digest: headDigest, ...typed(headType), isIndex: isIndexMediaType(headType), ...withQuota, via: "head" };
     // A digest reference names its own digest; no need to download what we already know.
-    if (isDigest(target.digest)) return { kind: "ok", digest: target.digest, ...typed(headType), isIndex: isIndexMediaType(headType), ...withQuota, via: "head" };
-    const get = await authorizedSend(target.registry, target.repository, { method: "GET", path, headers, maxBodyBytes: MANIFEST_MAX_BYTES }, auth, options.signal);
+    if (isDigest(target.digest))
+      return { kind: "ok", digest: target.digest, ...typed(headType), isIndex: isIndexMediaType(headType), ...withQuota, via: "head" };
+    const get = await authorizedSend(
+      target.registry,
+      target.repository,
+      { method: "GET", path, headers, maxBodyBytes: MANIFEST_MAX_BYTES },
+      auth,
+      options.signal,
+    );
     if (!get.ok) return get.error;
     const body = get.value.response;
     const getQuota = recordQuota(target.registry, body) ?? quota;
@@ -270,7 +285,13 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     const auth = await credentialsFor(target.registry);
     if (!auth.ok) return auth.error;
     const path = `/v2/${target.repository}/manifests/${digest}`;
-    const get = await authorizedSend(target.registry, target.repository, { method: "GET", path, headers: { Accept: MANIFEST_ACCEPT }, maxBodyBytes: MANIFEST_MAX_BYTES }, auth.value, signal);
+    const get = await authorizedSend(
+      target.registry,
+      target.repository,
+      { method: "GET", path, headers: { Accept: MANIFEST_ACCEPT }, maxBodyBytes: MANIFEST_MAX_BYTES },
+      auth.value,
+      signal,
+    );
     if (!get.ok) return get.error;
     const { response, credentialsSent } = get.value;
     recordQuota(target.registry, response);

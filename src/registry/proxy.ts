@@ -67,9 +67,7 @@ export function noProxyMatcher(list: string): (host: string, port: string) => bo
       if (cidrs.check(host, family === 4 ? "ipv4" : "ipv6")) return true;
       return exact.some((e) => e.host === host && (e.port === undefined || e.port === port));
     }
-    return suffixes.some(
-      (s) => (s.port === undefined || s.port === port) && (host.endsWith(s.suffix) || (s.alsoExact && host === s.suffix.slice(1))),
-    );
+    return suffixes.some((s) => (s.port === undefined || s.port === port) && (host.endsWith(s.suffix) || (s.alsoExact && host === s.suffix.slice(1))));
   };
 }
 

@@ -14,7 +14,14 @@ export type RegistryFailure =
    * 401/403 after authenticating (or a token endpoint refusing). `anonymousWorks` is set when
    * credentials were sent and an anonymous retry succeeded: stale credentials for a public image.
    */
-  | { readonly kind: "denied"; readonly stage: Stage; readonly status: number; readonly credentialsSent: boolean; readonly anonymousWorks?: boolean; readonly message?: string }
+  | {
+      readonly kind: "denied";
+      readonly stage: Stage;
+      readonly status: number;
+      readonly credentialsSent: boolean;
+      readonly anonymousWorks?: boolean;
+      readonly message?: string;
+    }
   /** 429. `until` is clock time (the injected clock) when the registry said how long to wait. */
   | { readonly kind: "throttled"; readonly stage: Stage; readonly status: number; readonly throttle: Throttle; readonly until?: number; readonly quota?: Quota }
   /** 408, 5xx: the registry is there but not serving. `until` from a Retry-After, if any. */
@@ -46,5 +53,4 @@ export type ManifestResult =
 
 export type PlatformsResult =
   /** `platforms` is undefined when the digest names a single-platform manifest, not an index. */
-  | { readonly kind: "ok"; readonly mediaType?: string; readonly platforms?: readonly Platform[] }
-  | RegistryFailure;
+  { readonly kind: "ok"; readonly mediaType?: string; readonly platforms?: readonly Platform[] } | RegistryFailure;

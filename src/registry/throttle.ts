@@ -85,7 +85,7 @@ export function bodyRetryAfterMs(body: string): number | undefined {
   return match?.[1] === undefined ? undefined : parseGoDuration(match[1]);
 }
 
-const UNIT_MS: Readonly<Record<string, number>> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, "μs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNIT_MS: Readonly<Record<string, number>> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** "1m30.5s" → 90500, "880.092µs" → 0.880092; undefined when not a Go duration. */
 export function parseGoDuration(text: string): number | undefined {

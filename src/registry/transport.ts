@@ -76,9 +76,23 @@ export function createTransport(options: TransportOptions): Transport {
       // No agent: the socket is ours, serves this one exchange and is closed once the answer is read.
       req = httpsRequest({ ...base, host: url.hostname, port: url.port || 443, path: url.pathname + url.search, createConnection: () => secure });
     } else if (proxy) {
-      req = httpRequest({ ...base, host: proxy.hostname, port: proxy.port || 80, path: url.href, headers: { ...base.headers, ...proxyAuthorization(proxy) }, agent: httpAgent });
+      req = httpRequest({
+        ...base,
+        host: proxy.hostname,
+        port: proxy.port || 80,
+        path: url.href,
+        headers: { ...base.headers, ...proxyAuthorization(proxy) },
+        agent: httpAgent,
+      });
     } else if (https) {
-      req = httpsRequest({ ...base, host: url.hostname, port: url.port || 443, path: url.pathname + url.search, servername: url.hostname, agent: httpsAgentFor(url.host, tls) });
+      req = httpsRequest({
+        ...base,
+        host: url.hostname,
+        port: url.port || 443,
+        path: url.pathname + url.search,
+        servername: url.hostname,
+        agent: httpsAgentFor(url.host, tls),
+      });
     } else {
       req = httpRequest({ ...base, host: url.hostname, port: url.port || 80, path: url.pathname + url.search, agent: httpAgent });
     }

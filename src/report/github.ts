@@ -86,10 +86,22 @@ export function stepSummaryMarkdown(report: Report, limit: number = STEP_SUMMARY
   const registries: string[] = [];
   if (report.registries.length > 0) {
     const quotas = report.registries.some((stats) => stats.quota !== undefined);
-    registries.push("", tableRow(["Registry", "Attempts", "Failures", "Gate closed", ...(quotas ? ["Pull quota"] : [])]), `| --- | ---: | ---: | ---: |${quotas ? " --- |" : ""}`);
+    registries.push(
+      "",
+      tableRow(["Registry", "Attempts", "Failures", "Gate closed", ...(quotas ? ["Pull quota"] : [])]),
+      `| --- | ---: | ---: | ---: |${quotas ? " --- |" : ""}`,
+    );
     for (const stats of report.registries) {
       const quota = quotas ? [stats.quota ? escapeCell(describeQuota(stats.quota)) : ""] : [];
-      registries.push(tableRow([escapeCell(stats.mirrorOf ? `${stats.registry} (mirror of ${stats.mirrorOf})` : stats.registry), String(stats.attempts), String(stats.failures), formatDuration(stats.gateClosedMs), ...quota]));
+      registries.push(
+        tableRow([
+          escapeCell(stats.mirrorOf ? `${stats.registry} (mirror of ${stats.mirrorOf})` : stats.registry),
+          String(stats.attempts),
+          String(stats.failures),
+          formatDuration(stats.gateClosedMs),
+          ...quota,
+        ]),
+      );
     }
   }
   const sources = showsSources(report);
@@ -104,10 +116,19 @@ export function stepSummaryMarkdown(report: Report, limit: number = STEP_SUMMARY
     ]),
   );
   const imageHeader =
-    rows.length > 0 ? ["", tableRow(["Image", "Status", ...(sources ? ["Source"] : []), "Attempts", "Time", "Reason"]), `| --- | --- |${sources ? " --- |" : ""} ---: | ---: | --- |`] : [];
+    rows.length > 0
+      ? [
+          "",
+          tableRow(["Image", "Status", ...(sources ? ["Source"] : []), "Attempts", "Time", "Reason"]),
+          `| --- | --- |${sources ? " --- |" : ""} ---: | ---: | --- |`,
+        ]
+      : [];
   if (report.archives !== undefined) {
     const failures = archiveFailures(report);
-    registries.push("", `Archives: ${report.archives.filter((a) => a.status === "ok").length} written or loaded, ${failures.length} failed${sourceCounts(report) ? `; images by source: ${sourceCounts(report)}` : ""}`);
+    registries.push(
+      "",
+      `Archives: ${report.archives.filter((a) => a.status === "ok").length} written or loaded, ${failures.length} failed${sourceCounts(report) ? `; images by source: ${sourceCounts(report)}` : ""}`,
+    );
     for (const failure of failures) registries.push(`- archive failed: ${escapeCell(failure)}`);
   }
   const bytes = (lines: readonly string[]) => lines.reduce((sum, line) => sum + Buffer.byteLength(line, "utf8") + 1, 0);
@@ -120,6 +141,11 @@ export function stepSummaryMarkdown(report: Report, limit: number = STEP_SUMMARY
     shown.push(row);
   }
   const cut = rows.length - shown.length;
-  const note = cut > 0 ? [`| … ${cut} more image${cut === 1 ? "" : "s"} not shown: the summary would exceed GitHub's 1 MiB limit (the JSON and JUnit reports list every image) | | | | |`] : [];
+  const note =
+    cut > 0
+      ? [
+          `| … ${cut} more image${cut === 1 ? "" : "s"} not shown: the summary would exceed GitHub's 1 MiB limit (the JSON and JUnit reports list every image) | | | | |`,
+        ]
+      : [];
   return `${[...head, ...imageHeader, ...shown, ...note, ...registries].join("\n")}\n`;
 }

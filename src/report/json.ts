@@ -59,9 +59,25 @@ const ATTEMPT_KEYS = {
   mirror: true,
 } as const satisfies KeyOrder<AttemptRecord>;
 
-const ARCHIVE_KEYS = { action: true, file: true, status: true, images: true, bytes: true, durationMs: true, message: true } as const satisfies KeyOrder<ArchiveRecord>;
+const ARCHIVE_KEYS = {
+  action: true,
+  file: true,
+  status: true,
+  images: true,
+  bytes: true,
+  durationMs: true,
+  message: true,
+} as const satisfies KeyOrder<ArchiveRecord>;
 
-const REGISTRY_KEYS = { registry: true, attempts: true, failures: true, gateClosedMs: true, quota: true, mirrorOf: true, bytes: true } as const satisfies KeyOrder<RegistryStats>;
+const REGISTRY_KEYS = {
+  registry: true,
+  attempts: true,
+  failures: true,
+  gateClosedMs: true,
+  quota: true,
+  mirrorOf: true,
+  bytes: true,
+} as const satisfies KeyOrder<RegistryStats>;
 
 /** A plain object with the listed keys in list order; absent optional fields are left out. */
 function pick<T extends object>(value: T, keys: KeyOrder<T>): Record<string, unknown> {
@@ -97,7 +113,15 @@ function orderImage(unsafe: ImageResult): Record<string, unknown> {
 }
 
 function orderArchive(archive: ArchiveRecord): Record<string, unknown> {
-  return pick({ ...archive, file: foreign(archive.file), bytes: wholeBytes(archive.bytes), ...(archive.message !== undefined ? { message: foreign(archive.message) } : {}) }, ARCHIVE_KEYS);
+  return pick(
+    {
+      ...archive,
+      file: foreign(archive.file),
+      bytes: wholeBytes(archive.bytes),
+      ...(archive.message !== undefined ? { message: foreign(archive.message) } : {}),
+    },
+    ARCHIVE_KEYS,
+  );
 }
 
 /** The report as JSON: fixed key order, 2-space indent, trailing newline. */

@@ -85,11 +85,7 @@ function testcaseLines(image: ImageResult): string[] {
     case "failed": {
       const message = truncate(describeOutcome(image), SHORT_REASON_CHARS);
       const body = `${describeOutcome(image)} (${plural(image.attempts.length, "attempt")})\n${attemptLog(image)}`;
-      return [
-        `${open}>`,
-        `      <failure${attributes({ message, type: image.class })}>${escapeXmlText(body)}</failure>`,
-        "    </testcase>",
-      ];
+      return [`${open}>`, `      <failure${attributes({ message, type: image.class })}>${escapeXmlText(body)}</failure>`, "    </testcase>"];
     }
     case "skipped":
     case "present":

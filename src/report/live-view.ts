@@ -78,11 +78,21 @@ function withGate(view: ViewState, registry: string, gate: GateLine | undefined)
 
 const RUNNING: ReadonlySet<Phase> = new Set(["resolving", "downloading", "extracting"]);
 
-function updateLine(line: ImageLine, event: Exclude<PullEvent, { type: "gate-closed" | "gate-opened" | "gate-probe" | "engine-wedged" | "registry-direct-off" | "quota-short" | "archive" }>): ImageLine {
+function updateLine(
+  line: ImageLine,
+  event: Exclude<PullEvent, { type: "gate-closed" | "gate-opened" | "gate-probe" | "engine-wedged" | "registry-direct-off" | "quota-short" | "archive" }>,
+): ImageLine {
   const { until: _until, note: _note, ...rest } = line;
   switch (event.type) {
     case "attempt-started":
-      return { ...rest, phase: "resolving", bytes: 0, attempt: event.attempt, maxAttempts: event.maxAttempts, ...(event.probe ? { note: "gate probe" } : event.mirror ? { note: `from mirror ${event.mirror}` } : {}) };
+      return {
+        ...rest,
+        phase: "resolving",
+        bytes: 0,
+        attempt: event.attempt,
+        maxAttempts: event.maxAttempts,
+        ...(event.probe ? { note: "gate probe" } : event.mirror ? { note: `from mirror ${event.mirror}` } : {}),
+      };
     case "progress": {
       // An engine that cannot tell the phase is downloading once it reports anything.
       const phase = RUNNING.has(line.phase) ? (event.phase ?? "downloading") : line.phase;

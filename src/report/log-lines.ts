@@ -21,20 +21,26 @@ function describe(event: PullEvent, verbosity: Verbosity): string | undefined {
   const quiet = verbosity === "quiet";
   switch (event.type) {
     case "attempt-started":
-      return quiet ? undefined : `${attemptLabel(event.attempt, event.maxAttempts)} ${event.image}${event.mirror ? ` from mirror ${event.mirror}` : ""}${event.probe ? " (gate probe)" : ""}`;
+      return quiet
+        ? undefined
+        : `${attemptLabel(event.attempt, event.maxAttempts)} ${event.image}${event.mirror ? ` from mirror ${event.mirror}` : ""}${event.probe ? " (gate probe)" : ""}`;
     case "progress":
       // Byte counters arrive many times a second; only status changes are worth a log line.
       if (verbosity !== "verbose" || event.status === "Downloading" || event.status === "Extracting") return undefined;
       return `engine ${event.image}: ${event.layer ? `${event.layer}: ` : ""}${event.status ?? ""}`;
     case "attempt-failed":
-      return quiet ? undefined : `attempt ${event.attempt} of ${event.image}${event.mirror ? ` from mirror ${event.mirror}` : ""} failed after ${seconds(event.durationMs)} [${event.class}]${event.mirror ? " (a mirror's failure: no attempt spent)" : event.absorbed ? " (absorbed by the closed gate: no attempt spent)" : ""}: ${event.message}`;
+      return quiet
+        ? undefined
+        : `attempt ${event.attempt} of ${event.image}${event.mirror ? ` from mirror ${event.mirror}` : ""} failed after ${seconds(event.durationMs)} [${event.class}]${event.mirror ? " (a mirror's failure: no attempt spent)" : event.absorbed ? " (absorbed by the closed gate: no attempt spent)" : ""}: ${event.message}`;
     case "waiting":
       if (quiet) return undefined;
       return event.reason === "rate-limit"
         ? `rate-limited: ${event.image} waits ${seconds(event.delayMs)} before retrying`
         : `${event.image} waits ${seconds(event.delayMs)} before retrying`;
     case "pulled":
-      return quiet ? undefined : `pulled ${event.image}${event.mirror ? ` from mirror ${event.mirror}` : ""} in ${seconds(event.durationMs)} (${bytes(event.bytes)}, attempt ${event.attempt})`;
+      return quiet
+        ? undefined
+        : `pulled ${event.image}${event.mirror ? ` from mirror ${event.mirror}` : ""} in ${seconds(event.durationMs)} (${bytes(event.bytes)}, attempt ${event.attempt})`;
     case "failover":
       // A warning (a mirror serving another digest) shows even in quiet mode.
       return quiet && !event.warning ? undefined : `${event.warning ? "WARNING: " : ""}${event.image}: ${event.from} → ${event.to}: ${event.reason}`;
@@ -53,7 +59,9 @@ function describe(event: PullEvent, verbosity: Verbosity): string | undefined {
     case "gate-probe":
       return quiet ? undefined : `registry ${event.registry}: probe ${event.probe} with ${event.image}`;
     case "gate-opened":
-      return quiet ? undefined : `registry ${event.registry} answers again after ${seconds(event.closedMs)}: gate open, ${event.released} waiting pull${event.released === 1 ? "" : "s"} released`;
+      return quiet
+        ? undefined
+        : `registry ${event.registry} answers again after ${seconds(event.closedMs)}: gate open, ${event.released} waiting pull${event.released === 1 ? "" : "s"} released`;
     case "engine-wedged":
       return event.message;
     case "registry-direct-off":

@@ -4,8 +4,6 @@ import type { Report } from "../types.js";
 
 /** Normalized references of images now present on the engine, one per line; "" when there are none. */
 export function pulledList(report: Report): string {
-  const references = report.images
-    .filter((image) => image.status === "pulled" || image.status === "present")
-    .map((image) => image.reference);
+  const references = report.images.filter((image) => image.status === "pulled" || image.status === "present").map((image) => image.reference);
   return references.map((reference) => `${reference}\n`).join("");
 }

@@ -5,7 +5,17 @@
 // a failed or half-loaded archive never makes an image "present".
 import { createReadStream } from "node:fs";
 import * as path from "node:path";
-import { EMPTY_INDEX, INDEX_FILE, parseIndex, planLoad, promisedSha256, serializeIndex, withEntries, type ArchiveIndex, type IndexEntry } from "../archive/index-file.js";
+import {
+  EMPTY_INDEX,
+  INDEX_FILE,
+  parseIndex,
+  planLoad,
+  promisedSha256,
+  serializeIndex,
+  withEntries,
+  type ArchiveIndex,
+  type IndexEntry,
+} from "../archive/index-file.js";
 import { hashFile, listArchives, readIndexText, writeArchive } from "../archive/store.js";
 import type { Engine } from "../engine/engine.js";
 import { parseReference } from "../reference/index.js";
@@ -45,7 +55,11 @@ export async function loadArchives(dir: string, references: readonly Reference[]
   }
   const index = await readIndex(path.join(dir, INDEX_FILE), failed);
   const wanted = await notAlreadyPresent(references, index, ctx);
-  const plan = planLoad(index, wanted.map((r) => r.canonical), listing.value);
+  const plan = planLoad(
+    index,
+    wanted.map((r) => r.canonical),
+    listing.value,
+  );
   const byCanonical = new Map(references.map((r) => [r.canonical, r]));
   const files: Array<[name: string, holds: readonly string[]]> = [...plan.listed.entries(), ...plan.unlisted.map((name): [string, string[]] => [name, []])];
   for (const [name, holds] of files) {
@@ -111,7 +125,11 @@ async function has(engine: Engine, reference: Reference, signal: AbortSignal): P
 }
 
 /** One file: its content checked against its name (when prepull named it), then streamed to the engine. */
-async function loadOne(file: string, name: string, ctx: ArchiveContext): Promise<{ ok: true; value: { names: readonly string[]; bytes: number } } | { ok: false; error: string }> {
+async function loadOne(
+  file: string,
+  name: string,
+  ctx: ArchiveContext,
+): Promise<{ ok: true; value: { names: readonly string[]; bytes: number } } | { ok: false; error: string }> {
   const { engine } = ctx;
   if (!engine.loadArchive) return { ok: false, error: "this engine cannot load archives" };
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.settings.timeoutMs)]);
@@ -121,7 +139,10 @@ async function loadOne(file: string, name: string, ctx: ArchiveContext): Promise
     bytes = hashed.bytes;
     const promised = promisedSha256(name);
     if (promised !== undefined && hashed.sha256 !== promised) {
-      return { ok: false, error: `its content (sha256 ${hashed.sha256}, ${hashed.bytes} bytes) does not match its name: the file is truncated or corrupt; not loaded` };
+      return {
+        ok: false,
+        error: `its content (sha256 ${hashed.sha256}, ${hashed.bytes} bytes) does not match its name: the file is truncated or corrupt; not loaded`,
+      };
     }
   } catch (error) {
     return { ok: false, error: signal.aborted ? "cancelled or PULL_TIMEOUT reached while reading it" : `cannot read it: ${(error as Error).message}` };
@@ -157,27 +178,56 @@ function archiveResult(reference: Reference, file: string, durationMs: number): 
  * Digest references are skipped: a docker-archive does not carry the repository digest, so the
  * engine that loads it cannot find the image by that digest.
  */
-export async function saveArchives(dir: string, images: readonly ImageResult[], references: readonly Reference[], ctx: ArchiveContext): Promise<ArchiveRecord[]> {
+export async function saveArchives(
+  dir: string,
+  images: readonly ImageResult[],
+  references: readonly Reference[],
+  ctx: ArchiveContext,
+): Promise<ArchiveRecord[]> {
   const byCanonical = new Map(references.map((r) => [r.canonical, r]));
   const records: ArchiveRecord[] = [];
   const entries: Record<string, IndexEntry> = {};
   const record = (entry: ArchiveRecord) => {
     records.push(entry);
-    ctx.emit({ type: "archive", at: ctx.clock.now(), action: "save", file: entry.file, ok: entry.status !== "failed", images: entry.images, ...(entry.message ? { message: entry.message } : {}) });
+    ctx.emit({
+      type: "archive",
+      at: ctx.clock.now(),
+      action: "save",
+      file: entry.file,
+      ok: entry.status !== "failed",
+      images: entry.images,
+      ...(entry.message ? { message: entry.message } : {}),
+    });
   };
   for (const image of images) {
     const reference = byCanonical.get(image.reference);
     if (!reference || (image.status !== "pulled" && image.status !== "present")) continue;
     if (ctx.signal.aborted) break;
     if (reference.digest !== undefined) {
-      record({ action: "save", file: dir, status: "skipped", images: [image.reference], bytes: 0, durationMs: 0, message: `not saved: ${image.reference} is a digest reference, and a docker-archive does not keep the digest the engine would look it up by` });
+      record({
+        action: "save",
+        file: dir,
+        status: "skipped",
+        images: [image.reference],
+        bytes: 0,
+        durationMs: 0,
+        message: `not saved: ${image.reference} is a digest reference, and a docker-archive does not keep the digest the engine would look it up by`,
+      });
       continue;
     }
     const started = ctx.clock.now();
     const written = await saveOne(dir, reference, ctx);
     const durationMs = ctx.clock.now() - started;
     if (!written.ok) {
-      record({ action: "save", file: dir, status: "failed", images: [image.reference], bytes: 0, durationMs, message: `could not save ${image.reference} to ${dir}: ${written.error}` });
+      record({
+        action: "save",
+        file: dir,
+        status: "failed",
+        images: [image.reference],
+        bytes: 0,
+        durationMs,
+        message: `could not save ${image.reference} to ${dir}: ${written.error}`,
+      });
       continue;
     }
     entries[image.reference] = { file: written.value.name, bytes: written.value.bytes, savedAt: new Date().toISOString() };
@@ -187,13 +237,19 @@ export async function saveArchives(dir: string, images: readonly ImageResult[], 
   return records;
 }
 
-async function saveOne(dir: string, reference: Reference, ctx: ArchiveContext): Promise<{ ok: true; value: { file: string; name: string; bytes: number } } | { ok: false; error: string }> {
+async function saveOne(
+  dir: string,
+  reference: Reference,
+  ctx: ArchiveContext,
+): Promise<{ ok: true; value: { file: string; name: string; bytes: number } } | { ok: false; error: string }> {
   const { engine } = ctx;
   const saveImage = engine.saveImage?.bind(engine);
   if (!saveImage) return { ok: false, error: "this engine cannot save archives" };
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.settings.timeoutMs)]);
   try {
-    return await writeArchive(dir, (destination) => saveImage({ references: [reference], destination, signal, ...(engine.platform ? { platform: engine.platform } : {}) }));
+    return await writeArchive(dir, (destination) =>
+      saveImage({ references: [reference], destination, signal, ...(engine.platform ? { platform: engine.platform } : {}) }),
+    );
   } catch (error) {
     return { ok: false, error: signal.aborted ? "cancelled or PULL_TIMEOUT reached while saving" : (error as Error).message };
   }

@@ -59,7 +59,12 @@ export type PreflightResult = { readonly kind: "pull"; readonly digest?: string 
  * says; an outage's 5xx counts toward the gate like an engine attempt's; anything else (the
  * registry unreachable from here, an answer we cannot use) leaves the decision to the engine.
  */
-export async function preflight(reference: Reference, ctx: DirectContext, state: DirectState, options: { readonly waitForGate?: boolean } = {}): Promise<PreflightResult> {
+export async function preflight(
+  reference: Reference,
+  ctx: DirectContext,
+  state: DirectState,
+  options: { readonly waitForGate?: boolean } = {},
+): Promise<PreflightResult> {
   const gate = ctx.coordination(reference.registry);
   for (;;) {
     if (state.off.has(reference.registry)) return { kind: "pull" };
@@ -98,8 +103,18 @@ function settle(reference: Reference, result: RegistryFailure, ctx: DirectContex
   switch (result.kind) {
     case "not-found":
       return result.reason === "name-unknown"
-        ? { status: "failed", class: "permanent", rule: "registry-name-unknown", reason: `repository ${registry}/${reference.repository} not found on the registry (name unknown): check the image name` }
-        : { status: "failed", class: "permanent", rule: "registry-manifest-unknown", reason: `manifest unknown: ${registry} has no ${reference.digest ? `manifest ${reference.digest}` : `tag "${reference.tag ?? "latest"}"`} for ${reference.repository}: check the tag` };
+        ? {
+            status: "failed",
+            class: "permanent",
+            rule: "registry-name-unknown",
+            reason: `repository ${registry}/${reference.repository} not found on the registry (name unknown): check the image name`,
+          }
+        : {
+            status: "failed",
+            class: "permanent",
+            rule: "registry-manifest-unknown",
+            reason: `manifest unknown: ${registry} has no ${reference.digest ? `manifest ${reference.digest}` : `tag "${reference.tag ?? "latest"}"`} for ${reference.repository}: check the tag`,
+          };
     case "denied":
       return { status: "failed", class: "permanent", rule: "registry-denied", reason: deniedReason(reference, result) };
     case "throttled": {
@@ -135,7 +150,12 @@ async function missingPlatform(reference: Reference, digest: string, ctx: Direct
   if (found.kind !== "ok" || found.platforms === undefined || hasPlatform(found.platforms, platform)) return undefined;
   const wanted = [platform.os, platform.architecture, platform.variant].filter(Boolean).join("/");
   const has = found.platforms.filter((p) => p.os !== "unknown").map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join("/"));
-  return { status: "skipped", class: "skipped-platform", rule: "registry-no-platform", reason: `no matching manifest for ${wanted} in the manifest list entries (it has ${has.join(", ") || "no platforms"})` };
+  return {
+    status: "skipped",
+    class: "skipped-platform",
+    rule: "registry-no-platform",
+    reason: `no matching manifest for ${wanted} in the manifest list entries (it has ${has.join(", ") || "no platforms"})`,
+  };
 }
 
 function quotaExhausted(registry: string, quota: Quota | undefined): Settled | undefined {
@@ -143,7 +163,12 @@ function quotaExhausted(registry: string, quota: Quota | undefined): Settled | u
 }
 
 function quotaFailure(registry: string, quota: Quota | undefined): Settled {
-  return { status: "failed", class: "rate-limited", rule: "registry-pull-quota", reason: `${registry}'s pull quota is used up${quota ? ` (${describeQuota(quota)})` : ""}: waiting helps nobody for hours; log in (docker login) for a larger quota, or pull through a mirror` };
+  return {
+    status: "failed",
+    class: "rate-limited",
+    rule: "registry-pull-quota",
+    reason: `${registry}'s pull quota is used up${quota ? ` (${describeQuota(quota)})` : ""}: waiting helps nobody for hours; log in (docker login) for a larger quota, or pull through a mirror`,
+  };
 }
 
 function throttleGate(registry: string, until: number | undefined, reason: string, ctx: DirectContext, state: DirectState): void {
@@ -164,7 +189,12 @@ function turnOff(registry: string, message: string, ctx: DirectContext, state: D
 }
 
 /** The closed gate's probe: one HEAD of an image the registry served lately (else the oldest waiter's). */
-export function gateProbe(registry: string, ctx: DirectContext, state: DirectState, byImage: ReadonlyMap<string, Reference>): (image: string) => Promise<DirectProbeAnswer> {
+export function gateProbe(
+  registry: string,
+  ctx: DirectContext,
+  state: DirectState,
+  byImage: ReadonlyMap<string, Reference>,
+): (image: string) => Promise<DirectProbeAnswer> {
   return async (image) => {
     const reference = state.served.get(registry) ?? byImage.get(image);
     if (!reference || state.off.has(registry)) return "unreachable";
@@ -228,7 +258,11 @@ export async function waitForManifest(reference: Reference, delayMs: number, ctx
       const quota = quotaExhausted(reference.registry, result.quota);
       return quota ? { kind: "settled", ...quota } : { kind: "go" };
     }
-    if (result.kind === "unavailable") last = { message: `the manifest still fails: HTTP ${result.status}${result.message ? ` ${result.message}` : ""} (asked the registry directly)`, rule: "registry-unavailable" };
+    if (result.kind === "unavailable")
+      last = {
+        message: `the manifest still fails: HTTP ${result.status}${result.message ? ` ${result.message}` : ""} (asked the registry directly)`,
+        rule: "registry-unavailable",
+      };
     else {
       const settled = settle(reference, result, ctx, state);
       // A definite answer (not found, denied) is the engine's to give in an attempt of its own.
@@ -293,9 +327,20 @@ export function createQuotaBarrier(init: {
     const needed = group.order.filter((image) => group.needed.has(image));
     const plan = planQuota(needed, quota, init.plan);
     if (plan.short > 0 && quota) {
-      const what = init.plan === "fit" ? `pulling the first ${needed.length - plan.short} and failing the other ${plan.short} now (--quota-plan all tries them anyway)` : "trying every image anyway (--quota-plan all)";
+      const what =
+        init.plan === "fit"
+          ? `pulling the first ${needed.length - plan.short} and failing the other ${plan.short} now (--quota-plan all tries them anyway)`
+          : "trying every image anyway (--quota-plan all)";
       group.reason = `not pulled: ${registry}'s pull quota (${describeQuota(quota)}) is ${plan.short} short of the ${needed.length} pulls this batch needs; log in (docker login) for a larger quota, or pull through a mirror`;
-      init.emit({ type: "quota-short", at: init.clock.now(), registry, quota, needed: needed.length, notPulled: plan.notPulled, message: `registry ${registry}: the batch needs ${needed.length} pulls, its quota has ${quota.remaining ?? "?"} left (${describeQuota(quota)}): ${what}` });
+      init.emit({
+        type: "quota-short",
+        at: init.clock.now(),
+        registry,
+        quota,
+        needed: needed.length,
+        notPulled: plan.notPulled,
+        message: `registry ${registry}: the batch needs ${needed.length} pulls, its quota has ${quota.remaining ?? "?"} left (${describeQuota(quota)}): ${what}`,
+      });
     }
     group.resolve(new Set(plan.notPulled));
   };
@@ -335,7 +380,13 @@ export type MirrorCheck =
  * digest than the registry does (or is missing), a second HEAD asks for the registry's digest:
  * a mirror that holds it serves it; one that does not is reported, never trusted silently.
  */
-export async function checkMirror(reference: Reference, rule: MirrorRule, digest: string | undefined, ctx: DirectContext, state: DirectState): Promise<MirrorCheck> {
+export async function checkMirror(
+  reference: Reference,
+  rule: MirrorRule,
+  digest: string | undefined,
+  ctx: DirectContext,
+  state: DirectState,
+): Promise<MirrorCheck> {
   if (state.off.has(rule.key)) return { kind: "unknown" };
   const gate = ctx.coordination(rule.key);
   const target = onMirror(reference, rule);
@@ -349,11 +400,18 @@ export async function checkMirror(reference: Reference, rule: MirrorRule, digest
       state.served.set(rule.key, target);
       if (digest === undefined || result.digest === digest) return { kind: "has", digest: result.digest };
       if (await holdsDigest()) return { kind: "has", digest };
-      return { kind: "other-digest", digest: result.digest, reason: `mirror ${rule.key} names ${result.digest} for ${target.repository}:${reference.tag ?? "latest"}, the registry names ${digest}, and the mirror does not hold ${digest}: its copy differs (rewritten or stale), not trusted` };
+      return {
+        kind: "other-digest",
+        digest: result.digest,
+        reason: `mirror ${rule.key} names ${result.digest} for ${target.repository}:${reference.tag ?? "latest"}, the registry names ${digest}, and the mirror does not hold ${digest}: its copy differs (rewritten or stale), not trusted`,
+      };
     case "not-found":
       check.done();
       if (digest !== undefined && (await holdsDigest())) return { kind: "has", digest };
-      return { kind: "lacks", reason: `the mirror does not have ${target.repository} ${reference.digest ?? `tag "${reference.tag ?? "latest"}"`}${digest !== undefined && digest !== reference.digest ? ` nor ${digest}` : ""} (404)` };
+      return {
+        kind: "lacks",
+        reason: `the mirror does not have ${target.repository} ${reference.digest ?? `tag "${reference.tag ?? "latest"}"`}${digest !== undefined && digest !== reference.digest ? ` nor ${digest}` : ""} (404)`,
+      };
     case "unavailable":
       check.failed();
       return { kind: "down", reason: `the mirror answered HTTP ${result.status}${result.message ? ` ${result.message}` : ""}` };

@@ -65,13 +65,26 @@ export async function runPlan(references: readonly Reference[], deps: RunDepende
   try {
     connected = await deps.connect(deps.signal);
   } catch (error) {
-    return finished(references.map((r) => failedResult(r, "internal", `internal error while connecting to the engine (a bug: please report it): ${String(error)}`)), [], undefined);
+    return finished(
+      references.map((r) => failedResult(r, "internal", `internal error while connecting to the engine (a bug: please report it): ${String(error)}`)),
+      [],
+      undefined,
+    );
   }
   if (!connected.ok) {
     // Cancelled during the handshake: the run was interrupted, the engine may be fine.
-    if (deps.signal?.aborted) return finished(references.map((r) => failedResult(r, "aborted", "not started: the run was cancelled while connecting to the engine")), [], deps.interruption?.());
+    if (deps.signal?.aborted)
+      return finished(
+        references.map((r) => failedResult(r, "aborted", "not started: the run was cancelled while connecting to the engine")),
+        [],
+        deps.interruption?.(),
+      );
     const message = connected.error.message;
-    return finished(references.map((r) => failedResult(r, "engine-unreachable", message)), [], undefined);
+    return finished(
+      references.map((r) => failedResult(r, "engine-unreachable", message)),
+      [],
+      undefined,
+    );
   }
   const engine = connected.value;
   const { settings } = deps;
@@ -85,18 +98,18 @@ export async function runPlan(references: readonly Reference[], deps: RunDepende
   let result: Awaited<ReturnType<typeof schedule>>;
   try {
     result = await schedule(toPull, {
-    engine,
-    ...(registry ? { registry } : {}),
-    settings: deps.settings,
-    clock,
-    random: deps.random,
-    watchAttempt: deps.watchAttempt,
-    toIso,
-    ...(deps.signal ? { signal: deps.signal } : {}),
-    ...(deps.onEvent ? { onEvent: deps.onEvent } : {}),
-    ...(deps.coordinatorFor ? { coordinatorFor: deps.coordinatorFor } : {}),
-    ...(deps.lock ? { lock: deps.lock } : {}),
-  });
+      engine,
+      ...(registry ? { registry } : {}),
+      settings: deps.settings,
+      clock,
+      random: deps.random,
+      watchAttempt: deps.watchAttempt,
+      toIso,
+      ...(deps.signal ? { signal: deps.signal } : {}),
+      ...(deps.onEvent ? { onEvent: deps.onEvent } : {}),
+      ...(deps.coordinatorFor ? { coordinatorFor: deps.coordinatorFor } : {}),
+      ...(deps.lock ? { lock: deps.lock } : {}),
+    });
   } finally {
     registry?.close();
   }
@@ -140,7 +153,16 @@ function failedResult(reference: Reference, outcome: "engine-unreachable" | "abo
   };
 }
 
-function buildReport(deps: RunDependencies, images: ImageResult[], registries: Report["registries"], startedAt: string, endedAt: string, durationMs: number, interrupted: Report["interrupted"], archives?: readonly ArchiveRecord[]): Report {
+function buildReport(
+  deps: RunDependencies,
+  images: ImageResult[],
+  registries: Report["registries"],
+  startedAt: string,
+  endedAt: string,
+  durationMs: number,
+  interrupted: Report["interrupted"],
+  archives?: readonly ArchiveRecord[],
+): Report {
   return {
     schemaVersion: 1,
     tool: { name: "prepull", version: deps.version },

@@ -8,10 +8,34 @@ import type { AttemptOutcome, Engine, PullProgress } from "../engine/engine.js";
 import type { Coordinator, DirectCoordination, RegistryTicket } from "../policy/registry-coordinator.js";
 import { FIRST_ATTEMPT, MAX_ABSORBED_PER_IMAGE, decide, voided, type Next, type RetryRecord } from "../policy/retry.js";
 import type { RegistryClient } from "../registry/index.js";
-import { MANIFEST_POLL_MS, checkMirror, createDirectState, createQuotaBarrier, gateProbe, preflight, waitForManifest, type DirectContext, type DirectState, type MirrorCheck, type Settled } from "./direct.js";
+import {
+  MANIFEST_POLL_MS,
+  checkMirror,
+  createDirectState,
+  createQuotaBarrier,
+  gateProbe,
+  preflight,
+  waitForManifest,
+  type DirectContext,
+  type DirectState,
+  type MirrorCheck,
+  type Settled,
+} from "./direct.js";
 import { chooseSource, mirrorsOf, onMirror } from "../policy/mirrors.js";
 import { engineWedged, type AttemptWatch, type WatchAttempt, type WatchVerdict } from "../policy/watchdog.js";
-import type { AttemptRecord, Clock, ImageResult, ImageSource, MirrorRule, OutcomeClass, PullEvent, Random, Reference, RegistryStats, Settings } from "../types.js";
+import type {
+  AttemptRecord,
+  Clock,
+  ImageResult,
+  ImageSource,
+  MirrorRule,
+  OutcomeClass,
+  PullEvent,
+  Random,
+  Reference,
+  RegistryStats,
+  Settings,
+} from "../types.js";
 import { createSlots, type Slots } from "./slots.js";
 import type { LockCheck } from "../lock/locked.js";
 import { namesDigest } from "../reference/index.js";
@@ -124,7 +148,13 @@ export async function schedule(references: readonly Reference[], options: Schedu
             ctx: directCtx,
             state: directState,
             checks: createSlots(PREFLIGHT_PARALLEL),
-            barrier: createQuotaBarrier({ references, plan: options.settings.quotaPlan, quotaOf: (registry) => options.registry?.lastQuota(registry), emit, clock: options.clock }),
+            barrier: createQuotaBarrier({
+              references,
+              plan: options.settings.quotaPlan,
+              quotaOf: (registry) => options.registry?.lastQuota(registry),
+              emit,
+              clock: options.clock,
+            }),
           },
         }
       : {}),
@@ -168,7 +198,13 @@ function blameCallback(image: ImageResult, errors: ReadonlyMap<string, unknown>)
   const error = errors.get(image.reference) ?? errors.get(`registry:${image.registry}`);
   if (error === undefined) return image;
   const { message, stack } = describeError(error);
-  return { ...image, status: "failed", class: "internal", reason: `the onEvent callback threw while this image was pulled: ${message}`, ...(stack ? { stack } : {}) };
+  return {
+    ...image,
+    status: "failed",
+    class: "internal",
+    reason: `the onEvent callback threw while this image was pulled: ${message}`,
+    ...(stack ? { stack } : {}),
+  };
 }
 
 function describeError(error: unknown): { message: string; stack?: string } {
@@ -223,7 +259,15 @@ interface ImageState {
 
 /** One image's whole life. A bug anywhere in it (ours, or the engine's we were given) fails this image as "internal", never the run. */
 async function pullImage(reference: Reference, context: RunContext): Promise<ImageResult> {
-  const state: ImageState = { reference, startedAt: context.options.clock.now(), attempts: [], record: FIRST_ATTEMPT, passed: new Set(), round: new Set(), warnings: [] };
+  const state: ImageState = {
+    reference,
+    startedAt: context.options.clock.now(),
+    attempts: [],
+    record: FIRST_ATTEMPT,
+    passed: new Set(),
+    round: new Set(),
+    warnings: [],
+  };
   try {
     return await attempts(state, context);
   } catch (error) {
@@ -263,7 +307,10 @@ async function attempts(state: ImageState, context: RunContext): Promise<ImageRe
       if (served) return served;
       if (context.signal.aborted) return interrupted(state, context);
     }
-    const admitted = mirrors.length > 0 ? await admitOrMirror(state, mirrors, coordinator, context) : await coordinator.admit(image, { paid: !state.record.nextFree, signal: context.signal, repository: reference.repository }).catch(() => undefined);
+    const admitted =
+      mirrors.length > 0
+        ? await admitOrMirror(state, mirrors, coordinator, context)
+        : await coordinator.admit(image, { paid: !state.record.nextFree, signal: context.signal, repository: reference.repository }).catch(() => undefined);
     if (admitted === "mirror") continue;
     if (admitted === undefined) return interrupted(state, context);
     const ticket: RegistryTicket = admitted;
@@ -295,8 +342,21 @@ async function attempts(state: ImageState, context: RunContext): Promise<ImageRe
     const next = decision.next;
     switch (next.action) {
       case "pulled":
-        context.emit({ type: "pulled", at: clock.now(), image, attempt: record.number, durationMs: record.durationMs, bytes: attempt.bytes, ...(attempt.digest ? { digest: attempt.digest } : {}) });
-        return finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, source: "upstream", ...(attempt.digest ? { digest: attempt.digest } : {}), ...(attempt.platform ? { platform: attempt.platform } : {}) });
+        context.emit({
+          type: "pulled",
+          at: clock.now(),
+          image,
+          attempt: record.number,
+          durationMs: record.durationMs,
+          bytes: attempt.bytes,
+          ...(attempt.digest ? { digest: attempt.digest } : {}),
+        });
+        return finish(state, context, "pulled", "pulled", {
+          bytes: attempt.bytes,
+          source: "upstream",
+          ...(attempt.digest ? { digest: attempt.digest } : {}),
+          ...(attempt.platform ? { platform: attempt.platform } : {}),
+        });
       case "skipped":
         context.emit({ type: "skipped", at: clock.now(), image, message: attempt.message });
         return finish(state, context, "skipped", "skipped-platform", { reason: attempt.message });
@@ -345,7 +405,10 @@ async function beforeFirstPull(state: ImageState, context: RunContext, hasMirror
   if (found.kind === "settled" && !mirrorMayServe) return settle(state, context, found);
   if (settings.pullPolicy === "always" && found.digest && (await hasDigest(engine, reference, found.digest, context))) {
     context.emit({ type: "present", at: clock.now(), image: reference.canonical, source: "engine" });
-    return finish(state, context, "present", "present", { reason: `already on the engine with the digest the registry names (${found.digest}): not pulled again`, source: "engine" });
+    return finish(state, context, "present", "present", {
+      reason: `already on the engine with the digest the registry names (${found.digest}): not pulled again`,
+      source: "engine",
+    });
   }
   // An image with mirrors does not count against its registry's quota plan: a mirror should serve it.
   const cut = await direct.barrier.arrive(reference, !hasMirrors);
@@ -359,7 +422,11 @@ function settle(state: ImageState, context: RunContext, settled: Settled): Image
   if (settled.status === "skipped") context.emit({ type: "skipped", at: clock.now(), image, message: settled.reason });
   else if (settled.status === "present") context.emit({ type: "present", at: clock.now(), image, source: "engine" });
   else context.emit({ type: "failed", at: clock.now(), image, class: settled.class, message: settled.reason, attempts: state.attempts.length });
-  return finish(state, context, settled.status, settled.class, { reason: settled.reason, rule: settled.rule, ...(settled.status === "present" ? { source: "engine" as const } : {}) });
+  return finish(state, context, settled.status, settled.class, {
+    reason: settled.reason,
+    rule: settled.rule,
+    ...(settled.status === "present" ? { source: "engine" as const } : {}),
+  });
 }
 
 /** Whether the engine's copy of the image is the one the registry names (its RepoDigests hold that digest). */
@@ -379,11 +446,17 @@ async function hasDigest(engine: Engine, reference: Reference, digest: string, c
  * manifest (or was rate-limited), the wait asks for the manifest instead of sleeping, and a wait
  * that ends with the manifest still failing spends the next attempt without the engine.
  */
-async function waitToRetry(state: ImageState, attempt: AttemptEnd, first: Extract<Next, { action: "retry" }>, context: RunContext): Promise<"go" | ImageResult> {
+async function waitToRetry(
+  state: ImageState,
+  attempt: AttemptEnd,
+  first: Extract<Next, { action: "retry" }>,
+  context: RunContext,
+): Promise<"go" | ImageResult> {
   const { clock, settings, random } = context.options;
   const image = state.reference.canonical;
   const direct = context.direct;
-  const asks = direct && !direct.state.off.has(state.reference.registry) && (attempt.class === "rate-limited" || (attempt.class === "transient" && !attempt.answered));
+  const asks =
+    direct && !direct.state.off.has(state.reference.registry) && (attempt.class === "rate-limited" || (attempt.class === "transient" && !attempt.answered));
   let next = first;
   for (;;) {
     context.emit({ type: "waiting", at: clock.now(), image, delayMs: next.delayMs, reason: next.reason });
@@ -482,7 +555,12 @@ interface AttemptEnd {
   readonly platform?: string;
 }
 
-async function runAttempt(state: ImageState, ticket: RegistryTicket, context: RunContext, via?: { readonly reference: Reference; readonly mirror: string }): Promise<AttemptEnd> {
+async function runAttempt(
+  state: ImageState,
+  ticket: RegistryTicket,
+  context: RunContext,
+  via?: { readonly reference: Reference; readonly mirror: string },
+): Promise<AttemptEnd> {
   const { clock, engine, settings } = context.options;
   const image = state.reference.canonical;
   const startedAt = clock.now();
@@ -501,7 +579,15 @@ async function runAttempt(state: ImageState, ticket: RegistryTicket, context: Ru
     () => undefined,
   );
   const number = state.attempts.length + 1;
-  context.emit({ type: "attempt-started", at: startedAt, image, attempt: number, maxAttempts: settings.attempts, ...(ticket.probe > 0 ? { probe: true } : {}), ...(via ? { mirror: via.mirror } : {}) });
+  context.emit({
+    type: "attempt-started",
+    at: startedAt,
+    image,
+    attempt: number,
+    maxAttempts: settings.attempts,
+    ...(ticket.probe > 0 ? { probe: true } : {}),
+    ...(via ? { mirror: via.mirror } : {}),
+  });
   let outcome: AttemptOutcome | "abandoned";
   try {
     const pulling = engine.pull({
@@ -510,7 +596,16 @@ async function runAttempt(state: ImageState, ticket: RegistryTicket, context: Ru
       onAnswer: () => ticket.answered(),
       onProgress: (p: PullProgress) => {
         watch.progress({ bytes: p.bytes, ...(p.id ? { layer: p.id } : {}), status: p.status });
-        context.emit({ type: "progress", at: clock.now(), image, bytes: p.bytes, status: p.status, ...(p.total !== undefined ? { total: p.total } : {}), ...(p.id ? { layer: p.id } : {}), ...(p.phase ? { phase: p.phase } : {}) });
+        context.emit({
+          type: "progress",
+          at: clock.now(),
+          image,
+          bytes: p.bytes,
+          status: p.status,
+          ...(p.total !== undefined ? { total: p.total } : {}),
+          ...(p.id ? { layer: p.id } : {}),
+          ...(p.phase ? { phase: p.phase } : {}),
+        });
       },
     });
     outcome = await abandonable(pulling, signal, clock);
@@ -530,9 +625,24 @@ async function runAttempt(state: ImageState, ticket: RegistryTicket, context: Ru
 function understand(outcome: AttemptOutcome, verdict: WatchVerdict, startedAt: number, context: RunContext): AttemptEnd {
   const base = { startedAt };
   const answered = !outcome.ok && "answered" in outcome ? outcome.answered : true;
-  const classified = (c: Classification, message: string, bytes: number): AttemptEnd => ({ ...base, answered, class: c.class, rule: c.rule, message, bytes, ...(c.hint ? { hint: c.hint } : {}) });
+  const classified = (c: Classification, message: string, bytes: number): AttemptEnd => ({
+    ...base,
+    answered,
+    class: c.class,
+    rule: c.rule,
+    message,
+    bytes,
+    ...(c.hint ? { hint: c.hint } : {}),
+  });
   if (outcome.ok) {
-    return { ...base, class: "pulled", message: outcome.upToDate ? "image is up to date" : "downloaded", bytes: outcome.bytes, ...(outcome.digest ? { digest: outcome.digest } : {}), ...(outcome.platform ? { platform: outcome.platform } : {}) };
+    return {
+      ...base,
+      class: "pulled",
+      message: outcome.upToDate ? "image is up to date" : "downloaded",
+      bytes: outcome.bytes,
+      ...(outcome.digest ? { digest: outcome.digest } : {}),
+      ...(outcome.platform ? { platform: outcome.platform } : {}),
+    };
   }
   switch (outcome.kind) {
     case "unreachable":
@@ -542,7 +652,11 @@ function understand(outcome: AttemptOutcome, verdict: WatchVerdict, startedAt: n
     case "lost":
       return classified(classifyOwn(outcome), outcome.message, outcome.bytes);
     case "engine":
-      return classified(classify({ message: outcome.message, ...(outcome.httpStatus !== undefined ? { httpStatus: outcome.httpStatus } : {}) }), outcome.message, outcome.bytes);
+      return classified(
+        classify({ message: outcome.message, ...(outcome.httpStatus !== undefined ? { httpStatus: outcome.httpStatus } : {}) }),
+        outcome.message,
+        outcome.bytes,
+      );
   }
   const seconds = (ms: number) => `${Math.round(ms / 100) / 10}s`;
   const { settings } = context.options;
@@ -550,20 +664,39 @@ function understand(outcome: AttemptOutcome, verdict: WatchVerdict, startedAt: n
     // The stream's own bookkeeping knows which layer never finished; the watchdog only saw the last line.
     const layer = outcome.lastLayer ?? verdict.layer;
     const where = layer ? `layer ${layer}` : outcome.answered ? "the download" : "the registry's answer (no response from the engine yet)";
-    return { ...base, class: "stalled", message: `no progress for ${seconds(verdict.idleMs)} waiting for ${where}${verdict.lastStatus ? ` (last status: ${verdict.lastStatus})` : ""}`, bytes: outcome.bytes };
+    return {
+      ...base,
+      class: "stalled",
+      message: `no progress for ${seconds(verdict.idleMs)} waiting for ${where}${verdict.lastStatus ? ` (last status: ${verdict.lastStatus})` : ""}`,
+      bytes: outcome.bytes,
+    };
   }
   if (verdict.kind === "timeout") {
-    return { ...base, class: "timeout", message: `attempt exceeded PULL_TIMEOUT (${seconds(settings.timeoutMs)}) after ${outcome.bytes} bytes`, bytes: outcome.bytes };
+    return {
+      ...base,
+      class: "timeout",
+      message: `attempt exceeded PULL_TIMEOUT (${seconds(settings.timeoutMs)}) after ${outcome.bytes} bytes`,
+      bytes: outcome.bytes,
+    };
   }
   const reason = context.endReason();
-  return { ...base, class: reason, message: reason === "deadline" ? `the run reached PULL_DEADLINE (${seconds(settings.deadlineMs)})` : "the run was cancelled", bytes: outcome.bytes };
+  return {
+    ...base,
+    class: reason,
+    message: reason === "deadline" ? `the run reached PULL_DEADLINE (${seconds(settings.deadlineMs)})` : "the run was cancelled",
+    bytes: outcome.bytes,
+  };
 }
 
 /** Once per run: when every pull in flight sits at "Waiting", the engine is the problem, not each image. */
 function reportWedge(context: RunContext): void {
   if (context.wedgeReported) return;
   const { clock, settings } = context.options;
-  const flights = [...context.inFlight.entries()].map(([image, watch]) => ({ image, lastProgressAt: watch.lastProgressAt, ...(watch.lastStatus !== undefined ? { status: watch.lastStatus } : {}) }));
+  const flights = [...context.inFlight.entries()].map(([image, watch]) => ({
+    image,
+    lastProgressAt: watch.lastProgressAt,
+    ...(watch.lastStatus !== undefined ? { status: watch.lastStatus } : {}),
+  }));
   if (!engineWedged(flights, clock.now(), settings.stallTimeoutMs)) return;
   context.wedgeReported = true;
   const seconds = Math.round(settings.stallTimeoutMs / 1000);
@@ -591,7 +724,17 @@ function recordAttempt(state: ImageState, attempt: AttemptEnd, absorbed: boolean
   };
   state.attempts.push(record);
   if (attempt.class !== "pulled" && attempt.class !== "aborted" && attempt.class !== "deadline" && attempt.class !== "internal") {
-    context.emit({ type: "attempt-failed", at: clock.now(), image: state.reference.canonical, attempt: record.number, class: attempt.class, message: attempt.message, durationMs, ...(absorbed ? { absorbed: true } : {}), ...(mirror !== undefined ? { mirror } : {}) });
+    context.emit({
+      type: "attempt-failed",
+      at: clock.now(),
+      image: state.reference.canonical,
+      attempt: record.number,
+      class: attempt.class,
+      message: attempt.message,
+      durationMs,
+      ...(absorbed ? { absorbed: true } : {}),
+      ...(mirror !== undefined ? { mirror } : {}),
+    });
   }
   return record;
 }
@@ -638,8 +781,18 @@ function endedEarly(state: ImageState, ticket: RegistryTicket, attempt: AttemptE
   ticket.abandon();
   recordAttempt(state, attempt, false, context, mirror);
   if (attempt.class !== "internal") return interrupted(state, context);
-  context.emit({ type: "failed", at: context.options.clock.now(), image: state.reference.canonical, class: "internal", message: attempt.message, attempts: state.attempts.length });
-  return finish(state, context, "failed", "internal", { reason: `internal error (a bug: please report it): ${attempt.message}`, ...(attempt.stack ? { stack: attempt.stack } : {}) });
+  context.emit({
+    type: "failed",
+    at: context.options.clock.now(),
+    image: state.reference.canonical,
+    class: "internal",
+    message: attempt.message,
+    attempts: state.attempts.length,
+  });
+  return finish(state, context, "failed", "internal", {
+    reason: `internal error (a bug: please report it): ${attempt.message}`,
+    ...(attempt.stack ? { stack: attempt.stack } : {}),
+  });
 }
 
 /** For a mirror's gate probe: each image as the mirror names it. */
@@ -658,7 +811,9 @@ function bytesBySource(images: readonly ImageResult[]): Map<string, number> {
   return bytes;
 }
 
-type MirrorTry = { readonly kind: "served"; readonly image: ImageResult } | { readonly kind: "next"; readonly reason: string; readonly forRun: boolean; readonly warning?: boolean };
+type MirrorTry =
+  | { readonly kind: "served"; readonly image: ImageResult }
+  | { readonly kind: "next"; readonly reason: string; readonly forRun: boolean; readonly warning?: boolean };
 
 /**
  * One round over the image's mirrors, in order: each mirror whose gate is open and that has not
@@ -694,7 +849,12 @@ async function viaMirrors(state: ImageState, mirrors: readonly MirrorRule[], con
  * the registry is still down. Only with direct probes: without them a gate lets a watcher
  * through at once. Undefined: the run is ending.
  */
-async function admitOrMirror(state: ImageState, mirrors: readonly MirrorRule[], coordinator: Coordinator, context: RunContext): Promise<RegistryTicket | "mirror" | undefined> {
+async function admitOrMirror(
+  state: ImageState,
+  mirrors: readonly MirrorRule[],
+  coordinator: Coordinator,
+  context: RunContext,
+): Promise<RegistryTicket | "mirror" | undefined> {
   const image = state.reference.canonical;
   const options = { paid: !state.record.nextFree, repository: state.reference.repository };
   const direct = context.direct;
@@ -707,7 +867,12 @@ async function admitOrMirror(state: ImageState, mirrors: readonly MirrorRule[], 
   let back: readonly string[] | undefined;
   const { clock, random } = context.options;
   Promise.race([
-    ...closed.map((m) => context.coordinator(m.key).whenOpen(image, signal).then(() => [m.key])),
+    ...closed.map((m) =>
+      context
+        .coordinator(m.key)
+        .whenOpen(image, signal)
+        .then(() => [m.key]),
+    ),
     ...(open.length > 0 ? [clock.sleep(Math.round(MANIFEST_POLL_MS * (0.9 + 0.2 * random())), signal).then(() => open.map((m) => m.key))] : []),
   ]).then(
     (keys) => {
@@ -728,9 +893,19 @@ async function admitOrMirror(state: ImageState, mirrors: readonly MirrorRule[], 
 }
 
 function failover(state: ImageState, mirrors: readonly MirrorRule[], from: string, reason: string, context: RunContext, warning?: boolean): void {
-  const next = chooseSource(mirrors.map((m) => ({ key: m.key, open: context.coordinator(m.key).isOpen, passed: state.passed.has(m.key) || state.round.has(m.key) })));
+  const next = chooseSource(
+    mirrors.map((m) => ({ key: m.key, open: context.coordinator(m.key).isOpen, passed: state.passed.has(m.key) || state.round.has(m.key) })),
+  );
   const to = next ? `mirror ${next}` : `registry ${state.reference.registry}`;
-  context.emit({ type: "failover", at: context.options.clock.now(), image: state.reference.canonical, from: `mirror ${from}`, to, reason, ...(warning ? { warning } : {}) });
+  context.emit({
+    type: "failover",
+    at: context.options.clock.now(),
+    image: state.reference.canonical,
+    from: `mirror ${from}`,
+    to,
+    reason,
+    ...(warning ? { warning } : {}),
+  });
 }
 
 /** One try of one mirror: its manifest HEAD (when prepull can ask), then one engine attempt by digest through the mirror's gate. */
@@ -748,7 +923,9 @@ async function fromMirror(state: ImageState, rule: MirrorRule, context: RunConte
       await direct.checks.acquire(context.signal);
       try {
         // The gate may have closed while this HEAD waited for its turn.
-        found = context.coordinator(rule.key).isOpen ? await checkMirror(reference, rule, upstreamDigest, direct.ctx, direct.state) : { kind: "down", reason: "its gate closed (the mirror looks down)" };
+        found = context.coordinator(rule.key).isOpen
+          ? await checkMirror(reference, rule, upstreamDigest, direct.ctx, direct.state)
+          : { kind: "down", reason: "its gate closed (the mirror looks down)" };
       } finally {
         direct.checks.release();
       }
@@ -811,10 +988,26 @@ async function fromMirror(state: ImageState, rule: MirrorRule, context: RunConte
     return next(named.error, false);
   }
   const record = recordAttempt(state, attempt, false, context, rule.key);
-  context.emit({ type: "pulled", at: context.options.clock.now(), image, attempt: record.number, durationMs: record.durationMs, bytes: attempt.bytes, mirror: rule.key, ...(attempt.digest ? { digest: attempt.digest } : {}) });
+  context.emit({
+    type: "pulled",
+    at: context.options.clock.now(),
+    image,
+    attempt: record.number,
+    durationMs: record.durationMs,
+    bytes: attempt.bytes,
+    mirror: rule.key,
+    ...(attempt.digest ? { digest: attempt.digest } : {}),
+  });
   return {
     kind: "served",
-    image: finish(state, context, "pulled", "pulled", { bytes: attempt.bytes, source: "mirror", mirror: rule.key, ...(attempt.digest ? { digest: attempt.digest } : {}), ...(attempt.platform ? { platform: attempt.platform } : {}), ...(named.value ? { reason: named.value } : {}) }),
+    image: finish(state, context, "pulled", "pulled", {
+      bytes: attempt.bytes,
+      source: "mirror",
+      mirror: rule.key,
+      ...(attempt.digest ? { digest: attempt.digest } : {}),
+      ...(attempt.platform ? { platform: attempt.platform } : {}),
+      ...(named.value ? { reason: named.value } : {}),
+    }),
   };
 }
 
@@ -828,10 +1021,15 @@ function nameOf(reference: Reference): string {
  * and take the mirror's name away unless --keep-mirror-names. Ok with a note when the image keeps
  * the mirror's name (a reference by digest alone: the Engine API names images by tag only).
  */
-async function nameAsOriginal(state: ImageState, engineName: string, context: RunContext): Promise<{ ok: true; value?: string } | { ok: false; error: string }> {
+async function nameAsOriginal(
+  state: ImageState,
+  engineName: string,
+  context: RunContext,
+): Promise<{ ok: true; value?: string } | { ok: false; error: string }> {
   const { engine, settings } = context.options;
   const { reference } = state;
-  if (reference.tag === undefined) return { ok: true, value: `pulled from a mirror by digest; the Engine API names images by tag only, so the engine knows it as ${engineName}` };
+  if (reference.tag === undefined)
+    return { ok: true, value: `pulled from a mirror by digest; the Engine API names images by tag only, so the engine knows it as ${engineName}` };
   if (!engine.tag) return { ok: false, error: `this engine cannot tag images, so the mirror's copy would not carry the name ${reference.canonical}` };
   let tagged: Awaited<ReturnType<NonNullable<Engine["tag"]>>>;
   try {

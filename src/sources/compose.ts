@@ -77,7 +77,10 @@ export function composeFilesFromEnv(env: Readonly<Record<string, string | undefi
 }
 
 function splitList(value: string | undefined, separator: string): string[] {
-  return (value ?? "").split(separator).map((part) => part.trim()).filter((part) => part !== "");
+  return (value ?? "")
+    .split(separator)
+    .map((part) => part.trim())
+    .filter((part) => part !== "");
 }
 
 /** True for a name matching `*compose*.y?(a)ml` (which includes `docker-compose*.y?(a)ml`); hidden files excluded. */
@@ -86,10 +89,7 @@ export function isComposeFileName(name: string): boolean {
   return !base.startsWith(".") && /compose.*\.ya?ml$/.test(base);
 }
 
-export async function discoverComposeImages(
-  paths: readonly string[],
-  options: ComposeOptions,
-): Promise<Result<ComposeDiscovery, ComposeError>> {
+export async function discoverComposeImages(paths: readonly string[], options: ComposeOptions): Promise<Result<ComposeDiscovery, ComposeError>> {
   const environment = environmentLookup(options.env);
   const warnings: string[] = [];
 
@@ -228,11 +228,15 @@ async function walkInclude(file: string, include: ComposeInclude, context: FileC
     const path = expand(raw);
     if (!path.ok) return path;
     if ((await entryKind(path.value)) !== "file") {
-      return { ok: false, error: { file, message: `${file}: include "${raw}": ${path.value} is not a file; fix the path (it is relative to ${context.projectDirectory})` } };
+      return {
+        ok: false,
+        error: { file, message: `${file}: include "${raw}": ${path.value} is not a file; fix the path (it is relative to ${context.projectDirectory})` },
+      };
     }
     paths.push(path.value);
   }
-  const projectDirectory = include.projectDirectory === undefined ? { ok: true as const, value: dirname(paths[0] as string) } : expand(include.projectDirectory);
+  const projectDirectory =
+    include.projectDirectory === undefined ? { ok: true as const, value: dirname(paths[0] as string) } : expand(include.projectDirectory);
   if (!projectDirectory.ok) return projectDirectory;
 
   let variables: ReadonlyMap<string, string> = NO_VARIABLES;
@@ -268,12 +272,7 @@ async function walkInclude(file: string, include: ComposeInclude, context: FileC
 }
 
 /** The service with what it inherits through `extends` (its own keys win), recursively. */
-async function resolveExtends(
-  spec: ComposeServiceSpec,
-  file: string,
-  walk: Walk,
-  chain: readonly string[],
-): Promise<Result<ComposeServiceSpec, ComposeError>> {
+async function resolveExtends(spec: ComposeServiceSpec, file: string, walk: Walk, chain: readonly string[]): Promise<Result<ComposeServiceSpec, ComposeError>> {
   if (spec.extends === undefined) return { ok: true, value: spec };
   const baseFile = spec.extendsFile === undefined ? file : resolve(dirname(file), spec.extendsFile);
   const key = `${resolve(baseFile)}#${spec.extends}`;
@@ -331,9 +330,7 @@ async function loadFile(file: string, walk: Walk): Promise<Result<ComposeFileSpe
   return parsed;
 }
 
-type ServicePlan =
-  | { readonly kind: "pull"; readonly image: string; readonly buildable: boolean }
-  | { readonly kind: "not-pullable"; readonly reason: string };
+type ServicePlan = { readonly kind: "pull"; readonly image: string; readonly buildable: boolean } | { readonly kind: "not-pullable"; readonly reason: string };
 
 /** Decides from the raw service facts whether Compose would pull an image for it. */
 export function classifyService(spec: ComposeServiceSpec): ServicePlan {
@@ -357,25 +354,24 @@ function servicePlatform(spec: ComposeServiceSpec, file: string): Result<string 
 }
 
 /** Interpolates one image value; every failure names the file, the service and the variable. */
-export function resolveImage(
-  raw: string,
-  file: string,
-  service: string,
-  lookup: Lookup,
-): Result<{ image: string; warnings: string[] }, ComposeError> {
+export function resolveImage(raw: string, file: string, service: string, lookup: Lookup): Result<{ image: string; warnings: string[] }, ComposeError> {
   const where = `${file}: service "${service}"`;
   const result = interpolateDetailed(raw, lookup);
   if (!result.ok) {
     const { variable, kind } = result.error;
     const advice = kind === "missing-required" ? `; set ${variable} in the environment, the .env file or an --env-file` : "";
-    return { ok: false, error: { file, service, ...(variable === undefined ? {} : { variable }), message: `${where}: image: ${result.error.message}${advice}` } };
+    return {
+      ok: false,
+      error: { file, service, ...(variable === undefined ? {} : { variable }), message: `${where}: image: ${result.error.message}${advice}` },
+    };
   }
   const { value, unset, referenced } = result.value;
   const warnings = unset.map((name) => `${where}: variable ${name} is not set; using an empty string in image "${raw}"`);
   if (value.trim() === "") {
     const blank = [...unset, ...referenced.filter((name) => lookup(name) === "")];
     const variable = blank[0];
-    if (variable === undefined) return { ok: false, error: { file, service, message: `${where}: image is empty; write an image reference or remove the image key` } };
+    if (variable === undefined)
+      return { ok: false, error: { file, service, message: `${where}: image is empty; write an image reference or remove the image key` } };
     const state = unset.includes(variable) ? "is not set" : "is empty";
     return {
       ok: false,

@@ -44,12 +44,7 @@ const EMPTY: ReadonlyMap<string, string> = new Map();
  * Parses the text of an env file. `environment` is the process environment (it wins over
  * everything); `inherited` holds values from env files read before this one.
  */
-export function parseEnvFile(
-  text: string,
-  file: string,
-  environment: Lookup,
-  inherited: ReadonlyMap<string, string> = EMPTY,
-): Result<EnvFile, EnvFileError> {
+export function parseEnvFile(text: string, file: string, environment: Lookup, inherited: ReadonlyMap<string, string> = EMPTY): Result<EnvFile, EnvFileError> {
   const src = text.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n");
   const values = new Map<string, string>();
   const warnings: string[] = [];
@@ -78,7 +73,9 @@ export function parseEnvFile(
       }
     }
     if (raw.value.commentLike) {
-      warnings.push(`${file}:${line}: the value of ${name} is ${JSON.stringify(value)}: Compose reads "#" after "=" and blanks as the value, not a comment; put the comment on its own line`);
+      warnings.push(
+        `${file}:${line}: the value of ${name} is ${JSON.stringify(value)}: Compose reads "#" after "=" and blanks as the value, not a comment; put the comment on its own line`,
+      );
     }
     if (isKept(name)) values.set(name, value);
   }
@@ -147,7 +144,12 @@ function readKey(c: Cursor): Result<{ name: string; inherit: boolean }, { messag
     if (BLANK.has(ch) || KEY_CHAR.test(ch)) continue;
     if (ch === "=" || ch === ":" || ch === "\n") break;
     const shown = c.src.slice(start, endOfLine(c.src, start));
-    return { ok: false, error: { message: `unexpected character ${JSON.stringify(ch)} in variable name ${JSON.stringify(shown)}; keys are letters, digits, "_", ".", "-", "[" and "]"` } };
+    return {
+      ok: false,
+      error: {
+        message: `unexpected character ${JSON.stringify(ch)} in variable name ${JSON.stringify(shown)}; keys are letters, digits, "_", ".", "-", "[" and "]"`,
+      },
+    };
   }
   const name = c.src.slice(start, c.pos).trimEnd();
   const inherit = c.pos >= c.src.length || c.src[c.pos] === "\n";

@@ -14,7 +14,8 @@ export async function readImageListFile(path: string): Promise<Result<string[], 
     return { ok: true, value: parseImageList(await readFile(path, "utf8")) };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : code === "EACCES" ? "permission denied" : (error as Error).message;
+    const why =
+      code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : code === "EACCES" ? "permission denied" : (error as Error).message;
     return { ok: false, error: `cannot read image list ${JSON.stringify(path)}: ${why}` };
   }
 }

@@ -10,13 +10,16 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { parse } from "yaml";
-import { nodeBinary, REPO, runToEnd } from "../harness/package.js";
-import { startStack, type Stack } from "../harness/stack.js";
+import { nodeBinary, REPO, runToEnd } from "../../stack/package.js";
+import { startStack, type Stack } from "../../stack/stack.js";
 import { baseEnv, runCli, tempDir } from "./run-cli.js";
 
 const exec = promisify(execFile);
 
-const action = parse(await readFile(join(REPO, "action.yml"), "utf8")) as { inputs: Record<string, { default?: string }>; runs: { using: string; main: string } };
+const action = parse(await readFile(join(REPO, "action.yml"), "utf8")) as {
+  inputs: Record<string, { default?: string }>;
+  runs: { using: string; main: string };
+};
 
 /** Parses GITHUB_OUTPUT as the runner does: `name<<DELIMITER`, value lines, `DELIMITER`. */
 function parseOutputs(text: string): Record<string, string> {
@@ -144,7 +147,16 @@ describe("the GitHub Action, run as the runner runs it", () => {
     await writeFile(summary, "## an earlier step\n");
     const run = await runStep({ images: ref, pull: "missing", quiet: "true" }, { summary });
     assert.equal(run.code, 0, run.stderr);
-    assert.deepEqual(run.outputs, { "exit-code": "0", "pulled-list": ref, "pulled-count": "0", "present-count": "1", "skipped-count": "0", "failed-count": "0", "mirrored-count": "0", sources: `${ref} engine` });
+    assert.deepEqual(run.outputs, {
+      "exit-code": "0",
+      "pulled-list": ref,
+      "pulled-count": "0",
+      "present-count": "1",
+      "skipped-count": "0",
+      "failed-count": "0",
+      "mirrored-count": "0",
+      sources: `${ref} engine`,
+    });
     assert.match(run.summary, /^## an earlier step\n## prepull\n\n\*\*OK\*\*: 1 present in /);
   });
 
@@ -171,7 +183,10 @@ describe("the GitHub Action, run as the runner runs it", () => {
     assert.match(run.stderr, /PULL_RETRIES|--retries/);
     assert.match(run.stderr, /"zero"/);
     assert.deepEqual(run.outputs, { "exit-code": "2" });
-    assert.ok(run.stdout.split("\n").includes("::error title=prepull::prepull exited with 2: usage error or bad input; nothing was pulled (the step's log says why)"), run.stdout);
+    assert.ok(
+      run.stdout.split("\n").includes("::error title=prepull::prepull exited with 2: usage error or bad input; nothing was pulled (the step's log says why)"),
+      run.stdout,
+    );
     assert.equal(stack.proxy.count({ repository: repo }), 0);
     const boolean = await runStep({ images: stack.ref(repo, "1"), verbose: "yes" });
     assert.equal(boolean.code, 2);

@@ -5,8 +5,8 @@ import { cp, readdir, readFile, rm, truncate, writeFile, stat } from "node:fs/pr
 import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { startDockerd, type Dockerd } from "../harness/dockerd.js";
-import { startStack, type Stack } from "../harness/stack.js";
+import { startDockerd, type Dockerd } from "../../stack/dockerd.js";
+import { startStack, type Stack } from "../../stack/stack.js";
 import { compileReportSchema } from "../fixtures/validators.js";
 import { baseEnv, runCli, tempDir } from "./run-cli.js";
 
@@ -56,7 +56,8 @@ describe("image archives: --save, --load, --pull never", () => {
     await files?.remove();
   });
 
-  const envFor = (engine: Dockerd, extra: Record<string, string> = {}) => baseEnv({ DOCKER_HOST: engine.dockerHost, PULL_PREFLIGHT: "on", PULL_BACKOFF_BASE: "0.2", PULL_BACKOFF_MAX: "1", ...extra });
+  const envFor = (engine: Dockerd, extra: Record<string, string> = {}) =>
+    baseEnv({ DOCKER_HOST: engine.dockerHost, PULL_PREFLIGHT: "on", PULL_BACKOFF_BASE: "0.2", PULL_BACKOFF_MAX: "1", ...extra });
   const readReport = async (file: string) => {
     const report = JSON.parse(await readFile(file, "utf8")) as JsonReport;
     assert.ok(validate(report), JSON.stringify(validate.errors));
@@ -79,13 +80,23 @@ describe("image archives: --save, --load, --pull never", () => {
     const refs = await pushed("fanout", 3);
     const dir = files.file("archives");
     const saved = await pullAndSave(refs, dir);
-    assert.deepEqual(saved.images.map((i) => [i.status, i.source]), refs.map(() => ["pulled", "upstream"]));
+    assert.deepEqual(
+      saved.images.map((i) => [i.status, i.source]),
+      refs.map(() => ["pulled", "upstream"]),
+    );
     const names = (await readdir(dir)).sort();
     assert.equal(names.filter((n) => /^sha256-[0-9a-f]{64}\.tar$/.test(n)).length, 3, names.join(" "));
-    assert.deepEqual(names.filter((n) => n.startsWith(".")), [], "no temporary file is left behind");
+    assert.deepEqual(
+      names.filter((n) => n.startsWith(".")),
+      [],
+      "no temporary file is left behind",
+    );
     const index = JSON.parse(await readFile(join(dir, "prepull-archives.json"), "utf8")) as { images: Record<string, { file: string }> };
     assert.deepEqual(Object.keys(index.images).sort(), [...refs].sort());
-    assert.deepEqual(saved.archives?.filter((a) => a.action === "save").map((a) => a.status), ["ok", "ok", "ok"]);
+    assert.deepEqual(
+      saved.archives?.filter((a) => a.action === "save").map((a) => a.status),
+      ["ok", "ok", "ok"],
+    );
 
     stack.proxy.clearLog();
     const json = files.file("load.json");
@@ -93,14 +104,17 @@ describe("image archives: --save, --load, --pull never", () => {
     assert.equal(run.code, 0, run.stderr);
     assert.equal(stack.proxy.count(), 0, `registry traffic during --load --pull never: ${JSON.stringify(stack.proxy.log.map((e) => `${e.method} ${e.path}`))}`);
     const report = await readReport(json);
-    assert.deepEqual(report.images.map((i) => [i.reference, i.status, i.source]), refs.map((r) => [r, "present", "archive"]));
+    assert.deepEqual(
+      report.images.map((i) => [i.reference, i.status, i.source]),
+      refs.map((r) => [r, "present", "archive"]),
+    );
     for (const ref of refs) assert.ok(await engineHas(fresh, ref), `the fresh engine has ${ref}`);
     assert.match(run.stdout, /SOURCE/);
     assert.match(run.stdout, /archives: 3 loaded, 0 saved; images by source: 3 archive/);
   });
 
   it("a truncated archive fails the run naming the file; the other image still comes from its archive, the damaged one from the registry", async () => {
-    const [good, damaged] = await pushed("corrupt", 2) as [string, string];
+    const [good, damaged] = (await pushed("corrupt", 2)) as [string, string];
     const dir = files.file("corrupt");
     await pullAndSave([good, damaged], dir);
     const index = JSON.parse(await readFile(join(dir, "prepull-archives.json"), "utf8")) as { images: Record<string, { file: string }> };
@@ -114,16 +128,25 @@ describe("image archives: --save, --load, --pull never", () => {
     assert.ok(run.stderr.includes(damagedFile), `stderr names ${damagedFile}:\n${run.stderr}`);
     assert.match(run.stderr, /truncated or corrupt/);
     const report = await readReport(json);
-    assert.deepEqual(report.images.map((i) => [i.status, i.source]), [["present", "archive"], ["pulled", "upstream"]]);
+    assert.deepEqual(
+      report.images.map((i) => [i.status, i.source]),
+      [
+        ["present", "archive"],
+        ["pulled", "upstream"],
+      ],
+    );
     const failed = report.archives?.filter((a) => a.status === "failed") ?? [];
-    assert.deepEqual(failed.map((a) => a.file), [damagedFile]);
+    assert.deepEqual(
+      failed.map((a) => a.file),
+      [damagedFile],
+    );
     const goodRepo = good.split("/")[1]?.split(":")[0] ?? "";
     assert.equal(stack.proxy.count({ repository: goodRepo }), 0, "the image its archive served was not asked of the registry");
   });
 
   it("a foreign tarball and a cut-off archive the index does not know are errors naming them, from the engine's own answer; nothing half-loaded counts", async () => {
     const dir = files.file("foreign");
-    const [ref, cutRef] = await pushed("foreign", 2) as [string, string];
+    const [ref, cutRef] = (await pushed("foreign", 2)) as [string, string];
     await pullAndSave([ref], dir);
     // 4 KiB of zeros with a text in front: a tar the engine cannot read as an image archive.
     await writeFile(join(dir, "junk.tar"), Buffer.concat([Buffer.from("not a tar at all\n"), Buffer.alloc(4096)]));
@@ -139,12 +162,18 @@ describe("image archives: --save, --load, --pull never", () => {
     assert.match(run.stderr, /could not load .*junk\.tar: /);
     assert.match(run.stderr, /could not load .*cut\.tar: /);
     const report = await readReport(json);
-    assert.deepEqual(report.images.map((i) => [i.status, i.source, i.rule]), [["present", "archive", undefined], ["failed", undefined, "pull-never"]]);
+    assert.deepEqual(
+      report.images.map((i) => [i.status, i.source, i.rule]),
+      [
+        ["present", "archive", undefined],
+        ["failed", undefined, "pull-never"],
+      ],
+    );
     assert.equal(await engineHas(fresh, cutRef), false);
   });
 
   it("a save the engine cannot finish leaves no file, names the image, and the other images are saved", async () => {
-    const [fine, broken] = await pushed("badsave", 2) as [string, string];
+    const [fine, broken] = (await pushed("badsave", 2)) as [string, string];
     const dir = files.file("badsave");
     const pull = await runCli([fine, broken], { env: envFor(stack.engine) });
     assert.equal(pull.code, 0, pull.stderr);
@@ -158,16 +187,26 @@ describe("image archives: --save, --load, --pull never", () => {
     assert.equal(run.code, 1, run.stderr);
     assert.ok(run.stderr.includes(`could not save ${broken} to ${dir}`), run.stderr);
     const names = await readdir(dir);
-    assert.deepEqual(names.filter((n) => !/^sha256-[0-9a-f]{64}\.tar$/.test(n)).sort(), ["prepull-archives.json"], "only whole archives and the index, no temporary file");
+    assert.deepEqual(
+      names.filter((n) => !/^sha256-[0-9a-f]{64}\.tar$/.test(n)).sort(),
+      ["prepull-archives.json"],
+      "only whole archives and the index, no temporary file",
+    );
     assert.equal(names.length, 2);
     const index = JSON.parse(await readFile(join(dir, "prepull-archives.json"), "utf8")) as { images: Record<string, unknown> };
     assert.deepEqual(Object.keys(index.images), [fine]);
     const report = await readReport(json);
-    assert.deepEqual(report.archives?.map((a) => [a.status, a.images]), [["ok", [fine]], ["failed", [broken]]]);
+    assert.deepEqual(
+      report.archives?.map((a) => [a.status, a.images]),
+      [
+        ["ok", [fine]],
+        ["failed", [broken]],
+      ],
+    );
   });
 
   it("--pull never with one image missing fails it by name, with zero registry traffic", async () => {
-    const [present, missing] = await pushed("never", 2) as [string, string];
+    const [present, missing] = (await pushed("never", 2)) as [string, string];
     const dir = files.file("never");
     await pullAndSave([present], dir);
     await cp(dir, files.file("never-copy"), { recursive: true });
@@ -178,7 +217,13 @@ describe("image archives: --save, --load, --pull never", () => {
     assert.equal(stack.proxy.count(), 0, "not one request to the registry, prepull's preflight included");
     assert.ok(run.stderr.includes(`${missing} is not present and not in the archives; --pull never forbids pulling`), run.stderr);
     const report = await readReport(json);
-    assert.deepEqual(report.images.map((i) => [i.status, i.class, i.rule, i.source]), [["present", "present", undefined, "archive"], ["failed", "permanent", "pull-never", undefined]]);
+    assert.deepEqual(
+      report.images.map((i) => [i.status, i.class, i.rule, i.source]),
+      [
+        ["present", "present", undefined, "archive"],
+        ["failed", "permanent", "pull-never", undefined],
+      ],
+    );
     assert.equal(await engineHas(fresh, missing), false);
   });
 });

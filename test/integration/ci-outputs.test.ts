@@ -9,7 +9,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
-import { startStack, type Stack } from "../harness/stack.js";
+import { startStack, type Stack } from "../../stack/stack.js";
 import { compileReportSchema, parseJUnit } from "../fixtures/validators.js";
 import type { JUnitCase, JUnitSuite } from "../fixtures/validators.js";
 import { baseEnv, runCli, tempDir, type CliResult } from "./run-cli.js";
@@ -71,7 +71,7 @@ describe("prepull in CI: inputs and outputs on a real engine and registry", () =
     await files?.remove();
   });
 
-  /** HEAD requests on a tag's manifest: one per engine pull attempt (see test/harness/README.md). */
+  /** HEAD requests on a tag's manifest: one per engine pull attempt (see stack/README.md). */
   const attemptsOn = (repository: string) => stack.proxy.count({ repository, kind: "manifest", method: "HEAD" });
   const readJson = async (path: string) => {
     const report = JSON.parse(await readFile(path, "utf8")) as JsonReport;
@@ -90,7 +90,13 @@ describe("prepull in CI: inputs and outputs on a real engine and registry", () =
       composeEnv = { ...env, REGISTRY: stack.host, RUN_ID: runId };
       // What the fixture files resolve to: file order (compose.yaml, docker-compose.override.yml),
       // then service order; worker and the override's app repeat app's image; migrations is build-only.
-      const tags: Array<[string, string]> = [["app", "1"], ["db", "1"], ["cache", "7-alpine"], ["debug-ui", "2"], ["search", "3"]];
+      const tags: Array<[string, string]> = [
+        ["app", "1"],
+        ["db", "1"],
+        ["cache", "7-alpine"],
+        ["debug-ui", "2"],
+        ["search", "3"],
+      ];
       for (const [name, tag] of tags) await stack.pushImage(`${name}-${runId}`, tag);
       expected = tags.slice(0, 4).map(([name, tag]) => stack.ref(`${name}-${runId}`, tag));
     });
@@ -124,7 +130,10 @@ describe("prepull in CI: inputs and outputs on a real engine and registry", () =
       );
       const suite = (await readJUnit(junit)).testsuites.testsuite;
       assert.deepEqual([suite.tests, suite.failures, suite.errors, suite.skipped], ["4", "0", "0", "0"]);
-      assert.deepEqual(suite.testcase.map((c) => c.name), expected);
+      assert.deepEqual(
+        suite.testcase.map((c) => c.name),
+        expected,
+      );
       assert.match(run.stdout, /^prepull: 4 pulled in \S+$/m);
     });
 
@@ -176,7 +185,10 @@ describe("prepull in CI: inputs and outputs on a real engine and registry", () =
       const afterFirst = manifestRequests();
 
       const json = files.file("present.json");
-      for (const args of [[ref, "--json", json], [ref, "--pull", "missing"]]) {
+      for (const args of [
+        [ref, "--json", json],
+        [ref, "--pull", "missing"],
+      ]) {
         const run = await runCli(args, { env });
         assert.equal(run.code, 0, explain(run));
         assert.match(run.stdout, new RegExp(`^present  ${escapeRegExp(ref)}  +0  +\\S+  already present on the engine \\(--pull missing\\)$`, "m"));
@@ -221,7 +233,12 @@ describe("prepull in CI: inputs and outputs on a real engine and registry", () =
       await stack.pushImage(repos.known, "1");
       await stack.pushPlatformList(repos.arm, "1", ["arm64"]);
       okInput = `${stack.host}/${repos.ok}`;
-      refs = { ok: stack.ref(repos.ok, "latest"), present: stack.ref(repos.present, "1"), unknown: stack.ref(repos.known, "does-not-exist"), arm: stack.ref(repos.arm, "1") };
+      refs = {
+        ok: stack.ref(repos.ok, "latest"),
+        present: stack.ref(repos.present, "1"),
+        unknown: stack.ref(repos.known, "does-not-exist"),
+        arm: stack.ref(repos.arm, "1"),
+      };
       const warmUp = await runCli([refs.present], { env });
       assert.equal(warmUp.code, 0, explain(warmUp));
       outputs.json = files.file("mixed.json");
@@ -324,7 +341,10 @@ describe("prepull in CI: inputs and outputs on a real engine and registry", () =
       // workflow command of its own if it reached the start of a log line.
       stack.proxy.addFault({
         match: { kind: "manifest", repository: denied },
-        action: { status: 403, body: { errors: [{ code: "DENIED", message: "quota 100% used,\r\n::warning::injected by the registry\nsee https://example.com/quota" }] } },
+        action: {
+          status: 403,
+          body: { errors: [{ code: "DENIED", message: "quota 100% used,\r\n::warning::injected by the registry\nsee https://example.com/quota" }] },
+        },
       });
       const summaryFile = files.file("step-summary.md");
       const previous = "## Build\n\nEarlier step output, kept as it was.\n";
@@ -355,7 +375,10 @@ describe("prepull in CI: inputs and outputs on a real engine and registry", () =
       assert.deepEqual(out.slice(end + 1, end + 3), [expectedError, expectedWarning]);
       assert.equal(out[end + 3]?.startsWith("STATUS   IMAGE"), true, run.stdout);
       // The only workflow commands are ours: nothing from the registry's text starts a line.
-      assert.deepEqual(out.filter((line) => line.startsWith("::")), ["::group::prepull: pulling 3 images", "::endgroup::", expectedError, expectedWarning]);
+      assert.deepEqual(
+        out.filter((line) => line.startsWith("::")),
+        ["::group::prepull: pulling 3 images", "::endgroup::", expectedError, expectedWarning],
+      );
       const error = out[end + 1] ?? "";
       assert.equal(/[\r\n]/.test(error), false);
       assert.ok(error.includes("100%25 used") && !error.includes("100% used"), "a % in the message is escaped as %25");
@@ -418,7 +441,14 @@ describe("prepull in CI: inputs and outputs on a real engine and registry", () =
       const log = run.stderr.slice(0, -1).split("\n");
       for (const line of log) assert.match(line, STAMPED, JSON.stringify(run.stderr));
       assert.equal(log[0]?.slice(25), "prepull: pulling 2 images");
-      assert.ok(log.some((line) => line.endsWith(`[permanent]: pull access denied for ${hostileRef.replace(/:1$/, "")}, repository does not exist or may require 'docker login': denied: denied by policy second line`)), run.stderr);
+      assert.ok(
+        log.some((line) =>
+          line.endsWith(
+            `[permanent]: pull access denied for ${hostileRef.replace(/:1$/, "")}, repository does not exist or may require 'docker login': denied: denied by policy second line`,
+          ),
+        ),
+        run.stderr,
+      );
       assert.ok(log.some((line) => line.slice(25).startsWith(`pulled ${okRef} in `)));
       assert.ok(run.stdout.startsWith("STATUS  IMAGE"), run.stdout);
     });
@@ -434,7 +464,11 @@ describe("prepull in CI: inputs and outputs on a real engine and registry", () =
       const forcedOverEnv = await runCli([okRef, "--color"], { env: { ...colorless, NO_COLOR: "1" } });
       assert.ok(forcedOverEnv.stdout.includes(GREEN_PRESENT), JSON.stringify(forcedOverEnv.stdout));
 
-      for (const [args, runEnv] of [[["--no-color"], colorless], [[], { ...colorless, NO_COLOR: "1" }], [["--no-color", "--color"], colorless]] as const) {
+      for (const [args, runEnv] of [
+        [["--no-color"], colorless],
+        [[], { ...colorless, NO_COLOR: "1" }],
+        [["--no-color", "--color"], colorless],
+      ] as const) {
         const plain = await runCli([okRef, ...args], { env: runEnv });
         assert.equal(plain.code, 0, explain(plain));
         assert.equal(ESCAPE.test(plain.stdout + plain.stderr), false, `${args.join(" ")}: ${JSON.stringify(plain.stdout)}`);
@@ -448,7 +482,10 @@ describe("prepull in CI: inputs and outputs on a real engine and registry", () =
       const log = lines(run.stderr);
       assert.equal(log.length, 1, run.stderr);
       assert.match(log[0] ?? "", STAMPED);
-      assert.equal(log[0]?.slice(25), `FAILED ${unknownRef} after 1 attempt [permanent]: manifest for ${unknownRef} not found: manifest unknown: manifest unknown`);
+      assert.equal(
+        log[0]?.slice(25),
+        `FAILED ${unknownRef} after 1 attempt [permanent]: manifest for ${unknownRef} not found: manifest unknown: manifest unknown`,
+      );
       const summary = lines(run.stdout);
       assert.match(summary[0] ?? "", /^STATUS +IMAGE +ATTEMPTS +TIME +REASON$/);
       assert.match(summary[1] ?? "", new RegExp(`^present +${escapeRegExp(okRef)} +0 `));
@@ -459,18 +496,34 @@ describe("prepull in CI: inputs and outputs on a real engine and registry", () =
     it("--verbose adds the engine's status lines; the default shows none", async () => {
       const normal = await runCli([okRef, "--pull", "always"], { env });
       assert.equal(normal.code, 0, explain(normal));
-      assert.equal(lines(normal.stderr).some((line) => line.slice(25).startsWith("engine ")), false, normal.stderr);
+      assert.equal(
+        lines(normal.stderr).some((line) => line.slice(25).startsWith("engine ")),
+        false,
+        normal.stderr,
+      );
 
       const run = await runCli([okRef, "--pull", "always", "--verbose"], { env });
       assert.equal(run.code, 0, explain(run));
       const log = lines(run.stderr);
       for (const line of log) assert.match(line, STAMPED);
       const engine = log.map((line) => line.slice(25)).filter((line) => line.startsWith(`engine ${okRef}: `));
-      assert.ok(engine.some((line) => line.endsWith(`Pulling from ${okRepo}`)), run.stderr);
-      assert.ok(engine.some((line) => /: Digest: sha256:[0-9a-f]{64}$/.test(line)), run.stderr);
-      assert.ok(engine.some((line) => line.endsWith(`: Status: Image is up to date for ${okRef}`)), run.stderr);
+      assert.ok(
+        engine.some((line) => line.endsWith(`Pulling from ${okRepo}`)),
+        run.stderr,
+      );
+      assert.ok(
+        engine.some((line) => /: Digest: sha256:[0-9a-f]{64}$/.test(line)),
+        run.stderr,
+      );
+      assert.ok(
+        engine.some((line) => line.endsWith(`: Status: Image is up to date for ${okRef}`)),
+        run.stderr,
+      );
       // The byte counters are not status lines.
-      assert.equal(engine.some((line) => /: (Downloading|Extracting)$/.test(line)), false);
+      assert.equal(
+        engine.some((line) => /: (Downloading|Extracting)$/.test(line)),
+        false,
+      );
     });
   });
 
@@ -494,7 +547,10 @@ describe("prepull in CI: inputs and outputs on a real engine and registry", () =
       const report = await readJson(json);
       assert.equal(report.interrupted, "SIGTERM");
       assert.equal(report.exitCode, 143);
-      assert.deepEqual(report.images.map((i) => [i.status, i.class]), [["failed", "aborted"]]);
+      assert.deepEqual(
+        report.images.map((i) => [i.status, i.class]),
+        [["failed", "aborted"]],
+      );
       const suite = (await readJUnit(junit)).testsuites.testsuite;
       assert.deepEqual([suite.tests, suite.failures], ["1", "1"]);
       assert.deepEqual(suite.properties?.property, [{ name: "interrupted", value: "SIGTERM" }]);

@@ -6,8 +6,8 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { formatLog } from "../harness/fault-proxy.js";
-import { startStack, type Stack } from "../harness/stack.js";
+import { formatLog } from "../../stack/fault-proxy.js";
+import { startStack, type Stack } from "../../stack/stack.js";
 import { compileReportSchema } from "../fixtures/validators.js";
 import { baseEnv, runCli, tempDir, type CliResult } from "./run-cli.js";
 
@@ -53,9 +53,15 @@ describe("prepull on podman's Docker-compatible API", () => {
     const json = files.file("clean.json");
     const run = await runCli([...repos.map((r) => stack.ref(r, "1")), "--json", json], { env });
     assert.equal(run.code, 0, why(run));
-    assert.deepEqual(repos.map((r) => attemptsOn(r)), [1, 1, 1]);
+    assert.deepEqual(
+      repos.map((r) => attemptsOn(r)),
+      [1, 1, 1],
+    );
     const report = await readReport(json);
-    assert.deepEqual(report.images.map((i) => [i.status, i.platform]), repos.map(() => ["pulled", "linux/amd64"]));
+    assert.deepEqual(
+      report.images.map((i) => [i.status, i.platform]),
+      repos.map(() => ["pulled", "linux/amd64"]),
+    );
     assert.match(run.stdout, /3 pulled/);
   });
 
@@ -69,9 +75,15 @@ describe("prepull on podman's Docker-compatible API", () => {
     assert.equal(run.code, 0, why(run, repo));
     const attempts = (await readReport(json)).images[0]?.attempts ?? [];
     assert.equal(attemptsOn(repo), 3, why(run, repo));
-    assert.deepEqual(attempts.map((a) => a.class), ["transient", "transient", "pulled"]);
+    assert.deepEqual(
+      attempts.map((a) => a.class),
+      ["transient", "transient", "pulled"],
+    );
     // podman 4.3 wraps the registry's status in its own words, inside a 200 stream.
-    assert.match(attempts[0]?.message ?? "", /^initializing source docker:\/\/.*: reading manifest 1 in .*: received unexpected HTTP status: 500 Internal Server Error$/);
+    assert.match(
+      attempts[0]?.message ?? "",
+      /^initializing source docker:\/\/.*: reading manifest 1 in .*: received unexpected HTTP status: 500 Internal Server Error$/,
+    );
   });
 
   it("tries an unknown tag once and exits 1", async () => {
@@ -91,7 +103,10 @@ describe("prepull on podman's Docker-compatible API", () => {
       const run = await runCli([stack.ref(repo, "1")], { env });
       assert.equal(run.code, 1, why(run, repo));
       assert.equal(attemptsOn(repo), 1);
-      assert.match(run.stderr, status === 401 ? /\[permanent\]: .*unauthorized: authentication required/ : /\[permanent\]: .*denied: requested access to the resource is denied/);
+      assert.match(
+        run.stderr,
+        status === 401 ? /\[permanent\]: .*unauthorized: authentication required/ : /\[permanent\]: .*denied: requested access to the resource is denied/,
+      );
     });
   }
 
@@ -114,7 +129,10 @@ describe("prepull on podman's Docker-compatible API", () => {
     assert.equal(run.code, 0, why(run, repo));
     assert.equal(stack.proxy.count({ repository: repo, kind: "manifest", status: 429 }), 2);
     assert.equal(attemptsOn(repo), 3, "two 429s and the GET that succeeded, all in one podman pull");
-    assert.deepEqual((await readReport(json)).images[0]?.attempts.map((a) => a.class), ["pulled"]);
+    assert.deepEqual(
+      (await readReport(json)).images[0]?.attempts.map((a) => a.class),
+      ["pulled"],
+    );
   });
 
   it("aborts a pull whose manifest never comes (podman answers 200 at once, then stays silent) as stalled", async () => {
@@ -150,7 +168,10 @@ describe("prepull on podman's Docker-compatible API", () => {
     const json = files.file("two.json");
     const run = await runCli([stack.ref(repo, "1"), "--platform", "linux/arm64", "--json", json], { env });
     assert.equal(run.code, 0, why(run, repo));
-    assert.deepEqual((await readReport(json)).images.map((i) => [i.status, i.platform]), [["pulled", "linux/arm64"]]);
+    assert.deepEqual(
+      (await readReport(json)).images.map((i) => [i.status, i.platform]),
+      [["pulled", "linux/arm64"]],
+    );
   });
 
   it("on SIGINT cancels the pulls, still writes the report, and exits 130", async () => {
@@ -225,7 +246,10 @@ describe("platforms and docker contexts, on the harness's dockerd", () => {
     const json = files.file("arm.json");
     const arm = await runCli([ref, "--platform", "linux/arm64", "--json", json], { env: onDockerd() });
     assert.equal(arm.code, 0, arm.stderr);
-    assert.deepEqual((await readReport(json)).images.map((i) => [i.status, i.platform]), [["pulled", "linux/arm64"]]);
+    assert.deepEqual(
+      (await readReport(json)).images.map((i) => [i.status, i.platform]),
+      [["pulled", "linux/arm64"]],
+    );
     // Present for linux/arm64 ...
     const again = await runCli([ref, "--json", json], { env: onDockerd({ PULL_POLICY: "missing", PULL_PLATFORM: "linux/arm64" }) });
     assert.equal(again.code, 0, again.stderr);
@@ -234,7 +258,10 @@ describe("platforms and docker contexts, on the harness's dockerd", () => {
     // ... but not for the engine's own linux/amd64: the pull is tried, and the image skipped.
     const own = await runCli([ref, "--json", json], { env: onDockerd({ PULL_POLICY: "missing" }) });
     assert.equal(own.code, 0, own.stderr);
-    assert.deepEqual((await readReport(json)).images.map((i) => i.status), ["skipped"]);
+    assert.deepEqual(
+      (await readReport(json)).images.map((i) => i.status),
+      ["skipped"],
+    );
     assert.equal(pullsOf(repo), 2);
   });
 
@@ -244,11 +271,20 @@ describe("platforms and docker contexts, on the harness's dockerd", () => {
     await stack.pushPlatformList(arm, "1", ["arm64"]);
     await stack.pushImage(plain, "1");
     const compose = files.file("compose.yml");
-    await writeFile(compose, `services:\n  arm:\n    image: ${stack.ref(arm, "1")}\n    platform: linux/arm64\n  plain:\n    image: ${stack.ref(plain, "1")}\n`);
+    await writeFile(
+      compose,
+      `services:\n  arm:\n    image: ${stack.ref(arm, "1")}\n    platform: linux/arm64\n  plain:\n    image: ${stack.ref(plain, "1")}\n`,
+    );
     const json = files.file("compose.json");
     const run = await runCli(["--compose", compose, "--json", json], { env: onDockerd() });
     assert.equal(run.code, 0, run.stderr);
-    assert.deepEqual((await readReport(json)).images.map((i) => [i.status, i.platform]), [["pulled", "linux/arm64"], ["pulled", "linux/amd64"]]);
+    assert.deepEqual(
+      (await readReport(json)).images.map((i) => [i.status, i.platform]),
+      [
+        ["pulled", "linux/arm64"],
+        ["pulled", "linux/amd64"],
+      ],
+    );
   });
 
   it("does not take a two-platform image pulled for amd64 as present for arm64", async () => {
@@ -261,7 +297,10 @@ describe("platforms and docker contexts, on the harness's dockerd", () => {
     assert.equal((await readReport(json)).images[0]?.platform, "linux/amd64");
     const arm = await runCli([ref, "--pull", "missing", "--platform", "linux/arm64", "--json", json], { env: onDockerd() });
     assert.equal(arm.code, 0, arm.stderr);
-    assert.deepEqual((await readReport(json)).images.map((i) => [i.status, i.platform]), [["pulled", "linux/arm64"]]);
+    assert.deepEqual(
+      (await readReport(json)).images.map((i) => [i.status, i.platform]),
+      [["pulled", "linux/arm64"]],
+    );
     assert.equal(pullsOf(repo), 2);
   });
 

@@ -5,12 +5,12 @@ import assert from "node:assert/strict";
 import { request } from "node:http";
 import type { IncomingHttpHeaders } from "node:http";
 import { after, before, describe, test } from "node:test";
-import { formatLog, startFaultProxy } from "../harness/fault-proxy.js";
-import type { FaultProxy, RequestSelector } from "../harness/fault-proxy.js";
-import { makeTar, pushImage } from "../harness/images.js";
-import { startStack } from "../harness/stack.js";
-import type { Stack } from "../harness/stack.js";
-import { findBinary } from "../harness/util.js";
+import { formatLog, startFaultProxy } from "../../stack/fault-proxy.js";
+import type { FaultProxy, RequestSelector } from "../../stack/fault-proxy.js";
+import { makeTar, pushImage } from "../../stack/images.js";
+import { startStack } from "../../stack/stack.js";
+import type { Stack } from "../../stack/stack.js";
+import { findBinary } from "../../stack/util.js";
 
 // --- a tiny Engine API client, local to this test ----------------------------------------------
 
@@ -146,7 +146,10 @@ describe("test bench against the real dockerd", { timeout: 120_000 }, () => {
     assert.equal(inspect.status, 200);
     const info = JSON.parse(inspect.body) as { Architecture: string; RootFS: { Layers: string[] } };
     assert.equal(info.Architecture, "amd64");
-    assert.deepEqual(info.RootFS.Layers, image.layers.map((l) => l.diffId));
+    assert.deepEqual(
+      info.RootFS.Layers,
+      image.layers.map((l) => l.diffId),
+    );
 
     const again = await pull(stack, image.reference);
     assert.equal(again.lastStatus, `Status: Image is up to date for ${image.reference}`);
@@ -267,12 +270,18 @@ describe("test bench against the real dockerd", { timeout: 120_000 }, () => {
       assert.equal(a.httpStatus, 500);
       const head = `Head "http://${stack.proxy.host}/v2/${rReset}/manifests/v1"`;
       assert.match(a.error ?? "", new RegExp(`^${escape(head)}: read tcp 127\\.0\\.0\\.1:\\d+->${escape(stack.proxy.host)}: read: connection reset by peer$`));
-      assert.deepEqual(stack.proxy.requests({ repository: rReset }).map((e) => [e.method, e.status]), [["HEAD", "reset"]]);
+      assert.deepEqual(
+        stack.proxy.requests({ repository: rReset }).map((e) => [e.method, e.status]),
+        [["HEAD", "reset"]],
+      );
 
       const b = await pull(stack, iClose.reference);
       assert.equal(b.httpStatus, 500);
       assert.equal(b.error, `Head "http://${stack.proxy.host}/v2/${rClose}/manifests/v1": EOF`);
-      assert.deepEqual(stack.proxy.requests({ repository: rClose }).map((e) => [e.method, e.status]), [["HEAD", "close"]]);
+      assert.deepEqual(
+        stack.proxy.requests({ repository: rClose }).map((e) => [e.method, e.status]),
+        [["HEAD", "close"]],
+      );
     } finally {
       stack.proxy.clearFaults();
     }
@@ -309,7 +318,10 @@ describe("test bench against the real dockerd", { timeout: 120_000 }, () => {
     try {
       const result = await pull(stack, image.reference);
       assert.equal(result.error, undefined);
-      assert.deepEqual(stack.proxy.requests({ digest: image.configDigest }).map((e) => e.status), [500, 500, 200]);
+      assert.deepEqual(
+        stack.proxy.requests({ digest: image.configDigest }).map((e) => e.status),
+        [500, 500, 200],
+      );
     } finally {
       remove();
     }
@@ -359,10 +371,13 @@ describe("test bench against the real dockerd", { timeout: 120_000 }, () => {
     const bad = await pull(stack, image2.reference, { registryAuth: wrong });
     assert.equal(bad.httpStatus, 500);
     assert.equal(bad.error, "unauthorized: authentication required");
-    assert.deepEqual(auth.proxy.requests({ repository: repo2 }).map((e) => [e.method, e.status]), [
-      ["HEAD", 401],
-      ["GET", 401],
-    ]);
+    assert.deepEqual(
+      auth.proxy.requests({ repository: repo2 }).map((e) => [e.method, e.status]),
+      [
+        ["HEAD", 401],
+        ["GET", 401],
+      ],
+    );
   });
 });
 
@@ -481,7 +496,10 @@ describe("fault proxy rules (plain HTTP against the real registry)", { timeout: 
     p.addFault({ name: "slow", match: { kind: "ping" }, when: { times: 3 }, action: { delayMs: 300 } });
     const [aborted, ...rest] = await Promise.all([get("/v2/", { abortAfterMs: 50 }), get("/v2/"), get("/v2/")]);
     assert.equal(aborted?.status, "ECONNRESET");
-    assert.deepEqual(rest.map((r) => r.status), [200, 200]);
+    assert.deepEqual(
+      rest.map((r) => r.status),
+      [200, 200],
+    );
     await new Promise((resolve) => setTimeout(resolve, 50));
     const pings = p.requests({ kind: "ping", since });
     assert.deepEqual(pings.map((e) => e.status).sort(), [200, 200, "aborted"]);
@@ -515,7 +533,10 @@ describe("fault proxy rules (plain HTTP against the real registry)", { timeout: 
   });
 
   test("bad rules fail when added, naming the option", () => {
-    assert.throws(() => stack.proxy.addFault({ name: "p", when: { probability: 2 }, action: { status: 500 } }), /fault rule "p": probability must be in \[0, 1\]/);
+    assert.throws(
+      () => stack.proxy.addFault({ name: "p", when: { probability: 2 }, action: { status: 500 } }),
+      /fault rule "p": probability must be in \[0, 1\]/,
+    );
     assert.throws(() => stack.proxy.addFault({ action: { status: 1000 } }), /status must be an HTTP status/);
     assert.throws(() => stack.proxy.addFault({ action: { truncate: -1 } }), /truncate must be an integer >= 0/);
   });

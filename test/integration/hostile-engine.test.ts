@@ -59,7 +59,10 @@ describe("prepull against a hostile engine (fake Docker API on a unix socket)", 
       if (req.url?.includes("/images/") && req.url.endsWith("/json")) {
         // The image is there once a pull of it was asked for (prepull inspects only after a clean stream).
         const name = decodeURIComponent(req.url.replace(/^\/v[\d.]+\/images\//, "").replace(/\/json$/, ""));
-        if (created.has(name)) res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ Id: "sha256:" + "f".repeat(64), RepoDigests: [], Os: "linux", Architecture: "amd64" }));
+        if (created.has(name))
+          res
+            .writeHead(200, { "Content-Type": "application/json" })
+            .end(JSON.stringify({ Id: "sha256:" + "f".repeat(64), RepoDigests: [], Os: "linux", Architecture: "amd64" }));
         else res.writeHead(404).end(JSON.stringify({ message: "No such image" }));
         return;
       }
@@ -96,7 +99,11 @@ describe("prepull against a hostile engine (fake Docker API on a unix socket)", 
     return { json: files.file(`r${id}.json`), junit: files.file(`r${id}.xml`), pulled: files.file(`p${id}.txt`), summary: files.file(`s${id}.md`) };
   };
   const engineEnv = (extra: Record<string, string> = {}) => baseEnv({ DOCKER_HOST: `unix://${socket}`, PULL_RETRIES: "1", ...extra });
-  async function everything(out: ReturnType<typeof outputs>, stdout: string, stderr: string): Promise<Record<"stdout" | "stderr" | "json" | "junit" | "pulled" | "summary", string>> {
+  async function everything(
+    out: ReturnType<typeof outputs>,
+    stdout: string,
+    stderr: string,
+  ): Promise<Record<"stdout" | "stderr" | "json" | "junit" | "pulled" | "summary", string>> {
     const read = (path: string) => readFile(path, "utf8").catch(() => "");
     return { stdout, stderr, json: await read(out.json), junit: await read(out.junit), pulled: await read(out.pulled), summary: await read(out.summary) };
   }
@@ -109,12 +116,25 @@ describe("prepull against a hostile engine (fake Docker API on a unix socket)", 
       if (req.url?.includes("http-error")) {
         res.writeHead(500, { "Content-Type": "application/json" }).end(JSON.stringify({ message: `unauthorized: ${quoted}` }));
       } else {
-        res.writeHead(200).end(line({ status: `Waiting ${quoted}`, id: "layer1" }) + line({ errorDetail: { message: `denied: ${quoted}` }, error: `denied: ${quoted}` }));
+        res
+          .writeHead(200)
+          .end(line({ status: `Waiting ${quoted}`, id: "layer1" }) + line({ errorDetail: { message: `denied: ${quoted}` }, error: `denied: ${quoted}` }));
       }
     };
     const out = outputs();
     const result = await runCli(
-      ["-v", "--json", out.json, "--junit", out.junit, "--pulled", out.pulled, "basic.example/http-error:1", "basic.example/stream-error:1", "token.example/stream-error:1"],
+      [
+        "-v",
+        "--json",
+        out.json,
+        "--junit",
+        out.junit,
+        "--pulled",
+        out.pulled,
+        "basic.example/http-error:1",
+        "basic.example/stream-error:1",
+        "token.example/stream-error:1",
+      ],
       { env: engineEnv({ DOCKER_CONFIG: config, GITHUB_ACTIONS: "true", GITHUB_STEP_SUMMARY: out.summary }) },
     );
     assert.equal(result.code, 1, result.stderr);
@@ -137,7 +157,8 @@ describe("prepull against a hostile engine (fake Docker API on a unix socket)", 
       env: baseEnv({ DOCKER_HOST: `tcp://admin:${HOST_PASSWORD}@127.0.0.1:2375`, GITHUB_ACTIONS: "true", GITHUB_STEP_SUMMARY: out.summary }),
     });
     assert.equal(result.code, 3);
-    for (const [name, text] of Object.entries(await everything(out, result.stdout, result.stderr))) assert.ok(!text.includes(HOST_PASSWORD), `${name} leaks the DOCKER_HOST password`);
+    for (const [name, text] of Object.entries(await everything(out, result.stdout, result.stderr)))
+      assert.ok(!text.includes(HOST_PASSWORD), `${name} leaks the DOCKER_HOST password`);
     assert.match(await readFile(out.json, "utf8"), /tcp:\/\/admin:\*\*\*@127\.0\.0\.1:2375/);
   });
 
@@ -157,7 +178,11 @@ describe("prepull against a hostile engine (fake Docker API on a unix socket)", 
     const out = outputs();
     const started = Date.now();
     const peak = { rssKb: 0 };
-    const result = await runCli(["--json", out.json, "r.example/long-line:1"], { env: engineEnv(), timeoutMs: 60_000, onSpawn: (child) => watchRss(child, peak) });
+    const result = await runCli(["--json", out.json, "r.example/long-line:1"], {
+      env: engineEnv(),
+      timeoutMs: 60_000,
+      onSpawn: (child) => watchRss(child, peak),
+    });
     assert.equal(result.code, 1, result.stderr);
     assert.ok(Date.now() - started < 30_000, "a bound, far above the normal ~1 s");
     // A ceiling, not a measurement: the old buffer needed 204 MB for a 10 MB line.
@@ -201,7 +226,9 @@ describe("prepull against a hostile engine (fake Docker API on a unix socket)", 
     route = (_req, res) => res.writeHead(200).end(line({ error: `manifest unknown: ${"m".repeat(1_000_000)}` }));
     const out = outputs();
     const images = Array.from({ length: 3 }, (_, i) => `r.example/big-error-${i}:1`);
-    const result = await runCli(["--json", out.json, "--junit", out.junit, ...images], { env: engineEnv({ GITHUB_ACTIONS: "true", GITHUB_STEP_SUMMARY: out.summary }) });
+    const result = await runCli(["--json", out.json, "--junit", out.junit, ...images], {
+      env: engineEnv({ GITHUB_ACTIONS: "true", GITHUB_STEP_SUMMARY: out.summary }),
+    });
     assert.equal(result.code, 1);
     for (const path of [out.json, out.junit, out.summary]) {
       const size = (await stat(path)).size;
@@ -244,7 +271,9 @@ describe("prepull against a hostile engine (fake Docker API on a unix socket)", 
       res.writeHead(200).end(SUCCESS);
     };
     const out = outputs();
-    const result = await runCli(["--json", out.json, "r.example/public-a:1", "r.example/public-b:1", "other.example/public:1", "r.example/private:1"], { env: engineEnv({ DOCKER_CONFIG: config }) });
+    const result = await runCli(["--json", out.json, "r.example/public-a:1", "r.example/public-b:1", "other.example/public:1", "r.example/private:1"], {
+      env: engineEnv({ DOCKER_CONFIG: config }),
+    });
     assert.equal(result.code, 1, result.stderr);
     assert.equal(result.stderr.match(/warning: cannot use the Docker config/g)?.length, 1, result.stderr);
     assert.ok(!result.stderr.includes(PASSWORD));

@@ -68,7 +68,8 @@ describe("the installed prepull command", () => {
   it("passes arguments through unchanged: blanks, quotes, $, a leading + and an empty one", async () => {
     const result = await prepull(["--print", "a b", 'x"$HOME', "+x", ""]);
     assert.equal(result.code, 2);
-    for (const shown of ['"a b"', '"x\\"$HOME"', '"+x"', '""']) assert.match(result.stderr, new RegExp(`invalid image reference ${shown.replace(/[$+\\]/g, "\\$&")}`));
+    for (const shown of ['"a b"', '"x\\"$HOME"', '"+x"', '""'])
+      assert.match(result.stderr, new RegExp(`invalid image reference ${shown.replace(/[$+\\]/g, "\\$&")}`));
   });
 
   it("--version works through the launcher", async () => {

@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { connectEngine, type DockerEngine } from "../../src/engine/client.js";
 import { parseReference } from "../../src/reference/index.js";
 import type { Reference } from "../../src/types.js";
-import { startStack, type Stack } from "../harness/stack.js";
+import { startStack, type Stack } from "../../stack/stack.js";
 import { compileReportSchema } from "../fixtures/validators.js";
 import { baseEnv, runCli, tempDir } from "./run-cli.js";
 
@@ -15,7 +15,16 @@ const HEADER = "# prepull-lock v1";
 
 interface JsonReport {
   exitCode: number;
-  images: Array<{ reference: string; status: string; class: string; rule?: string; reason?: string; digest?: string; resolvedDigest?: string; attempts: unknown[] }>;
+  images: Array<{
+    reference: string;
+    status: string;
+    class: string;
+    rule?: string;
+    reason?: string;
+    digest?: string;
+    resolvedDigest?: string;
+    attempts: unknown[];
+  }>;
 }
 
 const ref = (s: string): Reference => {
@@ -25,14 +34,28 @@ const ref = (s: string): Reference => {
 };
 
 /** The data lines of a lock file: reference → digest. */
-const lockLines = (text: string) => new Map(text.split("\n").filter((l) => l !== "" && !l.startsWith("#")).map((l) => l.split(" ") as [string, string]));
+const lockLines = (text: string) =>
+  new Map(
+    text
+      .split("\n")
+      .filter((l) => l !== "" && !l.startsWith("#"))
+      .map((l) => l.split(" ") as [string, string]),
+  );
 
 describe("lock file: --lock and --locked", () => {
   let stack: Stack;
   let engine: DockerEngine;
   let files: Awaited<ReturnType<typeof tempDir>>;
   const env = (extra: Record<string, string> = {}) =>
-    baseEnv({ DOCKER_HOST: stack.engine.dockerHost, PULL_PREFLIGHT: "on", PULL_POLICY: "always", PULL_BACKOFF_BASE: "0.1", PULL_BACKOFF_MAX: "0.2", PULL_RETRIES: "2", ...extra });
+    baseEnv({
+      DOCKER_HOST: stack.engine.dockerHost,
+      PULL_PREFLIGHT: "on",
+      PULL_POLICY: "always",
+      PULL_BACKOFF_BASE: "0.1",
+      PULL_BACKOFF_MAX: "0.2",
+      PULL_RETRIES: "2",
+      ...extra,
+    });
   const report = async (path: string) => {
     const parsed = JSON.parse(await readFile(path, "utf8")) as JsonReport;
     const validate = compileReportSchema();
@@ -62,13 +85,24 @@ describe("lock file: --lock and --locked", () => {
     const b = await stack.pushImage(stack.image("lock-b"), "2");
     const refs = [stack.ref(a.repository, "1"), stack.ref(b.repository, "2")];
     // Then already present under --pull missing: the digest comes from the engine's RepoDigests.
-    for (const [preflight, policy] of [["on", "always"], ["off", "always"], ["off", "missing"]] as const) {
+    for (const [preflight, policy] of [
+      ["on", "always"],
+      ["off", "always"],
+      ["off", "missing"],
+    ] as const) {
       const lock = files.file(`written-${preflight}-${policy}.lock`);
       const run = await runCli([...refs, "--lock", lock], { env: env({ PULL_PREFLIGHT: preflight, PULL_POLICY: policy }) });
       assert.equal(run.code, 0, run.stderr);
       const text = await readFile(lock, "utf8");
       assert.equal(text.split("\n")[0], HEADER);
-      assert.deepEqual(lockLines(text), new Map([[refs[0], a.manifestDigest], [refs[1], b.manifestDigest]]), text);
+      assert.deepEqual(
+        lockLines(text),
+        new Map([
+          [refs[0], a.manifestDigest],
+          [refs[1], b.manifestDigest],
+        ]),
+        text,
+      );
     }
   });
 
@@ -97,7 +131,10 @@ describe("lock file: --lock and --locked", () => {
     const json = files.file("armonly.json");
     const again = await runCli([image, "--locked", lock, "--json", json], { env: env() });
     assert.equal(again.code, 0, again.stderr);
-    assert.deepEqual((await report(json)).images.map((i) => [i.status, i.class]), [["skipped", "skipped-platform"]]);
+    assert.deepEqual(
+      (await report(json)).images.map((i) => [i.status, i.class]),
+      [["skipped", "skipped-platform"]],
+    );
   });
 
   it("--lock with the engine unreachable still writes the lock: every image listed as not locked, exit 3", async () => {
@@ -121,7 +158,9 @@ describe("lock file: --lock and --locked", () => {
     const json = files.file("pin.json");
     const run = await runCli([original, "--locked", lock, "--json", json], { env: env() });
     assert.equal(run.code, 0, run.stderr);
-    const engineManifests = stack.proxy.log.filter((e) => e.startedAt >= since && e.client === "engine" && e.kind === "manifest" && e.repository === pushed.repository);
+    const engineManifests = stack.proxy.log.filter(
+      (e) => e.startedAt >= since && e.client === "engine" && e.kind === "manifest" && e.repository === pushed.repository,
+    );
     assert.ok(engineManifests.length > 0);
     assert.deepEqual([...new Set(engineManifests.map((e) => e.ref))], [pushed.manifestDigest], "the engine asked for the digest, never the tag");
     const tagged = await localDigests(original);
@@ -154,11 +193,14 @@ describe("lock file: --lock and --locked", () => {
     assert.equal(stack.proxy.log.filter((e) => e.startedAt >= since && e.client === "engine" && e.repository === moving.repository).length, 0);
     // Already on the engine from the locking run, with the locked digest: not pulled again.
     assert.equal(unmoved?.status, "present");
- 
+
     // Without preflight nothing can tell that the tag moved: prepull says so, and pulls the locked digest.
     const unchecked = await runCli([...refs, "--locked", lock], { env: env({ PULL_PREFLIGHT: "off" }) });
     assert.equal(unchecked.code, 0, unchecked.stderr);
-    assert.match(unchecked.stderr, /warning: --locked with --preflight off: the locked digests are pulled without asking the registries whether the tags moved/);
+    assert.match(
+      unchecked.stderr,
+      /warning: --locked with --preflight off: the locked digests are pulled without asking the registries whether the tags moved/,
+    );
     const local = await localDigests(refs[0] ?? "");
     assert.ok(local?.repoDigests.includes(`${stack.host}/${moving.repository}@${moving.manifestDigest}`), local?.repoDigests.join());
   });

@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { request } from "node:http";
 import { after, before, describe, it } from "node:test";
-import { startDockerd } from "../harness/dockerd.js";
-import { startStack, type Stack } from "../harness/stack.js";
+import { startDockerd } from "../../stack/dockerd.js";
+import { startStack, type Stack } from "../../stack/stack.js";
 import { compileReportSchema } from "../fixtures/validators.js";
 import { baseEnv, runCli, tempDir } from "./run-cli.js";
 
@@ -15,7 +15,16 @@ const FAST = { PULL_BACKOFF_BASE: "0.2", PULL_BACKOFF_MAX: "1", PULL_POLICY: "al
 
 interface JsonReport {
   exitCode: number;
-  images: Array<{ reference: string; status: string; class: string; reason?: string; digest?: string; source?: string; mirror?: string; attempts: Array<{ class: string; mirror?: string }> }>;
+  images: Array<{
+    reference: string;
+    status: string;
+    class: string;
+    reason?: string;
+    digest?: string;
+    source?: string;
+    mirror?: string;
+    attempts: Array<{ class: string; mirror?: string }>;
+  }>;
   registries: Array<{ registry: string; attempts: number; failures: number; mirrorOf?: string; bytes?: number }>;
 }
 
@@ -50,7 +59,8 @@ describe("mirrors and pull-through caches", () => {
     assert.ok(stack.cache);
     return stack.cache;
   };
-  const envWith = (mirror: string, extra: Record<string, string> = {}) => baseEnv({ DOCKER_HOST: stack.engine.dockerHost, ...FAST, PULL_MIRRORS: `${stack.host}=${mirror}`, ...extra });
+  const envWith = (mirror: string, extra: Record<string, string> = {}) =>
+    baseEnv({ DOCKER_HOST: stack.engine.dockerHost, ...FAST, PULL_MIRRORS: `${stack.host}=${mirror}`, ...extra });
   const report = async (path: string) => {
     const parsed = JSON.parse(await readFile(path, "utf8")) as JsonReport;
     const validate = compileReportSchema();
@@ -142,7 +152,13 @@ describe("mirrors and pull-through caches", () => {
       const image = parsed.images[0];
       assert.equal(image?.source, "upstream");
       // PULL_RETRIES=1 and two attempts: the one on the cache did not count.
-      assert.deepEqual(image?.attempts.map((a) => [a.class, a.mirror]), [["transient", cache().host], ["pulled", undefined]]);
+      assert.deepEqual(
+        image?.attempts.map((a) => [a.class, a.mirror]),
+        [
+          ["transient", cache().host],
+          ["pulled", undefined],
+        ],
+      );
       assert.match(run.stdout + run.stderr, /spent no attempt|no attempt spent/);
     } finally {
       cache().proxy.clearFaults();
@@ -154,14 +170,25 @@ describe("mirrors and pull-through caches", () => {
     await Promise.all(repos.map((r) => stack.pushImage(r, "1")));
     const refs = repos.map((r) => stack.ref(r, "1"));
     // The cache cannot fetch the second repository from upstream: to the cache, it does not exist.
-    cache().upstreamProxy.addFault({ name: "hidden", match: { repository: repos[1] }, action: { status: 404, body: { errors: [{ code: "MANIFEST_UNKNOWN", message: "manifest unknown" }] } } });
+    cache().upstreamProxy.addFault({
+      name: "hidden",
+      match: { repository: repos[1] },
+      action: { status: 404, body: { errors: [{ code: "MANIFEST_UNKNOWN", message: "manifest unknown" }] } },
+    });
     try {
       const json = files.file("lacks.json");
       const run = await runCli([...refs, "--json", json], { env: envWith(cache().host) });
       assert.equal(run.code, 0, run.stderr + run.stdout);
       const parsed = await report(json);
-      assert.deepEqual(parsed.images.map((i) => i.source), ["mirror", "upstream"]);
-      assert.deepEqual(parsed.images[1]?.attempts.map((a) => a.mirror), [undefined], "no engine attempt was spent on the cache");
+      assert.deepEqual(
+        parsed.images.map((i) => i.source),
+        ["mirror", "upstream"],
+      );
+      assert.deepEqual(
+        parsed.images[1]?.attempts.map((a) => a.mirror),
+        [undefined],
+        "no engine attempt was spent on the cache",
+      );
     } finally {
       cache().upstreamProxy.clearFaults();
     }

@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { packAndInstall, REPO, runToEnd, type InstalledPackage } from "../harness/package.js";
-import { startStack, type Stack } from "../harness/stack.js";
+import { packAndInstall, REPO, runToEnd, type InstalledPackage } from "../../stack/package.js";
+import { startStack, type Stack } from "../../stack/stack.js";
 import { baseEnv } from "./run-cli.js";
 
 /** What a user's project runs: a plain environment whose PATH finds the Node running this test, as `npx` would. */
@@ -27,13 +27,22 @@ describe("the npm package, installed from its tarball", () => {
 
   it("holds only the built code, its types, the launcher, the report schema, README, LICENSE and package.json", async () => {
     const allowed = /^(?:dist\/.+\.(?:js|d\.ts)|bin\/prepull\.js|docs\/report-schema\.json|README\.md|LICENSE|package\.json)$/;
-    assert.deepEqual(installed.files.filter((f) => !allowed.test(f)), []);
-    for (const file of ["LICENSE", "README.md", "docs/report-schema.json", "dist/index.js", "dist/index.d.ts", "dist/cli/main.js"]) assert.ok(installed.files.includes(file), `${file} is in the tarball`);
+    assert.deepEqual(
+      installed.files.filter((f) => !allowed.test(f)),
+      [],
+    );
+    for (const file of ["LICENSE", "README.md", "docs/report-schema.json", "dist/index.js", "dist/index.d.ts", "dist/cli/main.js"])
+      assert.ok(installed.files.includes(file), `${file} is in the tarball`);
     // The action's entry ships as its own bundle in the repository, not in the npm package.
-    assert.deepEqual(installed.files.filter((f) => f.startsWith("dist/action/")), []);
+    assert.deepEqual(
+      installed.files.filter((f) => f.startsWith("dist/action/")),
+      [],
+    );
     // Every module of the library and the CLI is there, with its declarations.
     const sources = (await readdir(join(REPO, "src"), { recursive: true })).filter((f) => f.endsWith(".ts") && !f.startsWith("action"));
-    const missing = sources.flatMap((f) => [`dist/${f.replace(/\.ts$/, ".js")}`, `dist/${f.replace(/\.ts$/, ".d.ts")}`]).filter((f) => !installed.files.includes(f));
+    const missing = sources
+      .flatMap((f) => [`dist/${f.replace(/\.ts$/, ".js")}`, `dist/${f.replace(/\.ts$/, ".d.ts")}`])
+      .filter((f) => !installed.files.includes(f));
     assert.deepEqual(missing, []);
   });
 
@@ -58,11 +67,22 @@ describe("the npm package, installed from its tarball", () => {
     await stack.pushImage(composed, "1");
     // --compose loads yaml: the runtime dependency must resolve from the installed tree.
     await writeFile(join(installed.dir, "compose.yml"), `services:\n  app:\n    image: ${stack.ref(composed, "1")}\n`);
-    const run = await runIn(installed.dir, installed.bin, [stack.ref(plain, "1"), "--compose", "compose.yml", "--json", "report.json"], userEnv({ DOCKER_HOST: stack.engine.dockerHost }));
+    const run = await runIn(
+      installed.dir,
+      installed.bin,
+      [stack.ref(plain, "1"), "--compose", "compose.yml", "--json", "report.json"],
+      userEnv({ DOCKER_HOST: stack.engine.dockerHost }),
+    );
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /prepull: 2 pulled in /);
     const report = JSON.parse(await readFile(join(installed.dir, "report.json"), "utf8")) as { images: Array<{ reference: string; status: string }> };
-    assert.deepEqual(report.images.map((i) => [i.reference, i.status]).sort(), [[stack.ref(composed, "1"), "pulled"], [stack.ref(plain, "1"), "pulled"]].sort());
+    assert.deepEqual(
+      report.images.map((i) => [i.reference, i.status]).sort(),
+      [
+        [stack.ref(composed, "1"), "pulled"],
+        [stack.ref(plain, "1"), "pulled"],
+      ].sort(),
+    );
   });
 
   it("imports as an ES module and pulls through the library", async () => {
@@ -82,7 +102,10 @@ console.log(JSON.stringify({ status: report.images.map((i) => i.status), exitCod
 
   it("loads from CommonJS with require() (Node's require of an ES module, no second build)", async () => {
     const script = join(installed.dir, "cjs.cjs");
-    await writeFile(script, `const prepull = require("prepull");\nconsole.log(JSON.stringify({ pullImages: typeof prepull.pullImages, normalized: prepull.parseReference("redis:7").value.canonical }));\n`);
+    await writeFile(
+      script,
+      `const prepull = require("prepull");\nconsole.log(JSON.stringify({ pullImages: typeof prepull.pullImages, normalized: prepull.parseReference("redis:7").value.canonical }));\n`,
+    );
     const run = await runIn(installed.dir, process.execPath, [script], userEnv());
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(JSON.parse(run.stdout), { pullImages: "function", normalized: "docker.io/library/redis:7" });
@@ -96,7 +119,22 @@ console.log(JSON.stringify({ status: report.images.map((i) => i.status), exitCod
       `import { pullImages, type Report } from "prepull";\nconst report: Promise<Report> = pullImages(["nginx"], { settings: { attempts: 2 } });\nvoid report;\n`,
     );
     const tsc = join(REPO, "node_modules", "typescript", "bin", "tsc");
-    const args = ["--noEmit", "--strict", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022", "--skipLibCheck", "--typeRoots", join(REPO, "node_modules", "@types"), "--types", "node", "consumer.ts"];
+    const args = [
+      "--noEmit",
+      "--strict",
+      "--module",
+      "nodenext",
+      "--moduleResolution",
+      "nodenext",
+      "--target",
+      "es2022",
+      "--skipLibCheck",
+      "--typeRoots",
+      join(REPO, "node_modules", "@types"),
+      "--types",
+      "node",
+      "consumer.ts",
+    ];
     const run = await runIn(installed.dir, process.execPath, [tsc, ...args], userEnv());
     assert.equal(run.code, 0, run.stdout + run.stderr);
   });

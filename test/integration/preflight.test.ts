@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
-import { startStack, type Stack } from "../harness/stack.js";
+import { startStack, type Stack } from "../../stack/stack.js";
 import { compileReportSchema } from "../fixtures/validators.js";
 import { baseEnv, runCli, tempDir } from "./run-cli.js";
 
@@ -12,7 +12,16 @@ const FAST = { PULL_BACKOFF_BASE: "0.2", PULL_BACKOFF_MAX: "1", PULL_POLICY: "al
 
 interface JsonReport {
   exitCode: number;
-  images: Array<{ reference: string; status: string; class: string; rule?: string; reason?: string; resolvedDigest?: string; digest?: string; attempts: Array<{ class: string }> }>;
+  images: Array<{
+    reference: string;
+    status: string;
+    class: string;
+    rule?: string;
+    reason?: string;
+    resolvedDigest?: string;
+    digest?: string;
+    attempts: Array<{ class: string }>;
+  }>;
   registries: Array<{ registry: string; quota?: { limit: number; remaining?: number; windowSeconds?: number; source?: string } }>;
 }
 
@@ -72,7 +81,10 @@ describe("preflight: prepull asks the registry itself", () => {
     assert.equal(engineRequests(missingRepo), 0);
     assert.equal(auth.proxy.count({ repository: privateRepo, client: "engine" }), 0);
     const parsed = await report(json);
-    assert.deepEqual(parsed.images.map((i) => [i.status, i.class, i.attempts.length]), refs.map(() => ["failed", "permanent", 0]));
+    assert.deepEqual(
+      parsed.images.map((i) => [i.status, i.class, i.attempts.length]),
+      refs.map(() => ["failed", "permanent", 0]),
+    );
     assert.match(parsed.images[0]?.reason ?? "", /tag "nope"/);
     assert.match(parsed.images[2]?.reason ?? "", /denied .* without credentials/);
   });
@@ -95,9 +107,17 @@ describe("preflight: prepull asks the registry itself", () => {
     for (const repo of repos) await stack.pushImage(repo, "1", { sizeBytes: 50_000 });
     const windowMs = 3000;
     const since = stack.proxy.now();
-    const remove = stack.proxy.addFault({ name: "retry-after", match: { kind: "manifest", repository: new RegExp(repos.join("|")) }, when: { untilMs: windowMs }, action: { status: 429, headers: { "Retry-After": String(windowMs / 1000) } } });
+    const remove = stack.proxy.addFault({
+      name: "retry-after",
+      match: { kind: "manifest", repository: new RegExp(repos.join("|")) },
+      when: { untilMs: windowMs },
+      action: { status: 429, headers: { "Retry-After": String(windowMs / 1000) } },
+    });
     try {
-      const run = await runCli(repos.map((r) => stack.ref(r, "1")), { env });
+      const run = await runCli(
+        repos.map((r) => stack.ref(r, "1")),
+        { env },
+      );
       assert.equal(run.code, 0, run.stderr);
     } finally {
       remove();
@@ -107,7 +127,10 @@ describe("preflight: prepull asks the registry itself", () => {
     assert.ok(first429, "the registry answered 429");
     // Requests already in flight when the first 429 arrived may land; nothing new starts before the interval ends.
     const inside = entries.filter((e) => e.startedAt > (first429.endedAt ?? first429.startedAt) + 50 && e.startedAt < first429.startedAt + windowMs - 100);
-    assert.deepEqual(inside.map((e) => `${e.client} ${e.method} ${e.path} @${Math.round(e.startedAt - first429.startedAt)}ms`), []);
+    assert.deepEqual(
+      inside.map((e) => `${e.client} ${e.method} ${e.path} @${Math.round(e.startedAt - first429.startedAt)}ms`),
+      [],
+    );
     assert.equal(entries.filter((e) => e.client === "engine" && e.httpStatus === 429).length, 0, "the engine never met the limit");
   });
 
@@ -116,9 +139,17 @@ describe("preflight: prepull asks the registry itself", () => {
     for (const repo of repos) await stack.pushImage(repo, "1", { sizeBytes: 50_000 });
     const since = stack.proxy.now();
     const outageMs = 5000;
-    const remove = stack.proxy.addFault({ name: "outage", match: { kind: "manifest", repository: new RegExp(repos.join("|")) }, when: { untilMs: outageMs }, action: { status: 503 } });
+    const remove = stack.proxy.addFault({
+      name: "outage",
+      match: { kind: "manifest", repository: new RegExp(repos.join("|")) },
+      when: { untilMs: outageMs },
+      action: { status: 503 },
+    });
     try {
-      const run = await runCli(repos.map((r) => stack.ref(r, "1")), { env });
+      const run = await runCli(
+        repos.map((r) => stack.ref(r, "1")),
+        { env },
+      );
       assert.equal(run.code, 0, run.stderr);
       assert.match(run.stderr, /gate closed/);
     } finally {
@@ -151,7 +182,10 @@ describe("preflight: prepull asks the registry itself", () => {
     }
     assert.equal(engineRequests(repos[2] as string), 0);
     const parsed = await report(json);
-    assert.deepEqual(parsed.images.map((i) => i.status), ["pulled", "pulled", "failed"]);
+    assert.deepEqual(
+      parsed.images.map((i) => i.status),
+      ["pulled", "pulled", "failed"],
+    );
     assert.equal(parsed.images[2]?.rule, "quota-plan");
     assert.deepEqual(parsed.registries[0]?.quota, { limit: 100, remaining: 2, windowSeconds: 21600, source: "198.51.100.9" });
   });

@@ -6,7 +6,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { startStack, type Stack } from "../harness/stack.js";
+import { startStack, type Stack } from "../../stack/stack.js";
 import { compileReportSchema, parseJUnit } from "../fixtures/validators.js";
 import { baseEnv, runCli, tempDir } from "./run-cli.js";
 
@@ -33,7 +33,7 @@ describe("prepull on a real engine and registry", () => {
     await files?.remove();
   });
 
-  /** HEAD requests on a tag's manifest: one per engine pull attempt (see test/harness/README.md). */
+  /** HEAD requests on a tag's manifest: one per engine pull attempt (see stack/README.md). */
   const attemptsOn = (repository: string) => stack.proxy.count({ repository, kind: "manifest", method: "HEAD" });
 
   it("pulls several images in one run, each exactly once, and writes the reports", async () => {
@@ -50,7 +50,10 @@ describe("prepull on a real engine and registry", () => {
     const report = JSON.parse(await readFile(json, "utf8")) as JsonReport;
     const validate = compileReportSchema();
     assert.ok(validate(report), JSON.stringify(validate.errors));
-    assert.deepEqual(report.images.map((i) => [i.reference, i.status]), refs.map((r) => [r, "pulled"]));
+    assert.deepEqual(
+      report.images.map((i) => [i.reference, i.status]),
+      refs.map((r) => [r, "pulled"]),
+    );
     assert.equal(await readFile(pulled, "utf8"), refs.map((r) => `${r}\n`).join(""));
     const xml = parseJUnit(await readFile(junit, "utf8")) as { testsuites: { testsuite: { tests: string; failures: string } } };
     assert.equal(xml.testsuites.testsuite.tests, "3");
@@ -69,7 +72,10 @@ describe("prepull on a real engine and registry", () => {
     const report = JSON.parse(await readFile(json, "utf8")) as JsonReport;
     const attempts = report.images[0]?.attempts ?? [];
     assert.equal(attempts.length, attemptsOn(repo));
-    assert.deepEqual(attempts.map((a) => a.class), [...Array(attempts.length - 1).fill("transient"), "pulled"]);
+    assert.deepEqual(
+      attempts.map((a) => a.class),
+      [...Array(attempts.length - 1).fill("transient"), "pulled"],
+    );
     assert.match(attempts[0]?.message ?? "", /received unexpected HTTP status: 500 Internal Server Error/);
     assert.match(run.stderr, /\[transient\]: received unexpected HTTP status: 500/);
   });
@@ -172,7 +178,11 @@ describe("prepull on a real engine and registry", () => {
     await new Promise<void>((resolve) => server.listen(socket, resolve));
     try {
       const good = stack.ref(stack.image("fine"), "1");
-      for (const args of [[good, "Bad/Name:1"], [good, "--", "-rf"], ["--file", files.file("missing-list.txt")]]) {
+      for (const args of [
+        [good, "Bad/Name:1"],
+        [good, "--", "-rf"],
+        ["--file", files.file("missing-list.txt")],
+      ]) {
         const run = await runCli(args, { env: { ...env, DOCKER_HOST: `unix://${socket}` } });
         assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
       }

@@ -11,8 +11,8 @@ import { after, before, describe, it } from "node:test";
 import { FakeClock } from "../../src/clock/fake.js";
 import { createCredentialStore } from "../../src/engine/credentials.js";
 import { createRegistryClient, hasPlatform, type ManifestResult, type RegistryClientOptions } from "../../src/registry/index.js";
-import { formatLog } from "../harness/fault-proxy.js";
-import { startStack, type Stack } from "../harness/stack.js";
+import { formatLog } from "../../stack/fault-proxy.js";
+import { startStack, type Stack } from "../../stack/stack.js";
 
 const START = 1_000_000;
 
@@ -66,7 +66,11 @@ describe("registry client on the real registries", () => {
       assert.equal(ok.isIndex, false);
       assert.equal(ok.mediaType, "application/vnd.docker.distribution.manifest.v2+json");
       const manifests = stack.proxy.requests({ repository: repo, kind: "manifest" });
-      assert.deepEqual(manifests.map((e) => e.method), ["HEAD"], formatLog(manifests));
+      assert.deepEqual(
+        manifests.map((e) => e.method),
+        ["HEAD"],
+        formatLog(manifests),
+      );
     });
 
     it("resolves a digest reference and an OCI index, and reads the index's platforms once", async () => {
@@ -87,7 +91,11 @@ describe("registry client on the real registries", () => {
       const platforms = first.kind === "ok" ? (first.platforms ?? []) : [];
       assert.ok(hasPlatform(platforms, { os: "linux", architecture: "arm64" }));
       assert.ok(!hasPlatform(platforms, { os: "linux", architecture: "s390x" }));
-      assert.equal(stack.proxy.count({ repository: repo, kind: "manifest", method: "GET", ref: list.manifestDigest }), 1, "the index is fetched once per digest");
+      assert.equal(
+        stack.proxy.count({ repository: repo, kind: "manifest", method: "GET", ref: list.manifestDigest }),
+        1,
+        "the index is fetched once per digest",
+      );
     });
 
     it("says manifest-unknown for a missing tag, and name-unknown when the registry's body says so", async () => {
@@ -107,7 +115,11 @@ describe("registry client on the real registries", () => {
       try {
         const missingRepo = await regClient.resolveManifest(target(stack.host, ghost, { tag: "v1" }));
         assert.equal(missingRepo.kind === "not-found" && missingRepo.reason, "name-unknown", JSON.stringify(missingRepo));
-        assert.deepEqual(stack.proxy.requests({ repository: ghost }).map((e) => e.method), ["HEAD", "GET"], "one HEAD, one GET for the error body");
+        assert.deepEqual(
+          stack.proxy.requests({ repository: ghost }).map((e) => e.method),
+          ["HEAD", "GET"],
+          "one HEAD, one GET for the error body",
+        );
       } finally {
         remove();
       }
@@ -116,7 +128,11 @@ describe("registry client on the real registries", () => {
     it("falls back to GET and hashes the body only when the HEAD names no digest", async () => {
       const repo = stack.image("nodigest");
       const pushed = await stack.pushImage(repo, "v1");
-      const remove = stack.proxy.addFault({ name: "strip-digest", match: { kind: "manifest", repository: repo }, action: { rewriteHeaders: { remove: ["docker-content-digest"] } } });
+      const remove = stack.proxy.addFault({
+        name: "strip-digest",
+        match: { kind: "manifest", repository: repo },
+        action: { rewriteHeaders: { remove: ["docker-content-digest"] } },
+      });
       try {
         const regClient = client();
         const byTag = expectOk(await regClient.resolveManifest(target(stack.host, repo, { tag: "v1" })));
@@ -124,7 +140,10 @@ describe("registry client on the real registries", () => {
         assert.equal(byTag.digest, pushed.manifestDigest);
         const byDigest = expectOk(await regClient.resolveManifest(target(stack.host, repo, { digest: pushed.manifestDigest })));
         assert.equal(byDigest.via, "head", "a digest reference needs no GET");
-        assert.deepEqual(stack.proxy.requests({ repository: repo }).map((e) => `${e.method} ${e.ref}`), ["HEAD v1", "GET v1", `HEAD ${pushed.manifestDigest}`]);
+        assert.deepEqual(
+          stack.proxy.requests({ repository: repo }).map((e) => `${e.method} ${e.ref}`),
+          ["HEAD v1", "GET v1", `HEAD ${pushed.manifestDigest}`],
+        );
       } finally {
         remove();
       }
@@ -135,7 +154,10 @@ describe("registry client on the real registries", () => {
     it("reads Retry-After in seconds into `until` on the injected clock", async () => {
       const repo = stack.image("throttled");
       await stack.pushImage(repo, "v1");
-      const remove = stack.proxy.addFault({ match: { kind: "manifest", repository: repo, method: "HEAD" }, action: { status: 429, headers: { "Retry-After": "8" } } });
+      const remove = stack.proxy.addFault({
+        match: { kind: "manifest", repository: repo, method: "HEAD" },
+        action: { status: 429, headers: { "Retry-After": "8" } },
+      });
       try {
         const result = await client().resolveManifest(target(stack.host, repo, { tag: "v1" }));
         assert.equal(result.kind, "throttled", JSON.stringify(result));
@@ -227,7 +249,9 @@ describe("registry client on the real registries", () => {
       const right = client({ credentials: await store({ [auth.host]: basicEntry(auth.user, auth.password) }) });
       assert.equal(expectOk(await right.resolveManifest(target(auth.host, repo, { tag: "v1" }))).digest, pushed.manifestDigest);
 
-      const wrong = await client({ credentials: await store({ [auth.host]: basicEntry(auth.user, "wrong-password-123") }) }).resolveManifest(target(auth.host, repo, { tag: "v1" }));
+      const wrong = await client({ credentials: await store({ [auth.host]: basicEntry(auth.user, "wrong-password-123") }) }).resolveManifest(
+        target(auth.host, repo, { tag: "v1" }),
+      );
       assert.equal(wrong.kind, "denied", JSON.stringify(wrong));
       assert.equal(wrong.kind === "denied" && wrong.credentialsSent, true);
       assert.equal(wrong.kind === "denied" && wrong.anonymousWorks, false);
@@ -255,7 +279,10 @@ describe("registry client on the real registries", () => {
       assert.equal(denied.kind === "denied" && denied.credentialsSent, false);
       assert.equal(token.proxy.count({ repository: privateRepo, kind: "manifest" }), 1, "a fresh token that is not enough is not asked for again");
       const grants = token.issuer.log.filter((e) => e.scopes.some((s) => s.includes(publicRepo)));
-      assert.deepEqual(grants.map((e) => [e.grant, e.service]), [["anonymous", token.issuer.service]]);
+      assert.deepEqual(
+        grants.map((e) => [e.grant, e.service]),
+        [["anonymous", token.issuer.service]],
+      );
     });
 
     it("uses Basic credentials at the realm, caches the token per scope, and refreshes it after a 401", async () => {
@@ -268,14 +295,22 @@ describe("registry client on the real registries", () => {
 
       assert.equal(expectOk(await regClient.resolveManifest(target(token.host, repo, { tag: "v1" }))).digest, pushed.manifestDigest);
       assert.equal(expectOk(await regClient.resolveManifest(target(token.host, repo, { tag: "v1" }))).digest, pushed.manifestDigest);
-      assert.deepEqual(requestsFor().map((e) => e.grant), ["basic"], "the second HEAD reuses the cached token");
+      assert.deepEqual(
+        requestsFor().map((e) => e.grant),
+        ["basic"],
+        "the second HEAD reuses the cached token",
+      );
 
       await clock.advance(300_000); // the issuer's expires_in
       expectOk(await regClient.resolveManifest(target(token.host, repo, { tag: "v1" })));
       assert.equal(requestsFor().length, 2, "an expired token is asked for again");
 
       // A 401 without a challenge (gcr.io does this): the ping's challenge is used for a new token.
-      const remove = token.proxy.addFault({ match: { kind: "manifest", repository: repo, method: "HEAD" }, when: { times: 1 }, action: { status: 401, headers: { "WWW-Authenticate": "" } } });
+      const remove = token.proxy.addFault({
+        match: { kind: "manifest", repository: repo, method: "HEAD" },
+        when: { times: 1 },
+        action: { status: 401, headers: { "WWW-Authenticate": "" } },
+      });
       try {
         expectOk(await regClient.resolveManifest(target(token.host, repo, { tag: "v1" })));
         assert.equal(requestsFor().length, 3);
@@ -291,7 +326,10 @@ describe("registry client on the real registries", () => {
       const regClient = client({ credentials: await store({ [token.host]: basicEntry(token.user, token.password) }) });
       const pingsBefore = token.proxy.count({ kind: "ping" });
       const results = await Promise.all(Array.from({ length: 5 }, () => regClient.resolveManifest(target(token.host, repo, { tag: "v1" }))));
-      assert.deepEqual(results.map((r) => r.kind), ["ok", "ok", "ok", "ok", "ok"]);
+      assert.deepEqual(
+        results.map((r) => r.kind),
+        ["ok", "ok", "ok", "ok", "ok"],
+      );
       assert.equal(token.proxy.count({ kind: "ping" }) - pingsBefore, 1);
       assert.equal(token.issuer.log.filter((e) => e.scopes.includes(`repository:${repo}:pull`)).length, 1);
     });
@@ -304,7 +342,10 @@ describe("registry client on the real registries", () => {
       try {
         const regClient = client({ credentials: await store({ [token.host]: basicEntry(token.user, token.password) }) });
         assert.equal(expectOk(await regClient.resolveManifest(target(token.host, repo, { tag: "v1" }))).digest, pushed.manifestDigest);
-        assert.deepEqual(token.proxy.requests({ repository: repo }).map((e) => `${e.method} ${e.status}`), ["HEAD 401", "HEAD 200"]);
+        assert.deepEqual(
+          token.proxy.requests({ repository: repo }).map((e) => `${e.method} ${e.status}`),
+          ["HEAD 401", "HEAD 200"],
+        );
       } finally {
         remove();
       }
@@ -317,7 +358,10 @@ describe("registry client on the real registries", () => {
       const regClient = client({ credentials: await store({ [token.host]: { identitytoken: token.issuer.identityToken } }) });
       assert.equal(expectOk(await regClient.resolveManifest(target(token.host, repo, { tag: "v1" }))).digest, pushed.manifestDigest);
       const grants = token.issuer.log.filter((e) => e.scopes.includes(`repository:${repo}:pull`));
-      assert.deepEqual(grants.map((e) => [e.method, e.grant]), [["POST", "refresh_token"]]);
+      assert.deepEqual(
+        grants.map((e) => [e.method, e.grant]),
+        [["POST", "refresh_token"]],
+      );
     });
 
     it("says denied at the token stage for a wrong password, and that anonymous access works for a public image", async () => {

@@ -44,7 +44,23 @@ describe("registry transport on loopback sockets", () => {
     await new Promise<void>((resolve, reject) =>
       execFile(
         "openssl",
-        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "2"],
+        [
+          "req",
+          "-x509",
+          "-newkey",
+          "rsa:2048",
+          "-nodes",
+          "-keyout",
+          key,
+          "-out",
+          cert,
+          "-subj",
+          "/CN=127.0.0.1",
+          "-addext",
+          "subjectAltName=IP:127.0.0.1",
+          "-days",
+          "2",
+        ],
         (error) => (error ? reject(error) : resolve()),
       ),
     );

@@ -7,8 +7,8 @@ import { readFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import type { ChildProcess } from "node:child_process";
 import { DEFAULT_GATE_OPTIONS } from "../../src/policy/gate.js";
-import { formatLog, type ProxyLogEntry } from "../harness/fault-proxy.js";
-import { startStack, type Stack } from "../harness/stack.js";
+import { formatLog, type ProxyLogEntry } from "../../stack/fault-proxy.js";
+import { startStack, type Stack } from "../../stack/stack.js";
 import { compileReportSchema, parseJUnit } from "../fixtures/validators.js";
 import { baseEnv, runCli, tempDir, type CliResult } from "./run-cli.js";
 
@@ -78,12 +78,15 @@ describe("registry coordination on a real engine and registry", () => {
     return report;
   }
 
-  /** HEAD requests on a tag's manifest: one per engine pull attempt (see test/harness/README.md). */
+  /** HEAD requests on a tag's manifest: one per engine pull attempt (see stack/README.md). */
   const heads = (repos: readonly string[], since = 0): ProxyLogEntry[] =>
-    stack.proxy.requests((e) => e.kind === "manifest" && e.method === "HEAD" && e.repository !== undefined && repos.includes(e.repository) && e.startedAt >= since);
+    stack.proxy.requests(
+      (e) => e.kind === "manifest" && e.method === "HEAD" && e.repository !== undefined && repos.includes(e.repository) && e.startedAt >= since,
+    );
 
   /** Everything a failed run printed, for assertion messages. */
-  const show = (run: CliResult, entries: readonly ProxyLogEntry[] = []) => `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}\nproxy:\n${formatLog(entries)}`;
+  const show = (run: CliResult, entries: readonly ProxyLogEntry[] = []) =>
+    `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}\nproxy:\n${formatLog(entries)}`;
 
   it("a registry-wide outage closes the gate: one probe at a time, spaced as designed, then every image is pulled", async () => {
     const { repos, refs } = await seed("outage", 6);
@@ -99,7 +102,11 @@ describe("registry coordination on a real engine and registry", () => {
     assert.equal(run.code, 0, why);
 
     const report = await readReport(json);
-    assert.deepEqual(report.images.map((i) => i.status), refs.map(() => "pulled"), why);
+    assert.deepEqual(
+      report.images.map((i) => i.status),
+      refs.map(() => "pulled"),
+      why,
+    );
 
     // The first wave: every image's first attempt (its HEAD, and the GET the engine sends to read
     // the error body). The gate closes during it; what starts after it is the gate's business.
@@ -109,10 +116,14 @@ describe("registry coordination on a real engine and registry", () => {
     });
     assert.equal(firstWave.length, 12, why);
     const firstWaveEnd = Math.max(...firstWave.map((e) => e.endedAt ?? Infinity));
-    const duringOutage = (e: ProxyLogEntry) => e.kind === "manifest" && e.repository !== undefined && mine.test(e.repository) && e.startedAt > firstWaveEnd && e.startedAt < windowEnd;
+    const duringOutage = (e: ProxyLogEntry) =>
+      e.kind === "manifest" && e.repository !== undefined && mine.test(e.repository) && e.startedAt > firstWaveEnd && e.startedAt < windowEnd;
     const probes = stack.proxy.requests((e) => duringOutage(e) && e.method === "HEAD");
     assert.ok(probes.length >= 2, `expected at least 2 probes during the outage, saw ${probes.length}\n${why}`);
-    assert.ok(probes.every((e) => e.status === 503), why);
+    assert.ok(
+      probes.every((e) => e.status === 503),
+      why,
+    );
     assert.equal(stack.proxy.maxConcurrent(duringOutage), 1, `more than one manifest request in flight behind the closed gate\n${why}`);
 
     // Probe spacing: probe k+1 starts at least the k-th delay (nominal first·2^k, minus the jitter)
@@ -121,12 +132,18 @@ describe("registry coordination on a real engine and registry", () => {
     const gaps = allProbes.slice(1).map((e, i) => e.startedAt - (allProbes[i] as ProxyLogEntry).startedAt);
     gaps.forEach((gap, k) => {
       const minimum = Math.min(PROBE.capMs, PROBE.firstMs * 2 ** (k + 1)) * (1 - PROBE.jitter) * 0.9;
-      assert.ok(gap >= minimum, `gap ${k + 1} between probes is ${gap.toFixed(0)} ms, below ${minimum} ms: ${gaps.map((g) => g.toFixed(0)).join(", ")}\n${why}`);
+      assert.ok(
+        gap >= minimum,
+        `gap ${k + 1} between probes is ${gap.toFixed(0)} ms, below ${minimum} ms: ${gaps.map((g) => g.toFixed(0)).join(", ")}\n${why}`,
+      );
     });
     // ... and at most that delay plus its jitter, the failed probe's own duration and some slack.
     gaps.forEach((gap, k) => {
       const maximum = Math.min(PROBE.capMs, PROBE.firstMs * 2 ** (k + 1)) * (1 + PROBE.jitter) + 1000;
-      assert.ok(gap <= maximum, `gap ${k + 1} between probes is ${gap.toFixed(0)} ms, above ${maximum} ms: ${gaps.map((g) => g.toFixed(0)).join(", ")}\n${why}`);
+      assert.ok(
+        gap <= maximum,
+        `gap ${k + 1} between probes is ${gap.toFixed(0)} ms, above ${maximum} ms: ${gaps.map((g) => g.toFixed(0)).join(", ")}\n${why}`,
+      );
     });
     // The probe that found the registry answering was the first request after the outage.
     assert.equal(allProbes.at(-1)?.status, 200, why);
@@ -160,32 +177,51 @@ describe("registry coordination on a real engine and registry", () => {
     const { repos: sick, refs: sickRefs } = await seed("sick", 2);
     const json = files.file("two-sick.json");
     const windowMs = 2500;
-    for (const repo of sick) stack.proxy.addFault({ name: `sick-${repo}`, match: { kind: "manifest", repository: repo }, when: { untilMs: windowMs }, action: { status: 500 } });
+    for (const repo of sick)
+      stack.proxy.addFault({ name: `sick-${repo}`, match: { kind: "manifest", repository: repo }, when: { untilMs: windowMs }, action: { status: 500 } });
     // PULL_RETRIES=8 with backoff 0.2 s doubling to 1 s: about 5 s of retries, twice the window.
     const run = await runCli([...sickRefs.slice(0, 1), ...refs, ...sickRefs.slice(1), "--json", json], { env: { ...env, PULL_RETRIES: "8" } });
-    const why = show(run, stack.proxy.requests({ kind: "manifest" }).filter((e) => e.repository !== undefined && [...repos, ...sick].includes(e.repository)));
+    const why = show(
+      run,
+      stack.proxy.requests({ kind: "manifest" }).filter((e) => e.repository !== undefined && [...repos, ...sick].includes(e.repository)),
+    );
     assert.equal(run.code, 0, why);
     const report = await readReport(json);
     const byRef = new Map(report.images.map((i) => [i.reference, i]));
     for (const ref of refs) {
       const image = byRef.get(ref);
       assert.equal(image?.status, "pulled", why);
-      assert.deepEqual(image.attempts.map((a) => a.class), ["pulled"], `${ref} was held back\n${why}`);
+      assert.deepEqual(
+        image.attempts.map((a) => a.class),
+        ["pulled"],
+        `${ref} was held back\n${why}`,
+      );
     }
-    assert.deepEqual(repos.map((r) => heads([r]).length), repos.map(() => 1), why);
+    assert.deepEqual(
+      repos.map((r) => heads([r]).length),
+      repos.map(() => 1),
+      why,
+    );
     for (const ref of sickRefs) {
       const image = byRef.get(ref);
       assert.equal(image?.status, "pulled", why);
       assert.ok(image.attempts.length >= 2, why);
-      assert.deepEqual(image.attempts.slice(0, -1).map((a) => [a.class, a.absorbed ?? false]), image.attempts.slice(0, -1).map(() => ["transient", false]), why);
+      assert.deepEqual(
+        image.attempts.slice(0, -1).map((a) => [a.class, a.absorbed ?? false]),
+        image.attempts.slice(0, -1).map(() => ["transient", false]),
+        why,
+      );
       assert.match(image.attempts[0]?.message ?? "", /received unexpected HTTP status: 500 Internal Server Error/);
     }
     assert.doesNotMatch(run.stderr, /gate closed/, why);
     assert.doesNotMatch(run.stderr, /gate probe|: probe \d/, why);
-    assert.deepEqual(report.registries.map((r) => [r.registry, r.gateClosedMs]), [[stack.host, 0]]);
+    assert.deepEqual(
+      report.registries.map((r) => [r.registry, r.gateClosedMs]),
+      [[stack.host, 0]],
+    );
   });
 
-  it("a layer that stalls is aborted after PULL_STALL_TIMEOUT as \"stalled\", naming the layer; the retry succeeds", async () => {
+  it('a layer that stalls is aborted after PULL_STALL_TIMEOUT as "stalled", naming the layer; the retry succeeds', async () => {
     const repo = stack.image("stall");
     const image = await stack.pushImage(repo, "1", { sizeBytes: 400_000 });
     const layer = image.layers[0]?.digest;
@@ -218,54 +254,108 @@ describe("registry coordination on a real engine and registry", () => {
     assert.equal(stalledWhenReported, true, `the stall was reported while the layer download was still stalled\n${why}`);
     const report = await readReport(json);
     const attempts = report.images[0]?.attempts ?? [];
-    assert.deepEqual(attempts.map((a) => a.class), ["stalled", "pulled"], why);
+    assert.deepEqual(
+      attempts.map((a) => a.class),
+      ["stalled", "pulled"],
+      why,
+    );
     assert.ok((attempts[0]?.durationMs ?? 0) >= 3000, "not aborted before the stall window");
     assert.match(attempts[0]?.message ?? "", new RegExp(`^no progress for 3(\\.\\d)?s waiting for layer ${layerId} \\(last status: Downloading\\)$`), why);
     // The log line names the image (with its registry), the class and the layer.
-    assert.match(run.stderr, new RegExp(`attempt 1 of ${escape(ref)} failed after [\\d.]+s \\[stalled\\]: no progress for .* waiting for layer ${layerId}`), why);
+    assert.match(
+      run.stderr,
+      new RegExp(`attempt 1 of ${escape(ref)} failed after [\\d.]+s \\[stalled\\]: no progress for .* waiting for layer ${layerId}`),
+      why,
+    );
     assert.deepEqual([blobs[0]?.fault, blobs[0]?.bytes], ["stall", 100_000], why);
     assert.equal(stillStalledAtExit, true, `dockerd closed the stalled connection itself\n${why}`);
-    assert.deepEqual(blobs.slice(1).map((b) => [b.status, b.range ?? "no range", b.fault ?? "no fault"]), [[200, "no range", "no fault"]], `the retry downloaded the layer anew\n${why}`);
+    assert.deepEqual(
+      blobs.slice(1).map((b) => [b.status, b.range ?? "no range", b.fault ?? "no fault"]),
+      [[200, "no range", "no fault"]],
+      `the retry downloaded the layer anew\n${why}`,
+    );
   });
 
   it("toomanyrequests is its own class, waits PULL_RATE_LIMIT_BACKOFF, and never closes the gate", async () => {
     const { repos, refs } = await seed("quota", 4);
     const json = files.file("quota.json");
-    const body = { errors: [{ code: "TOOMANYREQUESTS", message: "You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit" }] };
+    const body = {
+      errors: [
+        {
+          code: "TOOMANYREQUESTS",
+          message:
+            "You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit",
+        },
+      ],
+    };
     // times: 2 = the HEAD of one attempt and the GET the engine sends to read the error body.
-    for (const repo of repos) stack.proxy.addFault({ name: `quota-${repo}`, match: { kind: "manifest", repository: repo }, when: { times: 2 }, action: { status: 429, body, headers: { "Retry-After": "30" } } });
+    for (const repo of repos)
+      stack.proxy.addFault({
+        name: `quota-${repo}`,
+        match: { kind: "manifest", repository: repo },
+        when: { times: 2 },
+        action: { status: 429, body, headers: { "Retry-After": "30" } },
+      });
     const run = await runCli([...refs, "--json", json], { env: { ...env, PULL_RATE_LIMIT_BACKOFF: "0.5" } });
-    const why = show(run, stack.proxy.requests((e) => e.kind === "manifest" && repos.includes(e.repository ?? "")));
+    const why = show(
+      run,
+      stack.proxy.requests((e) => e.kind === "manifest" && repos.includes(e.repository ?? "")),
+    );
     assert.equal(run.code, 0, why);
     const report = await readReport(json);
     for (const image of report.images) {
-      assert.deepEqual(image.attempts.map((a) => [a.class, a.absorbed ?? false]), [["rate-limited", false], ["pulled", false]], why);
+      assert.deepEqual(
+        image.attempts.map((a) => [a.class, a.absorbed ?? false]),
+        [
+          ["rate-limited", false],
+          ["pulled", false],
+        ],
+        why,
+      );
       assert.match(image.attempts[0]?.message ?? "", /toomanyrequests: You have reached your pull rate limit/, why);
       assert.match(run.stderr, new RegExp(`rate-limited: ${escape(image.reference)} waits [\\d.]+\\s*m?s before retrying`), why);
     }
-    assert.deepEqual(repos.map((r) => heads([r]).length), repos.map(() => 2), why);
+    assert.deepEqual(
+      repos.map((r) => heads([r]).length),
+      repos.map(() => 2),
+      why,
+    );
     assert.doesNotMatch(run.stderr, /gate closed|: probe \d/, why);
-    assert.deepEqual(report.registries.map((r) => r.gateClosedMs), [0]);
+    assert.deepEqual(
+      report.registries.map((r) => r.gateClosedMs),
+      [0],
+    );
   });
 
   it("a rate limit that persists fails with its cause and the fixes, still without closing the gate", async () => {
     const { repos, refs } = await seed("hub", 2);
     const json = files.file("hub.json");
-    for (const repo of repos) stack.proxy.addFault({ match: { kind: "manifest", repository: repo }, action: { status: 429, headers: { "Retry-After": "60" } } });
+    for (const repo of repos)
+      stack.proxy.addFault({ match: { kind: "manifest", repository: repo }, action: { status: 429, headers: { "Retry-After": "60" } } });
     const run = await runCli([...refs, "--json", json], { env: { ...env, PULL_RATE_LIMIT_BACKOFF: "0.2", PULL_RETRIES: "3" } });
-    const why = show(run, stack.proxy.requests((e) => e.kind === "manifest" && repos.includes(e.repository ?? "")));
+    const why = show(
+      run,
+      stack.proxy.requests((e) => e.kind === "manifest" && repos.includes(e.repository ?? "")),
+    );
     assert.equal(run.code, 1, why);
     const report = await readReport(json);
     for (const image of report.images) {
       assert.equal(image.class, "rate-limited", why);
-      assert.deepEqual(image.attempts.map((a) => a.class), ["rate-limited", "rate-limited", "rate-limited"], why);
+      assert.deepEqual(
+        image.attempts.map((a) => a.class),
+        ["rate-limited", "rate-limited", "rate-limited"],
+        why,
+      );
       assert.match(image.reason ?? "", /toomanyrequests/);
       assert.match(image.reason ?? "", /rate-limiting.*Docker Hub.*log in.*mirror/);
       assert.match(run.stderr, new RegExp(`FAILED ${escape(image.reference)} after 3 attempts \\[rate-limited\\]: toomanyrequests`), why);
     }
     assert.match(run.stdout, /log in .*mirror/, "the summary tells the user what to do");
     assert.doesNotMatch(run.stderr, /gate closed|: probe \d/, why);
-    assert.deepEqual(report.registries.map((r) => r.gateClosedMs), [0]);
+    assert.deepEqual(
+      report.registries.map((r) => r.gateClosedMs),
+      [0],
+    );
   });
 
   it("PULL_DEADLINE ends a run against a registry that never recovers, and still writes both reports", async () => {
@@ -277,16 +367,25 @@ describe("registry coordination on a real engine and registry", () => {
     // PULL_RETRIES=8: behind the closed gate an image gets a probe every few seconds, so in 6 s
     // none can spend 8 attempts; the deadline, not the retries, ends every image.
     const run = await runCli([...refs, "--json", json, "--junit", junit], { env: { ...env, PULL_DEADLINE: "6", PULL_RETRIES: "8" } });
-    const why = show(run, stack.proxy.requests((e) => e.kind === "manifest" && mine.test(e.repository ?? "")));
+    const why = show(
+      run,
+      stack.proxy.requests((e) => e.kind === "manifest" && mine.test(e.repository ?? "")),
+    );
     assert.deepEqual([run.code, run.signal], [1, null], why);
     const report = await readReport(json);
     assert.equal(report.interrupted, "deadline", why);
     assert.equal(report.exitCode, 1);
     assert.equal(report.settings.deadlineMs, 6000);
-    assert.deepEqual(report.images.map((i) => [i.status, i.class]), refs.map(() => ["failed", "deadline"]), why);
+    assert.deepEqual(
+      report.images.map((i) => [i.status, i.class]),
+      refs.map(() => ["failed", "deadline"]),
+      why,
+    );
     for (const image of report.images) assert.match(image.reason ?? "", /PULL_DEADLINE/);
     assert.match(run.stderr, /gate closed/, why);
-    const xml = parseJUnit(await readFile(junit, "utf8")) as { testsuites: { testsuite: { tests: string; failures: string; properties?: { property?: unknown } } } };
+    const xml = parseJUnit(await readFile(junit, "utf8")) as {
+      testsuites: { testsuite: { tests: string; failures: string; properties?: { property?: unknown } } };
+    };
     assert.equal(xml.testsuites.testsuite.tests, "3");
     assert.equal(xml.testsuites.testsuite.failures, "3");
     assert.deepEqual(xml.testsuites.testsuite.properties?.property, [{ name: "interrupted", value: "deadline" }]);

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { startStack, type Stack } from "../harness/stack.js";
+import { startStack, type Stack } from "../../stack/stack.js";
 import { baseEnv, runCli, tempDir } from "./run-cli.js";
 
 describe("secrets on a real engine and htpasswd registry", () => {
@@ -37,7 +37,11 @@ describe("secrets on a real engine and htpasswd registry", () => {
       match: { kind: "manifest", repository: leakyRepo },
       action: {
         status: 403,
-        body: { errors: [{ code: "DENIED", message: `requested access denied for ${auth.user}:${auth.password} (Basic ${basic}; X-Registry-Auth ${header} / ${unpadded})` }] },
+        body: {
+          errors: [
+            { code: "DENIED", message: `requested access denied for ${auth.user}:${auth.password} (Basic ${basic}; X-Registry-Auth ${header} / ${unpadded})` },
+          ],
+        },
       },
     });
     try {
@@ -46,7 +50,13 @@ describe("secrets on a real engine and htpasswd registry", () => {
       await writeFile(join(config, "config.json"), JSON.stringify({ auths: { [auth.host]: { auth: basic } } }));
       const out = { json: files.file("r.json"), junit: files.file("r.xml"), pulled: files.file("p.txt"), summary: files.file("s.md") };
       const result = await runCli(["-v", "--json", out.json, "--junit", out.junit, "--pulled", out.pulled, good.reference, leaky.reference], {
-        env: baseEnv({ DOCKER_HOST: stack.engine.dockerHost, DOCKER_CONFIG: config, PULL_RETRIES: "1", GITHUB_ACTIONS: "true", GITHUB_STEP_SUMMARY: out.summary }),
+        env: baseEnv({
+          DOCKER_HOST: stack.engine.dockerHost,
+          DOCKER_CONFIG: config,
+          PULL_RETRIES: "1",
+          GITHUB_ACTIONS: "true",
+          GITHUB_STEP_SUMMARY: out.summary,
+        }),
       });
       assert.equal(result.code, 1, `${result.stdout}\n${result.stderr}`);
       const outputs = {

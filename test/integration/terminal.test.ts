@@ -6,7 +6,7 @@ import { execFile } from "node:child_process";
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { startStack, type Stack } from "../harness/stack.js";
+import { startStack, type Stack } from "../../stack/stack.js";
 import { baseEnv, CLI, runCli, tempDir } from "./run-cli.js";
 
 const exec = promisify(execFile);
@@ -100,7 +100,11 @@ describe("the live view on a terminal", () => {
     const [firstRef, secondRef] = refs;
     // The registry answers 500 for both until the test says otherwise; once it recovers, the second
     // image's layers hang until released, so the view is still live after the gate has opened.
-    const removeOutage = stack.proxy.addFault({ name: "outage", match: { kind: "manifest", repository: new RegExp(`^(${first}|${second})$`) }, action: { status: 500 } });
+    const removeOutage = stack.proxy.addFault({
+      name: "outage",
+      match: { kind: "manifest", repository: new RegExp(`^(${first}|${second})$`) },
+      action: { status: 500 },
+    });
     const removeStall = stack.proxy.addFault({ name: "hang", match: { kind: "blob", repository: second }, action: { stall: true } });
     const json = files.file("live.json");
     const imageRows = (rows: string[]) => refs.map((ref) => rowsOf(rows, ref));
@@ -116,21 +120,28 @@ describe("the live view on a terminal", () => {
       const waiting = backoff.find((row) => row.startsWith("retry in ")) ?? "";
       assert.match(
         waiting,
-        new RegExp(`^retry in \\d+(?:ms|\\.\\ds) +(?:${refs.map(escapeRegExp).join("|")})  attempt 1/5  transient: received unexpected HTTP status: 500 Internal Server Error$`),
+        new RegExp(
+          `^retry in \\d+(?:ms|\\.\\ds) +(?:${refs.map(escapeRegExp).join("|")})  attempt 1/5  transient: received unexpected HTTP status: 500 Internal Server Error$`,
+        ),
       );
       for (const rows of imageRows(backoff)) assert.equal(rows.length, 1, backoff.join("\n"));
 
       // 2. Both images failing closes the registry's gate: a line of its own under the images, and
       //    both images wait for it with the probe's countdown (once its backoff is over, the first
       //    one too: no "retry in 0ms"). The batch's line cannot promise a time while it is closed.
-      const gate = await waitForScreen(session, "the closed gate, both images behind it", (rows) =>
-        rows.some((row) => row.startsWith("registry ")) && imageRows(rows).every((r) => r.length === 1 && r[0]?.startsWith("gate closed ")),
+      const gate = await waitForScreen(
+        session,
+        "the closed gate, both images behind it",
+        (rows) => rows.some((row) => row.startsWith("registry ")) && imageRows(rows).every((r) => r.length === 1 && r[0]?.startsWith("gate closed ")),
       );
       assert.equal(gate.length, 4, gate.join("\n"));
       assert.match(gate[0] ?? "", /^\[\+\] 0\/2 images done {2}\S+ elapsed {2}time left unknown: a registry is down$/);
       assert.match(gate[3] ?? "", new RegExp(`^registry ${escapeRegExp(stack.host)} is down: gate closed for \\S+, ${PROBE}$`));
       for (const [i, ref] of refs.entries()) {
-        assert.match(gate[i + 1] ?? "", new RegExp(`^gate closed {7}${escapeRegExp(ref)}  ${PROBE}  attempt [12]/5  transient: received unexpected HTTP status: 500 Internal Server Error$`));
+        assert.match(
+          gate[i + 1] ?? "",
+          new RegExp(`^gate closed {7}${escapeRegExp(ref)}  ${PROBE}  attempt [12]/5  transient: received unexpected HTTP status: 500 Internal Server Error$`),
+        );
       }
 
       // 3. The registry recovers: the probe gets through, the gate opens, its line goes away.
@@ -199,7 +210,11 @@ describe("the live view on a terminal", () => {
     await stack.pushImage(second, "1");
     const refs = [stack.ref(first, "1"), stack.ref(second, "1")] as const;
     // Every blob of both hangs until released: the one pull in flight holds the only slot.
-    const removeStall = stack.proxy.addFault({ name: "hang", match: { kind: "blob", repository: new RegExp(`^(${first}|${second})$`) }, action: { stall: true } });
+    const removeStall = stack.proxy.addFault({
+      name: "hang",
+      match: { kind: "blob", repository: new RegExp(`^(${first}|${second})$`) },
+      action: { stall: true },
+    });
     try {
       const session = await startInTerminal([...refs, "--parallel", "1"], { DOCKER_HOST: stack.engine.dockerHost, NO_COLOR: "1" });
       const rows = await waitForScreen(session, "one image downloading, one waiting for a slot", (screen) => {

@@ -3,7 +3,7 @@
 // engine is wedged, once, rather than only blaming each image in turn.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { startStack, type Stack } from "../harness/stack.js";
+import { startStack, type Stack } from "../../stack/stack.js";
 import { baseEnv, runCli } from "./run-cli.js";
 
 describe("a wedged engine", () => {
@@ -28,7 +28,15 @@ describe("a wedged engine", () => {
     stack.proxy.addFault({ match: { kind: "blob", digest: layer }, action: { stall: true } });
     for (const other of others) stack.proxy.addFault({ match: { kind: "manifest", repository: other }, when: { times: 1 }, action: { delayMs: 500 } });
     const run = await runCli([stack.ref(stuck, "1"), ...others.map((o) => stack.ref(o, "1"))], {
-      env: baseEnv({ DOCKER_HOST: stack.engine.dockerHost, PULL_POLICY: "always", PULL_STALL_TIMEOUT: "2", PULL_RETRIES: "3", PULL_BACKOFF_BASE: "0.2", PULL_BACKOFF_MAX: "0.5", PULL_DEADLINE: "20" }),
+      env: baseEnv({
+        DOCKER_HOST: stack.engine.dockerHost,
+        PULL_POLICY: "always",
+        PULL_STALL_TIMEOUT: "2",
+        PULL_RETRIES: "3",
+        PULL_BACKOFF_BASE: "0.2",
+        PULL_BACKOFF_MAX: "0.5",
+        PULL_DEADLINE: "20",
+      }),
       timeoutMs: 60_000,
     });
     assert.notEqual(run.code, 0, "with the only download slot held, the batch cannot succeed");

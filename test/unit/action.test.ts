@@ -4,7 +4,16 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
-import { argvFromInputs, BOOLEAN_INPUTS, fileCommand, inputVariable, outputsOf, PATH_LIST_INPUTS, VALUE_INPUTS, WORD_LIST_INPUTS } from "../../src/action/action.js";
+import {
+  argvFromInputs,
+  BOOLEAN_INPUTS,
+  fileCommand,
+  inputVariable,
+  outputsOf,
+  PATH_LIST_INPUTS,
+  VALUE_INPUTS,
+  WORD_LIST_INPUTS,
+} from "../../src/action/action.js";
 import { parseCliArgs } from "../../src/cli/args.js";
 import type { ImageResult, Report } from "../../src/types.js";
 
@@ -52,14 +61,44 @@ describe("action inputs", () => {
   });
 
   it("repeats the option once per line of a path list, keeping spaces inside a path", () => {
-    assert.deepEqual(argv({ compose: "tests/a compose.yml\n\n  tests/b/  \n", "env-file": "ci.env" }), ["--compose=tests/a compose.yml", "--compose=tests/b/", "--env-file=ci.env", "--"]);
+    assert.deepEqual(argv({ compose: "tests/a compose.yml\n\n  tests/b/  \n", "env-file": "ci.env" }), [
+      "--compose=tests/a compose.yml",
+      "--compose=tests/b/",
+      "--env-file=ci.env",
+      "--",
+    ]);
     assert.deepEqual(argv({ profile: "db cache\nqueue" }), ["--profile=db", "--profile=cache", "--profile=queue", "--"]);
   });
 
   it("maps the policy inputs to the CLI's flags, which parse into the same settings", () => {
-    const parsed = parseCliArgs(argv({ pull: "always", retries: "3", "backoff-base": "0.5", "backoff-max": "4", timeout: "60", parallel: "4", "rate-limit-backoff": "10", "stall-timeout": "20", deadline: "600", seed: "7", images: "nginx" }));
+    const parsed = parseCliArgs(
+      argv({
+        pull: "always",
+        retries: "3",
+        "backoff-base": "0.5",
+        "backoff-max": "4",
+        timeout: "60",
+        parallel: "4",
+        "rate-limit-backoff": "10",
+        "stall-timeout": "20",
+        deadline: "600",
+        seed: "7",
+        images: "nginx",
+      }),
+    );
     assert.ok(parsed.ok);
-    assert.deepEqual(parsed.value.settings, { pullPolicy: "always", attempts: "3", backoffBaseMs: "0.5", backoffMaxMs: "4", timeoutMs: "60", parallel: "4", rateLimitBackoffMs: "10", stallTimeoutMs: "20", deadlineMs: "600", seed: "7" });
+    assert.deepEqual(parsed.value.settings, {
+      pullPolicy: "always",
+      attempts: "3",
+      backoffBaseMs: "0.5",
+      backoffMaxMs: "4",
+      timeoutMs: "60",
+      parallel: "4",
+      rateLimitBackoffMs: "10",
+      stallTimeoutMs: "20",
+      deadlineMs: "600",
+      seed: "7",
+    });
   });
 
   it("accepts YAML booleans and rejects anything else, naming the input", () => {
@@ -70,7 +109,9 @@ describe("action inputs", () => {
 });
 
 describe("action outputs", () => {
-  const report = { images: [image("a:1", "pulled"), image("b:1", "present"), image("c:1", "failed"), image("d:1", "skipped"), image("e:1", "pulled")] } as unknown as Report;
+  const report = {
+    images: [image("a:1", "pulled"), image("b:1", "present"), image("c:1", "failed"), image("d:1", "skipped"), image("e:1", "pulled")],
+  } as unknown as Report;
 
   it("gives the on-engine list, every count, and absolute report paths for the reports asked for", () => {
     const env = { [inputVariable("json")]: "out/report.json", [inputVariable("pulled")]: "/abs/pulled.txt" };

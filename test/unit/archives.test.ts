@@ -15,7 +15,7 @@ import { annotations } from "../../src/report/github.js";
 import { formatSummary } from "../../src/report/summary.js";
 import { toJUnit } from "../../src/report/junit.js";
 import { allPulled } from "../fixtures/reports.js";
-import { makeTar } from "../harness/images.js";
+import { makeTar } from "../../stack/images.js";
 
 const sha = (data: Buffer | string) => createHash("sha256").update(data).digest("hex");
 const readAll = (buffer: Buffer) => async (offset: number, length: number) => buffer.subarray(offset, offset + length);
@@ -96,7 +96,11 @@ describe("the archive index", () => {
 
   it("plans the batch's files once each, plus every archive the index does not know", () => {
     const other = archiveFileName("b".repeat(64));
-    const index = withEntries(EMPTY_INDEX, { "r/a:1": { file, bytes: 1, savedAt: "" }, "r/a:latest": { file, bytes: 1, savedAt: "" }, "r/c:1": { file: other, bytes: 1, savedAt: "" } });
+    const index = withEntries(EMPTY_INDEX, {
+      "r/a:1": { file, bytes: 1, savedAt: "" },
+      "r/a:latest": { file, bytes: 1, savedAt: "" },
+      "r/c:1": { file: other, bytes: 1, savedAt: "" },
+    });
     const plan = planLoad(index, ["r/a:1", "r/a:latest", "r/x:1"], [file, other, "mine.tar", ".prepull-1-ab.tar.tmp"]);
     assert.deepEqual([...plan.listed.entries()], [[file, ["r/a:1", "r/a:latest"]]]);
     assert.deepEqual(plan.unlisted, ["mine.tar"]);
@@ -114,7 +118,10 @@ describe("the save request", () => {
 
   it("names the images, and asks for a platform only from API 1.48", () => {
     assert.equal(savePath(info("1.41"), [reference], platform), "/v1.45/images/get?names=127.0.0.1%3A5000%2Fa%3A1");
-    assert.equal(savePath(info("1.48"), [reference], platform), `/v1.48/images/get?names=127.0.0.1%3A5000%2Fa%3A1&platform=${encodeURIComponent(JSON.stringify(platform))}`);
+    assert.equal(
+      savePath(info("1.48"), [reference], platform),
+      `/v1.48/images/get?names=127.0.0.1%3A5000%2Fa%3A1&platform=${encodeURIComponent(JSON.stringify(platform))}`,
+    );
     assert.equal(savePath(info("1.49"), [reference], undefined), "/v1.45/images/get?names=127.0.0.1%3A5000%2Fa%3A1");
   });
 });
@@ -161,9 +168,21 @@ describe("--load, --save and --pull never through the library, on a scripted eng
     await writeFile(join(load, bFile), "name:127.0.0.1:5000/b:1");
     await writeFile(join(load, "mine.tar"), "name:127.0.0.1:5000/c:1");
     await writeFile(join(load, "junk.tar"), "error:archive/tar: invalid tar header");
-    await writeFile(join(load, "prepull-archives.json"), serializeIndex(withEntries(EMPTY_INDEX, { "127.0.0.1:5000/a:1": { file: aFile, bytes: 1, savedAt: "" }, "127.0.0.1:5000/b:1": { file: bFile, bytes: 1, savedAt: "" } })));
+    await writeFile(
+      join(load, "prepull-archives.json"),
+      serializeIndex(
+        withEntries(EMPTY_INDEX, {
+          "127.0.0.1:5000/a:1": { file: aFile, bytes: 1, savedAt: "" },
+          "127.0.0.1:5000/b:1": { file: bFile, bytes: 1, savedAt: "" },
+        }),
+      ),
+    );
     const { engine, pulls } = archiveEngine(["127.0.0.1:5000/d:1"]);
-    const report = await pullImages(["127.0.0.1:5000/a:1", "127.0.0.1:5000/b:1", "127.0.0.1:5000/c:1", "127.0.0.1:5000/d:1"], { engine, env: {}, settings: { loadDir: load, pullPolicy: "never" } });
+    const report = await pullImages(["127.0.0.1:5000/a:1", "127.0.0.1:5000/b:1", "127.0.0.1:5000/c:1", "127.0.0.1:5000/d:1"], {
+      engine,
+      env: {},
+      settings: { loadDir: load, pullPolicy: "never" },
+    });
     assert.deepEqual(pulls, []);
     assert.deepEqual(
       report.images.map((i) => [i.reference, i.status, i.source, i.rule]),
@@ -178,7 +197,15 @@ describe("--load, --save and --pull never through the library, on a scripted eng
     assert.ok(b?.reason?.includes("not present and not in the archives; --pull never forbids pulling"));
     assert.ok(b?.reason?.includes(join(load, bFile)), b?.reason);
     assert.match(b?.reason ?? "", /does not match its name/);
-    assert.deepEqual(report.archives?.map((r) => [r.file, r.status]), [[join(load, aFile), "ok"], [join(load, bFile), "failed"], [join(load, "junk.tar"), "failed"], [join(load, "mine.tar"), "ok"]]);
+    assert.deepEqual(
+      report.archives?.map((r) => [r.file, r.status]),
+      [
+        [join(load, aFile), "ok"],
+        [join(load, bFile), "failed"],
+        [join(load, "junk.tar"), "failed"],
+        [join(load, "mine.tar"), "ok"],
+      ],
+    );
     assert.equal(report.exitCode, 1);
     const summary = formatSummary(report);
     assert.match(summary, /^STATUS +SOURCE +IMAGE/);
@@ -205,12 +232,19 @@ describe("--load, --save and --pull never through the library, on a scripted eng
       return { ok: true, bytes: bytes.length };
     };
     const digestRef = `127.0.0.1:5000/d@sha256:${"c".repeat(64)}`;
-    const report = await pullImages(["127.0.0.1:5000/a:1", "127.0.0.1:5000/broken:1", digestRef], { engine, env: {}, settings: { saveDir: save, pullPolicy: "always" } });
-    assert.deepEqual(report.archives?.map((r) => [r.action, r.status, r.images]), [
-      ["save", "ok", ["127.0.0.1:5000/a:1"]],
-      ["save", "failed", ["127.0.0.1:5000/broken:1"]],
-      ["save", "skipped", [digestRef]],
-    ]);
+    const report = await pullImages(["127.0.0.1:5000/a:1", "127.0.0.1:5000/broken:1", digestRef], {
+      engine,
+      env: {},
+      settings: { saveDir: save, pullPolicy: "always" },
+    });
+    assert.deepEqual(
+      report.archives?.map((r) => [r.action, r.status, r.images]),
+      [
+        ["save", "ok", ["127.0.0.1:5000/a:1"]],
+        ["save", "failed", ["127.0.0.1:5000/broken:1"]],
+        ["save", "skipped", [digestRef]],
+      ],
+    );
     assert.match(report.archives?.[1]?.message ?? "", /not a whole docker-archive: it ends at byte 1571 inside the tar/);
     assert.deepEqual((await readdir(save)).sort(), ["prepull-archives.json", archiveFileName(sha(good))]);
     const index = parseIndex(await readFile(join(save, "prepull-archives.json"), "utf8"), "index");
@@ -222,7 +256,20 @@ describe("--load, --save and --pull never through the library, on a scripted eng
 
 describe("archive failures in the GitHub annotations", () => {
   it("adds one ::error per failed archive, naming the file", () => {
-    const report = { ...allPulled, archives: [{ action: "load" as const, file: "/a/x.tar", status: "failed" as const, images: [], bytes: 0, durationMs: 0, message: "could not load /a/x.tar: unexpected EOF" }] };
+    const report = {
+      ...allPulled,
+      archives: [
+        {
+          action: "load" as const,
+          file: "/a/x.tar",
+          status: "failed" as const,
+          images: [],
+          bytes: 0,
+          durationMs: 0,
+          message: "could not load /a/x.tar: unexpected EOF",
+        },
+      ],
+    };
     assert.deepEqual(annotations(report), ["::error title=prepull%3A archive::could not load /a/x.tar: unexpected EOF"]);
   });
 });

@@ -6,14 +6,26 @@ import { seededRandom } from "../../src/policy/random.js";
 describe("backoff", () => {
   it("doubles the base each retry and stops at the cap", () => {
     const options = { baseMs: 2000, maxMs: 30_000, jitter: 0.25 };
-    assert.deepEqual([1, 2, 3, 4, 5, 6, 60].map((n) => nominalDelay(n, options)), [2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6, 60].map((n) => nominalDelay(n, options)),
+      [2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000],
+    );
   });
 
   it("adds between 0 and 25% jitter, never subtracts", () => {
     const options = { baseMs: 1000, maxMs: 30_000, jitter: 0.25 };
-    assert.equal(backoffDelay(1, options, () => 0), 1000);
-    assert.equal(backoffDelay(1, options, () => 0.999999), 1250);
-    assert.equal(backoffDelay(3, options, () => 0.5), 4500);
+    assert.equal(
+      backoffDelay(1, options, () => 0),
+      1000,
+    );
+    assert.equal(
+      backoffDelay(1, options, () => 0.999999),
+      1250,
+    );
+    assert.equal(
+      backoffDelay(3, options, () => 0.5),
+      4500,
+    );
   });
 
   it("gives an exact, reproducible schedule for a seed", () => {
@@ -26,7 +38,10 @@ describe("backoff", () => {
     assert.notDeepEqual(schedule(42), schedule(43));
     const random = seededRandom(42);
     const draws = [random(), random(), random(), random()];
-    assert.deepEqual(schedule(42), [1, 2, 3, 4].map((n, i) => Math.round(nominalDelay(n, options) * (1 + 0.25 * (draws[i] ?? 0)))));
+    assert.deepEqual(
+      schedule(42),
+      [1, 2, 3, 4].map((n, i) => Math.round(nominalDelay(n, options) * (1 + 0.25 * (draws[i] ?? 0)))),
+    );
   });
 
   it("seededRandom stays in [0, 1) and is not constant", () => {

@@ -72,7 +72,12 @@ describe("classify: every message recorded in engine-errors.md", () => {
     },
     { message: "download failed after attempts=1: toomanyrequests: too many requests", statuses: IN_STREAM, class: "rate-limited", rule: "toomanyrequests" },
     // unknown tag / repo
-    { message: "manifest for registry.local:5000/team/app:9.9.9 not found: manifest unknown: manifest unknown", statuses: EITHER, class: "permanent", rule: "manifest-unknown" },
+    {
+      message: "manifest for registry.local:5000/team/app:9.9.9 not found: manifest unknown: manifest unknown",
+      statuses: EITHER,
+      class: "permanent",
+      rule: "manifest-unknown",
+    },
     { message: "manifest unknown", statuses: EITHER, class: "permanent", rule: "manifest-unknown" },
     {
       message: "repository registry.local:5000/team/missing not found: name unknown: repository name not known to registry",
@@ -85,7 +90,8 @@ describe("classify: every message recorded in engine-errors.md", () => {
     { message: "unauthorized: authentication required", statuses: EITHER, class: "permanent", rule: "unauthorized" },
     { message: "denied", statuses: EITHER, class: "permanent", rule: "denied" },
     {
-      message: "pull access denied for team/private, repository does not exist or may require 'docker login': denied: requested access to the resource is denied",
+      message:
+        "pull access denied for team/private, repository does not exist or may require 'docker login': denied: requested access to the resource is denied",
       statuses: EITHER,
       class: "permanent",
       rule: "pull-access-denied",
@@ -97,11 +103,26 @@ describe("classify: every message recorded in engine-errors.md", () => {
       class: "permanent",
       rule: "http-403",
     },
-    { message: `error parsing HTTP 401 response body: invalid character 'A' looking for beginning of value: "Authorization Required"`, statuses: EITHER, class: "permanent", rule: "http-401" },
+    {
+      message: `error parsing HTTP 401 response body: invalid character 'A' looking for beginning of value: "Authorization Required"`,
+      statuses: EITHER,
+      class: "permanent",
+      rule: "http-401",
+    },
     // The quoted body says "not found"; the rule must come from the status outside the quotes.
-    { message: `error parsing HTTP 404 response body: invalid character 'p' after top-level value: "404 page not found\\n"`, statuses: EITHER, class: "permanent", rule: "http-404" },
+    {
+      message: `error parsing HTTP 404 response body: invalid character 'p' after top-level value: "404 page not found\\n"`,
+      statuses: EITHER,
+      class: "permanent",
+      rule: "http-404",
+    },
     // platform
-    { message: "no matching manifest for linux/amd64 in the manifest list entries", statuses: [200, 404, 500, undefined], class: "skipped-platform", rule: "no-matching-manifest" },
+    {
+      message: "no matching manifest for linux/amd64 in the manifest list entries",
+      statuses: [200, 404, 500, undefined],
+      class: "skipped-platform",
+      rule: "no-matching-manifest",
+    },
     // bad reference (HTTP 400)
     { message: "invalid reference format", statuses: [400], class: "permanent", rule: "invalid-reference-format" },
     { message: "invalid reference format: repository name must be lowercase", statuses: [400], class: "permanent", rule: "invalid-reference-format" },
@@ -121,8 +142,18 @@ describe("classify: every message recorded in engine-errors.md", () => {
 
 describe("classify: the rest of the issue's list", () => {
   check([
-    { message: 'Get "https://registry-1.docker.io/v2/": dial tcp 44.205.64.79:443: i/o timeout', statuses: BEFORE_MANIFEST, class: "transient", rule: "io-timeout" },
-    { message: 'Get "https://registry-1.docker.io/v2/": net/http: TLS handshake timeout', statuses: BEFORE_MANIFEST, class: "transient", rule: "tls-handshake-timeout" },
+    {
+      message: 'Get "https://registry-1.docker.io/v2/": dial tcp 44.205.64.79:443: i/o timeout',
+      statuses: BEFORE_MANIFEST,
+      class: "transient",
+      rule: "io-timeout",
+    },
+    {
+      message: 'Get "https://registry-1.docker.io/v2/": net/http: TLS handshake timeout',
+      statuses: BEFORE_MANIFEST,
+      class: "transient",
+      rule: "tls-handshake-timeout",
+    },
     { message: 'Get "https://registry.local/v2/": net/http: request canceled', statuses: BEFORE_MANIFEST, class: "transient", rule: "request-canceled" },
     { message: 'Get "https://registry.local/v2/": context deadline exceeded', statuses: BEFORE_MANIFEST, class: "transient", rule: "deadline-exceeded" },
     { message: "write tcp 172.17.0.2:50712->10.0.0.5:443: write: broken pipe", statuses: IN_STREAM, class: "transient", rule: "broken-pipe" },
@@ -135,22 +166,42 @@ describe("classify: the rest of the issue's list", () => {
       rule: "http-5xx",
     },
     { message: "received unexpected HTTP status: 429 Too Many Requests", statuses: [500, 200], class: "rate-limited", rule: "too-many-requests" },
-    { message: "You have reached your unauthenticated pull rate limit. https://www.docker.com/increase-rate-limit", statuses: [500], class: "rate-limited", rule: "pull-rate-limit" },
-    { message: 'Get "https://registry.local/v2/": x509: certificate signed by unknown authority', statuses: BEFORE_MANIFEST, class: "permanent", rule: "x509-certificate" },
+    {
+      message: "You have reached your unauthenticated pull rate limit. https://www.docker.com/increase-rate-limit",
+      statuses: [500],
+      class: "rate-limited",
+      rule: "pull-rate-limit",
+    },
+    {
+      message: 'Get "https://registry.local/v2/": x509: certificate signed by unknown authority',
+      statuses: BEFORE_MANIFEST,
+      class: "permanent",
+      rule: "x509-certificate",
+    },
     {
       message: 'Get "https://registry.local/v2/": x509: certificate is valid for other.local, not registry.local',
       statuses: BEFORE_MANIFEST,
       class: "permanent",
       rule: "x509-certificate",
     },
-    { message: 'Get "https://registry.local:5000/v2/": http: server gave HTTP response to HTTPS client', statuses: BEFORE_MANIFEST, class: "permanent", rule: "http-response-to-https-client" },
+    {
+      message: 'Get "https://registry.local:5000/v2/": http: server gave HTTP response to HTTPS client',
+      statuses: BEFORE_MANIFEST,
+      class: "permanent",
+      rule: "http-response-to-https-client",
+    },
     {
       message: "failed to register layer: write /var/lib/docker/overlay2/3f1c/diff/usr/lib/libLLVM.so: no space left on device",
       statuses: IN_STREAM,
       class: "permanent",
       rule: "disk-full",
     },
-    { message: "invalid reference format: repository name (team/App) must be lowercase", statuses: [400], class: "permanent", rule: "invalid-reference-format" },
+    {
+      message: "invalid reference format: repository name (team/App) must be lowercase",
+      statuses: [400],
+      class: "permanent",
+      rule: "invalid-reference-format",
+    },
     { message: "repository name must be lowercase", statuses: [400], class: "permanent", rule: "repository-name-lowercase" },
     { message: "denied: Your authorization token has expired. Reauthenticate and try again.", statuses: EITHER, class: "permanent", rule: "denied" },
     { message: "no basic auth credentials", statuses: EITHER, class: "permanent", rule: "auth-required" },
@@ -160,9 +211,15 @@ describe("classify: the rest of the issue's list", () => {
     { message: "received unexpected HTTP status: 408 Request Timeout", statuses: [500], class: "transient", rule: "http-408" },
     { message: "received unexpected HTTP status: 410 Gone", statuses: [500], class: "permanent", rule: "http-4xx" },
     // containerd image store wording (Docker with the containerd snapshotter)
-    { message: 'failed to resolve reference "docker.io/library/nope:latest": docker.io/library/nope:latest: not found', statuses: EITHER, class: "permanent", rule: "not-found" },
     {
-      message: 'failed to resolve reference "registry.local/team/app:1": unexpected status from HEAD request to https://registry.local/v2/team/app/manifests/1: 503 Service Unavailable',
+      message: 'failed to resolve reference "docker.io/library/nope:latest": docker.io/library/nope:latest: not found',
+      statuses: EITHER,
+      class: "permanent",
+      rule: "not-found",
+    },
+    {
+      message:
+        'failed to resolve reference "registry.local/team/app:1": unexpected status from HEAD request to https://registry.local/v2/team/app/manifests/1: 503 Service Unavailable',
       statuses: BEFORE_MANIFEST,
       class: "transient",
       rule: "http-5xx",
@@ -180,25 +237,56 @@ describe("classify: precedence when causes combine", () => {
       class: "permanent",
       rule: "denied",
     },
-    { message: "download failed after attempts=6: dial tcp: lookup cdn.registry.local on 127.0.0.11:53: no such host", statuses: IN_STREAM, class: "permanent", rule: "no-such-host" },
+    {
+      message: "download failed after attempts=6: dial tcp: lookup cdn.registry.local on 127.0.0.11:53: no such host",
+      statuses: IN_STREAM,
+      class: "permanent",
+      rule: "no-such-host",
+    },
     { message: "download failed after attempts=6: unexpected EOF", statuses: IN_STREAM, class: "transient", rule: "eof" },
-    { message: "download failed after attempts=6: read tcp 172.17.0.2:40112->10.0.0.5:443: read: connection reset by peer", statuses: IN_STREAM, class: "transient", rule: "connection-reset" },
+    {
+      message: "download failed after attempts=6: read tcp 172.17.0.2:40112->10.0.0.5:443: read: connection reset by peer",
+      statuses: IN_STREAM,
+      class: "transient",
+      rule: "connection-reset",
+    },
     // Rate limit wins over the transient wrapper and over auth words in the registry's text.
     { message: "download failed after attempts=1: toomanyrequests: Rate exceeded", statuses: IN_STREAM, class: "rate-limited", rule: "toomanyrequests" },
     { message: "toomanyrequests: unauthorized users are limited to 100 pulls per 6 hours", statuses: EITHER, class: "rate-limited", rule: "toomanyrequests" },
     // No matching manifest beats everything, including the "not found" newer engines append.
-    { message: "no matching manifest for linux/arm64/v8 in the manifest list entries: no match for platform in manifest: not found", statuses: IN_STREAM, class: "skipped-platform", rule: "no-matching-manifest" },
-    { message: "download failed after attempts=1: no matching manifest for linux/amd64 in the manifest list entries", statuses: IN_STREAM, class: "skipped-platform", rule: "no-matching-manifest" },
+    {
+      message: "no matching manifest for linux/arm64/v8 in the manifest list entries: no match for platform in manifest: not found",
+      statuses: IN_STREAM,
+      class: "skipped-platform",
+      rule: "no-matching-manifest",
+    },
+    {
+      message: "download failed after attempts=1: no matching manifest for linux/amd64 in the manifest list entries",
+      statuses: IN_STREAM,
+      class: "skipped-platform",
+      rule: "no-matching-manifest",
+    },
     // A registry-quoted status beats transport words and the Engine API status.
-    { message: "download failed after attempts=6: received unexpected HTTP status: 503 Service Unavailable", statuses: [404, 400], class: "transient", rule: "http-5xx" },
+    {
+      message: "download failed after attempts=6: received unexpected HTTP status: 503 Service Unavailable",
+      statuses: [404, 400],
+      class: "transient",
+      rule: "http-5xx",
+    },
     { message: "received unexpected HTTP status: 401 Unauthorized", statuses: [500], class: "permanent", rule: "unauthorized" },
     // User-chosen names inside quoted URLs never match a rule.
     { message: 'Head "https://registry.local/v2/qa/access-denied/manifests/unauthorized": EOF', statuses: BEFORE_MANIFEST, class: "transient", rule: "eof" },
-    { message: 'Get "https://registry.local/v2/toomanyrequests/manifests/latest": dial tcp 10.0.0.5:443: connect: connection refused', statuses: BEFORE_MANIFEST, class: "transient", rule: "connection-refused" },
+    {
+      message: 'Get "https://registry.local/v2/toomanyrequests/manifests/latest": dial tcp 10.0.0.5:443: connect: connection refused',
+      statuses: BEFORE_MANIFEST,
+      class: "transient",
+      rule: "connection-refused",
+    },
     { message: 'Head "https://registry.local/v2/team/manifest unknown/manifests/x": EOF', statuses: BEFORE_MANIFEST, class: "transient", rule: "eof" },
     // Connection refused on the daemon's socket is the engine, not the registry.
     {
-      message: 'Post "http://%2Fvar%2Frun%2Fdocker.sock/v1.41/images/create?fromImage=nginx&tag=latest": dial unix /var/run/docker.sock: connect: connection refused',
+      message:
+        'Post "http://%2Fvar%2Frun%2Fdocker.sock/v1.41/images/create?fromImage=nginx&tag=latest": dial unix /var/run/docker.sock: connect: connection refused',
       statuses: [undefined],
       class: "engine-unreachable",
       rule: "docker-socket-dial",
@@ -210,7 +298,12 @@ describe("classify: precedence when causes combine", () => {
       class: "engine-unreachable",
       rule: "docker-socket-permission",
     },
-    { message: 'error during connect: Post "http://docker.example:2375/v1.41/images/create": dial tcp 10.0.0.9:2375: connect: connection refused', statuses: [undefined], class: "engine-unreachable", rule: "error-during-connect" },
+    {
+      message: 'error during connect: Post "http://docker.example:2375/v1.41/images/create": dial tcp 10.0.0.9:2375: connect: connection refused',
+      statuses: [undefined],
+      class: "engine-unreachable",
+      rule: "error-during-connect",
+    },
     // The operating system's "permission denied" on a file is not the registry's "denied" code.
     { message: "open /var/lib/docker/tmp/GetImageBlob123: permission denied", statuses: IN_STREAM, class: "transient", rule: "unknown-message" },
   ]);
@@ -221,8 +314,18 @@ describe("classify: case-insensitive where Docker's wording varies", () => {
     { message: "Manifest Unknown", statuses: EITHER, class: "permanent", rule: "manifest-unknown" },
     { message: "TOOMANYREQUESTS: slow down", statuses: [500], class: "rate-limited", rule: "toomanyrequests" },
     { message: "UNAUTHORIZED: authentication required", statuses: EITHER, class: "permanent", rule: "unauthorized" },
-    { message: "No Matching Manifest for windows/amd64 in the manifest list entries", statuses: IN_STREAM, class: "skipped-platform", rule: "no-matching-manifest" },
-    { message: "cannot connect to the docker daemon at tcp://10.0.0.9:2375. Is the docker daemon running?", statuses: [undefined], class: "engine-unreachable", rule: "docker-daemon-down" },
+    {
+      message: "No Matching Manifest for windows/amd64 in the manifest list entries",
+      statuses: IN_STREAM,
+      class: "skipped-platform",
+      rule: "no-matching-manifest",
+    },
+    {
+      message: "cannot connect to the docker daemon at tcp://10.0.0.9:2375. Is the docker daemon running?",
+      statuses: [undefined],
+      class: "engine-unreachable",
+      rule: "docker-daemon-down",
+    },
     { message: "Received Unexpected HTTP Status: 502 Bad Gateway", statuses: [500], class: "transient", rule: "http-5xx" },
   ]);
 });
@@ -252,7 +355,11 @@ describe("classify: hints", () => {
   const rows: readonly { readonly message: string; readonly httpStatus?: number; readonly mentions: readonly string[] }[] = [
     { message: "toomanyrequests: You have reached your pull rate limit.", mentions: ["docker login", "DOCKER_CONFIG", "mirror"] },
     { message: "something new", httpStatus: 429, mentions: ["docker login", "mirror"] },
-    { message: "pull access denied for team/private, repository does not exist or may require 'docker login': denied: requested access to the resource is denied", mentions: ["image name", "credentials"] },
+    {
+      message:
+        "pull access denied for team/private, repository does not exist or may require 'docker login': denied: requested access to the resource is denied",
+      mentions: ["image name", "credentials"],
+    },
     { message: "unauthorized: authentication required", mentions: ["credentials"] },
     { message: "no matching manifest for linux/amd64 in the manifest list entries", mentions: ["CPU architecture"] },
     { message: "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?", mentions: ["dockerd", "DOCKER_HOST"] },

@@ -121,7 +121,20 @@ describe("parseCliArgs: where the images come from", () => {
   });
 
   it("--file, --compose and --env-file are repeatable and keep their order", () => {
-    const args = parsed(["-f", "a.txt", "--compose", "ci/", "--file", "b.txt", "-c", "compose.yml", "--env-file", "ci.env", "--env-file=override.env", "--file=c.txt"]);
+    const args = parsed([
+      "-f",
+      "a.txt",
+      "--compose",
+      "ci/",
+      "--file",
+      "b.txt",
+      "-c",
+      "compose.yml",
+      "--env-file",
+      "ci.env",
+      "--env-file=override.env",
+      "--file=c.txt",
+    ]);
     assert.deepEqual(args.files, ["a.txt", "b.txt", "c.txt"]);
     assert.deepEqual(args.compose, ["ci/", "compose.yml"]);
     assert.deepEqual(args.envFiles, ["ci.env", "override.env"]);

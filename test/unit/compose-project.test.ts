@@ -28,7 +28,13 @@ describe("include", () => {
     assert.deepEqual(pulled(result), ["sub=sub-from-parent:2", "other=other:3", "nested=nested:4", "shared=shared:4", "app=app:1"]);
     assert.deepEqual(
       result.images.map((i) => i.file),
-      [join(INCLUDE, "sub", "compose.yml"), join(INCLUDE, "other", "compose.yml"), join(INCLUDE, "shared", "nested.yml"), join(INCLUDE, "shared", "services.yml"), join(INCLUDE, "compose.yml")],
+      [
+        join(INCLUDE, "sub", "compose.yml"),
+        join(INCLUDE, "other", "compose.yml"),
+        join(INCLUDE, "shared", "nested.yml"),
+        join(INCLUDE, "shared", "services.yml"),
+        join(INCLUDE, "compose.yml"),
+      ],
     );
     assert.deepEqual(result.warnings, []);
   });
@@ -91,17 +97,33 @@ describe("profiles", () => {
   const cases: ReadonlyArray<{ name: string; options: Partial<ComposeOptions>; images: string[]; skipped: string[] }> = [
     { name: "none named: every service", options: {}, images: ["web", "debug", "kafka"], skipped: [] },
     { name: "--profile debug", options: { profiles: ["debug"] }, images: ["web", "debug"], skipped: ["kafka: profiles kafka, integration not enabled"] },
-    { name: "a service with several profiles needs one", options: { profiles: ["integration"] }, images: ["web", "kafka"], skipped: ["debug: profile debug not enabled"] },
+    {
+      name: "a service with several profiles needs one",
+      options: { profiles: ["integration"] },
+      images: ["web", "kafka"],
+      skipped: ["debug: profile debug not enabled"],
+    },
     { name: "COMPOSE_PROFILES, comma-separated", options: { env: { COMPOSE_PROFILES: "debug, kafka" } }, images: ["web", "debug", "kafka"], skipped: [] },
-    { name: "--profile wins over COMPOSE_PROFILES", options: { env: { COMPOSE_PROFILES: "kafka" }, profiles: ["debug"] }, images: ["web", "debug"], skipped: ["kafka: profiles kafka, integration not enabled"] },
+    {
+      name: "--profile wins over COMPOSE_PROFILES",
+      options: { env: { COMPOSE_PROFILES: "kafka" }, profiles: ["debug"] },
+      images: ["web", "debug"],
+      skipped: ["kafka: profiles kafka, integration not enabled"],
+    },
     { name: '"*" enables all', options: { profiles: ["*"] }, images: ["web", "debug", "kafka"], skipped: [] },
     { name: "an empty COMPOSE_PROFILES names none", options: { env: { COMPOSE_PROFILES: "" } }, images: ["web", "debug", "kafka"], skipped: [] },
   ];
   for (const { name, options, images, skipped } of cases) {
     it(name, async () => {
       const result = await discover([PROFILES], options);
-      assert.deepEqual(result.images.map((i) => i.service), images);
-      assert.deepEqual(result.notPullable.map((n) => `${n.service}: ${n.reason}`), skipped);
+      assert.deepEqual(
+        result.images.map((i) => i.service),
+        images,
+      );
+      assert.deepEqual(
+        result.notPullable.map((n) => `${n.service}: ${n.reason}`),
+        skipped,
+      );
     });
   }
 });
@@ -118,28 +140,53 @@ describe("COMPOSE_PROFILES in the project's env files", () => {
 });
 
 describe("COMPOSE_ENV_FILES and COMPOSE_DISABLE_ENV_FILE", () => {
-  const ciImages = ["mirror.example.com:5000/clickhouse/clickhouse-server:24.8", "zookeeper:3.8", "mirror.example.com:5000/keeper:25.1", "mysql:8.4", "nginx:1.25.4"];
+  const ciImages = [
+    "mirror.example.com:5000/clickhouse/clickhouse-server:24.8",
+    "zookeeper:3.8",
+    "mirror.example.com:5000/keeper:25.1",
+    "mysql:8.4",
+    "nginx:1.25.4",
+  ];
   it("COMPOSE_ENV_FILES replaces the .env like --env-file, in order", async () => {
     const result = await discover([VARS], { env: { COMPOSE_ENV_FILES: `${join(PROJECT, "ci.env")},${join(PROJECT, "ci-override.env")}` } });
-    assert.deepEqual(result.images.map((i) => i.image), ciImages);
+    assert.deepEqual(
+      result.images.map((i) => i.image),
+      ciImages,
+    );
   });
 
   it("--env-file wins over COMPOSE_ENV_FILES", async () => {
-    const result = await discover([VARS], { env: { COMPOSE_ENV_FILES: join(PROJECT, "missing.env") }, envFiles: [join(PROJECT, "ci.env"), join(PROJECT, "ci-override.env")] });
-    assert.deepEqual(result.images.map((i) => i.image), ciImages);
+    const result = await discover([VARS], {
+      env: { COMPOSE_ENV_FILES: join(PROJECT, "missing.env") },
+      envFiles: [join(PROJECT, "ci.env"), join(PROJECT, "ci-override.env")],
+    });
+    assert.deepEqual(
+      result.images.map((i) => i.image),
+      ciImages,
+    );
   });
 
   it("COMPOSE_DISABLE_ENV_FILE=true skips the .env", async () => {
     for (const value of ["true", "1", "TRUE"]) {
       const result = await discover([WITH_DOTENV], { env: { COMPOSE_DISABLE_ENV_FILE: value } });
-      assert.deepEqual(result.images.map((i) => i.image), ["registry.example.com/app:"], value);
+      assert.deepEqual(
+        result.images.map((i) => i.image),
+        ["registry.example.com/app:"],
+        value,
+      );
     }
   });
 
   it("COMPOSE_DISABLE_ENV_FILE=false reads it; a value that is not a boolean reads it and warns", async () => {
-    assert.deepEqual((await discover([WITH_DOTENV], { env: { COMPOSE_DISABLE_ENV_FILE: "0" } })).images.map((i) => i.image), ["registry.example.com/app:from-dotenv"]);
+    assert.deepEqual(
+      (await discover([WITH_DOTENV], { env: { COMPOSE_DISABLE_ENV_FILE: "0" } })).images.map((i) => i.image),
+      ["registry.example.com/app:from-dotenv"],
+    );
     const result = await discover([WITH_DOTENV], { env: { COMPOSE_DISABLE_ENV_FILE: "yes" } });
-    assert.deepEqual(result.images.map((i) => i.image), ["registry.example.com/app:from-dotenv"]);
+    assert.deepEqual(
+      result.images.map((i) => i.image),
+      ["registry.example.com/app:from-dotenv"],
+    );
     assert.deepEqual(result.warnings, ['COMPOSE_DISABLE_ENV_FILE="yes" is not true or false; the .env files are read, as docker compose does']);
   });
 });

@@ -40,50 +40,190 @@ describe("parseEnvFile: values", () => {
     inherited?: ReadonlyArray<[string, string]>;
     values: ReadonlyArray<[string, string]>;
   }> = [
-    { name: "KEY=VALUE lines", text: "A=1\nB=two words\n", values: [["A", "1"], ["B", "two words"]] },
+    {
+      name: "KEY=VALUE lines",
+      text: "A=1\nB=two words\n",
+      values: [
+        ["A", "1"],
+        ["B", "two words"],
+      ],
+    },
     { name: "comments and blank lines", text: "# c\n\n   # indented\nA=1\n\n", values: [["A", "1"]] },
-    { name: "export prefix and spaces around =", text: "export A=1\nexport  B = 2 \n", values: [["A", "1"], ["B", "2"]] },
+    {
+      name: "export prefix and spaces around =",
+      text: "export A=1\nexport  B = 2 \n",
+      values: [
+        ["A", "1"],
+        ["B", "2"],
+      ],
+    },
     { name: "a key named export", text: "export=1", values: [["export", "1"]] },
-    { name: "empty value", text: "A=\nB=   ", values: [["A", ""], ["B", ""]] },
-    { name: "inline comment after a space", text: "A=x #note\nB=x  #  two", values: [["A", "x"], ["B", "x"]] },
+    {
+      name: "empty value",
+      text: "A=\nB=   ",
+      values: [
+        ["A", ""],
+        ["B", ""],
+      ],
+    },
+    {
+      name: "inline comment after a space",
+      text: "A=x #note\nB=x  #  two",
+      values: [
+        ["A", "x"],
+        ["B", "x"],
+      ],
+    },
     // Compose starts a comment only at space-#: a tab before # is data.
     { name: "a tab before # is data", text: "B=x\t# tab", values: [["B", "x\t# tab"]] },
-    { name: "# without whitespace before it is data", text: "A=x#1\nB=#x", values: [["A", "x#1"], ["B", "#x"]] },
+    {
+      name: "# without whitespace before it is data",
+      text: "A=x#1\nB=#x",
+      values: [
+        ["A", "x#1"],
+        ["B", "#x"],
+      ],
+    },
     { name: "single quotes are literal", text: "A='$B \\n #x'", values: [["A", "$B \\n #x"]] },
     { name: "single quotes keep a comment after them out", text: "A='x' # c", values: [["A", "x"]] },
     {
       name: "double-quote escapes",
       text: 'A="l1\\nl2"\nB="say \\"hi\\""\nC="back\\\\slash"\nD="t\\tx"\nE="\\$HOME"\nF="keep \\q"\nG="cr\\r"',
-      values: [["A", "l1\nl2"], ["B", 'say "hi"'], ["C", "back\\slash"], ["D", "t\tx"], ["E", "$HOME"], ["F", "keep \\q"], ["G", "cr\r"]],
+      values: [
+        ["A", "l1\nl2"],
+        ["B", 'say "hi"'],
+        ["C", "back\\slash"],
+        ["D", "t\tx"],
+        ["E", "$HOME"],
+        ["F", "keep \\q"],
+        ["G", "cr\r"],
+      ],
     },
     { name: "double quotes keep # and spaces", text: 'A=" a #b " # c', values: [["A", " a #b "]] },
-    { name: "quoted values may span lines", text: "A=\"one\ntwo\"\nB='three\nfour'\nC=5", values: [["A", "one\ntwo"], ["B", "three\nfour"], ["C", "5"]] },
+    {
+      name: "quoted values may span lines",
+      text: "A=\"one\ntwo\"\nB='three\nfour'\nC=5",
+      values: [
+        ["A", "one\ntwo"],
+        ["B", "three\nfour"],
+        ["C", "5"],
+      ],
+    },
     {
       name: "interpolation of earlier keys, unquoted and double-quoted only",
       text: "A=1\nB=${A}-x\nC=\"$A\"\nD='$A'\nE=${NOPE:-def}\nF=5$$",
-      values: [["A", "1"], ["B", "1-x"], ["C", "1"], ["D", "$A"], ["E", "def"], ["F", "5$"]],
+      values: [
+        ["A", "1"],
+        ["B", "1-x"],
+        ["C", "1"],
+        ["D", "$A"],
+        ["E", "def"],
+        ["F", "5$"],
+      ],
     },
-    { name: "the environment wins inside the file", text: "A=1\nB=${A}", env: { A: "env" }, values: [["A", "1"], ["B", "env"]] },
+    {
+      name: "the environment wins inside the file",
+      text: "A=1\nB=${A}",
+      env: { A: "env" },
+      values: [
+        ["A", "1"],
+        ["B", "env"],
+      ],
+    },
     { name: "inherited values from earlier env files", text: "C=${BASE}/c", inherited: [["BASE", "b"]], values: [["C", "b/c"]] },
-    { name: "this file's values before inherited ones", text: "BASE=own\nC=${BASE}/c", inherited: [["BASE", "b"]], values: [["BASE", "own"], ["C", "own/c"]] },
-    { name: "bare KEY takes the environment or stays unset", text: "HOME_DIR\nMISSING\nexport ALSO", env: { HOME_DIR: "/h", ALSO: "" }, values: [["HOME_DIR", "/h"], ["ALSO", ""]] },
-    { name: "later duplicates replace earlier ones", text: "A=1\nB=2\nA=3", values: [["A", "3"], ["B", "2"]] },
-    { name: "CRLF line endings and a BOM", text: "\uFEFFA=1\r\nB=\"x\"\r\n", values: [["A", "1"], ["B", "x"]] },
+    {
+      name: "this file's values before inherited ones",
+      text: "BASE=own\nC=${BASE}/c",
+      inherited: [["BASE", "b"]],
+      values: [
+        ["BASE", "own"],
+        ["C", "own/c"],
+      ],
+    },
+    {
+      name: "bare KEY takes the environment or stays unset",
+      text: "HOME_DIR\nMISSING\nexport ALSO",
+      env: { HOME_DIR: "/h", ALSO: "" },
+      values: [
+        ["HOME_DIR", "/h"],
+        ["ALSO", ""],
+      ],
+    },
+    {
+      name: "later duplicates replace earlier ones",
+      text: "A=1\nB=2\nA=3",
+      values: [
+        ["A", "3"],
+        ["B", "2"],
+      ],
+    },
+    {
+      name: "CRLF line endings and a BOM",
+      text: '\uFEFFA=1\r\nB="x"\r\n',
+      values: [
+        ["A", "1"],
+        ["B", "x"],
+      ],
+    },
     { name: "names with dots and dashes", text: "my.key-1=v", values: [["my.key-1", "v"]] },
     { name: "no trailing newline", text: "A=1", values: [["A", "1"]] },
     // Syntax compose-go's dotenv parser accepts (issue 9, item 14).
     { name: "a key starting with a digit is dropped, the rest is kept", text: "456=ABC\nA=1\n1A=x", values: [["A", "1"]] },
     { name: "an empty key is dropped", text: "=value\nA=1\n= 'x'", values: [["A", "1"]] },
-    { name: "\\' inside single quotes", text: "A='Let\\'s go!'\nB='a\\nb'", values: [["A", "Let's go!"], ["B", "a\\nb"]] },
-    { name: "YAML-style KEY: value", text: "A: 1\nB: Foo=bar\nC=1:B\nexport D: x", values: [["A", "1"], ["B", "Foo=bar"], ["C", "1:B"], ["D", "x"]] },
+    {
+      name: "\\' inside single quotes",
+      text: "A='Let\\'s go!'\nB='a\\nb'",
+      values: [
+        ["A", "Let's go!"],
+        ["B", "a\\nb"],
+      ],
+    },
+    {
+      name: "YAML-style KEY: value",
+      text: "A: 1\nB: Foo=bar\nC=1:B\nexport D: x",
+      values: [
+        ["A", "1"],
+        ["B", "Foo=bar"],
+        ["C", "1:B"],
+        ["D", "x"],
+      ],
+    },
     {
       name: "escapes \\a \\b \\f \\v and \\0NNN in double quotes",
       text: 'A="\\a\\b\\f\\v"\nB="\\0123\\01234"\nC="\\0\\012\\0400 \\c \\x41"\nD="bar\\\\\\n\\ b\\az"',
-      values: [["A", "\x07\b\f\v"], ["B", "SS4"], ["C", "\\\\12\\400 \\c \\x41"], ["D", "bar\\\n\\ b\x07z"]],
+      values: [
+        ["A", "\x07\b\f\v"],
+        ["B", "SS4"],
+        ["C", "\\\\12\\400 \\c \\x41"],
+        ["D", "bar\\\n\\ b\x07z"],
+      ],
     },
-    { name: "text after a closing quote is the next statement", text: 'A="x" B=2\nC=\'y\' # c', values: [["A", "x"], ["B", "2"], ["C", "y"]] },
-    { name: "keys with brackets and letters of any script", text: "a[1]=c\nárvíztűrő-TÜKÖR=x", values: [["a[1]", "c"], ["árvíztűrő-TÜKÖR", "x"]] },
-    { name: "a lone $ is kept as written", text: "PASSWORD=abc$\nA=a$1b\nB=\"^R$\"", values: [["PASSWORD", "abc$"], ["A", "a$1b"], ["B", "^R$"]] },
+    {
+      name: "text after a closing quote is the next statement",
+      text: "A=\"x\" B=2\nC='y' # c",
+      values: [
+        ["A", "x"],
+        ["B", "2"],
+        ["C", "y"],
+      ],
+    },
+    {
+      name: "keys with brackets and letters of any script",
+      text: "a[1]=c\nárvíztűrő-TÜKÖR=x",
+      values: [
+        ["a[1]", "c"],
+        ["árvíztűrő-TÜKÖR", "x"],
+      ],
+    },
+    {
+      name: "a lone $ is kept as written",
+      text: 'PASSWORD=abc$\nA=a$1b\nB="^R$"',
+      values: [
+        ["PASSWORD", "abc$"],
+        ["A", "a$1b"],
+        ["B", "^R$"],
+      ],
+    },
   ];
   for (const { name, text, env = {}, inherited = [], values } of cases) {
     it(name, () => {
@@ -100,7 +240,9 @@ describe("parseEnvFile: values", () => {
       ok: true,
       value: {
         values: new Map([["C", "# only a comment"]]),
-        warnings: ['f.env:1: the value of C is "# only a comment": Compose reads "#" after "=" and blanks as the value, not a comment; put the comment on its own line'],
+        warnings: [
+          'f.env:1: the value of C is "# only a comment": Compose reads "#" after "=" and blanks as the value, not a comment; put the comment on its own line',
+        ],
       },
     });
   });
@@ -109,7 +251,13 @@ describe("parseEnvFile: values", () => {
     const result = parseEnvFile("A=1\nB=${NOPE}x", "f.env", noEnvironment);
     assert.deepEqual(result, {
       ok: true,
-      value: { values: new Map([["A", "1"], ["B", "x"]]), warnings: ["f.env:2: variable NOPE (used by B) is not set; using an empty string"] },
+      value: {
+        values: new Map([
+          ["A", "1"],
+          ["B", "x"],
+        ]),
+        warnings: ["f.env:2: variable NOPE (used by B) is not set; using an empty string"],
+      },
     });
   });
 });
@@ -119,9 +267,17 @@ describe("parseEnvFile: errors name the file and line", () => {
     {
       name: "invalid character in a name",
       text: "A=1\nexport ALSO # c",
-      error: { file: "f.env", line: 2, message: 'f.env:2: unexpected character "#" in variable name "ALSO # c"; keys are letters, digits, "_", ".", "-", "[" and "]"' },
+      error: {
+        file: "f.env",
+        line: 2,
+        message: 'f.env:2: unexpected character "#" in variable name "ALSO # c"; keys are letters, digits, "_", ".", "-", "[" and "]"',
+      },
     },
-    { name: "a space inside a name", text: "\nA B=1", error: { file: "f.env", line: 2, variable: "A B", message: 'f.env:2: variable name "A B" contains a space' } },
+    {
+      name: "a space inside a name",
+      text: "\nA B=1",
+      error: { file: "f.env", line: 2, variable: "A B", message: 'f.env:2: variable name "A B" contains a space' },
+    },
     {
       name: "unterminated double quote",
       text: 'A="open\nB=1',
@@ -145,7 +301,12 @@ describe("parseEnvFile: errors name the file and line", () => {
     {
       name: "line numbers count the lines of a multi-line value",
       text: 'A="one\ntwo"\nB=${X:?x}',
-      error: { file: "f.env", line: 3, variable: "X", message: "f.env:3: required variable X is missing a value: x; set it in the environment or earlier in the file" },
+      error: {
+        file: "f.env",
+        line: 3,
+        variable: "X",
+        message: "f.env:3: required variable X is missing a value: x; set it in the environment or earlier in the file",
+      },
     },
   ];
   for (const { name, text, error } of cases) {
@@ -287,10 +448,13 @@ describe("discoverComposeImages over the fixtures directory", () => {
 
   it("a file given twice (directly and through its directory) is read once, at its first position", async () => {
     const result = await discover([PROFILES, PROJECT]);
-    assert.deepEqual(
-      result.images.map((i) => `${i.file === PROFILES ? "profiles" : "other"}:${i.service}`).slice(0, 5),
-      ["profiles:web", "profiles:debug", "profiles:kafka", "other:app-with-tag", "other:clickhouse"],
-    );
+    assert.deepEqual(result.images.map((i) => `${i.file === PROFILES ? "profiles" : "other"}:${i.service}`).slice(0, 5), [
+      "profiles:web",
+      "profiles:debug",
+      "profiles:kafka",
+      "other:app-with-tag",
+      "other:clickhouse",
+    ]);
     assert.equal(result.images.length, 15);
   });
 
@@ -307,22 +471,36 @@ describe("discoverComposeImages over the fixtures directory", () => {
 describe("variable precedence: process environment, then .env, then nothing", () => {
   const withDotenv = join(FIXTURES, "precedence", "with-dotenv", "compose.yml");
   const withoutDotenv = join(FIXTURES, "precedence", "without-dotenv", "compose.yml");
-  const unsetWarning = (file: string) => `${file}: service "app": variable APP_TAG is not set; using an empty string in image "registry.example.com/app:\${APP_TAG}"`;
-  const cases: ReadonlyArray<{ name: string; file: string; env: Record<string, string | undefined>; envFiles?: string[]; image: string; warnings: string[] }> = [
-    { name: "process environment over .env", file: withDotenv, env: { APP_TAG: "from-env" }, image: "registry.example.com/app:from-env", warnings: [] },
-    { name: "empty process value over .env", file: withDotenv, env: { APP_TAG: "" }, image: "registry.example.com/app:", warnings: [] },
-    { name: ".env when the environment lacks it", file: withDotenv, env: {}, image: "registry.example.com/app:from-dotenv", warnings: [] },
-    { name: "an undefined environment value is unset", file: withDotenv, env: { APP_TAG: undefined }, image: "registry.example.com/app:from-dotenv", warnings: [] },
-    { name: "nothing: empty string and a warning", file: withoutDotenv, env: {}, image: "registry.example.com/app:", warnings: [unsetWarning(withoutDotenv)] },
-    {
-      name: "--env-file replaces .env even when it lacks the key",
-      file: withDotenv,
-      env: {},
-      envFiles: [join(PROJECT, "ci-override.env")],
-      image: "registry.example.com/app:",
-      warnings: [unsetWarning(withDotenv)],
-    },
-  ];
+  const unsetWarning = (file: string) =>
+    `${file}: service "app": variable APP_TAG is not set; using an empty string in image "registry.example.com/app:\${APP_TAG}"`;
+  const cases: ReadonlyArray<{ name: string; file: string; env: Record<string, string | undefined>; envFiles?: string[]; image: string; warnings: string[] }> =
+    [
+      { name: "process environment over .env", file: withDotenv, env: { APP_TAG: "from-env" }, image: "registry.example.com/app:from-env", warnings: [] },
+      { name: "empty process value over .env", file: withDotenv, env: { APP_TAG: "" }, image: "registry.example.com/app:", warnings: [] },
+      { name: ".env when the environment lacks it", file: withDotenv, env: {}, image: "registry.example.com/app:from-dotenv", warnings: [] },
+      {
+        name: "an undefined environment value is unset",
+        file: withDotenv,
+        env: { APP_TAG: undefined },
+        image: "registry.example.com/app:from-dotenv",
+        warnings: [],
+      },
+      {
+        name: "nothing: empty string and a warning",
+        file: withoutDotenv,
+        env: {},
+        image: "registry.example.com/app:",
+        warnings: [unsetWarning(withoutDotenv)],
+      },
+      {
+        name: "--env-file replaces .env even when it lacks the key",
+        file: withDotenv,
+        env: {},
+        envFiles: [join(PROJECT, "ci-override.env")],
+        image: "registry.example.com/app:",
+        warnings: [unsetWarning(withDotenv)],
+      },
+    ];
   for (const { name, file, env, envFiles, image: ref, warnings } of cases) {
     it(name, async () => {
       assert.deepEqual(await discover([file], env, envFiles), { images: [image(file, "app", ref)], notPullable: [], warnings });
@@ -405,12 +583,18 @@ describe("discoverComposeImages: errors name the file, service and variable", ()
     {
       name: "a file passed explicitly is read whatever its name",
       paths: [join(PROJECT, "settings.yml")],
-      error: { file: join(PROJECT, "settings.yml"), message: `${join(PROJECT, "settings.yml")}: a Compose file must be a mapping at the top level, found a list` },
+      error: {
+        file: join(PROJECT, "settings.yml"),
+        message: `${join(PROJECT, "settings.yml")}: a Compose file must be a mapping at the top level, found a list`,
+      },
     },
     {
       name: "missing path",
       paths: [join(FIXTURES, "nope")],
-      error: { file: join(FIXTURES, "nope"), message: `${join(FIXTURES, "nope")}: no such file or directory; pass a Compose file or a directory that holds one` },
+      error: {
+        file: join(FIXTURES, "nope"),
+        message: `${join(FIXTURES, "nope")}: no such file or directory; pass a Compose file or a directory that holds one`,
+      },
     },
     {
       name: "missing --env-file",
@@ -452,26 +636,44 @@ describe("parseComposeServices", () => {
     },
     {
       name: "build, pull_policy and both forms of extends",
-      ...ok("services:\n  a:\n    build: .\n    pull_policy: never\n    image: x\n  b:\n    extends: a\n  c:\n    extends: {service: a, file: other.yml}\n  d:\n    image:\n", [
-        { service: "a", image: "x", build: true, pullPolicy: "never" },
-        { service: "b", build: false, extends: "a" },
-        { service: "c", build: false, extends: "a", extendsFile: "other.yml" },
-        { service: "d", build: false },
-      ]),
+      ...ok(
+        "services:\n  a:\n    build: .\n    pull_policy: never\n    image: x\n  b:\n    extends: a\n  c:\n    extends: {service: a, file: other.yml}\n  d:\n    image:\n",
+        [
+          { service: "a", image: "x", build: true, pullPolicy: "never" },
+          { service: "b", build: false, extends: "a" },
+          { service: "c", build: false, extends: "a", extendsFile: "other.yml" },
+          { service: "d", build: false },
+        ],
+      ),
     },
     { name: "empty file", ...bad("# nothing\n", { file: "c.yml", message: 'c.yml: the file is empty; a Compose file is a mapping with a "services" key' }) },
-    { name: "top level is a scalar", ...bad("hello\n", { file: "c.yml", message: 'c.yml: a Compose file must be a mapping at the top level, found string "hello"' }) },
+    {
+      name: "top level is a scalar",
+      ...bad("hello\n", { file: "c.yml", message: 'c.yml: a Compose file must be a mapping at the top level, found string "hello"' }),
+    },
     {
       name: "service is not a mapping",
-      ...bad("services:\n  web: nginx\n", { file: "c.yml", service: "web", message: 'c.yml: service "web" must be a mapping (image, build, ...), found string "nginx"' }),
+      ...bad("services:\n  web: nginx\n", {
+        file: "c.yml",
+        service: "web",
+        message: 'c.yml: service "web" must be a mapping (image, build, ...), found string "nginx"',
+      }),
     },
     {
       name: "image is not a string",
-      ...bad("services:\n  web:\n    image: 1.5\n", { file: "c.yml", service: "web", message: 'c.yml: service "web": image must be a string, found number 1.5; quote the value' }),
+      ...bad("services:\n  web:\n    image: 1.5\n", {
+        file: "c.yml",
+        service: "web",
+        message: 'c.yml: service "web": image must be a string, found number 1.5; quote the value',
+      }),
     },
     {
       name: "duplicate service",
-      ...bad("services:\n  web:\n    image: a\n  web:\n    image: b\n", { file: "c.yml", line: 4, message: "c.yml:4:3: invalid YAML: Map keys must be unique; fix the syntax at that line" }),
+      ...bad("services:\n  web:\n    image: a\n  web:\n    image: b\n", {
+        file: "c.yml",
+        line: 4,
+        message: "c.yml:4:3: invalid YAML: Map keys must be unique; fix the syntax at that line",
+      }),
     },
     {
       name: "unresolved alias",

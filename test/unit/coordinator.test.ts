@@ -8,7 +8,13 @@ import type { OutcomeClass, PullEvent, Random } from "../../src/types.js";
 
 /** What an attempt's end looks like from the registry's side, in these tests' words. */
 type Kind = "success" | "transient" | "permanent" | "rate-limited" | "skipped";
-const CLASS: Record<Kind, OutcomeClass> = { success: "pulled", transient: "transient", permanent: "permanent", "rate-limited": "rate-limited", skipped: "skipped-platform" };
+const CLASS: Record<Kind, OutcomeClass> = {
+  success: "pulled",
+  transient: "transient",
+  permanent: "permanent",
+  "rate-limited": "rate-limited",
+  skipped: "skipped-platform",
+};
 
 /** A ticket as these tests look at it. */
 interface Admission {
@@ -48,7 +54,11 @@ function composed(coordinator: RegistryCoordinator, maxAbsorbed = MAX_ABSORBED_P
     stats: () => coordinator.stats(),
     async admit(image: string, options: { retry: boolean; signal: AbortSignal; repository?: string }): Promise<Admission> {
       const paid = options.retry && !record(image).nextFree;
-      const ticket = await coordinator.admit(image, { paid, signal: options.signal, repository: options.repository ?? image.replace(/^.*\//, "").replace(/:.*$/, "") });
+      const ticket = await coordinator.admit(image, {
+        paid,
+        signal: options.signal,
+        repository: options.repository ?? image.replace(/^.*\//, "").replace(/:.*$/, ""),
+      });
       return { image, probe: ticket.probe > 0, probeNumber: ticket.probe, paid: ticket.paid, waitedMs: ticket.waitedMs, ticket };
     },
     confirm(admission: Admission): boolean {
@@ -83,7 +93,10 @@ function setup(options?: CoordinatorOptions & { maxAbsorbedPerImage?: number }, 
   const clock = new FakeClock(start);
   const events: PullEvent[] = [];
   const { maxAbsorbedPerImage, ...coordinatorOptions } = options ?? {};
-  const coordinator = composed(createRegistryCoordinator({ registry: "reg.example", clock, random: half, emit: (e) => events.push(e), options: coordinatorOptions }), maxAbsorbedPerImage);
+  const coordinator = composed(
+    createRegistryCoordinator({ registry: "reg.example", clock, random: half, emit: (e) => events.push(e), options: coordinatorOptions }),
+    maxAbsorbedPerImage,
+  );
   return { clock, events, coordinator };
 }
 
@@ -215,7 +228,10 @@ describe("registry coordinator", () => {
     await clock.advance(700);
     coordinator.answered(x);
     assert.equal(coordinator.gateState.kind, "open");
-    assert.deepEqual(ofType(events, "gate-opened").map((e) => [e.at, e.closedMs]), [[700, 700]]);
+    assert.deepEqual(
+      ofType(events, "gate-opened").map((e) => [e.at, e.closedMs]),
+      [[700, 700]],
+    );
   });
 
   it("an answer that came before the gate closed proves nothing: that attempt's later success leaves the gate closed", async () => {
@@ -339,7 +355,9 @@ describe("registry coordinator", () => {
       const { coordinator, clock, events } = setup();
       const wave = await Promise.all(["a", "b", "c", "d"].map((i) => start(coordinator, i)));
       await clock.advance(30);
-      const absorbed = wave.map((admission, i) => coordinator.finished(admission, { kind: "transient", repository: ["a", "b", "c", "d"][i] as string }).absorbed);
+      const absorbed = wave.map(
+        (admission, i) => coordinator.finished(admission, { kind: "transient", repository: ["a", "b", "c", "d"][i] as string }).absorbed,
+      );
       assert.deepEqual(absorbed, [false, false, false, true]);
       assert.equal(coordinator.gateState.kind, "closed");
       assert.equal(ofType(events, "gate-closed").length, 1);
@@ -441,7 +459,9 @@ describe("registry coordinator", () => {
     assert.deepEqual(coordinator.finished(a.admission as Admission, { kind: "permanent", repository: "a" }), { absorbed: false });
     assert.equal(coordinator.gateState.kind, "probing");
     assert.deepEqual(
-      ofType(events, "gate-closed").map((e) => [e.at, e.reason]).slice(1),
+      ofType(events, "gate-closed")
+        .map((e) => [e.at, e.reason])
+        .slice(1),
       [[1250, "probe 1 abandoned"]],
     );
     // The new probe still decides.
@@ -598,7 +618,10 @@ describe("whole runs, driven like the scheduler drives them", () => {
     const { coordinator, clock, events } = setup();
     const broken = new Set(["mysql", "kdc"]);
     const images = ["a", "kdc", "b", "c", "mysql", "d", "e", "f"];
-    const { started, results } = await drive(coordinator, clock, images, (image) => (broken.has(image) ? "transient" : "success"), { downloadMs: 2900, full: true });
+    const { started, results } = await drive(coordinator, clock, images, (image) => (broken.has(image) ? "transient" : "success"), {
+      downloadMs: 2900,
+      full: true,
+    });
     assert.deepEqual(results.get("mysql"), { status: "failed", spent: 5, absorbed: 0, at: 30_500 });
     assert.deepEqual(results.get("kdc"), { status: "failed", spent: 5, absorbed: 0, at: 30_500 });
     for (const image of ["a", "b", "c", "d", "e", "f"]) assert.deepEqual(results.get(image), { status: "pulled", spent: 0, absorbed: 0, at: 3000 });

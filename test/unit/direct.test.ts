@@ -14,10 +14,23 @@ import { schedule } from "../../src/run/scheduler.js";
 import type { PullEvent, Reference, Settings } from "../../src/types.js";
 
 const DIGEST = `sha256:${"a".repeat(64)}`;
-const ok = (extra: Partial<Extract<ManifestResult, { kind: "ok" }>> = {}): ManifestResult => ({ kind: "ok", digest: DIGEST, isIndex: false, via: "head", ...extra });
+const ok = (extra: Partial<Extract<ManifestResult, { kind: "ok" }>> = {}): ManifestResult => ({
+  kind: "ok",
+  digest: DIGEST,
+  isIndex: false,
+  via: "head",
+  ...extra,
+});
 const unavailable: ManifestResult = { kind: "unavailable", stage: "manifest", status: 503 };
 const pulled: AttemptOutcome = { ok: true, bytes: 100, upToDate: false, digest: DIGEST };
-const engine500: AttemptOutcome = { ok: false, kind: "engine", httpStatus: 500, message: "received unexpected HTTP status: 500 Internal Server Error", bytes: 0, answered: false };
+const engine500: AttemptOutcome = {
+  ok: false,
+  kind: "engine",
+  httpStatus: 500,
+  message: "received unexpected HTTP status: 500 Internal Server Error",
+  bytes: 0,
+  answered: false,
+};
 
 const ref = (s: string): Reference => {
   const r = parseReference(s);
@@ -98,7 +111,10 @@ describe("preflight", () => {
     );
     const { engine, pulls } = scriptedEngine(clock, () => pulled);
     const { result } = await run(clock, ["notag", "norepo", "private", "fine"].map(image), engine, client);
-    assert.deepEqual(pulls.map((p) => p.repository), ["fine"]);
+    assert.deepEqual(
+      pulls.map((p) => p.repository),
+      ["fine"],
+    );
     assert.deepEqual(
       result.images.map((i) => [i.status, i.class, i.rule, i.attempts.length]),
       [
@@ -125,15 +141,25 @@ describe("preflight", () => {
   it("a 429 with Retry-After closes the gate: no request of any kind to that registry until then", async () => {
     const clock = new FakeClock();
     const until = 8000;
-    const { client, heads } = scriptedRegistry(clock, (_r, at) => (at < until ? { kind: "throttled", stage: "manifest", status: 429, throttle: { kind: "generic", rule: "retry-after", retryAfterMs: until - at }, until } : ok()));
+    const { client, heads } = scriptedRegistry(clock, (_r, at) =>
+      at < until
+        ? { kind: "throttled", stage: "manifest", status: 429, throttle: { kind: "generic", rule: "retry-after", retryAfterMs: until - at }, until }
+        : ok(),
+    );
     const { engine, pulls } = scriptedEngine(clock, () => pulled);
     const images = Array.from({ length: 6 }, (_, i) => image(`app${i}`));
     const { result } = await run(clock, images, engine, client);
     assert.ok(result.images.every((i) => i.status === "pulled"));
     // The first wave of HEADs is in flight when the first 429 arrives; after it, silence until 8 s.
     const firstAnswer = 10;
-    assert.deepEqual(heads.filter((h) => h.at >= firstAnswer && h.at < until), []);
-    assert.deepEqual(pulls.filter((p) => p.at < until), []);
+    assert.deepEqual(
+      heads.filter((h) => h.at >= firstAnswer && h.at < until),
+      [],
+    );
+    assert.deepEqual(
+      pulls.filter((p) => p.at < until),
+      [],
+    );
     assert.ok(Math.min(...pulls.map((p) => p.at)) < until + 1500, "pulls start right after the interval");
   });
 
@@ -145,7 +171,11 @@ describe("preflight", () => {
     const images = Array.from({ length: 10 }, (_, i) => image(`svc${i}`));
     const { result, events } = await run(clock, images, engine, client);
     assert.ok(result.images.every((i) => i.status === "pulled" && i.attempts.length === 1));
-    assert.deepEqual(pulls.filter((p) => p.at < downUntil), [], "zero engine attempts during the outage");
+    assert.deepEqual(
+      pulls.filter((p) => p.at < downUntil),
+      [],
+      "zero engine attempts during the outage",
+    );
     const closedAt = events.find((e) => e.type === "gate-closed")?.at ?? Number.NaN;
     const whileDown = heads.filter((h) => h.at > closedAt && h.at < downUntil);
     const perSecond = whileDown.length / ((downUntil - closedAt) / 1000);
@@ -176,7 +206,10 @@ describe("one image's manifest keeps failing while its registry serves the rest"
     const broken = result.images[0];
     assert.equal(broken?.status, "pulled");
     // Its preflight said 503: the engine had one go, then only HEADs until the manifest answered.
-    assert.deepEqual(pulls.filter((p) => p.repository === "broken").map((p) => p.at >= healsAt), [false, true]);
+    assert.deepEqual(
+      pulls.filter((p) => p.repository === "broken").map((p) => p.at >= healsAt),
+      [false, true],
+    );
     const polls = heads.filter((h) => h.repository === "broken").map((h) => h.at);
     const gaps = polls.slice(2).map((at, i) => at - (polls[i + 1] as number));
     assert.ok(gaps.length >= 10, `${gaps.length} polls`);
@@ -208,12 +241,15 @@ describe("quota plan", () => {
     const images = ["q1", "q2", "q3", "q4"].map(image);
     const { result, events } = await run(clock, images, engine, client);
     assert.deepEqual(pulls.map((p) => p.repository).sort(), ["q1", "q2"]);
-    assert.deepEqual(result.images.map((i) => [i.status, i.rule]), [
-      ["pulled", undefined],
-      ["pulled", undefined],
-      ["failed", "quota-plan"],
-      ["failed", "quota-plan"],
-    ]);
+    assert.deepEqual(
+      result.images.map((i) => [i.status, i.rule]),
+      [
+        ["pulled", undefined],
+        ["pulled", undefined],
+        ["failed", "quota-plan"],
+        ["failed", "quota-plan"],
+      ],
+    );
     const short = events.filter((e) => e.type === "quota-short");
     assert.equal(short.length, 1);
     assert.ok(events.findIndex((e) => e.type === "quota-short") < events.findIndex((e) => e.type === "attempt-started"), "said before pulling");

@@ -104,7 +104,11 @@ const noCredentials: CredentialStore = { forRegistry: async () => ({ ok: true, v
 const basic: RegistryAuth = { kind: "basic", username: "alice", password: SECRET, serverAddress: "127.0.0.1:5000" };
 
 async function connect(options: { credentials?: CredentialStore; timeoutMs?: number } = {}): Promise<DockerEngine> {
-  const connected = await connectEngine({ env: { DOCKER_HOST: `unix://${fake.socket}` }, credentials: options.credentials ?? noCredentials, timeoutMs: options.timeoutMs ?? 2000 });
+  const connected = await connectEngine({
+    env: { DOCKER_HOST: `unix://${fake.socket}` },
+    credentials: options.credentials ?? noCredentials,
+    timeoutMs: options.timeoutMs ?? 2000,
+  });
   assert.ok(connected.ok, connected.ok ? "" : connected.error.message);
   return connected.value;
 }
@@ -138,8 +142,18 @@ function assertNoSecret(outcome: AttemptOutcome | string) {
 describe("engine client: connecting", () => {
   it("speaks the server's API version when it is older than ours", async () => {
     const engine = await connect();
-    assert.deepEqual(engine.info, { address: `unix://${fake.socket}`, apiVersion: "1.41", serverApiVersion: "1.41", serverVersion: "20.10.24", os: "linux", arch: "amd64" });
-    assert.deepEqual(fake.seen.map((s) => s.url), ["/version"]);
+    assert.deepEqual(engine.info, {
+      address: `unix://${fake.socket}`,
+      apiVersion: "1.41",
+      serverApiVersion: "1.41",
+      serverVersion: "20.10.24",
+      os: "linux",
+      arch: "amd64",
+    });
+    assert.deepEqual(
+      fake.seen.map((s) => s.url),
+      ["/version"],
+    );
   });
 
   it("speaks our newest version to a newer server", async () => {
@@ -262,7 +276,11 @@ describe("engine client: pulling", () => {
 
   it("reports an image that was already up to date", async () => {
     const engine = await connect();
-    fake.route = streaming([line({ status: "Pulling from team/app", id: "v1" }), line({ status: `Digest: ${DIGEST}` }), line({ status: "Status: Image is up to date for 127.0.0.1:5000/team/app:v1" })]);
+    fake.route = streaming([
+      line({ status: "Pulling from team/app", id: "v1" }),
+      line({ status: `Digest: ${DIGEST}` }),
+      line({ status: "Status: Image is up to date for 127.0.0.1:5000/team/app:v1" }),
+    ]);
     assert.deepEqual((await watchPull(engine, ref())).outcome, { ok: true, digest: DIGEST, bytes: 0, upToDate: true, platform: "linux/amd64" });
   });
 
@@ -344,7 +362,10 @@ describe("engine client: pulling", () => {
   it("does not call a clean stream a success when the engine then does not have the image", async () => {
     const engine = await connect();
     delete fake.image;
-    fake.route = (req, res) => (req.method === "POST" ? streaming([line({ status: "Pulling from team/app", id: "v1" }), downloading("aaaaaaaaaaaa", 10, 3000)])(req, res) : json(res, 404, { message: "No such image" }));
+    fake.route = (req, res) =>
+      req.method === "POST"
+        ? streaming([line({ status: "Pulling from team/app", id: "v1" }), downloading("aaaaaaaaaaaa", 10, 3000)])(req, res)
+        : json(res, 404, { message: "No such image" });
     const { outcome } = await watchPull(engine, ref());
     assert.ok(!outcome.ok && outcome.kind === "engine");
     assert.equal(outcome.bytes, 10);
@@ -364,7 +385,9 @@ describe("engine client: pulling", () => {
     const engine = await connect();
     fake.image = { ...PULLED_IMAGE, Architecture: "arm", Variant: "v7" };
     fake.route = streaming(SUCCESS);
-    const { outcome } = await engine.pull({ reference: ref(), signal: new AbortController().signal, platform: { os: "linux", architecture: "arm", variant: "v7" } }).then((o) => ({ outcome: o }));
+    const { outcome } = await engine
+      .pull({ reference: ref(), signal: new AbortController().signal, platform: { os: "linux", architecture: "arm", variant: "v7" } })
+      .then((o) => ({ outcome: o }));
     assert.deepEqual(outcome, { ok: true, digest: DIGEST, bytes: 3000, upToDate: false, platform: "linux/arm/v7" });
     assert.equal(new URL(`http://x${fake.seen.at(-2)?.url}`).searchParams.get("platform"), "linux/arm/v7");
     const v6 = await engine.pull({ reference: ref(), signal: new AbortController().signal, platform: { os: "linux", architecture: "arm", variant: "v6" } });
@@ -374,7 +397,11 @@ describe("engine client: pulling", () => {
 
   it("fails on an error line anywhere, even when the stream then ends with a final status", async () => {
     const engine = await connect();
-    fake.route = streaming([line({ status: "Pulling from team/app", id: "v1" }), line({ error: "unexpected EOF", errorDetail: { message: "unexpected EOF" } }), ...SUCCESS.slice(-2)]);
+    fake.route = streaming([
+      line({ status: "Pulling from team/app", id: "v1" }),
+      line({ error: "unexpected EOF", errorDetail: { message: "unexpected EOF" } }),
+      ...SUCCESS.slice(-2),
+    ]);
     const { outcome } = await watchPull(engine, ref());
     assert.ok(!outcome.ok && outcome.kind === "engine");
     assert.equal(outcome.message, "unexpected EOF");
@@ -442,7 +469,10 @@ describe("engine client: pulling", () => {
     const { outcome } = await watchPull(engine, ref(), AbortSignal.abort());
     assert.equal(outcome.ok, false);
     assert.equal(!outcome.ok && outcome.kind, "aborted");
-    assert.deepEqual(fake.seen.map((s) => s.url), ["/version"]);
+    assert.deepEqual(
+      fake.seen.map((s) => s.url),
+      ["/version"],
+    );
   });
 
   it("reports the engine as unreachable when its socket is gone", async () => {
@@ -451,14 +481,22 @@ describe("engine client: pulling", () => {
     try {
       const { outcome } = await watchPull(engine, ref());
       assert.ok(!outcome.ok && outcome.kind === "unreachable", JSON.stringify(outcome));
-      assert.match(outcome.message, /^engine unreachable: cannot connect to the Docker engine at unix:\/\/.*engine\.sock \(connect (ENOENT|ECONNREFUSED) .*is dockerd running\?/);
+      assert.match(
+        outcome.message,
+        /^engine unreachable: cannot connect to the Docker engine at unix:\/\/.*engine\.sock \(connect (ENOENT|ECONNREFUSED) .*is dockerd running\?/,
+      );
     } finally {
       await new Promise<void>((resolve) => server.listen(fake.socket, resolve));
     }
   });
 
   it("turns a credential failure into a typed outcome that does not leak the secret", async () => {
-    const credentials: CredentialStore = { forRegistry: async () => ({ ok: false, error: { message: "credential helper docker-credential-x failed for 127.0.0.1:5000: it is not on PATH", retryable: false } }) };
+    const credentials: CredentialStore = {
+      forRegistry: async () => ({
+        ok: false,
+        error: { message: "credential helper docker-credential-x failed for 127.0.0.1:5000: it is not on PATH", retryable: false },
+      }),
+    };
     const engine = await connect({ credentials });
     const { outcome } = await watchPull(engine, ref());
     assert.ok(!outcome.ok && outcome.kind === "credentials");
@@ -540,7 +578,10 @@ describe("engine client: local images", () => {
     const source = `127.0.0.1:6000/proxy/team/app@${DIGEST}`;
     assert.deepEqual(await engine.tag(source, ref()), { ok: true, value: undefined });
     assert.equal(fake.seen.at(-1)?.method, "POST");
-    assert.equal(fake.seen.at(-1)?.url, `/v1.41/images/127.0.0.1%3A6000/proxy/team/app%40${DIGEST.replace(":", "%3A")}/tag?repo=127.0.0.1%3A5000%2Fteam%2Fapp&tag=v1`);
+    assert.equal(
+      fake.seen.at(-1)?.url,
+      `/v1.41/images/127.0.0.1%3A6000/proxy/team/app%40${DIGEST.replace(":", "%3A")}/tag?repo=127.0.0.1%3A5000%2Fteam%2Fapp&tag=v1`,
+    );
     fake.route = (_req, res) => json(res, 404, { message: `No such image: ${source}` });
     const refused = await engine.tag(source, ref());
     assert.ok(!refused.ok);

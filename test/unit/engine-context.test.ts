@@ -34,7 +34,8 @@ before(async () => {
 });
 after(() => rm(home, { recursive: true, force: true }));
 
-const resolve = (env: NodeJS.ProcessEnv, context?: string) => resolveEngine({ env: { DOCKER_CONFIG: config, ...env }, homedir: home, ...(context ? { context } : {}) });
+const resolve = (env: NodeJS.ProcessEnv, context?: string) =>
+  resolveEngine({ env: { DOCKER_CONFIG: config, ...env }, homedir: home, ...(context ? { context } : {}) });
 
 describe("docker contexts", () => {
   it("stores a context under the sha256 hex of its name, like docker/cli contextdirOf", () => {
@@ -105,10 +106,16 @@ describe("docker contexts", () => {
   it("names the context, how it was chosen and the file when it cannot be used", async () => {
     const missing = await resolve({ DOCKER_CONTEXT: "nope" });
     assert.ok(!missing.ok);
-    assert.match(missing.error.message, /^docker context "nope" \(chosen by DOCKER_CONTEXT\) cannot be used: it does not exist \(no .*contexts\/meta\/[0-9a-f]{64}\/meta\.json\)/);
+    assert.match(
+      missing.error.message,
+      /^docker context "nope" \(chosen by DOCKER_CONTEXT\) cannot be used: it does not exist \(no .*contexts\/meta\/[0-9a-f]{64}\/meta\.json\)/,
+    );
     const ssh = await resolve({}, "sshy");
     assert.ok(!ssh.ok);
-    assert.match(ssh.error.message, /docker context "sshy" \(chosen by --context\) cannot be used: its docker endpoint Host "ssh:\/\/me@box" is not usable \(ssh:\/\/ engines are not supported/);
+    assert.match(
+      ssh.error.message,
+      /docker context "sshy" \(chosen by --context\) cannot be used: its docker endpoint Host "ssh:\/\/me@box" is not usable \(ssh:\/\/ engines are not supported/,
+    );
     const half = await resolve({}, "halfcert");
     assert.ok(!half.ok);
     assert.match(half.error.message, /has cert\.pem without key\.pem/);
@@ -123,7 +130,10 @@ describe("docker contexts", () => {
   });
 
   it("reads meta.json keys the way Go does: case-insensitively", () => {
-    assert.deepEqual(dockerEndpoint('{"name":"x","endpoints":{"docker":{"host":"unix:///s","skipTLSVerify":true}}}'), { ok: true, value: { host: "unix:///s", skipTlsVerify: true } });
+    assert.deepEqual(dockerEndpoint('{"name":"x","endpoints":{"docker":{"host":"unix:///s","skipTLSVerify":true}}}'), {
+      ok: true,
+      value: { host: "unix:///s", skipTlsVerify: true },
+    });
     assert.deepEqual(dockerEndpoint('{"Name":"x","Endpoints":{}}'), { ok: false, error: 'has no "docker" endpoint' });
     assert.deepEqual(dockerEndpoint("[]"), { ok: false, error: 'has no "docker" endpoint' });
   });

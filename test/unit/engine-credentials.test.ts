@@ -109,7 +109,11 @@ describe("credentials: config.json auths", () => {
     const warnings: string[] = [];
     const store = createCredentialStore({ env: { DOCKER_CONFIG: dir }, onWarning: (message) => warnings.push(message) });
     const answers = await Promise.all([store.forRegistry("r.example"), store.forRegistry("docker.io"), store.forRegistry("ghcr.io")]);
-    assert.deepEqual(answers, [{ ok: true, value: undefined }, { ok: true, value: undefined }, { ok: true, value: undefined }]);
+    assert.deepEqual(answers, [
+      { ok: true, value: undefined },
+      { ok: true, value: undefined },
+      { ok: true, value: undefined },
+    ]);
     assert.equal(warnings.length, 1);
     assert.ok(warnings[0]?.includes(join(dir, "config.json")), warnings[0]);
     assert.match(warnings[0] ?? "", /not valid JSON.*Pulling without credentials/);
@@ -228,7 +232,12 @@ process.stdin.on("data", (c) => (input += c)).on("end", () => {
   it("asks each registry once", async () => {
     await rm(log, { force: true });
     const store = await withHelpers({ credsStore: "good" });
-    const answers = await Promise.all([store.forRegistry("127.0.0.1:5000"), store.forRegistry("127.0.0.1:5000"), store.forRegistry("docker.io"), store.forRegistry("index.docker.io")]);
+    const answers = await Promise.all([
+      store.forRegistry("127.0.0.1:5000"),
+      store.forRegistry("127.0.0.1:5000"),
+      store.forRegistry("docker.io"),
+      store.forRegistry("index.docker.io"),
+    ]);
     assert.ok(answers.every((a) => a.ok && a.value !== undefined));
     assert.equal((await calls()).length, 2);
   });

@@ -19,7 +19,18 @@ const spelled = (text: string) => {
 describe("platform spelling", () => {
   it("normalizes the way containerd does", () => {
     assert.deepEqual(
-      ["linux/amd64", "LINUX/AMD64", "linux/x86_64", "linux/aarch64", "linux/arm64/v8", "linux/arm/v7", "linux/armhf", "linux/armel", "windows/amd64", "linux/i386"].map(spelled),
+      [
+        "linux/amd64",
+        "LINUX/AMD64",
+        "linux/x86_64",
+        "linux/aarch64",
+        "linux/arm64/v8",
+        "linux/arm/v7",
+        "linux/armhf",
+        "linux/armel",
+        "windows/amd64",
+        "linux/i386",
+      ].map(spelled),
       ["linux/amd64", "linux/amd64", "linux/amd64", "linux/arm64", "linux/arm64", "linux/arm/v7", "linux/arm/v7", "linux/arm/v6", "windows/amd64", "linux/386"],
     );
   });
@@ -81,7 +92,13 @@ describe("compose platform:", () => {
       await writeFile(file, "services:\n  arm:\n    image: team/arm:1\n    platform: linux/aarch64\n  plain:\n    image: team/plain:1\n");
       const found = await discoverComposeImages([file], { env: {} });
       assert.ok(found.ok);
-      assert.deepEqual(found.value.images.map((i) => [i.image, i.platform]), [["team/arm:1", "linux/arm64"], ["team/plain:1", undefined]]);
+      assert.deepEqual(
+        found.value.images.map((i) => [i.image, i.platform]),
+        [
+          ["team/arm:1", "linux/arm64"],
+          ["team/plain:1", undefined],
+        ],
+      );
       await writeFile(file, "services:\n  arm:\n    image: team/arm:1\n    platform: arm64\n");
       const bad = await discoverComposeImages([file], { env: {} });
       assert.ok(!bad.ok);
@@ -108,9 +125,15 @@ describe("platform through a run", () => {
   it("hands PULL_PLATFORM to the engine with every image and reports the platform the engine pulled", async () => {
     const { engine, requests } = engineSeeing("linux/arm64");
     const report = await pullImages(["team/a:1", "team/b:1"], { engine, env: { PULL_PLATFORM: "linux/arm64", PULL_POLICY: "always" } });
-    assert.deepEqual(requests.map((r) => r.reference.platform), ["linux/arm64", "linux/arm64"]);
+    assert.deepEqual(
+      requests.map((r) => r.reference.platform),
+      ["linux/arm64", "linux/arm64"],
+    );
     assert.equal(report.settings.platform, "linux/arm64");
-    assert.deepEqual(report.images.map((i) => i.platform), ["linux/arm64", "linux/arm64"]);
+    assert.deepEqual(
+      report.images.map((i) => i.platform),
+      ["linux/arm64", "linux/arm64"],
+    );
   });
 
   it("checks a platform given in code like PULL_PLATFORM", async () => {

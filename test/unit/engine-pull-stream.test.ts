@@ -178,7 +178,11 @@ describe("pull stream: accumulating progress", () => {
 
   it("reads an image that is up to date: no bytes, upToDate", () => {
     const state = parsePullStream(
-      stream({ status: "Pulling from big/three", id: "v1" }, status(`Digest: ${DIGEST}`), status("Status: Image is up to date for 127.0.0.1:5055/big/three:v1")),
+      stream(
+        { status: "Pulling from big/three", id: "v1" },
+        status(`Digest: ${DIGEST}`),
+        status("Status: Image is up to date for 127.0.0.1:5055/big/three:v1"),
+      ),
     );
     assert.equal(state.upToDate, true);
     assert.equal(state.finished, true);
@@ -345,11 +349,27 @@ describe("pull stream: the phase a person watching sees", () => {
         { status: "Extracting", progressDetail: { current: 2000, total: 2000 }, id: L2 },
         status("Pull complete", L2),
       ),
-      ["resolving", "downloading", "downloading", "downloading", "downloading", "downloading", "downloading", "downloading", "extracting", "extracting", "extracting"],
+      [
+        "resolving",
+        "downloading",
+        "downloading",
+        "downloading",
+        "downloading",
+        "downloading",
+        "downloading",
+        "downloading",
+        "extracting",
+        "extracting",
+        "extracting",
+      ],
     );
   });
 
   it("counts a layer the engine already has as downloaded", () => {
-    assert.deepEqual(phases(status("Already exists", L1), status("Pulling fs layer", L2), status("Download complete", L2)), ["extracting", "downloading", "extracting"]);
+    assert.deepEqual(phases(status("Already exists", L1), status("Pulling fs layer", L2), status("Download complete", L2)), [
+      "extracting",
+      "downloading",
+      "extracting",
+    ]);
   });
 });

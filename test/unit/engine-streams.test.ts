@@ -15,9 +15,19 @@ import type { RecordedStream } from "../fixtures/engine-streams/record.js";
 
 const DIR = fileURLToPath(new URL("../fixtures/engine-streams/", import.meta.url));
 const load = (engine: string): Map<string, RecordedStream> =>
-  new Map(readdirSync(join(DIR, engine)).filter((f) => f.endsWith(".json")).map((f) => [f.slice(0, -5), JSON.parse(readFileSync(join(DIR, engine, f), "utf8")) as RecordedStream]));
+  new Map(
+    readdirSync(join(DIR, engine))
+      .filter((f) => f.endsWith(".json"))
+      .map((f) => [f.slice(0, -5), JSON.parse(readFileSync(join(DIR, engine, f), "utf8")) as RecordedStream]),
+  );
 
-const ref: Reference = { input: "127.0.0.1:5000/team/app:1", registry: "127.0.0.1:5000", repository: "team/app", tag: "1", canonical: "127.0.0.1:5000/team/app:1" };
+const ref: Reference = {
+  input: "127.0.0.1:5000/team/app:1",
+  registry: "127.0.0.1:5000",
+  repository: "team/app",
+  tag: "1",
+  canonical: "127.0.0.1:5000/team/app:1",
+};
 const AMD64 = { os: "linux", architecture: "amd64" } as const;
 const shown = (architecture: string) => ({ ok: true as const, value: { id: "sha256:1", repoDigests: [], os: "linux", architecture } });
 
@@ -30,7 +40,9 @@ function outcomeOf(recorded: RecordedStream): AttemptOutcome {
 function classOf(outcome: AttemptOutcome): FailureClass | "ok" {
   if (outcome.ok) return "ok";
   assert.equal(outcome.kind, "engine");
-  return outcome.kind === "engine" ? classify({ message: outcome.message, ...(outcome.httpStatus !== undefined ? { httpStatus: outcome.httpStatus } : {}) }).class : "transient";
+  return outcome.kind === "engine"
+    ? classify({ message: outcome.message, ...(outcome.httpStatus !== undefined ? { httpStatus: outcome.httpStatus } : {}) }).class
+    : "transient";
 }
 
 // Same scenario, same verdict, whatever the engine: that is what lets one scheduler drive both.
@@ -82,7 +94,12 @@ describe("podman 4.3's stream shape", () => {
     assert.equal(state.lastStatus, "Download complete");
     assert.doesNotMatch(body("clean"), /Pulling from|"Status: |Waiting|Extracting|Retrying in/);
     // Evidence only: the engine must then show the image for the platform asked.
-    assert.deepEqual(confirmPull(streamOutcome(state) as Extract<AttemptOutcome, { ok: true }>, shown("amd64"), AMD64, ref), { ok: true, bytes: 0, upToDate: false, platform: "linux/amd64" });
+    assert.deepEqual(confirmPull(streamOutcome(state) as Extract<AttemptOutcome, { ok: true }>, shown("amd64"), AMD64, ref), {
+      ok: true,
+      bytes: 0,
+      upToDate: false,
+      platform: "linux/amd64",
+    });
     const missing = confirmPull(streamOutcome(state) as Extract<AttemptOutcome, { ok: true }>, { ok: true, value: undefined }, AMD64, ref);
     assert.ok(!missing.ok);
   });
@@ -122,20 +139,56 @@ describe("Docker 29 (containerd image store) shapes", () => {
       class: "skipped-platform",
       rule: "no-matching-manifest",
     },
-    { status: 404, message: "no matching manifest for linux/arm/v7 in the manifest list entries: no match for platform in manifest: not found", class: "skipped-platform", rule: "no-matching-manifest" },
-    { status: 404, message: "pull access denied for team/app, repository does not exist or may require 'docker login'", class: "permanent", rule: "pull-access-denied" },
+    {
+      status: 404,
+      message: "no matching manifest for linux/arm/v7 in the manifest list entries: no match for platform in manifest: not found",
+      class: "skipped-platform",
+      rule: "no-matching-manifest",
+    },
+    {
+      status: 404,
+      message: "pull access denied for team/app, repository does not exist or may require 'docker login'",
+      class: "permanent",
+      rule: "pull-access-denied",
+    },
     { status: 404, message: "error from registry: manifest unknown", class: "permanent", rule: "manifest-unknown" },
     { status: 401, message: "error from registry: authentication required - token has expired", class: "permanent", rule: "auth-required" },
     { status: 403, message: "error from registry: requested access to the resource is denied", class: "permanent", rule: "denied" },
-    { status: 429, message: "error from registry: You have reached your unauthenticated pull rate limit. https://www.docker.com/increase-rate-limit", class: "rate-limited", rule: "pull-rate-limit" },
+    {
+      status: 429,
+      message: "error from registry: You have reached your unauthenticated pull rate limit. https://www.docker.com/increase-rate-limit",
+      class: "rate-limited",
+      rule: "pull-rate-limit",
+    },
     // A registry that words its 429 its own way: the status carries it.
     { status: 429, message: "error from registry: Rate exceeded", class: "rate-limited", rule: "status-429" },
     { status: 503, message: "error from registry: service unavailable", class: "transient", rule: "status-5xx" },
-    { status: 500, message: 'unknown: unexpected status from HEAD request to https://registry.local/v2/team/app/manifests/1: 502 Bad Gateway', class: "transient", rule: "http-5xx" },
+    {
+      status: 500,
+      message: "unknown: unexpected status from HEAD request to https://registry.local/v2/team/app/manifests/1: 502 Bad Gateway",
+      class: "transient",
+      rule: "http-5xx",
+    },
     // In the stream, after progress: containerd's blob reader names the URL before the status.
-    { status: 200, message: "failed to copy: httpReadSeeker: failed open: unexpected status code https://registry.local/v2/team/app/blobs/sha256:0123: 503 Service Unavailable", class: "transient", rule: "http-5xx" },
-    { status: 200, message: "failed to copy: httpReadSeeker: failed open: content at https://registry.local/v2/team/app/blobs/sha256:0123 not found: not found", class: "permanent", rule: "not-found" },
-    { status: 200, message: "failed to copy: read tcp 10.0.0.2:4312->10.0.0.5:443: read: connection reset by peer", class: "transient", rule: "connection-reset" },
+    {
+      status: 200,
+      message:
+        "failed to copy: httpReadSeeker: failed open: unexpected status code https://registry.local/v2/team/app/blobs/sha256:0123: 503 Service Unavailable",
+      class: "transient",
+      rule: "http-5xx",
+    },
+    {
+      status: 200,
+      message: "failed to copy: httpReadSeeker: failed open: content at https://registry.local/v2/team/app/blobs/sha256:0123 not found: not found",
+      class: "permanent",
+      rule: "not-found",
+    },
+    {
+      status: 200,
+      message: "failed to copy: read tcp 10.0.0.2:4312->10.0.0.5:443: read: connection reset by peer",
+      class: "transient",
+      rule: "connection-reset",
+    },
   ];
   for (const row of rows) {
     it(`${row.status} ${JSON.stringify(row.message)} → ${row.class}`, () => {
@@ -155,7 +208,9 @@ describe("Docker 29 (containerd image store) shapes", () => {
       { status: "Pull complete", progressDetail: {}, id: "70f5ac315c5a" },
       { status: "Digest: sha256:4f53e2564790c8e7856ec08e384732aa38dc43c52f02952483e3f003afbf23db" },
       { status: "Status: Downloaded newer image for team/app:1" },
-    ].map((l) => JSON.stringify(l)).join("\n");
+    ]
+      .map((l) => JSON.stringify(l))
+      .join("\n");
     const outcome = streamOutcome(parsePullStream(text));
     assert.deepEqual(outcome, { ok: true, digest: "sha256:4f53e2564790c8e7856ec08e384732aa38dc43c52f02952483e3f003afbf23db", bytes: 3190, upToDate: false });
     // ... and still only evidence: an image of another platform is not a success.

@@ -34,7 +34,10 @@ const probeEvents = (events: PullEvent[]) =>
 
 describe("probe delays", () => {
   it("doubles from 1 s to the 4 s cap; r = 0.5 is exactly nominal", () => {
-    assert.deepEqual([0, 1, 2, 3, 4, 10].map((n) => probeDelay(n, 0, DEFAULT_GATE_OPTIONS, 0.5)), [1000, 2000, 4000, 4000, 4000, 4000]);
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 10].map((n) => probeDelay(n, 0, DEFAULT_GATE_OPTIONS, 0.5)),
+      [1000, 2000, 4000, 4000, 4000, 4000],
+    );
   });
 
   it("jitters within ±20 %, so probes at the cap are 3.2–4.8 s apart", () => {
@@ -44,13 +47,22 @@ describe("probe delays", () => {
   });
 
   it("starts later after flaps, never beyond the cap", () => {
-    assert.deepEqual([0, 1, 2, 3].map((f) => probeDelay(0, f, DEFAULT_GATE_OPTIONS, 0.5)), [1000, 2000, 4000, 4000]);
+    assert.deepEqual(
+      [0, 1, 2, 3].map((f) => probeDelay(0, f, DEFAULT_GATE_OPTIONS, 0.5)),
+      [1000, 2000, 4000, 4000],
+    );
     assert.equal(probeDelay(2, 2, DEFAULT_GATE_OPTIONS, 0.5), 4000);
   });
 
   it("release delays keep FIFO order, each inside its own slot of the 1 s spread", () => {
-    assert.deepEqual([0, 1, 2, 3].map((i) => releaseDelay(i, 4, 1000, 0.5)), [125, 375, 625, 875]);
-    assert.deepEqual([0, 1].map((i) => releaseDelay(i, 2, 1000, 0)), [0, 500]);
+    assert.deepEqual(
+      [0, 1, 2, 3].map((i) => releaseDelay(i, 4, 1000, 0.5)),
+      [125, 375, 625, 875],
+    );
+    assert.deepEqual(
+      [0, 1].map((i) => releaseDelay(i, 2, 1000, 0)),
+      [0, 500],
+    );
     assert.equal(releaseDelay(0, 1, 1000, 0.999), 999);
   });
 });
@@ -136,7 +148,10 @@ describe("outage gate", () => {
       others.map((w) => w.at),
       [1300 + 125, 1300 + 375, 1300 + 625, 1300 + 875],
     );
-    assert.deepEqual(others.map((w) => w.pass?.probe), [0, 0, 0, 0]);
+    assert.deepEqual(
+      others.map((w) => w.pass?.probe),
+      [0, 0, 0, 0],
+    );
     assert.deepEqual(others[3]?.pass, { probe: 0, waitedMs: 2175 });
     assert.equal(gate.waiting, 0);
   });

@@ -28,7 +28,10 @@ describe("pullImages", () => {
     const { engine, pulled } = recordingEngine(() => ok);
     await assert.rejects(pullImages(["nginx", "Bad/Name", "-rf"], { engine, env: {} }), (error: unknown) => {
       assert.ok(error instanceof InvalidReferencesError);
-      assert.deepEqual(error.errors.map((e) => e.input), ["Bad/Name", "-rf"]);
+      assert.deepEqual(
+        error.errors.map((e) => e.input),
+        ["Bad/Name", "-rf"],
+      );
       return true;
     });
     assert.deepEqual(pulled, []);
@@ -37,7 +40,10 @@ describe("pullImages", () => {
   it("rejects a bad PULL_* variable and a bad option, naming them", async () => {
     const { engine } = recordingEngine(() => ok);
     await assert.rejects(pullImages(["nginx"], { engine, env: { PULL_PARALLEL: "many" } }), /PULL_PARALLEL="many"/);
-    await assert.rejects(pullImages(["nginx"], { engine, env: {}, settings: { parallel: 0 } }), /settings\.parallel must be a whole number of at least 1, got 0/);
+    await assert.rejects(
+      pullImages(["nginx"], { engine, env: {}, settings: { parallel: 0 } }),
+      /settings\.parallel must be a whole number of at least 1, got 0/,
+    );
     await assert.rejects(pullImages(["nginx"], { engine, env: {}, settings: { backoffBaseMs: -5 } }), /settings\.backoffBaseMs/);
   });
 
@@ -47,16 +53,28 @@ describe("pullImages", () => {
     assert.deepEqual(pulled, ["docker.io/library/nginx:latest", "docker.io/library/redis:7"]);
     assert.equal(report.exitCode, 0);
     assert.equal(report.settings.seed, 11);
-    assert.deepEqual(report.images.map((i) => [i.input, i.status]), [
-      ["nginx", "pulled"],
-      ["redis:7", "pulled"],
-    ]);
+    assert.deepEqual(
+      report.images.map((i) => [i.input, i.status]),
+      [
+        ["nginx", "pulled"],
+        ["redis:7", "pulled"],
+      ],
+    );
   });
 
   it("options override the environment, and a failure gives exit code 1", async () => {
     const clock = new FakeClock();
-    const { engine, pulled } = recordingEngine(() => ({ ok: false, kind: "engine", httpStatus: 500, message: "received unexpected HTTP status: 503 Service Unavailable", bytes: 0, answered: false }));
-    const report = await clock.run(pullImages(["127.0.0.1:5000/a:1"], { engine, clock, random: () => 0, env: { PULL_RETRIES: "9", PULL_POLICY: "always" }, settings: { attempts: 2 } }));
+    const { engine, pulled } = recordingEngine(() => ({
+      ok: false,
+      kind: "engine",
+      httpStatus: 500,
+      message: "received unexpected HTTP status: 503 Service Unavailable",
+      bytes: 0,
+      answered: false,
+    }));
+    const report = await clock.run(
+      pullImages(["127.0.0.1:5000/a:1"], { engine, clock, random: () => 0, env: { PULL_RETRIES: "9", PULL_POLICY: "always" }, settings: { attempts: 2 } }),
+    );
     assert.equal(pulled.length, 2);
     assert.equal(report.exitCode, 1);
     assert.equal(report.images[0]?.class, "transient");
@@ -64,7 +82,16 @@ describe("pullImages", () => {
 });
 
 describe("exit codes", () => {
-  const image = (status: ImageResult["status"], cls: ImageResult["class"]): ImageResult => ({ input: "x", reference: "x", registry: "r", status, class: cls, bytes: 0, durationMs: 0, attempts: [] });
+  const image = (status: ImageResult["status"], cls: ImageResult["class"]): ImageResult => ({
+    input: "x",
+    reference: "x",
+    registry: "r",
+    status,
+    class: cls,
+    bytes: 0,
+    durationMs: 0,
+    attempts: [],
+  });
   const cases: Array<[string, ImageResult[], Parameters<typeof exitCodeFor>[1], number]> = [
     ["all pulled, present or skipped", [image("pulled", "pulled"), image("present", "present"), image("skipped", "skipped-platform")], undefined, 0],
     ["one failed", [image("pulled", "pulled"), image("failed", "permanent")], undefined, 1],

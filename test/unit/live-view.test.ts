@@ -13,8 +13,23 @@ const E500 = "received unexpected HTTP status: 500 Internal Server Error";
 const fold = (events: PullEvent[], images = [A, B]) => events.reduce(applyEvent, initialView(images, 5));
 /** The image lines: everything under the aggregate line. */
 const imageLines = (view: ReturnType<typeof fold>, now: number) => renderView(view, now, 200).slice(1);
-const started = (image: string, at = 0, attempt = 1): Extract<PullEvent, { type: "attempt-started" }> => ({ type: "attempt-started", at, image, attempt, maxAttempts: 5 });
-const failed = (image: string, at: number, absorbed = false): Extract<PullEvent, { type: "attempt-failed" }> => ({ type: "attempt-failed", at, image, attempt: 1, class: "transient", message: E500, durationMs: 10, ...(absorbed ? { absorbed } : {}) });
+const started = (image: string, at = 0, attempt = 1): Extract<PullEvent, { type: "attempt-started" }> => ({
+  type: "attempt-started",
+  at,
+  image,
+  attempt,
+  maxAttempts: 5,
+});
+const failed = (image: string, at: number, absorbed = false): Extract<PullEvent, { type: "attempt-failed" }> => ({
+  type: "attempt-failed",
+  at,
+  image,
+  attempt: 1,
+  class: "transient",
+  message: E500,
+  durationMs: 10,
+  ...(absorbed ? { absorbed } : {}),
+});
 
 describe("live view: one line per image", () => {
   it("shows the state, bytes, attempt and the backoff countdown", () => {
@@ -38,7 +53,10 @@ describe("live view: one line per image", () => {
     assert.equal(status([started(A), { type: "progress", at: 1, image: A, bytes: 0, status: "Pulling from a", phase: "resolving" }]), "resolving");
     assert.equal(status([started(A), { type: "progress", at: 1, image: A, bytes: 5, total: 10, phase: "downloading" }]), "downloading");
     // Every byte is in and the engine unpacks: not "pulling" at 11.2 MB/11.2 MB.
-    const extracting = fold([started(A), { type: "progress", at: 1, image: A, bytes: 11_200_000, total: 11_200_000, status: "Extracting", phase: "extracting" }], [A]);
+    const extracting = fold(
+      [started(A), { type: "progress", at: 1, image: A, bytes: 11_200_000, total: 11_200_000, status: "Extracting", phase: "extracting" }],
+      [A],
+    );
     assert.match(imageLines(extracting, 50)[0] ?? "", /^extracting +\S+ +11\.2 MB\/11\.2 MB {2}attempt 1\/5$/);
     // An engine that does not tell the phase: downloading once it reports progress.
     assert.equal(status([started(A), { type: "progress", at: 1, image: A, bytes: 5 }]), "downloading");
@@ -58,13 +76,23 @@ describe("live view: one line per image", () => {
 
   it("shows a rate limit with the time it ends", () => {
     const at = new Date(2026, 0, 2, 14, 3, 0).getTime();
-    const view = fold([started(A, at), { ...failed(A, at), class: "rate-limited", message: "toomanyrequests" }, { type: "waiting", at, image: A, delayMs: 30_000, reason: "rate-limit" }], [A]);
+    const view = fold(
+      [
+        started(A, at),
+        { ...failed(A, at), class: "rate-limited", message: "toomanyrequests" },
+        { type: "waiting", at, image: A, delayMs: 30_000, reason: "rate-limit" },
+      ],
+      [A],
+    );
     assert.match(imageLines(view, at + 2000)[0] ?? "", /^rate-limited +\S+ +until 14:03:30 \(28\.0s\) {2}attempt 1\/5 {2}rate-limited: toomanyrequests$/);
     assert.match(imageLines(view, at + 31_000)[0] ?? "", /^waiting for slot /);
   });
 
   it("puts an image behind its registry's closed gate with the probe's countdown, then in flight", () => {
-    let view = fold([started(A), started(B), failed(A, 100), { type: "waiting", at: 100, image: A, delayMs: 500, reason: "backoff" }, failed(B, 200, true)], [A, B, OTHER]);
+    let view = fold(
+      [started(A), started(B), failed(A, 100), { type: "waiting", at: 100, image: A, delayMs: 500, reason: "backoff" }, failed(B, 200, true)],
+      [A, B, OTHER],
+    );
     view = applyEvent(view, { type: "gate-closed", at: 200, registry: REGISTRY, reason: "2 repositories failed", nextProbeAt: 1200 });
     const closed = imageLines(view, 300);
     // A's backoff is still running; B waits for the gate; the other registry's image is unaffected.
@@ -93,11 +121,14 @@ describe("live view: one line per image", () => {
   });
 
   it("ends each line in its final state", () => {
-    const view = fold([
-      { type: "pulled", at: 900, image: A, attempt: 1, durationMs: 900, bytes: 2000 },
-      { type: "skipped", at: 100, image: B, message: "no matching manifest for linux/amd64 in the manifest list entries" },
-      { type: "failed", at: 100, image: C, class: "permanent", message: "manifest unknown", attempts: 1 },
-    ], [A, B, C]);
+    const view = fold(
+      [
+        { type: "pulled", at: 900, image: A, attempt: 1, durationMs: 900, bytes: 2000 },
+        { type: "skipped", at: 100, image: B, message: "no matching manifest for linux/amd64 in the manifest list entries" },
+        { type: "failed", at: 100, image: C, class: "permanent", message: "manifest unknown", attempts: 1 },
+      ],
+      [A, B, C],
+    );
     const lines = imageLines(view, 3000);
     assert.match(lines[0] ?? "", /^pulled +127\.0\.0\.1:5000\/a:1 +2\.0 kB {2}in 900ms$/);
     assert.match(lines[1] ?? "", /^skipped +127\.0\.0\.1:5000\/b:1 +no matching manifest/);
@@ -107,12 +138,14 @@ describe("live view: one line per image", () => {
 
 describe("live view: the aggregate line", () => {
   it("counts images done, bytes done against the known total, the elapsed time and a rough time left", () => {
-    const view = ([
-      { type: "pulled", at: 4000, image: A, attempt: 1, durationMs: 4000, bytes: 4_000_000 },
-      started(B),
-      { type: "progress", at: 4000, image: B, bytes: 1_000_000, total: 3_000_000, phase: "downloading" },
-      started(C),
-    ] satisfies PullEvent[]).reduce(applyEvent, initialView([A, B, C], 5, -1000));
+    const view = (
+      [
+        { type: "pulled", at: 4000, image: A, attempt: 1, durationMs: 4000, bytes: 4_000_000 },
+        started(B),
+        { type: "progress", at: 4000, image: B, bytes: 1_000_000, total: 3_000_000, phase: "downloading" },
+        started(C),
+      ] satisfies PullEvent[]
+    ).reduce(applyEvent, initialView([A, B, C], 5, -1000));
     // 5 MB of 7 MB known in 5 s: 2 MB more at 1 MB/s; 1 of 3 images in 5 s: 10 s more. The longest wins.
     assert.equal(renderView(view, 4000, 200)[0], "[+] 1/3 images done  5.0 MB/7.0 MB  5.0s elapsed  about 10.0s left");
   });

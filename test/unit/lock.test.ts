@@ -53,14 +53,20 @@ describe("lock file format", () => {
     );
     const lines = text.split("\n");
     assert.equal(lines[0], HEADER);
-    assert.deepEqual(lines.filter((l) => !l.startsWith("#") && l !== ""), [`docker.io/library/alpine:3.20 ${A}`, `docker.io/library/nginx:1.27 ${B}`]);
+    assert.deepEqual(
+      lines.filter((l) => !l.startsWith("#") && l !== ""),
+      [`docker.io/library/alpine:3.20 ${A}`, `docker.io/library/nginx:1.27 ${B}`],
+    );
     assert.ok(lines.includes("# not locked: ghcr.io/org/app:1 (failed: permanent second line)"), text);
     assert.ok(text.endsWith("\n"));
     const lock = lockOf(text);
-    assert.deepEqual([...lock.entries.values()].map((e) => [e.reference.canonical, e.digest, e.line]), [
-      ["docker.io/library/alpine:3.20", A, 4],
-      ["docker.io/library/nginx:1.27", B, 5],
-    ]);
+    assert.deepEqual(
+      [...lock.entries.values()].map((e) => [e.reference.canonical, e.digest, e.line]),
+      [
+        ["docker.io/library/alpine:3.20", A, 4],
+        ["docker.io/library/nginx:1.27", B, 5],
+      ],
+    );
     assert.deepEqual([...lock.unlocked], [["ghcr.io/org/app:1", 6]]);
   });
 
@@ -78,16 +84,33 @@ describe("lock file format", () => {
   });
 
   it("refuses a file without the header, and a format it does not read, on line 1", () => {
-    assert.deepEqual(errorsOf(`nginx:1 ${A}\n`), [{ line: 1, message: 'not a prepull lock file: the first line must be "# prepull-lock v1" (write the file with prepull --lock)' }]);
-    assert.deepEqual(errorsOf(""), [{ line: 1, message: 'not a prepull lock file: the first line must be "# prepull-lock v1" (write the file with prepull --lock)' }]);
+    assert.deepEqual(errorsOf(`nginx:1 ${A}\n`), [
+      { line: 1, message: 'not a prepull lock file: the first line must be "# prepull-lock v1" (write the file with prepull --lock)' },
+    ]);
+    assert.deepEqual(errorsOf(""), [
+      { line: 1, message: 'not a prepull lock file: the first line must be "# prepull-lock v1" (write the file with prepull --lock)' },
+    ]);
     assert.match(errorsOf("# prepull-lock v2\n")[0]?.message ?? "", /format v2 is not the v1 this prepull reads: upgrade prepull/);
   });
 
   it("names the line of every bad entry: fields, reference, digest, a duplicate, a digest that contradicts the reference", () => {
     const errors = errorsOf(
-      [HEADER, `nginx:1.27`, `Nginx:1 ${A}`, `nginx:2 sha256:abc`, `nginx:3 ${A} extra`, `alpine:1 ${A}`, `docker.io/library/alpine:1 ${B}`, `redis@${A} ${B}`, ""].join("\n"),
+      [
+        HEADER,
+        `nginx:1.27`,
+        `Nginx:1 ${A}`,
+        `nginx:2 sha256:abc`,
+        `nginx:3 ${A} extra`,
+        `alpine:1 ${A}`,
+        `docker.io/library/alpine:1 ${B}`,
+        `redis@${A} ${B}`,
+        "",
+      ].join("\n"),
     );
-    assert.deepEqual(errors.map((e) => e.line), [2, 3, 4, 5, 7, 8]);
+    assert.deepEqual(
+      errors.map((e) => e.line),
+      [2, 3, 4, 5, 7, 8],
+    );
     assert.match(errors[0]?.message ?? "", /expected "REFERENCE DIGEST".* found 1 field:/);
     assert.match(errors[1]?.message ?? "", /invalid image reference "Nginx:1": .*lowercase/);
     assert.match(errors[2]?.message ?? "", /invalid digest for docker.io\/library\/nginx:2: sha256 digest must be exactly 64/);
@@ -112,7 +135,10 @@ describe("readLockFile", () => {
       assert.ok(read.ok);
       assert.equal(read.value.entries.get("docker.io/library/nginx:1")?.digest, A);
       const missing = await readLockFile(join(dir, "nope.lock"));
-      assert.deepEqual(missing, { ok: false, error: `cannot read the lock file ${JSON.stringify(join(dir, "nope.lock"))}: no such file (write it first with prepull --lock)` });
+      assert.deepEqual(missing, {
+        ok: false,
+        error: `cannot read the lock file ${JSON.stringify(join(dir, "nope.lock"))}: no such file (write it first with prepull --lock)`,
+      });
       const directory = await readLockFile(dir);
       assert.ok(!directory.ok && directory.error.endsWith("it is a directory"));
       const bad = join(dir, "bad.lock");
@@ -149,7 +175,10 @@ describe("lockCheck", () => {
     const missing = check.missing(ref("nginx:2"));
     assert.equal(missing?.rule, "lock-missing");
     assert.equal(missing?.status, "failed");
-    assert.match(missing?.reason ?? "", /^docker.io\/library\/nginx:2 is not in the lock file ci\/prepull.lock: the image list changed since the lock was written/);
+    assert.match(
+      missing?.reason ?? "",
+      /^docker.io\/library\/nginx:2 is not in the lock file ci\/prepull.lock: the image list changed since the lock was written/,
+    );
     assert.match(check.missing(ref("ghcr.io/org/app:1"))?.reason ?? "", /could not lock it \(line 4 says why\)/);
   });
 
@@ -314,10 +343,13 @@ describe("lockEntries", () => {
     const { locked, unlocked } = await lockEntries(report, engine);
     assert.equal(asked, 1);
     assert.deepEqual(locked, []);
-    assert.deepEqual(unlocked.map((u) => u.why), [
-      "present, but the engine could not say its digest (engine unreachable: connection refused)",
-      "present, but the engine was not asked its digest (it failed to answer for an earlier image)",
-    ]);
+    assert.deepEqual(
+      unlocked.map((u) => u.why),
+      [
+        "present, but the engine could not say its digest (engine unreachable: connection refused)",
+        "present, but the engine was not asked its digest (it failed to answer for an earlier image)",
+      ],
+    );
   });
 });
 
@@ -355,10 +387,13 @@ describe("--locked in the scheduler", () => {
 
   it("an image missing from the lock fails without an engine request; the locked one is pulled by digest and tagged", async () => {
     const { images, pulls, tags } = await run(["127.0.0.1:5000/a:1", "127.0.0.1:5000/b:1"], `${HEADER}\n127.0.0.1:5000/a:1 ${B}\n`);
-    assert.deepEqual(images.map((i) => [i.reference, i.status, i.class, i.rule ?? ""]), [
-      ["127.0.0.1:5000/a:1", "pulled", "pulled", ""],
-      ["127.0.0.1:5000/b:1", "failed", "permanent", "lock-missing"],
-    ]);
+    assert.deepEqual(
+      images.map((i) => [i.reference, i.status, i.class, i.rule ?? ""]),
+      [
+        ["127.0.0.1:5000/a:1", "pulled", "pulled", ""],
+        ["127.0.0.1:5000/b:1", "failed", "permanent", "lock-missing"],
+      ],
+    );
     assert.equal(images[0]?.digest, B);
     assert.deepEqual(pulls, [`127.0.0.1:5000/a@${B}`]);
     assert.deepEqual(tags, [[`127.0.0.1:5000/a@${B}`, "127.0.0.1:5000/a:1"]]);
@@ -367,10 +402,13 @@ describe("--locked in the scheduler", () => {
   it("a tag that moved in the registry fails before any pull, naming both digests; an unmoved one is pulled", async () => {
     const lockText = `${HEADER}\n127.0.0.1:5000/moved:1 ${A}\n127.0.0.1:5000/still:1 ${B}\n`;
     const { images, pulls } = await run(["127.0.0.1:5000/moved:1", "127.0.0.1:5000/still:1"], lockText, registry({ moved: C, still: B }));
-    assert.deepEqual(images.map((i) => [i.status, i.rule ?? ""]), [
-      ["failed", "lock-tag-moved"],
-      ["pulled", ""],
-    ]);
+    assert.deepEqual(
+      images.map((i) => [i.status, i.rule ?? ""]),
+      [
+        ["failed", "lock-tag-moved"],
+        ["pulled", ""],
+      ],
+    );
     assert.match(images[0]?.reason ?? "", new RegExp(`^tag moved from ${A} to ${C}`));
     assert.equal(images[0]?.resolvedDigest, C);
     assert.deepEqual(pulls, [`127.0.0.1:5000/still@${B}`]);

@@ -95,8 +95,7 @@ const LOWERCASE = "repository name must be lowercase";
 const WHITESPACE = "has leading or trailing whitespace; remove it";
 const separators = (c: string): string =>
   `repository path component "${c}" must start and end with a letter or digit, with words separated by ".", "_", "__" or dashes`;
-const label = (l: string): string =>
-  `registry host label "${l}" must contain only letters, digits and "-", and start and end with a letter or digit`;
+const label = (l: string): string => `registry host label "${l}" must contain only letters, digits and "-", and start and end with a letter or digit`;
 
 const invalid: readonly (readonly [input: string, reason: string])[] = [
   ["", "reference is empty"],

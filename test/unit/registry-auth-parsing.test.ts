@@ -16,7 +16,10 @@ describe("WWW-Authenticate parsing", () => {
 
   it("splits several challenges in one header (as Node joins repeated headers) and prefers Bearer", () => {
     const challenges = parseChallenges('Basic realm="basic-realm", Bearer realm="https://t.example/token", service=svc');
-    assert.deepEqual(challenges.map((c) => c.scheme), ["basic", "bearer"]);
+    assert.deepEqual(
+      challenges.map((c) => c.scheme),
+      ["basic", "bearer"],
+    );
     assert.deepEqual(authSchemeOf(challenges), { kind: "bearer", realm: "https://t.example/token", service: "svc" });
   });
 
@@ -106,7 +109,10 @@ describe("token answers and the cache", () => {
 describe("redaction", () => {
   it("drops queries and userinfo from URLs, and credentials from text", () => {
     assert.equal(redactUrl("https://u:p@auth.example/token?scope=x&refresh_token=y"), "https://auth.example/token?…");
-    assert.equal(redactText("got Bearer abc.def-ghi from http://user:pw@proxy:3128 ?access_token=zzz"), "got Bearer <redacted> from http://proxy:3128 ?access_token=<redacted>");
+    assert.equal(
+      redactText("got Bearer abc.def-ghi from http://user:pw@proxy:3128 ?access_token=zzz"),
+      "got Bearer <redacted> from http://proxy:3128 ?access_token=<redacted>",
+    );
     assert.equal(redactText("the secret is hunter22", ["hunter22"]), "the secret is <redacted>");
   });
 });

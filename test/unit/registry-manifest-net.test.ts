@@ -6,13 +6,24 @@ import { after, before, describe, it } from "node:test";
 import { rootCertificates } from "node:tls";
 import { FakeClock } from "../../src/clock/fake.js";
 import { apiHost, createRegistryClient } from "../../src/registry/client.js";
-import { MANIFEST_ACCEPT, MEDIA_TYPES, hasPlatform, isIndexMediaType, mediaTypeOf, parseErrorBody, platformsOfIndex, sha256Digest } from "../../src/registry/manifest.js";
+import {
+  MANIFEST_ACCEPT,
+  MEDIA_TYPES,
+  hasPlatform,
+  isIndexMediaType,
+  mediaTypeOf,
+  parseErrorBody,
+  platformsOfIndex,
+  sha256Digest,
+} from "../../src/registry/manifest.js";
 import { envProxyResolver, noProxyMatcher } from "../../src/registry/proxy.js";
 import { insecurePolicy, tlsMaterialFor } from "../../src/registry/trust.js";
 
 describe("manifest requests", () => {
   it("accept all four manifest media types, so a HEAD 404 means absent", () => {
-    const accepted = MANIFEST_ACCEPT.split(",").map((t) => t.trim()).sort();
+    const accepted = MANIFEST_ACCEPT.split(",")
+      .map((t) => t.trim())
+      .sort();
     assert.deepEqual(accepted, Object.values(MEDIA_TYPES).sort());
   });
 
@@ -56,7 +67,11 @@ describe("platforms of an index", () => {
   it("lists the entries with a platform, attestations included as unknown", () => {
     const parsed = platformsOfIndex(index);
     assert.ok(parsed.ok);
-    assert.deepEqual(parsed.ok && parsed.platforms.map((p) => `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`), ["linux/amd64", "linux/arm64/v8", "unknown/unknown"]);
+    assert.deepEqual(parsed.ok && parsed.platforms.map((p) => `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`), [
+      "linux/amd64",
+      "linux/arm64/v8",
+      "unknown/unknown",
+    ]);
     assert.equal(platformsOfIndex(Buffer.from("{}")).ok, false);
   });
 
@@ -106,7 +121,11 @@ describe("where requests go", () => {
   });
 
   it("honours HTTPS_PROXY/HTTP_PROXY per scheme, NO_PROXY, and never proxies loopback", () => {
-    const proxyFor = envProxyResolver({ HTTPS_PROXY: "proxy.corp:3128", http_proxy: "http://u:p@plain.corp:80", NO_PROXY: "internal.example,.corp.example,10.0.0.0/8,ghcr.io:444" });
+    const proxyFor = envProxyResolver({
+      HTTPS_PROXY: "proxy.corp:3128",
+      http_proxy: "http://u:p@plain.corp:80",
+      NO_PROXY: "internal.example,.corp.example,10.0.0.0/8,ghcr.io:444",
+    });
     const via = (url: string) => proxyFor(new URL(url))?.host;
     assert.equal(via("https://registry-1.docker.io/v2/"), "proxy.corp:3128");
     assert.equal(via("http://registry.lan/v2/"), "plain.corp");

@@ -47,15 +47,31 @@ describe("the throttle table", () => {
 
   const cases: Array<[string, Partial<ThrottleInput>, { kind: string; rule: string; retryAfterMs?: number }]> = [
     ["Hub quota by its long message", { isDockerHub: true, body: HUB_QUOTA_BODY }, { kind: "quota", rule: "hub-quota" }],
-    ["Hub quota on a HEAD: no body, remaining 0", { isDockerHub: true, headers: { "ratelimit-limit": "100;w=21600", "ratelimit-remaining": "0;w=21600" } }, { kind: "quota", rule: "hub-quota" }],
+    [
+      "Hub quota on a HEAD: no body, remaining 0",
+      { isDockerHub: true, headers: { "ratelimit-limit": "100;w=21600", "ratelimit-remaining": "0;w=21600" } },
+      { kind: "quota", rule: "hub-quota" },
+    ],
     ["Hub bare 429 is the abuse limit", { isDockerHub: true, body: "Too Many Requests" }, { kind: "abuse", rule: "hub-abuse" }],
     ["Hub abuse with Retry-After", { isDockerHub: true, headers: { "retry-after": "5" } }, { kind: "abuse", rule: "hub-abuse", retryAfterMs: 5_000 }],
-    ["GHCR wait in the body", { body: "toomanyrequests: retry-after: 880.092µs, allowed: 44000/minute" }, { kind: "generic", rule: "ghcr-body-retry-after", retryAfterMs: 0.880092 }],
-    ["Quay's nginx HTML page", { headers: { "content-type": "text/html" }, body: "<html><head><title>429 Too Many Requests</title>" }, { kind: "generic", rule: "html-page" }],
+    [
+      "GHCR wait in the body",
+      { body: "toomanyrequests: retry-after: 880.092µs, allowed: 44000/minute" },
+      { kind: "generic", rule: "ghcr-body-retry-after", retryAfterMs: 0.880092 },
+    ],
+    [
+      "Quay's nginx HTML page",
+      { headers: { "content-type": "text/html" }, body: "<html><head><title>429 Too Many Requests</title>" },
+      { kind: "generic", rule: "html-page" },
+    ],
     ["ECR", { body: '{"errors":[{"code":"TOOMANYREQUESTS","message":"Rate exceeded"}]}' }, { kind: "generic", rule: "ecr-rate-exceeded" }],
     ["mcr toomanyrequests", { body: '{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}' }, { kind: "generic", rule: "toomanyrequests" }],
     ["a bare 429 elsewhere", {}, { kind: "generic", rule: "status-429" }],
-    ["the header wins over the body", { headers: { "retry-after": "3" }, body: "retry-after: 10s" }, { kind: "generic", rule: "ghcr-body-retry-after", retryAfterMs: 3_000 }],
+    [
+      "the header wins over the body",
+      { headers: { "retry-after": "3" }, body: "retry-after: 10s" },
+      { kind: "generic", rule: "ghcr-body-retry-after", retryAfterMs: 3_000 },
+    ],
     [
       "an HTTP-date is measured against the answer's Date header",
       { headers: { date: "Tue, 01 Dec 2026 13:00:00 GMT", "retry-after": "Tue, 01 Dec 2026 13:00:20 GMT" } },
@@ -65,7 +81,10 @@ describe("the throttle table", () => {
   for (const [name, over, expected] of cases) {
     it(name, () => {
       const throttle = classifyThrottle(input(over));
-      assert.deepEqual({ ...throttle, ...(throttle.retryAfterMs !== undefined ? { retryAfterMs: Math.round(throttle.retryAfterMs * 1e6) / 1e6 } : {}) }, expected);
+      assert.deepEqual(
+        { ...throttle, ...(throttle.retryAfterMs !== undefined ? { retryAfterMs: Math.round(throttle.retryAfterMs * 1e6) / 1e6 } : {}) },
+        expected,
+      );
     });
   }
 });

@@ -21,7 +21,15 @@ registerSecret(PASSWORD);
 registerSecret(TOKEN);
 const header = Buffer.from(JSON.stringify({ username: "u", password: PASSWORD, serveraddress: "r" })).toString("base64url");
 secrets.addEncoded(`${header}==`);
-const FORMS = [PASSWORD, JSON.stringify(PASSWORD).slice(1, -1), TOKEN, header, `${header}==`, header.replace(/-/g, "+").replace(/_/g, "/"), encodeURIComponent(PASSWORD)];
+const FORMS = [
+  PASSWORD,
+  JSON.stringify(PASSWORD).slice(1, -1),
+  TOKEN,
+  header,
+  `${header}==`,
+  header.replace(/-/g, "+").replace(/_/g, "/"),
+  encodeURIComponent(PASSWORD),
+];
 
 function failedWith(message: string, extra: Partial<ImageResult> = {}): Report {
   const image: ImageResult = {
@@ -67,10 +75,20 @@ describe("report writers: no secret in any output", () => {
     summary: formatSummary(leaky),
     stepSummary: stepSummaryMarkdown(leaky),
     annotations: annotations(leaky).join("\n"),
-    logLine: formatLogLine({ type: "failed", at: 0, image: "x", class: "permanent", message: leaky.images[0]?.reason ?? "", attempts: 1 }, "normal", new Date(0)) ?? "",
+    logLine:
+      formatLogLine({ type: "failed", at: 0, image: "x", class: "permanent", message: leaky.images[0]?.reason ?? "", attempts: 1 }, "normal", new Date(0)) ??
+      "",
     terminal: terminalSafe(`prepull: ${leaky.images[0]?.reason ?? ""}`),
     liveView: renderView(
-      applyEvent(initialView(["r/x:1"], 5), { type: "attempt-failed", at: 0, image: "r/x:1", attempt: 1, class: "permanent", message: leaky.images[0]?.reason ?? "", durationMs: 1 }),
+      applyEvent(initialView(["r/x:1"], 5), {
+        type: "attempt-failed",
+        at: 0,
+        image: "r/x:1",
+        attempt: 1,
+        class: "permanent",
+        message: leaky.images[0]?.reason ?? "",
+        durationMs: 1,
+      }),
       0,
       100_000,
     ).join("\n"),
@@ -154,4 +172,3 @@ describe("log lines: engine status and messages bounded", () => {
     assert.equal(line.split("\n").length, 1);
   });
 });
-

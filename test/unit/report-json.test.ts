@@ -211,7 +211,10 @@ describe("docs/report-schema.json", () => {
   for (const [path, fields] of Object.entries(required)) {
     for (const field of fields) {
       it(`rejects a report missing ${path || "/"}${path ? "/" : ""}${field}`, () => {
-        const segments = path.split("/").slice(1).map((key) => (/^\d+$/.test(key) ? Number(key) : key));
+        const segments = path
+          .split("/")
+          .slice(1)
+          .map((key) => (/^\d+$/.test(key) ? Number(key) : key));
         rejects([...segments, field], REMOVE, { instancePath: path, keyword: "required" });
       });
     }

@@ -152,7 +152,7 @@ describe("XML escaping", () => {
   });
 
   it("encodes tab, line feed and CR in attributes so parsers do not fold them into spaces", () => {
-    assert.equal(escapeXmlAttribute("a\tb\nc\rd\"e"), "a&#9;b&#10;c&#13;d&quot;e");
+    assert.equal(escapeXmlAttribute('a\tb\nc\rd"e'), "a&#9;b&#10;c&#13;d&quot;e");
   });
 
   it("formats one attempt line with class, duration and message", () => {

@@ -2,7 +2,16 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { describeOutcome, formatBytes, formatDuration, formatSummary, oneLine, verdict } from "../../src/report/summary.js";
 import type { Report } from "../../src/types.js";
-import { allPulled, apiRetried, appFailedTransient, controlCharacters, deadlineReached, interruptedBySigint, mixed, redisPresent } from "../fixtures/reports.js";
+import {
+  allPulled,
+  apiRetried,
+  appFailedTransient,
+  controlCharacters,
+  deadlineReached,
+  interruptedBySigint,
+  mixed,
+  redisPresent,
+} from "../fixtures/reports.js";
 
 describe("formatDuration", () => {
   const cases: [number, string][] = [

@@ -40,16 +40,20 @@ describe("retry decision", () => {
 
   it("waits PULL_BACKOFF_BASE·2^(n−1), capped at PULL_BACKOFF_MAX, for transient failures", () => {
     const delays = [1, 2, 3, 4].map((spent) => decide(after(spent - 1), { class: "transient", outage: false }, settings, () => 0).next);
-    assert.deepEqual(delays, [2000, 4000, 8000, 12_000].map((delayMs) => ({ action: "retry", delayMs, reason: "backoff" })));
+    assert.deepEqual(
+      delays,
+      [2000, 4000, 8000, 12_000].map((delayMs) => ({ action: "retry", delayMs, reason: "backoff" })),
+    );
   });
 
   it("with the defaults, five attempts span 26–28.6 s whatever the jitter draws", () => {
     // The promise behind the defaults: an image-specific fault of 25 s is outlasted (the fifth
     // attempt never starts before 26 s) and the image is not left waiting long after it ends.
-    const span = (r: number) => [1, 2, 3, 4].reduce((sum, spent) => {
-      const d = decide(after(spent - 1), { class: "transient", outage: false }, settings, () => r).next;
-      return sum + (d.action === "retry" ? d.delayMs : Number.NaN);
-    }, 0);
+    const span = (r: number) =>
+      [1, 2, 3, 4].reduce((sum, spent) => {
+        const d = decide(after(spent - 1), { class: "transient", outage: false }, settings, () => r).next;
+        return sum + (d.action === "retry" ? d.delayMs : Number.NaN);
+      }, 0);
     assert.equal(span(0), 26_000);
     assert.equal(span(0.999_999), 28_600);
     const random = seededRandom(3);
@@ -92,5 +96,4 @@ describe("retry decision", () => {
     assert.equal(decide(after(0), { class: "transient", outage: true }, settings, () => 0).record.nextFree, true);
     assert.deepEqual(voided(after(3)), { ...after(3), nextFree: true });
   });
-
 });

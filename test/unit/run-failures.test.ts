@@ -74,7 +74,10 @@ describe("cancelled at any moment", () => {
   it("an already-aborted signal gives a report of aborted images, not 'engine unreachable' (exit 1, not 3)", async () => {
     const controller = new AbortController();
     controller.abort(new Error("cancelled before start"));
-    const report = await pullImages(["127.0.0.1:5000/a:1"], { env: { ...env, DOCKER_HOST: "unix:///nonexistent/prepull-test.sock" }, signal: controller.signal });
+    const report = await pullImages(["127.0.0.1:5000/a:1"], {
+      env: { ...env, DOCKER_HOST: "unix:///nonexistent/prepull-test.sock" },
+      signal: controller.signal,
+    });
     assert.deepEqual([report.images[0]?.class, report.exitCode], ["aborted", 1]);
   });
 
@@ -97,7 +100,10 @@ describe("cancelled at any moment", () => {
       },
     });
     assert.equal(report.exitCode, 143);
-    assert.deepEqual(report.images.map((i) => i.class), ["aborted", "aborted"]);
+    assert.deepEqual(
+      report.images.map((i) => i.class),
+      ["aborted", "aborted"],
+    );
     assert.equal(report.interrupted, "SIGTERM");
   });
 
@@ -106,7 +112,9 @@ describe("cancelled at any moment", () => {
     const controller = new AbortController();
     const engine = engineOf(
       (request) =>
-        new Promise<AttemptOutcome>((resolve) => request.signal.addEventListener("abort", () => resolve({ ok: false, kind: "aborted", bytes: 0, answered: false }), { once: true })),
+        new Promise<AttemptOutcome>((resolve) =>
+          request.signal.addEventListener("abort", () => resolve({ ok: false, kind: "aborted", bytes: 0, answered: false }), { once: true }),
+        ),
     );
     const running = pullImages(["127.0.0.1:5000/a:1", "127.0.0.1:5000/b:1"], { engine, env, clock, signal: controller.signal });
     await clock.advance(500);
@@ -114,7 +122,10 @@ describe("cancelled at any moment", () => {
     const report = await clock.run(running);
     const attempts = report.images.reduce((n, i) => n + i.attempts.length, 0);
     assert.equal(attempts, 2);
-    assert.deepEqual(report.registries.map((r) => [r.attempts, r.failures]), [[2, 0]]);
+    assert.deepEqual(
+      report.registries.map((r) => [r.attempts, r.failures]),
+      [[2, 0]],
+    );
   });
 });
 

@@ -48,8 +48,14 @@ describe("trip detector", () => {
     // Alternate failures and successes over six repositories: each failing repository was followed
     // by a success, so all of them look image-specific to the streak rules.
     const events: Array<[number, string, "transient" | "success"]> = [
-      [0, "r1", "transient"], [100, "r2", "success"], [200, "r3", "transient"], [300, "r4", "success"],
-      [400, "r5", "transient"], [500, "r6", "success"], [600, "r1", "transient"], [700, "r2", "success"],
+      [0, "r1", "transient"],
+      [100, "r2", "success"],
+      [200, "r3", "transient"],
+      [300, "r4", "success"],
+      [400, "r5", "transient"],
+      [500, "r6", "success"],
+      [600, "r1", "transient"],
+      [700, "r2", "success"],
       [800, "r3", "transient"],
     ];
     for (const [at, repository, kind] of events) assert.equal(d.record({ at, repository, kind }), false, `at ${at}`);

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 const exec = promisify(execFile);
-export const REPO = fileURLToPath(new URL("../..", import.meta.url));
+export const REPO = fileURLToPath(new URL("..", import.meta.url));
 /** Bounded: an install that hangs on the network fails the test instead of holding it forever. */
 const NPM_TIMEOUT_MS = 180_000;
 
@@ -32,14 +32,22 @@ export interface InstalledPackage {
 export async function packAndInstall(): Promise<InstalledPackage> {
   const dir = await mkdtemp(join(tmpdir(), "prepull-package-"));
   try {
-    const { stdout } = await exec("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", dir], { cwd: REPO, timeout: NPM_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await exec("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", dir], {
+      cwd: REPO,
+      timeout: NPM_TIMEOUT_MS,
+      maxBuffer: 16 * 1024 * 1024,
+    });
     const [packed] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
     if (!packed) throw new Error(`npm pack listed no tarball: ${stdout.slice(0, 500)}`);
     const tarball = join(dir, packed.filename);
     const project = join(dir, "consumer");
     await mkdir(project);
     await writeFile(join(project, "package.json"), `${JSON.stringify({ name: "consumer", version: "1.0.0", private: true }, null, 2)}\n`);
-    await exec("npm", ["install", "--omit=dev", "--no-audit", "--no-fund", "--prefer-offline", tarball], { cwd: project, timeout: NPM_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 });
+    await exec("npm", ["install", "--omit=dev", "--no-audit", "--no-fund", "--prefer-offline", tarball], {
+      cwd: project,
+      timeout: NPM_TIMEOUT_MS,
+      maxBuffer: 16 * 1024 * 1024,
+    });
     return {
       dir: project,
       tarball,
@@ -54,7 +62,11 @@ export async function packAndInstall(): Promise<InstalledPackage> {
 }
 
 /** Runs a program to its end and gives its exit code and output, whatever the code (bounded: 2 minutes, 8 MiB). */
-export async function runToEnd(file: string, args: readonly string[], options: { cwd: string; env: Record<string, string> }): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runToEnd(
+  file: string,
+  args: readonly string[],
+  options: { cwd: string; env: Record<string, string> },
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await exec(file, [...args], { ...options, timeout: 120_000, maxBuffer: 8 * 1024 * 1024 });
     return { code: 0, stdout, stderr };

@@ -46,11 +46,16 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<D
   // An empty config file, so /etc/docker/daemon.json of the machine never leaks into the tests.
   await writeFile(configFile, "{}\n");
   const args = [
-    "--config-file", configFile,
-    "--data-root", join(dir, "data"),
-    "--exec-root", join(dir, "exec"),
-    "--pidfile", join(dir, "dockerd.pid"),
-    "-H", `unix://${socketPath}`,
+    "--config-file",
+    configFile,
+    "--data-root",
+    join(dir, "data"),
+    "--exec-root",
+    join(dir, "exec"),
+    "--pidfile",
+    join(dir, "dockerd.pid"),
+    "-H",
+    `unix://${socketPath}`,
     "--iptables=false",
     "--ip-masq=false",
     "--bridge=none",

@@ -66,13 +66,7 @@ export async function startPodman(options: StartPodmanOptions = {}): Promise<Pod
     // Credentials come only with the request (X-Registry-Auth), never from a file on the machine.
     REGISTRY_AUTH_FILE: join(dir, "auth.json"),
   };
-  const args = [
-    "--root", root,
-    "--runroot", runroot,
-    "--storage-driver", "vfs",
-    "--tmpdir", tmp,
-    "system", "service", "--time=0", `unix://${socketPath}`,
-  ];
+  const args = ["--root", root, "--runroot", runroot, "--storage-driver", "vfs", "--tmpdir", tmp, "system", "service", "--time=0", `unix://${socketPath}`];
 
   const logFd = openSync(logFile, "a");
   let child;

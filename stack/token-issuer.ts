@@ -59,7 +59,21 @@ export async function startTokenIssuer(options: StartTokenIssuerOptions): Promis
   const keyFile = join(dir, "key.pem");
   const certFile = join(dir, "cert.pem");
   try {
-    await run(openssl, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyFile, "-out", certFile, "-subj", "/CN=prepull-test-token-issuer", "-days", "2"]);
+    await run(openssl, [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      keyFile,
+      "-out",
+      certFile,
+      "-subj",
+      "/CN=prepull-test-token-issuer",
+      "-days",
+      "2",
+    ]);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;
@@ -76,7 +90,16 @@ export async function startTokenIssuer(options: StartTokenIssuerOptions): Promis
   const mint = (access: readonly Access[]): string => {
     const now = Math.floor(Date.now() / 1000);
     const header = { typ: "JWT", alg: "RS256", x5c: [x5c] };
-    const claims = { iss: issuer, sub: options.credentials.user, aud: service, exp: now + expiresIn, nbf: now - 10, iat: now, jti: randomBytes(8).toString("hex"), access };
+    const claims = {
+      iss: issuer,
+      sub: options.credentials.user,
+      aud: service,
+      exp: now + expiresIn,
+      nbf: now - 10,
+      iat: now,
+      jti: randomBytes(8).toString("hex"),
+      access,
+    };
     const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
     const signingInput = `${encode(header)}.${encode(claims)}`;
     return `${signingInput}.${sign("sha256", Buffer.from(signingInput), key).toString("base64url")}`;

@@ -49,7 +49,12 @@ export async function tailFile(file: string, lines = 30): Promise<string> {
       const length = Math.min(size, 64 * 1024);
       const buffer = Buffer.alloc(length);
       await handle.read(buffer, 0, length, size - length);
-      return buffer.toString("utf8").split("\n").slice(-lines - 1).join("\n").trimEnd();
+      return buffer
+        .toString("utf8")
+        .split("\n")
+        .slice(-lines - 1)
+        .join("\n")
+        .trimEnd();
     } finally {
       await handle.close();
     }

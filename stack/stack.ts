@@ -119,7 +119,11 @@ function endpoint(registry: Registry, proxy: FaultProxy, authorizationFor?: (rep
     },
     pushPlatformList: async (repository, tag, architectures, options = {}) => {
       const authorization = authorizationFor?.(repository);
-      const pushed = await pushPlatformList(registry.host, repository, tag, architectures, { ...(auth ? { auth } : {}), ...(authorization ? { authorization } : {}), ...options });
+      const pushed = await pushPlatformList(registry.host, repository, tag, architectures, {
+        ...(auth ? { auth } : {}),
+        ...(authorization ? { authorization } : {}),
+        ...options,
+      });
       return { ...rewrite(pushed), images: pushed.images.map(rewrite) };
     },
     ref: (repository, tag = "latest") => `${proxy.host}/${repository}:${tag}`,

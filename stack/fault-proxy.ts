@@ -6,7 +6,7 @@ import { Agent, createServer, request as httpRequest } from "node:http";
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
-import { seededRandom } from "../../src/policy/random.js";
+import { seededRandom } from "../src/policy/random.js";
 
 /** What a request is about, from its path. */
 export type RequestKind = "ping" | "manifest" | "blob" | "upload" | "other";
@@ -213,7 +213,11 @@ function matchesRepository(repository: string | undefined, expected: string | Re
 }
 
 function ruleMatches(match: FaultMatch, entry: ProxyLogEntry): boolean {
-  if (match.method !== undefined && !oneOf(entry.method, typeof match.method === "string" ? match.method.toUpperCase() : match.method.map((m) => m.toUpperCase()))) return false;
+  if (
+    match.method !== undefined &&
+    !oneOf(entry.method, typeof match.method === "string" ? match.method.toUpperCase() : match.method.map((m) => m.toUpperCase()))
+  )
+    return false;
   if (match.kind !== undefined && match.kind !== "any" && match.kind !== entry.kind) return false;
   if (!matchesRepository(entry.repository, match.repository)) return false;
   if (match.digest !== undefined && entry.ref !== match.digest) return false;
@@ -336,7 +340,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     return undefined;
   };
 
-  const respond = (req: IncomingMessage, res: ServerResponse, entry: ProxyLogEntry, status: number, body: string | object | undefined, headers: Readonly<Record<string, string>> = {}): void => {
+  const respond = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    entry: ProxyLogEntry,
+    status: number,
+    body: string | object | undefined,
+    headers: Readonly<Record<string, string>> = {},
+  ): void => {
     req.resume();
     const isText = typeof body === "string";
     const payload = isText ? body : JSON.stringify(body ?? defaultErrorBody(status, entry));
@@ -595,7 +606,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         const found = requests(filter);
         if (found.length >= wanted) return found;
         if (Date.now() >= deadline) {
-          throw new Error(`fault proxy: waited ${opts.timeoutMs ?? 10_000} ms for ${wanted} request(s), saw ${found.length}; log:\n${formatLog(log.slice(-20))}`);
+          throw new Error(
+            `fault proxy: waited ${opts.timeoutMs ?? 10_000} ms for ${wanted} request(s), saw ${found.length}; log:\n${formatLog(log.slice(-20))}`,
+          );
         }
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
@@ -618,7 +631,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
 function validateRule(rule: FaultRule): void {
   const bad = (what: string, value: unknown): never => {
-    throw new Error(`fault rule${rule.name ? ` "${rule.name}"` : ""}: ${what} must be ${value}; got ${JSON.stringify({ when: rule.when, action: rule.action })}`);
+    throw new Error(
+      `fault rule${rule.name ? ` "${rule.name}"` : ""}: ${what} must be ${value}; got ${JSON.stringify({ when: rule.when, action: rule.action })}`,
+    );
   };
   const count = (v: number | undefined): boolean => v === undefined || (Number.isFinite(v) && v >= 0);
   const { when = {}, action } = rule;
@@ -632,7 +647,8 @@ function validateRule(rule: FaultRule): void {
   if ("admitPerSecond" in action && !(Number.isInteger(action.admitPerSecond) && action.admitPerSecond >= 0)) bad("admitPerSecond", "an integer >= 0");
   if ("stall" in action && (!count(action.stallMs) || !count(action.stallAfterBytes))) bad("stallMs/stallAfterBytes", "numbers >= 0");
   const kinds = ["status", "reset", "close", "stall", "truncate", "delayMs", "admitPerSecond", "rewriteHeaders"].filter((k) => k in action);
-  if (kinds.length !== 1 && !(kinds.length === 2 && kinds.includes("admitPerSecond") && kinds.includes("status"))) bad("action", "exactly one of status|reset|close|stall|truncate|delayMs|admitPerSecond|rewriteHeaders");
+  if (kinds.length !== 1 && !(kinds.length === 2 && kinds.includes("admitPerSecond") && kinds.includes("status")))
+    bad("action", "exactly one of status|reset|close|stall|truncate|delayMs|admitPerSecond|rewriteHeaders");
 }
 
 /** One line per entry, for assertion messages. */
