@@ -85,11 +85,28 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<D
     return stopping;
   };
 
+  return engineWhenReady({ child, socketPath, logFile, dir, stop, what: `dockerd (${binary})`, timeoutMs: options.readyTimeoutMs ?? 30_000 });
+}
+
+/**
+ * Waits until the engine on socketPath answers, then describes it; an engine that never does is
+ * stopped (its log tail read into the error first) and the error thrown. dockerd and podman alike.
+ */
+export async function engineWhenReady(e: {
+  child: Parameters<typeof pollUntil>[1]["child"];
+  socketPath: string;
+  logFile: string;
+  dir: string;
+  stop: () => Promise<void>;
+  what: string;
+  timeoutMs: number;
+}): Promise<Dockerd> {
+  const { child, socketPath, logFile, dir, stop } = e;
   try {
     await pollUntil(() => ping(socketPath), {
       child,
-      timeoutMs: options.readyTimeoutMs ?? 30_000,
-      what: `dockerd (${binary})`,
+      timeoutMs: e.timeoutMs,
+      what: e.what,
       describe: async () => `--- last lines of ${logFile} ---\n${await tailFile(logFile, 30)}`,
     });
   } catch (error) {
@@ -97,7 +114,6 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<D
     await stop().catch(() => undefined);
     throw error;
   }
-
   return {
     socketPath,
     dockerHost: `unix://${socketPath}`,

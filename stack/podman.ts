@@ -6,8 +6,8 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { findBinary, markOwned, pollUntil, recordPid, sweepStaleDirs, tailFile, terminate, trackChild } from "./util.js";
-import { ping, type Dockerd } from "./dockerd.js";
+import { findBinary, markOwned, recordPid, sweepStaleDirs, terminate, trackChild } from "./util.js";
+import { engineWhenReady, type Dockerd } from "./dockerd.js";
 
 /** What a started podman offers: the same surface as the harness's dockerd. */
 export type Podman = Dockerd;
@@ -88,25 +88,5 @@ export async function startPodman(options: StartPodmanOptions = {}): Promise<Pod
     return stopping;
   };
 
-  try {
-    await pollUntil(() => ping(socketPath), {
-      child,
-      timeoutMs: options.readyTimeoutMs ?? 30_000,
-      what: `podman system service (${binary})`,
-      describe: async () => `--- last lines of ${logFile} ---\n${await tailFile(logFile, 30)}`,
-    });
-  } catch (error) {
-    await stop().catch(() => undefined);
-    throw error;
-  }
-
-  return {
-    socketPath,
-    dockerHost: `unix://${socketPath}`,
-    logFile,
-    dir,
-    pid: child.pid ?? -1,
-    logTail: (lines = 30) => tailFile(logFile, lines),
-    stop,
-  };
+  return engineWhenReady({ child, socketPath, logFile, dir, stop, what: `podman system service (${binary})`, timeoutMs: options.readyTimeoutMs ?? 30_000 });
 }
