@@ -1,4 +1,4 @@
-// prepull's registry client (issue 8 groundwork): typed answers from the registry itself.
+// prepull's registry client: typed answers from the registry itself (preflight, HEAD probes, throttles, quota).
 export { createRegistryClient, apiHost, DEFAULT_TIMEOUT_MS } from "./client.js";
 export type { ManifestTarget, RegistryClient, RegistryClientOptions, RequestOptions, ResolveOptions } from "./client.js";
 export type { ManifestResult, PingResult, PlatformsResult, RegistryFailure, Stage } from "./results.js";
