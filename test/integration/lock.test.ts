@@ -5,11 +5,10 @@ import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import { connectEngine, type DockerEngine } from "../../src/engine/client.js";
-import { parseReference } from "../../src/reference/index.js";
-import type { Reference } from "../../src/types.js";
 import { startStack, type Stack } from "../../stack/stack.js";
 import { compileReportSchema } from "../fixtures/validators.js";
 import { baseEnv, runCli, tempDir } from "./run-cli.js";
+import { ref } from "../fixtures/values.js";
 
 const HEADER = "# prepull-lock v1";
 
@@ -26,12 +25,6 @@ interface JsonReport {
     attempts: unknown[];
   }>;
 }
-
-const ref = (s: string): Reference => {
-  const parsed = parseReference(s);
-  assert.ok(parsed.ok, s);
-  return parsed.value;
-};
 
 /** The data lines of a lock file: reference → digest. */
 const lockLines = (text: string) =>

@@ -6,12 +6,11 @@ import { describe, it } from "node:test";
 import { FakeClock } from "../../src/clock/fake.js";
 import type { AttemptOutcome, Engine, PullRequest } from "../../src/engine/engine.js";
 import { createRegistryCoordinator } from "../../src/policy/registry-coordinator.js";
-import { resolveSettings } from "../../src/policy/settings.js";
 import { watchAttempt } from "../../src/policy/watchdog.js";
-import { parseReference } from "../../src/reference/index.js";
 import type { ManifestResult, ManifestTarget, PlatformsResult, Quota, RegistryClient } from "../../src/registry/index.js";
 import { schedule } from "../../src/run/scheduler.js";
-import type { PullEvent, Reference, Settings } from "../../src/types.js";
+import type { PullEvent, Settings } from "../../src/types.js";
+import { ref, settingsOf } from "../fixtures/values.js";
 
 const DIGEST = `sha256:${"a".repeat(64)}`;
 const ok = (extra: Partial<Extract<ManifestResult, { kind: "ok" }>> = {}): ManifestResult => ({
@@ -30,18 +29,6 @@ const engine500: AttemptOutcome = {
   message: "received unexpected HTTP status: 500 Internal Server Error",
   bytes: 0,
   answered: false,
-};
-
-const ref = (s: string): Reference => {
-  const r = parseReference(s);
-  assert.ok(r.ok, s);
-  return r.value;
-};
-
-const settings = (env: Record<string, string> = {}): Settings => {
-  const s = resolveSettings({ PULL_POLICY: "always", ...env });
-  assert.ok(s.ok);
-  return s.value;
 };
 
 /** A registry whose HEAD answer is a function of the repository and the time; every request is logged. */
@@ -77,7 +64,7 @@ function scriptedEngine(clock: FakeClock, answer: (repository: string, at: numbe
   return { engine, pulls };
 }
 
-async function run(clock: FakeClock, images: string[], engine: Engine, client: RegistryClient, s: Settings = settings()) {
+async function run(clock: FakeClock, images: string[], engine: Engine, client: RegistryClient, s: Settings = settingsOf()) {
   const events: PullEvent[] = [];
   const result = await clock.run(
     schedule(images.map(ref), {
@@ -262,7 +249,7 @@ describe("quota plan", () => {
     const quota = { limit: 100, remaining: 1 };
     const { client } = scriptedRegistry(clock, () => ok({ quota }), undefined, quota);
     const { engine, pulls } = scriptedEngine(clock, () => pulled);
-    const { result, events } = await run(clock, ["a", "b"].map(image), engine, client, settings({ PULL_QUOTA_PLAN: "all" }));
+    const { result, events } = await run(clock, ["a", "b"].map(image), engine, client, settingsOf({ PULL_QUOTA_PLAN: "all" }));
     assert.equal(pulls.length, 2);
     assert.ok(result.images.every((i) => i.status === "pulled"));
     assert.equal(events.filter((e) => e.type === "quota-short").length, 1);

@@ -14,21 +14,15 @@ import { formatLock, formatLockErrors, parseLock, type LockFile } from "../../sr
 import { lockCheck, lockedEngine, lockEntries, readLockFile } from "../../src/lock/locked.js";
 import { resolveSettings } from "../../src/policy/settings.js";
 import { watchAttempt } from "../../src/policy/watchdog.js";
-import { parseReference } from "../../src/reference/index.js";
 import type { ManifestResult, RegistryClient } from "../../src/registry/index.js";
 import { schedule } from "../../src/run/scheduler.js";
 import type { ImageResult, Reference, Report, Settings } from "../../src/types.js";
+import { ref } from "../fixtures/values.js";
 
 const A = `sha256:${"a".repeat(64)}`;
 const B = `sha256:${"b".repeat(64)}`;
 const C = `sha256:${"c".repeat(64)}`;
 const HEADER = "# prepull-lock v1";
-
-const ref = (s: string): Reference => {
-  const r = parseReference(s);
-  assert.ok(r.ok, s);
-  return r.value;
-};
 
 const lockOf = (text: string): LockFile => {
   const parsed = parseLock(text);

@@ -8,7 +8,6 @@ import { chooseSource, mirrorsOf, onMirror, parseMirrorList, parseMirrorRule } f
 import { createRegistryCoordinator } from "../../src/policy/registry-coordinator.js";
 import { resolveSettings } from "../../src/policy/settings.js";
 import { watchAttempt } from "../../src/policy/watchdog.js";
-import { parseReference } from "../../src/reference/index.js";
 import type { ManifestResult, ManifestTarget, RegistryClient } from "../../src/registry/index.js";
 import { schedule } from "../../src/run/scheduler.js";
 import type { LockCheck } from "../../src/lock/locked.js";
@@ -19,12 +18,8 @@ import { toJUnit } from "../../src/report/junit.js";
 import { describeEvent } from "../../src/report/log-lines.js";
 import { allPulled, nginxPulled } from "../fixtures/reports.js";
 import { compileReportSchema } from "../fixtures/validators.js";
+import { ref, settingsOf } from "../fixtures/values.js";
 
-const ref = (s: string): Reference => {
-  const r = parseReference(s);
-  assert.ok(r.ok, s);
-  return r.value;
-};
 const rule = (s: string): MirrorRule => {
   const r = parseMirrorRule(s);
   assert.ok(r.ok, s);
@@ -159,11 +154,8 @@ describe("source choice", () => {
 // The scheduler with mirrors, on a fake clock.
 
 const MIRROR = "cache.example:5000";
-const settings = (env: Record<string, string> = {}): Settings => {
-  const s = resolveSettings({ PULL_POLICY: "always", PULL_MIRRORS: `registry.example=${MIRROR}`, PULL_RETRIES: "2", PULL_BACKOFF_BASE: "1", ...env });
-  assert.ok(s.ok);
-  return s.value;
-};
+const settings = (env: Record<string, string> = {}): Settings =>
+  settingsOf({ PULL_MIRRORS: `registry.example=${MIRROR}`, PULL_RETRIES: "2", PULL_BACKOFF_BASE: "1", ...env });
 
 type Answer = (target: ManifestTarget) => ManifestResult;
 const ok = (digest: string): ManifestResult => ({ kind: "ok", digest, isIndex: false, via: "head" });

@@ -2,23 +2,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { FakeClock } from "../../src/clock/fake.js";
 import type { AttemptOutcome, Engine, PullRequest } from "../../src/engine/engine.js";
-import { parseReference } from "../../src/reference/index.js";
-import { resolveSettings } from "../../src/policy/settings.js";
 import type { WatchAttempt } from "../../src/policy/watchdog.js";
 import { schedule } from "../../src/run/scheduler.js";
-import type { PullEvent, Reference, Settings } from "../../src/types.js";
-
-const ref = (s: string): Reference => {
-  const r = parseReference(s);
-  assert.ok(r.ok, s);
-  return r.value;
-};
-
-const settings = (env: Record<string, string> = {}): Settings => {
-  const s = resolveSettings({ PULL_POLICY: "always", ...env });
-  assert.ok(s.ok);
-  return s.value;
-};
+import type { PullEvent } from "../../src/types.js";
+import { ref, settingsOf } from "../fixtures/values.js";
 
 /** Never stalls, never times out: these tests are about retries and concurrency. */
 const noWatch: WatchAttempt = () => ({
@@ -86,7 +73,7 @@ describe("scheduler", () => {
     const clock = new FakeClock();
     const { engine, peak, calls } = scriptedEngine(clock, {});
     const refs = Array.from({ length: 20 }, (_, i) => ref(`127.0.0.1:5000/img${i}:1`));
-    const result = await clock.run(schedule(refs, { engine, settings: settings({ PULL_PARALLEL: "3" }), clock, random: () => 0, watchAttempt: noWatch }));
+    const result = await clock.run(schedule(refs, { engine, settings: settingsOf({ PULL_PARALLEL: "3" }), clock, random: () => 0, watchAttempt: noWatch }));
     assert.equal(peak(), 3);
     assert.equal(result.peakConcurrency, 3);
     assert.equal(calls.length, 20);
@@ -106,7 +93,7 @@ describe("scheduler", () => {
       const result = await clock.run(
         schedule(refs, {
           engine,
-          settings: settings({ PULL_PARALLEL: "1" }),
+          settings: settingsOf({ PULL_PARALLEL: "1" }),
           clock,
           random: () => 0,
           watchAttempt: noWatch,
@@ -130,7 +117,7 @@ describe("scheduler", () => {
     const { engine, calls } = scriptedEngine(clock, { [image]: [fail500, fail500, fail500, ok] });
     const events: PullEvent[] = [];
     const result = await clock.run(
-      schedule([ref(image)], { engine, settings: settings(), clock, random: () => 0.5, watchAttempt: noWatch, onEvent: (e) => events.push(e) }),
+      schedule([ref(image)], { engine, settings: settingsOf(), clock, random: () => 0.5, watchAttempt: noWatch, onEvent: (e) => events.push(e) }),
     );
     // Attempts take 1 s; waits are 2·2^(n−1) s plus 5% jitter (random 0.5 × 10%).
     assert.deepEqual(
@@ -155,7 +142,7 @@ describe("scheduler", () => {
     const image = "127.0.0.1:5000/down:1";
     const { engine, calls } = scriptedEngine(clock, { [image]: [fail500] });
     const result = await clock.run(
-      schedule([ref(image)], { engine, settings: settings({ PULL_RETRIES: "3" }), clock, random: () => 0, watchAttempt: noWatch }),
+      schedule([ref(image)], { engine, settings: settingsOf({ PULL_RETRIES: "3" }), clock, random: () => 0, watchAttempt: noWatch }),
     );
     assert.equal(calls.length, 3);
     assert.equal(result.images[0]?.status, "failed");
@@ -168,7 +155,7 @@ describe("scheduler", () => {
     const missing = "127.0.0.1:5000/app:nope";
     const arm = "127.0.0.1:5000/armonly:1";
     const { engine, calls } = scriptedEngine(clock, { [missing]: [unknownTag], [arm]: [noPlatform] });
-    const result = await clock.run(schedule([ref(missing), ref(arm)], { engine, settings: settings(), clock, random: () => 0, watchAttempt: noWatch }));
+    const result = await clock.run(schedule([ref(missing), ref(arm)], { engine, settings: settingsOf(), clock, random: () => 0, watchAttempt: noWatch }));
     assert.deepEqual(
       calls.map((c) => c.image),
       [missing, arm],
@@ -189,7 +176,7 @@ describe("scheduler", () => {
     const result = await clock.run(
       schedule([ref("127.0.0.1:5000/here:1"), ref("127.0.0.1:5000/there:1")], {
         engine,
-        settings: settings({ PULL_POLICY: "missing" }),
+        settings: settingsOf({ PULL_POLICY: "missing" }),
         clock,
         random: () => 0,
         watchAttempt: noWatch,
@@ -211,7 +198,7 @@ describe("scheduler", () => {
     const result = await clock.run(
       schedule([ref("127.0.0.1:5000/slow:1"), ref("127.0.0.1:5000/down:1")], {
         engine,
-        settings: settings({ PULL_DEADLINE: "3", PULL_RETRIES: "9" }),
+        settings: settingsOf({ PULL_DEADLINE: "3", PULL_RETRIES: "9" }),
         clock,
         random: () => 0,
         watchAttempt: noWatch,
@@ -234,7 +221,7 @@ describe("scheduler", () => {
     const controller = new AbortController();
     const done = schedule([ref("127.0.0.1:5000/down:1")], {
       engine,
-      settings: settings(),
+      settings: settingsOf(),
       clock,
       random: () => 0,
       watchAttempt: noWatch,
@@ -254,7 +241,7 @@ describe("scheduler", () => {
     const image = "127.0.0.1:5000/eof:1";
     const cut: AttemptOutcome = { ok: false, kind: "engine", message: "unexpected EOF", bytes: 512, answered: true };
     const { engine, calls } = scriptedEngine(clock, { [image]: [cut, ok] });
-    const result = await clock.run(schedule([ref(image)], { engine, settings: settings(), clock, random: () => 0, watchAttempt: noWatch }));
+    const result = await clock.run(schedule([ref(image)], { engine, settings: settingsOf(), clock, random: () => 0, watchAttempt: noWatch }));
     assert.equal(calls.length, 2);
     assert.deepEqual(
       result.images[0]?.attempts.map((a) => a.class),
